@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerates both backend trees from one template per migration, so SQLite and PostgreSQL
+# cannot drift apart. Usage: bash migrations/generate.sh migrations/templates/<name>.sql
+set -euo pipefail
+src=$1
+name=$(basename "$src" .sql)
+here=$(dirname "$0")
+for backend in sqlite postgres; do
+  dir="$here/$backend/$name"
+  mkdir -p "$dir"
+  if [ "$backend" = sqlite ]; then
+    id='INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL'; ts='TIMESTAMP'
+  else
+    id='BIGSERIAL PRIMARY KEY'; ts='TIMESTAMP'
+  fi
+  sed -e "s/@ID@/$id/g" -e "s/@TS@/$ts/g" "$src" > "$dir/up.sql"
+  # down.sql: drop every table the template creates, newest first.
+  grep -oE '^CREATE TABLE [a-z_]+' "$src" | awk '{print $3}' | tac | sed 's/.*/DROP TABLE IF EXISTS &;/' > "$dir/down.sql"
+done

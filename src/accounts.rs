@@ -1,0 +1,220 @@
+//! Who is calling: users with passwords and bearer tokens, integration API keys, and citizens
+//! holding a signed rating link.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use crate::clock;
+use crate::db_run;
+use crate::error::{AppError, AppResult};
+use crate::security::{
+    dummy_password_hash, hash_password, new_secret_token, sha256_hex, verify_password, Role, API_KEY_PREFIX,
+    SESSION_TOKEN_PREFIX,
+};
+use crate::storage::models::{NewUser, User};
+use crate::storage::schema::{api_keys, auth_tokens, users};
+use crate::storage::{queries, Conn};
+
+/// How long a login token lasts: one working day's shift and then some.
+pub const SESSION_HOURS: i64 = 12;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User { id: i64, username: String, role: Role, department_id: Option<i64> },
+    ApiKey { id: i64, name: String },
+    /// A citizen holding the rating link of one transaction.
+    Citizen { transaction_no: String },
+}
+
+impl Principal {
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Principal::User { role, .. } => Some(*role),
+            Principal::ApiKey { .. } => Some(Role::Integration),
+            Principal::Citizen { .. } => None,
+        }
+    }
+
+    /// The name written to the audit log.
+    pub fn actor_label(&self) -> String {
+        match self {
+            Principal::User { username, role, .. } => format!("{role}:{username}"),
+            Principal::ApiKey { name, .. } => format!("integration:{name}"),
+            Principal::Citizen { .. } => "citizen".into(),
+        }
+    }
+
+    pub fn department_id(&self) -> Option<i64> {
+        match self {
+            Principal::User { department_id, .. } => *department_id,
+            _ => None,
+        }
+    }
+
+    /// `403` unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> AppResult<()> {
+        match self.role() {
+            Some(r) if roles.contains(&r) => Ok(()),
+            _ => Err(AppError::Forbidden(format!(
+                "this call needs the role {}",
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+            ))),
+        }
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.role() == Some(role)
+    }
+}
+
+/// Resolves a bearer credential (login token or API key).
+pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> AppResult<Principal> {
+    let unauthorized = || AppError::Unauthorized("invalid or expired credentials".into());
+    let hash = sha256_hex(token);
+    if token.starts_with(API_KEY_PREFIX) {
+        let key: Option<(i64, String, String)> = db_run!(conn, |c| api_keys::table
+            .filter(api_keys::key_hash.eq(&hash))
+            .filter(api_keys::revoked_at.is_null())
+            .select((api_keys::id, api_keys::name, api_keys::role))
+            .first(c)
+            .optional())?;
+        let (id, name, _role) = key.ok_or_else(unauthorized)?;
+        return Ok(Principal::ApiKey { id, name });
+    }
+    if !token.starts_with(SESSION_TOKEN_PREFIX) {
+        return Err(unauthorized());
+    }
+    let now = clock::to_db(now);
+    let user: Option<User> = db_run!(conn, |c| auth_tokens::table
+        .inner_join(users::table)
+        .filter(auth_tokens::token_hash.eq(&hash))
+        .filter(auth_tokens::expires_at.gt(now))
+        .select(User::as_select())
+        .first(c)
+        .optional())?;
+    let user = user.ok_or_else(unauthorized)?;
+    let role = Role::parse(&user.role).ok_or_else(unauthorized)?;
+    Ok(Principal::User { id: user.id, username: user.username, role, department_id: user.department_id })
+}
+
+pub struct LoginResult {
+    pub token: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// Checks the password (in constant work whether or not the user exists) and issues a token.
+pub fn login(conn: &mut Conn, username: &str, password: &str, now: DateTime<Utc>) -> AppResult<LoginResult> {
+    let user: Option<User> = db_run!(conn, |c| users::table
+        .filter(users::username.eq(username))
+        .select(User::as_select())
+        .first(c)
+        .optional())?;
+    let stored = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(dummy_password_hash());
+    let password_ok = verify_password(password, stored);
+    let (Some(user), true) = (user, password_ok) else {
+        return Err(AppError::Unauthorized("wrong username or password".into()));
+    };
+    let role = Role::parse(&user.role).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad role in db")))?;
+    let (token, hash) = new_secret_token(SESSION_TOKEN_PREFIX);
+    let expires_at = now + Duration::hours(SESSION_HOURS);
+    db_run!(conn, |c| {
+        // Expired tokens of this user are cleared as new ones are issued.
+        diesel::delete(
+            auth_tokens::table
+                .filter(auth_tokens::user_id.eq(user.id))
+                .filter(auth_tokens::expires_at.le(clock::to_db(now))),
+        )
+        .execute(c)?;
+        diesel::insert_into(auth_tokens::table)
+            .values((
+                auth_tokens::token_hash.eq(&hash),
+                auth_tokens::user_id.eq(user.id),
+                auth_tokens::created_at.eq(clock::to_db(now)),
+                auth_tokens::expires_at.eq(clock::to_db(expires_at)),
+            ))
+            .execute(c)
+    })?;
+    Ok(LoginResult { token, role, expires_at, user })
+}
+
+pub fn logout(conn: &mut Conn, token: &str) -> AppResult<()> {
+    let hash = sha256_hex(token);
+    db_run!(conn, |c| diesel::delete(auth_tokens::table.filter(auth_tokens::token_hash.eq(&hash))).execute(c))?;
+    Ok(())
+}
+
+pub struct NewUserSpec<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub role: Role,
+    pub department_code: Option<&'a str>,
+    pub email: Option<&'a str>,
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Creates a user; a department user must name its department, other roles must not.
+pub fn create_user(conn: &mut Conn, spec: &NewUserSpec<'_>, now: DateTime<Utc>) -> AppResult<User> {
+    crate::domain::intake_rules::check_code("username", spec.username)?;
+    if spec.password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid("password", format!("at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    if spec.password.len() > 1024 {
+        return Err(AppError::invalid("password", "at most 1024 bytes"));
+    }
+    let department_id = match (spec.role, spec.department_code) {
+        (Role::Department, Some(code)) => Some(
+            queries::department_by_code(conn, code)?
+                .ok_or_else(|| AppError::unknown_code("department_code", code))?
+                .id,
+        ),
+        (Role::Department, None) => {
+            return Err(AppError::invalid("department_code", "a department user needs its department"))
+        }
+        (Role::Integration, _) => {
+            return Err(AppError::invalid("role", "integrations use API keys, not user accounts"))
+        }
+        (_, Some(_)) => return Err(AppError::invalid("department_code", "only department users belong to one")),
+        (_, None) => None,
+    };
+    let hash = hash_password(spec.password).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+    let new = NewUser {
+        username: spec.username,
+        password_hash: &hash,
+        role: spec.role.as_str(),
+        department_id,
+        email: spec.email,
+        created_at: clock::to_db(now),
+    };
+    let user = db_run!(conn, |c| diesel::insert_into(users::table)
+        .values(&new)
+        .returning(User::as_returning())
+        .get_result(c))
+    .map_err(|e| match AppError::from(e) {
+        e if e.is_unique_violation() => {
+            AppError::conflict("duplicate", format!("username {:?} is taken", spec.username))
+        }
+        other => other,
+    })?;
+    Ok(user)
+}
+
+/// Creates an integration key and returns it in clear, once; only its hash is stored.
+pub fn create_api_key(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> AppResult<(i64, String)> {
+    crate::domain::intake_rules::check_name("name", name, 100)?;
+    let (key, hash) = new_secret_token(API_KEY_PREFIX);
+    let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 6).collect();
+    let id = db_run!(conn, |c| diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::name.eq(name),
+            api_keys::key_hash.eq(&hash),
+            api_keys::key_prefix.eq(&prefix),
+            api_keys::role.eq(Role::Integration.as_str()),
+            api_keys::created_at.eq(clock::to_db(now)),
+        ))
+        .returning(api_keys::id)
+        .get_result(c))?;
+    Ok((id, key))
+}

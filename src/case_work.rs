@@ -1,0 +1,501 @@
+//! Cases: opening one for a bad review or a complaint, and how a case reads to each caller.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::accounts::Principal;
+use crate::app::Rules;
+use crate::clock::{self, rfc3339_local};
+use crate::db_run;
+use crate::domain::case_flow::{allowed_actions, Actor, CaseFacts, CaseState, Extension};
+use crate::domain::masking::{mask_name, mask_phone};
+use crate::domain::sla::{alert_level, overdue_days, AlertLevel, Deadlines, Stage};
+use crate::error::{AppError, AppResult};
+use crate::security::Role;
+use crate::storage::audit::{self, AuditEntry};
+use crate::storage::models::{AuditEvent, Case, NewCase};
+use crate::storage::schema::{audit_events, cases, complaints, departments, reviews, service_items, staff, transactions, windows};
+use crate::storage::{queries, Conn};
+
+/// What a new case is about and who handles it.
+#[derive(Debug, Clone)]
+pub struct OpenCase<'a> {
+    /// `review` or the complaint's source.
+    pub source: &'a str,
+    pub review_id: Option<i64>,
+    pub complaint_id: Option<i64>,
+    pub department_id: Option<i64>,
+    pub window_id: Option<i64>,
+    pub staff_id: Option<i64>,
+}
+
+/// Opens a case in `feedback` with its deadlines, logs it and queues the department's mail,
+/// all inside the caller's transaction.
+pub fn open_case(conn: &mut Conn, spec: &OpenCase<'_>, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<i64> {
+    let deadlines = Deadlines::compute(now, None, false, &rules.policy(spec.source), &rules.calendar);
+    let now_db = clock::to_db(now);
+    let new = NewCase {
+        source: spec.source,
+        review_id: spec.review_id,
+        complaint_id: spec.complaint_id,
+        department_id: spec.department_id,
+        window_id: spec.window_id,
+        staff_id: spec.staff_id,
+        state: CaseState::Feedback.as_str(),
+        opened_at: now_db,
+        feedback_due: Some(clock::to_db(deadlines.feedback)),
+        reply_due: Some(clock::to_db(deadlines.reply)),
+        supervision_due: None,
+        stage_due: Some(clock::to_db(deadlines.feedback)),
+        extension: Extension::None.as_str(),
+        cycle_started_at: now_db,
+        updated_at: now_db,
+    };
+    let id: i64 = db_run!(conn, |c| diesel::insert_into(cases::table)
+        .values(&new)
+        .returning(cases::id)
+        .get_result(c))?;
+    audit::append(
+        conn,
+        AuditEntry {
+            case_id: Some(id),
+            actor,
+            action: "open",
+            from_state: None,
+            to_state: Some(CaseState::Feedback.as_str()),
+            note: None,
+            detail: None,
+            at: now_db,
+        },
+    )?;
+    if let Some(department_id) = spec.department_id {
+        crate::notify::queue_new_case(conn, id, department_id, deadlines.feedback, now)?;
+    }
+    Ok(id)
+}
+
+/// The state machine's view of who is asking.
+pub fn actor_for(principal: &Principal, case: &Case) -> Actor {
+    match principal {
+        Principal::User { role: Role::Department, department_id, .. } => {
+            Actor::Department { own: department_id.is_some() && *department_id == case.department_id }
+        }
+        Principal::User { role: Role::Supervisor, .. } => Actor::Supervisor,
+        Principal::Citizen { .. } => Actor::Citizen,
+        _ => Actor::Other,
+    }
+}
+
+pub fn facts_of(case: &Case) -> AppResult<CaseFacts> {
+    Ok(CaseFacts {
+        state: CaseState::parse(&case.state)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("case {} has unknown state {}", case.id, case.state)))?,
+        extension: Extension::parse(&case.extension).unwrap_or(Extension::None),
+        has_department: case.department_id.is_some(),
+        from_review: case.review_id.is_some(),
+    })
+}
+
+/// The alert on a case's running stage at `now`, and the working days it is overdue.
+pub fn alert_of(case: &Case, now: DateTime<Utc>, rules: &Rules) -> (Option<AlertLevel>, u32) {
+    match case.stage_due {
+        Some(due) => {
+            let due = clock::from_db(due);
+            (alert_level(now, due, &rules.calendar), overdue_days(now, due, &rules.calendar))
+        }
+        None => (None, 0),
+    }
+}
+
+/// Who may read a case: supervisors and admins all; department users only their own.
+/// Another department's case is reported as not found so that its existence does not leak.
+pub fn ensure_visible(principal: &Principal, case: &Case) -> AppResult<()> {
+    match principal {
+        Principal::User { role: Role::Admin | Role::Supervisor, .. } => Ok(()),
+        Principal::User { role: Role::Department, department_id: Some(d), .. } if case.department_id == Some(*d) => {
+            Ok(())
+        }
+        Principal::User { role: Role::Department, .. } => Err(AppError::NotFound(format!("no case {}", case.id))),
+        _ => Err(AppError::Forbidden("cases are read by staff only".into())),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadlinesView {
+    pub feedback: Option<String>,
+    pub reply: Option<String>,
+    pub supervision: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReviewSummary {
+    pub id: i64,
+    pub stars: i32,
+    pub level: String,
+    pub tags: Vec<String>,
+    pub comment: Option<String>,
+    pub channel: String,
+    pub anonymous: bool,
+    pub invalidated: bool,
+    pub rated_at: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ComplaintSummary {
+    pub id: i64,
+    pub source: String,
+    pub external_no: String,
+    pub title: Option<String>,
+    pub content: String,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub received_at: String,
+    pub routed_by: String,
+    pub route_suggestions: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TransactionSummary {
+    pub transaction_no: String,
+    pub service_item_code: String,
+    pub service_item_name: String,
+    pub channel: String,
+    pub window_code: Option<String>,
+    pub staff_no: Option<String>,
+    pub staff_name: Option<String>,
+    pub applicant_name: Option<String>,
+    pub applicant_phone: Option<String>,
+    pub completed_at: String,
+}
+
+/// A case as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseView {
+    pub id: i64,
+    pub state: String,
+    pub state_label: String,
+    pub source: String,
+    pub department_code: Option<String>,
+    pub department_name: Option<String>,
+    pub opened_at: String,
+    pub deadlines: DeadlinesView,
+    /// `due_soon`, `overdue` or null.
+    pub alert: Option<String>,
+    pub overdue_days: u32,
+    pub extension: String,
+    pub allowed_actions: Vec<String>,
+    pub reply: Option<String>,
+    pub replied_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub review: Option<ReviewSummary>,
+    pub complaint: Option<ComplaintSummary>,
+    pub transaction: Option<TransactionSummary>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+fn opt_time(t: Option<NaiveDateTime>) -> Option<String> {
+    t.map(rfc3339_local)
+}
+
+/// Contact data is shown in full only to the handling department (SPEC §7).
+fn sees_contact_data(principal: &Principal, case: &Case) -> bool {
+    matches!(principal, Principal::User { role: Role::Department, department_id: Some(d), .. }
+        if case.department_id == Some(*d))
+}
+
+pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateTime<Utc>, rules: &Rules) -> AppResult<CaseView> {
+    let facts = facts_of(case)?;
+    let department = match case.department_id {
+        Some(id) => queries::department_by_id(conn, id)?,
+        None => None,
+    };
+    let (alert, overdue) = alert_of(case, now, rules);
+    let full_contact = sees_contact_data(principal, case);
+    let phone = |p: Option<String>| p.map(|p| if full_contact { p } else { mask_phone(&p) });
+    let name = |n: Option<String>| n.map(|n| if full_contact { n } else { mask_name(&n) });
+
+    let mut review_summary = None;
+    let mut transaction_id = None;
+    if let Some(review_id) = case.review_id {
+        let r: crate::storage::models::Review = db_run!(conn, |c| reviews::table
+            .find(review_id)
+            .select(crate::storage::models::Review::as_select())
+            .first(c))?;
+        transaction_id = Some(r.transaction_id);
+        review_summary = Some(ReviewSummary {
+            id: r.id,
+            stars: r.stars,
+            level: crate::domain::grade::Stars::parse(i64::from(r.stars)).map(|s| s.level_name().to_owned()).unwrap_or_default(),
+            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            comment: r.comment,
+            channel: r.channel,
+            anonymous: r.anonymous,
+            invalidated: r.invalidated,
+            rated_at: rfc3339_local(r.rated_at),
+        });
+    }
+    let mut complaint_summary = None;
+    if let Some(complaint_id) = case.complaint_id {
+        let cp: crate::storage::models::Complaint = db_run!(conn, |c| complaints::table
+            .find(complaint_id)
+            .select(crate::storage::models::Complaint::as_select())
+            .first(c))?;
+        transaction_id = transaction_id.or(cp.transaction_id);
+        complaint_summary = Some(ComplaintSummary {
+            id: cp.id,
+            source: cp.source,
+            external_no: cp.external_no,
+            title: cp.title,
+            content: cp.content,
+            contact_name: name(cp.contact_name),
+            contact_phone: phone(cp.contact_phone),
+            received_at: rfc3339_local(cp.received_at),
+            routed_by: cp.routed_by,
+            route_suggestions: cp.route_suggestions.and_then(|s| serde_json::from_str(&s).ok()),
+        });
+    }
+    let transaction_summary = match transaction_id {
+        Some(tid) => {
+            let row: (crate::storage::models::Transaction, String, String, Option<String>, Option<String>, Option<String>) =
+                db_run!(conn, |c| transactions::table
+                    .find(tid)
+                    .inner_join(service_items::table)
+                    .left_join(windows::table)
+                    .left_join(staff::table.on(transactions::staff_id.eq(staff::id.nullable())))
+                    .select((
+                        crate::storage::models::Transaction::as_select(),
+                        service_items::code,
+                        service_items::name,
+                        windows::code.nullable(),
+                        staff::staff_no.nullable(),
+                        staff::name.nullable(),
+                    ))
+                    .first(c))?;
+            let (t, item_code, item_name, window_code, staff_no, staff_name) = row;
+            Some(TransactionSummary {
+                transaction_no: t.transaction_no,
+                service_item_code: item_code,
+                service_item_name: item_name,
+                channel: t.channel,
+                window_code,
+                staff_no,
+                staff_name,
+                applicant_name: name(t.applicant_name),
+                applicant_phone: phone(t.applicant_phone),
+                completed_at: rfc3339_local(t.completed_at),
+            })
+        }
+        None => None,
+    };
+    let events: Vec<AuditEvent> = db_run!(conn, |c| audit_events::table
+        .filter(audit_events::case_id.eq(case.id))
+        .order(audit_events::id.asc())
+        .select(AuditEvent::as_select())
+        .load(c))?;
+    let actor = actor_for(principal, case);
+    Ok(CaseView {
+        id: case.id,
+        state: case.state.clone(),
+        state_label: facts.state.label().to_owned(),
+        source: case.source.clone(),
+        department_code: department.as_ref().map(|d| d.code.clone()),
+        department_name: department.map(|d| d.name),
+        opened_at: rfc3339_local(case.opened_at),
+        deadlines: DeadlinesView {
+            feedback: opt_time(case.feedback_due),
+            reply: opt_time(case.reply_due),
+            supervision: opt_time(case.supervision_due),
+        },
+        alert: alert.map(|a| a.as_str().to_owned()),
+        overdue_days: overdue,
+        extension: case.extension.clone(),
+        allowed_actions: allowed_actions(&facts, actor).iter().map(|a| a.as_str().to_owned()).collect(),
+        reply: case.reply_text.clone(),
+        replied_at: opt_time(case.replied_at),
+        closed_at: opt_time(case.closed_at),
+        review: review_summary,
+        complaint: complaint_summary,
+        transaction: transaction_summary,
+        timeline: events
+            .into_iter()
+            .map(|e| TimelineEntry {
+                at: rfc3339_local(e.at),
+                actor: e.actor,
+                action: e.action,
+                from: e.from_state,
+                to: e.to_state,
+                note: e.note,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFilter {
+    pub state: Option<String>,
+    /// Department code.
+    pub department: Option<String>,
+    /// `due_soon` or `overdue`.
+    pub alert: Option<String>,
+    /// `review` or a complaint source.
+    pub source: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseListItem {
+    pub id: i64,
+    pub state: String,
+    pub state_label: String,
+    pub source: String,
+    pub department_code: Option<String>,
+    pub department_name: Option<String>,
+    pub opened_at: String,
+    pub due_at: Option<String>,
+    pub alert: Option<String>,
+    pub overdue_days: u32,
+    pub stars: Option<i32>,
+    pub summary: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseList {
+    pub items: Vec<CaseListItem>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Lists cases the caller may see, most urgent first (earliest running deadline, then newest).
+pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, now: DateTime<Utc>, rules: &Rules) -> AppResult<CaseList> {
+    let limit = filter.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be 1 to 500"));
+    }
+    let offset = filter.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(AppError::invalid("offset", "must not be negative"));
+    }
+    let department_scope = match principal {
+        Principal::User { role: Role::Admin | Role::Supervisor, .. } => match &filter.department {
+            Some(code) if code == "unassigned" => Some(None),
+            Some(code) => Some(Some(
+                queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department", code))?.id,
+            )),
+            None => None,
+        },
+        Principal::User { role: Role::Department, department_id: Some(d), .. } => Some(Some(*d)),
+        _ => return Err(AppError::Forbidden("cases are read by staff only".into())),
+    };
+    if let Some(s) = &filter.state {
+        if CaseState::parse(s).is_none() {
+            return Err(AppError::invalid("state", format!("unknown state {s:?}")));
+        }
+    }
+    let now_db = clock::to_db(now);
+    let soon_db = clock::to_db(rules.calendar.deadline(now, 1));
+    let alert = match filter.alert.as_deref() {
+        None => None,
+        Some("overdue") => Some(AlertLevel::Overdue),
+        Some("due_soon") => Some(AlertLevel::DueSoon),
+        Some(other) => return Err(AppError::invalid("alert", format!("unknown alert {other:?}"))),
+    };
+    macro_rules! filtered {
+        () => {{
+            let mut q = cases::table.left_join(departments::table).into_boxed();
+            if let Some(scope) = department_scope {
+                q = match scope {
+                    Some(d) => q.filter(cases::department_id.eq(d)),
+                    None => q.filter(cases::department_id.is_null()),
+                };
+            }
+            if let Some(s) = &filter.state {
+                q = q.filter(cases::state.eq(s.clone()));
+            }
+            if let Some(src) = &filter.source {
+                q = q.filter(cases::source.eq(src.clone()));
+            }
+            match alert {
+                Some(AlertLevel::Overdue) => q = q.filter(cases::stage_due.lt(now_db)),
+                Some(AlertLevel::DueSoon) => {
+                    q = q.filter(cases::stage_due.ge(now_db)).filter(cases::stage_due.le(soon_db))
+                }
+                None => {}
+            }
+            q
+        }};
+    }
+    let total: i64 = db_run!(conn, |c| filtered!().count().get_result(c))?;
+    let rows: Vec<(Case, Option<String>, Option<String>)> = db_run!(conn, |c| filtered!()
+        .order((cases::stage_due.is_null(), cases::stage_due.asc(), cases::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select((Case::as_select(), departments::code.nullable(), departments::name.nullable()))
+        .load(c))?;
+    let review_ids: Vec<i64> = rows.iter().filter_map(|(c, _, _)| c.review_id).collect();
+    let complaint_ids: Vec<i64> = rows.iter().filter_map(|(c, _, _)| c.complaint_id).collect();
+    let review_texts: Vec<(i64, i32, Option<String>, String)> = db_run!(conn, |c| reviews::table
+        .filter(reviews::id.eq_any(&review_ids))
+        .select((reviews::id, reviews::stars, reviews::comment, reviews::tags))
+        .load(c))?;
+    let complaint_texts: Vec<(i64, Option<String>, String)> = db_run!(conn, |c| complaints::table
+        .filter(complaints::id.eq_any(&complaint_ids))
+        .select((complaints::id, complaints::title, complaints::content))
+        .load(c))?;
+    let items = rows
+        .into_iter()
+        .map(|(case, dept_code, dept_name)| {
+            let (alert, overdue) = alert_of(&case, now, rules);
+            let (stars, summary) = if let Some(rid) = case.review_id {
+                review_texts
+                    .iter()
+                    .find(|r| r.0 == rid)
+                    .map(|(_, stars, comment, tags)| {
+                        let tags: Vec<String> = serde_json::from_str(tags).unwrap_or_default();
+                        let text = comment.clone().unwrap_or_else(|| tags.join("、"));
+                        (Some(*stars), text)
+                    })
+                    .unwrap_or((None, String::new()))
+            } else {
+                let text = complaint_texts
+                    .iter()
+                    .find(|c| Some(c.0) == case.complaint_id)
+                    .map(|(_, title, content)| title.clone().unwrap_or_else(|| content.clone()))
+                    .unwrap_or_default();
+                (None, text)
+            };
+            CaseListItem {
+                id: case.id,
+                state_label: CaseState::parse(&case.state).map(|s| s.label()).unwrap_or("").to_owned(),
+                state: case.state,
+                source: case.source,
+                department_code: dept_code,
+                department_name: dept_name,
+                opened_at: rfc3339_local(case.opened_at),
+                due_at: opt_time(case.stage_due),
+                alert: alert.map(|a| a.as_str().to_owned()),
+                overdue_days: overdue,
+                stars,
+                summary: summary.chars().take(120).collect(),
+            }
+        })
+        .collect();
+    Ok(CaseList { items, total, limit, offset })
+}
+
+pub fn stage_due_for(state: CaseState, deadlines: &Deadlines) -> Option<DateTime<Utc>> {
+    Stage::of(state).and_then(|s| deadlines.for_stage(s))
+}

@@ -1,0 +1,123 @@
+//! The command line: one binary, one subcommand per job (SPEC §6).
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::accounts::{self, NewUserSpec};
+use crate::app::AppState;
+use crate::config::Config;
+use crate::security::Role;
+
+#[derive(Debug, Parser)]
+#[command(name = "haochaping", version, about = "政务服务“好差评”闭环系统")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Run the HTTP service (migrates first).
+    Serve {
+        /// Seed a demo district (once) so that every page has data.
+        #[arg(long)]
+        demo: bool,
+        /// Address to listen on; overrides HCP_BIND.
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user in the database of DATABASE_URL.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, supervisor or department
+        #[arg(long)]
+        role: String,
+        /// Department code (department users only).
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    crate::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate => {
+            let config = Config::from_env(None)?;
+            let pool = crate::storage::DbPool::connect(&config.database_url, 1)?;
+            let applied = pool.migrate()?;
+            eprintln!("migrations applied: {applied}");
+            Ok(())
+        }
+        Command::Serve { demo, bind } => serve(Config::from_env(bind)?, demo),
+        Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, supervisor or department"))?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let state = AppState::bootstrap(Config::from_env(None)?)?;
+            let mut conn = state.conn()?;
+            let spec = NewUserSpec { username: &username, password, role, department_code: department.as_deref(), email: email.as_deref() };
+            let user = conn
+                .transaction(|conn| {
+                    let user = accounts::create_user(conn, &spec, crate::clock::now())?;
+                    crate::master_data::audit_admin_change(
+                        conn,
+                        "cli",
+                        "create_user",
+                        serde_json::json!({"username": user.username, "role": user.role, "department_code": department}),
+                        crate::clock::now(),
+                    )?;
+                    Ok::<_, crate::error::AppError>(user)
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("created user {} ({})", user.username, user.role);
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let state = AppState::bootstrap(config)?;
+    if demo {
+        crate::demo::seed(&state)?;
+    }
+    let listener = TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    tracing::info!(%bind, backend = ?state.pool.backend(), "haochaping listening; open http://{bind}/");
+    actix_web::rt::System::new().block_on(async move {
+        let server = crate::http::build_server(state, listener, None)?;
+        server.await
+    })?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Domain rules as pure code: no I/O, and the clock is always passed in.
+
+pub mod calendar;
+pub mod case_flow;
+pub mod grade;
+pub mod intake_rules;
+pub mod masking;
+pub mod sla;

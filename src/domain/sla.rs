@@ -1,0 +1,182 @@
+//! Deadlines per stage (SPEC §3) and the alert levels derived from them.
+
+use super::calendar::{local_date, WorkCalendar};
+use super::case_flow::CaseState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Working days allowed per stage; admin-editable per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicy {
+    pub feedback_days: u32,
+    pub reply_days: u32,
+    pub extended_reply_days: u32,
+    pub supervision_days: u32,
+}
+
+impl Default for SlaPolicy {
+    fn default() -> Self {
+        SlaPolicy { feedback_days: 1, reply_days: 5, extended_reply_days: 15, supervision_days: 3 }
+    }
+}
+
+impl SlaPolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        let all = [self.feedback_days, self.reply_days, self.extended_reply_days, self.supervision_days];
+        if all.iter().any(|d| !(1..=120).contains(d)) {
+            return Err("every period must be 1 to 120 working days".into());
+        }
+        if self.feedback_days > self.reply_days || self.reply_days > self.extended_reply_days {
+            return Err("feedback ≤ reply ≤ extended reply is required".into());
+        }
+        Ok(())
+    }
+}
+
+/// The stage whose clock is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Feedback,
+    Reply,
+    Supervision,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Feedback => "feedback",
+            Stage::Reply => "reply",
+            Stage::Supervision => "supervision",
+        }
+    }
+
+    pub fn of(state: CaseState) -> Option<Stage> {
+        match state {
+            CaseState::Feedback => Some(Stage::Feedback),
+            CaseState::Rectification | CaseState::Reply => Some(Stage::Reply),
+            CaseState::Supervision => Some(Stage::Supervision),
+            // An appeal waits on the supervisor's decision; a closed case has no clock.
+            CaseState::Appeal | CaseState::Closed => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub feedback: DateTime<Utc>,
+    pub reply: DateTime<Utc>,
+    pub supervision: Option<DateTime<Utc>>,
+}
+
+impl Deadlines {
+    /// `cycle_start` is when the department's clock started: the opening, or the latest
+    /// reassignment or reopening.
+    pub fn compute(
+        cycle_start: DateTime<Utc>,
+        replied_at: Option<DateTime<Utc>>,
+        extension_granted: bool,
+        policy: &SlaPolicy,
+        calendar: &WorkCalendar,
+    ) -> Self {
+        let reply_days = if extension_granted { policy.extended_reply_days } else { policy.reply_days };
+        Deadlines {
+            feedback: calendar.deadline(cycle_start, policy.feedback_days),
+            reply: calendar.deadline(cycle_start, reply_days),
+            supervision: replied_at.map(|r| calendar.deadline(r, policy.supervision_days)),
+        }
+    }
+
+    pub fn for_stage(&self, stage: Stage) -> Option<DateTime<Utc>> {
+        match stage {
+            Stage::Feedback => Some(self.feedback),
+            Stage::Reply => Some(self.reply),
+            Stage::Supervision => self.supervision,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertLevel {
+    /// 黄灯: at most one working day left.
+    DueSoon,
+    /// 红灯: past the deadline.
+    Overdue,
+}
+
+impl AlertLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertLevel::DueSoon => "due_soon",
+            AlertLevel::Overdue => "overdue",
+        }
+    }
+}
+
+/// Overdue by more than this many working days escalates (督办) to supervisors.
+pub const ESCALATION_WORKING_DAYS: u32 = 3;
+
+pub fn alert_level(now: DateTime<Utc>, due: DateTime<Utc>, calendar: &WorkCalendar) -> Option<AlertLevel> {
+    if now > due {
+        Some(AlertLevel::Overdue)
+    } else if calendar.working_days_between(local_date(now), local_date(due)) <= 1 {
+        Some(AlertLevel::DueSoon)
+    } else {
+        None
+    }
+}
+
+/// 超期天数: working days after the due date up to today, zero when not overdue.
+pub fn overdue_days(now: DateTime<Utc>, due: DateTime<Utc>, calendar: &WorkCalendar) -> u32 {
+    if now <= due {
+        0
+    } else {
+        calendar.working_days_between(local_date(due), local_date(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::Asia::Shanghai;
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Shanghai.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn default_policy_is_one_five_fifteen_three() {
+        let cal = WorkCalendar::official();
+        let opened = at(2026, 11, 23, 10); // Monday
+        let d = Deadlines::compute(opened, None, false, &SlaPolicy::default(), &cal);
+        assert_eq!(local_date(d.feedback), at(2026, 11, 24, 0).date_naive() + chrono::Days::new(0));
+        assert_eq!(local_date(d.reply).to_string(), "2026-11-30");
+        let ext = Deadlines::compute(opened, None, true, &SlaPolicy::default(), &cal);
+        assert_eq!(local_date(ext.reply).to_string(), "2026-12-14");
+        let replied = Deadlines::compute(opened, Some(at(2026, 11, 27, 9)), false, &SlaPolicy::default(), &cal);
+        assert_eq!(replied.supervision.map(|s| local_date(s).to_string()), Some("2026-12-02".into()));
+    }
+
+    #[test]
+    fn alerts_turn_yellow_then_red_then_count_working_days() {
+        let cal = WorkCalendar::official();
+        let due = cal.deadline(at(2026, 11, 23, 10), 5); // Mon 30 Nov 23:59:59
+        assert_eq!(alert_level(at(2026, 11, 26, 9), due, &cal), None);
+        assert_eq!(alert_level(at(2026, 11, 27, 9), due, &cal), Some(AlertLevel::DueSoon));
+        assert_eq!(alert_level(at(2026, 11, 30, 23), due, &cal), Some(AlertLevel::DueSoon));
+        assert_eq!(alert_level(at(2026, 12, 1, 0), due, &cal), Some(AlertLevel::Overdue));
+        assert_eq!(overdue_days(at(2026, 12, 1, 9), due, &cal), 1);
+        assert_eq!(overdue_days(at(2026, 12, 4, 9), due, &cal), 4);
+        assert_eq!(overdue_days(at(2026, 12, 6, 9), due, &cal), 5, "the weekend does not count");
+    }
+
+    #[test]
+    fn policy_validation() {
+        assert!(SlaPolicy::default().validate().is_ok());
+        assert!(SlaPolicy { reply_days: 0, ..SlaPolicy::default() }.validate().is_err());
+        assert!(SlaPolicy { extended_reply_days: 2, ..SlaPolicy::default() }.validate().is_err());
+    }
+}

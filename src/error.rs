@@ -1,0 +1,203 @@
+//! The error contract of the API: every failure becomes `{"error":{"code","message",...}}` with
+//! the status SPEC §6 names. The user sees a clear message; internals go only to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde_json::{json, Map, Value};
+
+use crate::domain::case_flow::FlowError;
+use crate::domain::intake_rules::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// `400`: malformed body, unknown field, wrong type, bad query.
+    #[error("{0}")]
+    BadRequest(String),
+    /// `401`: no or invalid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// `403`: authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// `404`
+    #[error("{0}")]
+    NotFound(String),
+    /// `409`: conflicts with what is stored; `details` say with what.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, details: Map<String, Value> },
+    /// `413`
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// `415`
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// `422`: well-formed but invalid value.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// `429`
+    #[error("too many requests; try again in {0} seconds")]
+    RateLimited(u64),
+    /// `503`: the database (or another dependency) is unavailable; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// `500`: a bug or an unexpected failure; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid(FieldError::new(field, message))
+    }
+
+    pub fn unknown_code(field: &'static str, code: &str) -> Self {
+        AppError::invalid(field, format!("unknown {field} {code:?}"))
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Conflict { code, message: message.into(), details: Map::new() }
+    }
+
+    pub fn conflict_with(code: &'static str, message: impl Into<String>, details: Value) -> Self {
+        let details = match details {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        AppError::Conflict { code, message: message.into(), details }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(e.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Conflict { code, .. } => code,
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::Invalid(_) => "invalid",
+            AppError::RateLimited(_) => "rate_limited",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, AppError::Conflict { code: "duplicate", .. })
+    }
+}
+
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        AppError::Invalid(e)
+    }
+}
+
+impl From<FlowError> for AppError {
+    fn from(e: FlowError) -> Self {
+        match &e {
+            FlowError::NotAllowedInState { allowed, state, .. } => AppError::conflict_with(
+                "illegal_transition",
+                e.to_string(),
+                json!({ "state": state, "allowed_actions": allowed }),
+            ),
+            FlowError::WrongActor { .. } => AppError::Forbidden(e.to_string()),
+        }
+    }
+}
+
+impl From<DieselError> for AppError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => AppError::NotFound("not found".into()),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
+                code: "duplicate",
+                message: format!("already exists ({})", info.message()),
+                details: Map::new(),
+            },
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                AppError::invalid("reference", "refers to a record that does not exist")
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                AppError::Unavailable("the database connection was lost; retry".into())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if is_unavailable_message(info.message()) =>
+            {
+                AppError::Unavailable("the database is unavailable; retry later".into())
+            }
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+fn is_unavailable_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["database is locked", "terminating connection", "server closed the connection", "no connection to the server", "could not connect", "readonly database", "disk is full", "database or disk is full", "disk i/o error"]
+        .iter()
+        .any(|needle| m.contains(needle))
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        tracing::warn!(error = %e, "no database connection");
+        AppError::Unavailable("the database is unavailable; retry later".into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = Map::new();
+        body.insert("code".into(), json!(self.code()));
+        body.insert("message".into(), json!(self.to_string()));
+        match self {
+            AppError::Invalid(f) => {
+                body.insert("field".into(), json!(f.field));
+            }
+            AppError::Conflict { details, .. } => {
+                body.extend(details.clone());
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(error.cause_chain = ?cause, "internal error");
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if let AppError::RateLimited(seconds) = self {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if let AppError::Unauthorized(_) = self {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(json!({ "error": Value::Object(body) }))
+    }
+}

@@ -1,0 +1,285 @@
+//! Login, master data, users, API keys and the audit check.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::accounts::{self, NewUserSpec};
+use crate::app::AppState;
+use crate::clock;
+use crate::error::{AppError, AppResult};
+use crate::master_data::{self, AssignmentSpec, AssignmentView, DepartmentView, ServiceItemView, StaffView, WindowView};
+use crate::security::Role;
+use crate::storage::audit::{self, ChainReport};
+
+use super::extract::Caller;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    pub role: String,
+    pub expires_at: String,
+    pub department_code: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
+pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> AppResult<HttpResponse> {
+    let LoginRequest { username, password } = body.into_inner();
+    if username.len() > 200 || password.len() > 1024 {
+        return Err(AppError::Unauthorized("wrong username or password".into()));
+    }
+    let response = state
+        .db(move |conn, _| {
+            let result = accounts::login(conn, &username, &password, clock::now())?;
+            let department_code = match result.user.department_id {
+                Some(id) => crate::storage::queries::department_by_id(conn, id)?.map(|d| d.code),
+                None => None,
+            };
+            Ok(LoginResponse {
+                token: result.token,
+                role: result.role.as_str().to_owned(),
+                expires_at: clock::rfc3339_local(clock::to_db(result.expires_at)),
+                department_code,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)), security(("bearer" = [])))]
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest, _caller: Caller) -> AppResult<HttpResponse> {
+    let token = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let Some(token) = token {
+        state.db(move |conn, _| accounts::logout(conn, &token)).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentRequest {
+    pub code: String,
+    pub name: String,
+    pub parent_code: Option<String>,
+    pub email: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/departments", request_body = DepartmentRequest,
+    responses((status = 201, body = DepartmentView), (status = 409, description = "code exists")), security(("bearer" = [])))]
+pub async fn create_department(state: web::Data<AppState>, caller: Caller, body: web::Json<DepartmentRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    let view = state
+        .db(move |conn, _| {
+            master_data::create_department(conn, &actor, &b.code, &b.name, b.parent_code.as_deref(), b.email.as_deref(), clock::now())
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[utoipa::path(get, path = "/api/v1/departments", responses((status = 200, body = [DepartmentView])), security(("bearer" = [])))]
+pub async fn list_departments(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor, Role::Department, Role::Integration])?;
+    let list = state.db(|conn, _| master_data::list_departments(conn)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceItemRequest {
+    pub code: String,
+    pub name: String,
+    pub department_code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/service-items", request_body = ServiceItemRequest,
+    responses((status = 201, body = ServiceItemView)), security(("bearer" = [])))]
+pub async fn create_service_item(state: web::Data<AppState>, caller: Caller, body: web::Json<ServiceItemRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    let view = state
+        .db(move |conn, _| master_data::create_service_item(conn, &actor, &b.code, &b.name, &b.department_code, clock::now()))
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRequest {
+    pub code: String,
+    pub name: String,
+    pub hall: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/windows", request_body = WindowRequest,
+    responses((status = 201, body = WindowView)), security(("bearer" = [])))]
+pub async fn create_window(state: web::Data<AppState>, caller: Caller, body: web::Json<WindowRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    let view = state.db(move |conn, _| master_data::create_window(conn, &actor, &b.code, &b.name, &b.hall, clock::now())).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRequest {
+    pub staff_no: String,
+    pub name: String,
+    pub department_code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/staff", request_body = StaffRequest,
+    responses((status = 201, body = StaffView)), security(("bearer" = [])))]
+pub async fn create_staff(state: web::Data<AppState>, caller: Caller, body: web::Json<StaffRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    let view = state
+        .db(move |conn, _| master_data::create_staff(conn, &actor, &b.staff_no, &b.name, &b.department_code, clock::now()))
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRequest {
+    pub window_code: String,
+    pub staff_no: String,
+    pub service_item_codes: Vec<String>,
+    pub effective_from: DateTime<FixedOffset>,
+    pub effective_to: Option<DateTime<FixedOffset>>,
+}
+
+#[utoipa::path(post, path = "/api/v1/assignments", request_body = AssignmentRequest,
+    responses((status = 201, body = AssignmentView)), security(("bearer" = [])))]
+pub async fn create_assignment(state: web::Data<AppState>, caller: Caller, body: web::Json<AssignmentRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    let view = state
+        .db(move |conn, _| {
+            let spec = AssignmentSpec {
+                window_code: &b.window_code,
+                staff_no: &b.staff_no,
+                service_item_codes: &b.service_item_codes,
+                effective_from: b.effective_from.with_timezone(&Utc),
+                effective_to: b.effective_to.map(|t| t.with_timezone(&Utc)),
+            };
+            master_data::create_assignment(conn, &actor, &spec, clock::now())
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRequest {
+    pub username: String,
+    pub password: String,
+    /// `admin`, `supervisor` or `department`.
+    pub role: String,
+    pub department_code: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserCreated {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub department_code: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/users", request_body = UserRequest,
+    responses((status = 201, body = UserCreated)), security(("bearer" = [])))]
+pub async fn create_user(state: web::Data<AppState>, caller: Caller, body: web::Json<UserRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    let role = Role::parse(&b.role).ok_or_else(|| AppError::invalid("role", format!("unknown role {:?}", b.role)))?;
+    let created = state
+        .db(move |conn, _| {
+            conn.transaction(|conn| {
+                let spec = NewUserSpec {
+                    username: &b.username,
+                    password: &b.password,
+                    role,
+                    department_code: b.department_code.as_deref(),
+                    email: b.email.as_deref(),
+                };
+                let user = accounts::create_user(conn, &spec, clock::now())?;
+                master_data::audit_admin_change(
+                    conn,
+                    &actor,
+                    "create_user",
+                    json!({"username": user.username, "role": user.role, "department_code": b.department_code}),
+                    clock::now(),
+                )?;
+                Ok(UserCreated { id: user.id, username: user.username, role: user.role, department_code: b.department_code.clone() })
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    pub name: String,
+    /// Always `integration`.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyCreated {
+    pub id: i64,
+    pub name: String,
+    /// Shown once; only its hash is stored.
+    pub key: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/api-keys", request_body = ApiKeyRequest,
+    responses((status = 201, body = ApiKeyCreated)), security(("bearer" = [])))]
+pub async fn create_api_key(state: web::Data<AppState>, caller: Caller, body: web::Json<ApiKeyRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let actor = caller.0.actor_label();
+    let b = body.into_inner();
+    if b.role != Role::Integration.as_str() {
+        return Err(AppError::invalid("role", "API keys are for the integration role"));
+    }
+    let created = state
+        .db(move |conn, _| {
+            conn.transaction(|conn| {
+                let (id, key) = accounts::create_api_key(conn, &b.name, clock::now())?;
+                master_data::audit_admin_change(conn, &actor, "create_api_key", json!({"id": id, "name": b.name}), clock::now())?;
+                Ok(ApiKeyCreated { id, name: b.name.clone(), key })
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = ChainReport)), security(("bearer" = [])))]
+pub async fn verify_audit(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor])?;
+    let report = state.db(|conn, _| Ok(audit::verify(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}

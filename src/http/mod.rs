@@ -1,0 +1,117 @@
+//! HTTP: handlers stay thin (parse, authorise, call the use case, map errors). Routes are all
+//! registered in [`routes`].
+
+pub mod admin;
+pub mod cases;
+pub mod extract;
+pub mod intake;
+pub mod openapi;
+pub mod system;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+/// Largest request body accepted anywhere (SPEC: bodies over 64 KiB get 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A resource whose unsupported methods answer 405 in the JSON error format.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        HttpResponse::MethodNotAllowed().json(serde_json::json!({
+            "error": {"code": "method_not_allowed", "message": "this method is not supported here"}
+        }))
+    }))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(system::healthz)))
+        .service(resource("/metrics").route(web::get().to(system::metrics)))
+        .service(resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
+        .service(
+            web::scope("/api/v1")
+                .service(resource("/auth/login").route(web::post().to(admin::login)))
+                .service(resource("/auth/logout").route(web::post().to(admin::logout)))
+                .service(
+                    resource("/departments")
+                        .route(web::post().to(admin::create_department))
+                        .route(web::get().to(admin::list_departments)),
+                )
+                .service(resource("/service-items").route(web::post().to(admin::create_service_item)))
+                .service(resource("/windows").route(web::post().to(admin::create_window)))
+                .service(resource("/staff").route(web::post().to(admin::create_staff)))
+                .service(resource("/assignments").route(web::post().to(admin::create_assignment)))
+                .service(resource("/users").route(web::post().to(admin::create_user)))
+                .service(resource("/api-keys").route(web::post().to(admin::create_api_key)))
+                .service(resource("/transactions").route(web::post().to(intake::create_transaction)))
+                .service(resource("/reviews").route(web::post().to(intake::create_review)))
+                .service(resource("/complaints").route(web::post().to(intake::create_complaint)))
+                .service(resource("/cases").route(web::get().to(cases::list_cases)))
+                .service(resource("/cases/{id}").route(web::get().to(cases::get_case)))
+                .service(resource("/audit/verify").route(web::get().to(admin::verify_audit))),
+        );
+}
+
+/// Security headers on every response; pages add a stricter policy of their own.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"))
+}
+
+/// Builds the server on an already bound listener (port 0 in tests).
+pub fn build_server(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(extract::json_config())
+            .app_data(extract::query_config())
+            .app_data(extract::path_config())
+            .configure(routes)
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound("no such endpoint".into())) }))
+            .wrap(security_headers())
+            .wrap_fn(|req, srv| {
+                let started = Instant::now();
+                let method = req.method().to_string();
+                let state = req.app_data::<web::Data<AppState>>().cloned();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    if let Some(state) = state {
+                        let status = res.status().as_u16().to_string();
+                        state.metrics.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.as_str()]).inc();
+                        state
+                            .metrics
+                            .http_duration
+                            .with_label_values(&[method.as_str(), route.as_str()])
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    let request_id: Option<String> = res.request().extensions().get::<RequestId>().map(|id| id.to_string());
+                    if let Some(id) = request_id {
+                        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+                            res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
+                        }
+                    }
+                    Ok(res)
+                }
+            })
+            .wrap(TracingLogger::default())
+    })
+    .listen(listener)?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.run())
+}

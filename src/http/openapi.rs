@@ -1,0 +1,34 @@
+//! `GET /api/openapi.json`, generated from the handlers' annotations.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, cases, intake};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("rating_token", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Rating-Token"))));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "haochaping 好差评 API", description = "Errors are `{\"error\":{\"code\",\"message\"}}`. Times are RFC 3339."),
+    paths(
+        admin::login, admin::logout, admin::create_department, admin::list_departments, admin::create_service_item,
+        admin::create_window, admin::create_staff, admin::create_assignment, admin::create_user, admin::create_api_key,
+        admin::verify_audit, intake::create_transaction, intake::create_review, intake::create_complaint,
+        cases::list_cases, cases::get_case,
+    ),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,328 @@
+//! Intake: transactions (办件) pushed by business systems, reviews (评价) from citizens and
+//! devices, complaints (投诉) from the 12345 hotline and elsewhere. Each request is one
+//! database transaction: it lands whole or not at all.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::app::Rules;
+use crate::case_work::{open_case, OpenCase};
+use crate::clock::{self, rfc3339_local};
+use crate::db_run;
+use crate::domain::intake_rules::{check_code, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
+use crate::error::{AppError, AppResult};
+use crate::storage::models::{NewComplaint, NewReview, NewTransaction, Transaction};
+use crate::storage::schema::{cases, complaints, departments, reviews, transactions};
+use crate::storage::{queries, Conn};
+
+/// How long a rating link stays valid after it is issued: long enough for the 7-day 追评 and
+/// the 回访 rating after a reply that may take 15 working days plus review.
+pub const RATING_LINK_DAYS: i64 = 60;
+
+pub struct TransactionCommand {
+    pub transaction_no: String,
+    pub service_item_code: String,
+    pub window_code: Option<String>,
+    pub staff_no: Option<String>,
+    pub channel: Channel,
+    pub applicant_name: Option<String>,
+    pub applicant_phone: Option<String>,
+    pub applicant_email: Option<String>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub completed_at: DateTime<Utc>,
+}
+
+pub struct TransactionRecorded {
+    pub transaction: Transaction,
+    /// False when the same `transaction_no` was already stored (idempotent repeat).
+    pub created: bool,
+}
+
+/// Stores a transaction with its 三对应 attribution. A repeat of the same `transaction_no`
+/// returns the stored one: business systems retry.
+pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTime<Utc>) -> AppResult<TransactionRecorded> {
+    check_code("transaction_no", &cmd.transaction_no)?;
+    if let Some(name) = &cmd.applicant_name {
+        check_text("applicant_name", name, 100)?;
+    }
+    if let Some(phone) = &cmd.applicant_phone {
+        check_text("applicant_phone", phone, 32)?;
+    }
+    if let Some(email) = &cmd.applicant_email {
+        check_text("applicant_email", email, 254)?;
+        if !email.contains('@') {
+            return Err(AppError::invalid("applicant_email", "not an email address"));
+        }
+    }
+    if let Some(accepted) = cmd.accepted_at {
+        if accepted > cmd.completed_at {
+            return Err(AppError::invalid("accepted_at", "is after completed_at"));
+        }
+    }
+    if cmd.completed_at > now + Duration::minutes(10) {
+        return Err(AppError::invalid("completed_at", "is in the future"));
+    }
+    conn.transaction(|conn| {
+        if let Some(existing) = queries::transaction_by_no(conn, &cmd.transaction_no)? {
+            return Ok(TransactionRecorded { transaction: existing, created: false });
+        }
+        let item = queries::service_item_by_code(conn, &cmd.service_item_code)?
+            .ok_or_else(|| AppError::unknown_code("service_item_code", &cmd.service_item_code))?;
+        let window = match &cmd.window_code {
+            Some(code) => Some(queries::window_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("window_code", code))?),
+            None => None,
+        };
+        let person = match &cmd.staff_no {
+            Some(no) => Some(queries::staff_by_no(conn, no)?.ok_or_else(|| AppError::unknown_code("staff_no", no))?),
+            None => None,
+        };
+        // 三对应: a counter transaction is attributed to whoever was assigned to the window
+        // (or wherever the named staff sat) for this item when the applicant was served.
+        let served_at = clock::to_db(cmd.accepted_at.unwrap_or(cmd.completed_at));
+        let (mut window_id, mut staff_id) = (window.as_ref().map(|w| w.id), person.as_ref().map(|s| s.id));
+        if window_id.is_some() != staff_id.is_some() {
+            if let Some((w, s)) = queries::assignment_at(conn, window_id, staff_id, item.id, served_at)? {
+                window_id = Some(w);
+                staff_id = Some(s);
+            }
+        }
+        let new = NewTransaction {
+            transaction_no: &cmd.transaction_no,
+            service_item_id: item.id,
+            department_id: item.department_id,
+            window_id,
+            staff_id,
+            channel: cmd.channel.as_str(),
+            applicant_name: cmd.applicant_name.as_deref(),
+            applicant_phone: cmd.applicant_phone.as_deref(),
+            applicant_email: cmd.applicant_email.as_deref(),
+            accepted_at: cmd.accepted_at.map(clock::to_db),
+            completed_at: clock::to_db(cmd.completed_at),
+            created_at: clock::to_db(now),
+        };
+        let transaction = db_run!(conn, |c| diesel::insert_into(transactions::table)
+            .values(&new)
+            .returning(Transaction::as_returning())
+            .get_result(c))?;
+        Ok(TransactionRecorded { transaction, created: true })
+    })
+}
+
+pub fn rating_link_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + Duration::days(RATING_LINK_DAYS)
+}
+
+pub struct ReviewCommand {
+    pub transaction_no: String,
+    pub content: ReviewContent,
+    pub channel: Channel,
+    pub anonymous: bool,
+    pub is_public: bool,
+    pub rated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewRecorded {
+    pub id: i64,
+    pub is_bad: bool,
+    pub case_id: Option<i64>,
+}
+
+/// 一事一评: stores the one review of a transaction and, for a bad one, opens its case.
+pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReviewRecorded> {
+    let outcome = conn.transaction(|conn| {
+        let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?
+            .ok_or_else(|| AppError::unknown_code("transaction_no", &cmd.transaction_no))?;
+        if let Some(existing) = queries::review_of_transaction(conn, tx.id)? {
+            return Err(already_rated(&cmd.transaction_no, &existing));
+        }
+        let tags = serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)?;
+        let new = NewReview {
+            transaction_id: tx.id,
+            stars: i32::from(cmd.content.stars.get()),
+            channel: cmd.channel.as_str(),
+            tags: &tags,
+            comment: cmd.content.comment.as_deref(),
+            anonymous: cmd.anonymous,
+            is_public: cmd.is_public,
+            invalidated: false,
+            department_id: tx.department_id,
+            service_item_id: tx.service_item_id,
+            window_id: tx.window_id,
+            staff_id: tx.staff_id,
+            rated_at: clock::to_db(cmd.rated_at),
+            created_at: clock::to_db(now),
+        };
+        let id: i64 = db_run!(conn, |c| diesel::insert_into(reviews::table)
+            .values(&new)
+            .returning(reviews::id)
+            .get_result(c))?;
+        let is_bad = cmd.content.stars.is_bad();
+        let case_id = if is_bad {
+            let spec = OpenCase {
+                source: "review",
+                review_id: Some(id),
+                complaint_id: None,
+                department_id: Some(tx.department_id),
+                window_id: tx.window_id,
+                staff_id: tx.staff_id,
+            };
+            Some(open_case(conn, &spec, actor, now, rules)?)
+        } else {
+            None
+        };
+        Ok(ReviewRecorded { id, is_bad, case_id })
+    });
+    match outcome {
+        // Two submissions racing past the check: the UNIQUE index decides, and the loser is
+        // told which review won.
+        Err(e) if e.is_unique_violation() => {
+            let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?;
+            let existing = match tx {
+                Some(tx) => queries::review_of_transaction(conn, tx.id)?,
+                None => None,
+            };
+            match existing {
+                Some(r) => Err(already_rated(&cmd.transaction_no, &r)),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+fn already_rated(transaction_no: &str, existing: &crate::storage::models::Review) -> AppError {
+    AppError::conflict_with(
+        "already_rated",
+        format!("transaction {transaction_no} was already rated (review {}); 一事一评", existing.id),
+        json!({ "review_id": existing.id, "rated_at": rfc3339_local(existing.rated_at) }),
+    )
+}
+
+pub struct ComplaintCommand {
+    pub source: ComplaintSource,
+    pub external_no: String,
+    pub title: Option<String>,
+    pub content: String,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub department_code: Option<String>,
+    pub service_item_code: Option<String>,
+    pub transaction_no: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplaintRecorded {
+    pub case_id: i64,
+    pub department_code: Option<String>,
+    pub routed_by: RoutedBy,
+    /// False for an idempotent repeat of the same `source` + `external_no`.
+    pub created: bool,
+}
+
+/// Stores a complaint and opens its case; the same `source` + `external_no` again returns the
+/// first one's case.
+pub fn record_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ComplaintRecorded> {
+    check_code("external_no", &cmd.external_no)?;
+    if cmd.content.trim().is_empty() {
+        return Err(AppError::invalid("content", "must not be blank"));
+    }
+    check_text("content", &cmd.content, MAX_COMPLAINT_CHARS)?;
+    if let Some(t) = &cmd.title {
+        check_text("title", t, 200)?;
+    }
+    if let Some(n) = &cmd.contact_name {
+        check_text("contact_name", n, 100)?;
+    }
+    if let Some(p) = &cmd.contact_phone {
+        check_text("contact_phone", p, 32)?;
+    }
+    let attempt = |conn: &mut Conn| {
+        conn.transaction(|conn| {
+            if let Some(found) = existing_complaint(conn, cmd)? {
+                return Ok(found);
+            }
+            insert_complaint(conn, cmd, actor, now, rules)
+        })
+    };
+    match attempt(conn) {
+        // A concurrent repeat inserted first: answer with its case.
+        Err(e) if e.is_unique_violation() => existing_complaint(conn, cmd)?.ok_or(e),
+        other => other,
+    }
+}
+
+fn existing_complaint(conn: &mut Conn, cmd: &ComplaintCommand) -> AppResult<Option<ComplaintRecorded>> {
+    let found: Option<(i64, Option<String>, String)> = db_run!(conn, |c| complaints::table
+        .inner_join(cases::table.on(cases::complaint_id.eq(complaints::id.nullable())))
+        .left_join(departments::table.on(cases::department_id.eq(departments::id.nullable())))
+        .filter(complaints::source.eq(cmd.source.as_str()))
+        .filter(complaints::external_no.eq(&cmd.external_no))
+        .select((cases::id, departments::code.nullable(), complaints::routed_by))
+        .first(c)
+        .optional())?;
+    Ok(found.map(|(case_id, department_code, routed_by)| ComplaintRecorded {
+        case_id,
+        department_code,
+        routed_by: RoutedBy::parse(&routed_by).unwrap_or(RoutedBy::Given),
+        created: false,
+    }))
+}
+
+fn insert_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ComplaintRecorded> {
+    let named_department = match &cmd.department_code {
+        Some(code) => Some(queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code))?),
+        None => None,
+    };
+    let item = match &cmd.service_item_code {
+        Some(code) => Some(queries::service_item_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("service_item_code", code))?),
+        None => None,
+    };
+    let tx = match &cmd.transaction_no {
+        Some(no) => Some(queries::transaction_by_no(conn, no)?.ok_or_else(|| AppError::unknown_code("transaction_no", no))?),
+        None => None,
+    };
+    // The department named by the caller wins; else the one the service item or transaction
+    // belongs to; else the complaint waits for the router or a supervisor.
+    let department_id = named_department
+        .as_ref()
+        .map(|d| d.id)
+        .or(item.as_ref().map(|i| i.department_id))
+        .or(tx.as_ref().map(|t| t.department_id));
+    let routed_by = if department_id.is_some() { RoutedBy::Given } else { RoutedBy::Unassigned };
+    let new = NewComplaint {
+        source: cmd.source.as_str(),
+        external_no: &cmd.external_no,
+        title: cmd.title.as_deref(),
+        content: &cmd.content,
+        contact_name: cmd.contact_name.as_deref(),
+        contact_phone: cmd.contact_phone.as_deref(),
+        received_at: clock::to_db(cmd.received_at),
+        department_id,
+        service_item_id: item.as_ref().map(|i| i.id),
+        transaction_id: tx.as_ref().map(|t| t.id),
+        routed_by: routed_by.as_str(),
+        route_suggestions: None,
+        created_at: clock::to_db(now),
+    };
+    let complaint_id: i64 = db_run!(conn, |c| diesel::insert_into(complaints::table)
+        .values(&new)
+        .returning(complaints::id)
+        .get_result(c))?;
+    let spec = OpenCase {
+        source: cmd.source.as_str(),
+        review_id: None,
+        complaint_id: Some(complaint_id),
+        department_id,
+        window_id: tx.as_ref().and_then(|t| t.window_id),
+        staff_id: tx.as_ref().and_then(|t| t.staff_id),
+    };
+    let case_id = open_case(conn, &spec, actor, now, rules)?;
+    let department_code = match department_id {
+        Some(id) => queries::department_by_id(conn, id)?.map(|d| d.code),
+        None => None,
+    };
+    Ok(ComplaintRecorded { case_id, department_code, routed_by, created: true })
+}

@@ -1,0 +1,24 @@
+//! haochaping: the government-service 好差评 closed loop.
+//!
+//! Layout: [`domain`] holds the rules as pure code; [`storage`] the diesel schema and queries;
+//! [`intake`], [`case_work`], [`master_data`], [`accounts`], [`calendar_admin`] the use cases;
+//! [`http`] the thin actix handlers; [`notify`] the email outbox; [`cli`] the commands.
+
+pub mod accounts;
+pub mod app;
+pub mod calendar_admin;
+pub mod case_work;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod intake;
+pub mod master_data;
+pub mod metrics;
+pub mod notify;
+pub mod security;
+pub mod storage;
+pub mod telemetry;

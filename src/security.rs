@@ -1,0 +1,153 @@
+//! Credentials: argon2 passwords, random bearer tokens and API keys (stored as SHA-256, since
+//! they carry 256 bits of entropy a slow hash would add nothing to), and HMAC-signed,
+//! expiring rating links bound to one transaction.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::domain::intake_rules::string_enum;
+
+string_enum! {
+    Role {
+        Admin = "admin",
+        Supervisor = "supervisor",
+        Department = "department",
+        Integration = "integration",
+    }
+}
+
+pub const SESSION_TOKEN_PREFIX: &str = "hcpt_";
+pub const API_KEY_PREFIX: &str = "hcpk_";
+
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// A fixed hash to verify against when the user does not exist, so that timing does not tell
+/// which usernames exist.
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
+}
+
+pub fn sha256_hex(data: &str) -> String {
+    hex::encode(Sha256::digest(data.as_bytes()))
+}
+
+/// A new random credential with `prefix`, and the hash to store.
+pub fn new_secret_token(prefix: &str) -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = sha256_hex(&token);
+    (token, hash)
+}
+
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RatingTokenError {
+    #[error("the rating link is malformed")]
+    Malformed,
+    #[error("the rating link's signature does not match")]
+    BadSignature,
+    #[error("the rating link has expired")]
+    Expired,
+}
+
+/// Signs and checks rating links: `base64url(transaction_no "\n" expiry) "." base64url(hmac)`.
+#[derive(Clone)]
+pub struct RatingSigner {
+    key: Vec<u8>,
+}
+
+impl RatingSigner {
+    pub fn new(secret: &str) -> Self {
+        RatingSigner { key: secret.as_bytes().to_vec() }
+    }
+
+    fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(b"haochaping-rating-v1\n");
+        mac.update(payload);
+        mac
+    }
+
+    pub fn sign(&self, transaction_no: &str, expires: DateTime<Utc>) -> String {
+        let payload = format!("{transaction_no}\n{}", expires.timestamp());
+        let tag = self.mac(payload.as_bytes()).finalize().into_bytes();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The transaction the token is for, if it is genuine and not expired at `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, RatingTokenError> {
+        let (payload_b64, tag_b64) = token.split_once('.').ok_or(RatingTokenError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| RatingTokenError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag_b64).map_err(|_| RatingTokenError::Malformed)?;
+        self.mac(&payload).verify_slice(&tag).map_err(|_| RatingTokenError::BadSignature)?;
+        let text = String::from_utf8(payload).map_err(|_| RatingTokenError::Malformed)?;
+        let (transaction_no, expiry) = text.rsplit_once('\n').ok_or(RatingTokenError::Malformed)?;
+        let expiry: i64 = expiry.parse().map_err(|_| RatingTokenError::Malformed)?;
+        if now.timestamp() > expiry {
+            return Err(RatingTokenError::Expired);
+        }
+        Ok(transaction_no.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn rating_tokens_are_bound_signed_and_expiring() {
+        let signer = RatingSigner::new("secret");
+        let now = Utc::now();
+        let token = signer.sign("BJ-2026-0001", now + Duration::days(1));
+        assert_eq!(signer.verify(&token, now).as_deref(), Ok("BJ-2026-0001"));
+        assert_eq!(signer.verify(&token, now + Duration::days(2)), Err(RatingTokenError::Expired));
+        assert_eq!(RatingSigner::new("other").verify(&token, now), Err(RatingTokenError::BadSignature));
+        // Swapping the payload for another transaction breaks the signature.
+        let other = signer.sign("BJ-2026-0002", now + Duration::days(1));
+        let forged = format!("{}.{}", other.split('.').next().unwrap(), token.split('.').nth(1).unwrap());
+        assert_eq!(signer.verify(&forged, now), Err(RatingTokenError::BadSignature));
+        assert_eq!(signer.verify("garbage", now), Err(RatingTokenError::Malformed));
+        assert_eq!(signer.verify("a.b.c", now), Err(RatingTokenError::Malformed));
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_prefixed_and_hashed() {
+        let (token, hash) = new_secret_token(API_KEY_PREFIX);
+        assert!(token.starts_with(API_KEY_PREFIX));
+        assert_eq!(hash, sha256_hex(&token));
+        assert_ne!(new_secret_token(API_KEY_PREFIX).0, token);
+    }
+}

@@ -1,0 +1,220 @@
+//! Storage: one diesel code base over SQLite (default, bundled) and PostgreSQL (by URL).
+//!
+//! Queries are written once and compiled for each backend by [`db_run!`], which matches on the
+//! pooled connection. We do not use `diesel::MultiConnection` because it restricts the query DSL
+//! to what all backends share (no `RETURNING`, no `ON CONFLICT`, no row locks), and those are
+//! exactly what intake and the scanner need.
+
+pub mod schema;
+pub mod models;
+pub mod queries;
+pub mod audit;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+pub type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+/// A pool of connections to whichever backend `DATABASE_URL` names.
+#[derive(Clone)]
+pub enum DbPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One pooled connection. Query functions take `&mut Conn` so that they work both inside and
+/// outside [`Conn::transaction`].
+pub enum Conn {
+    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+    Postgres(PooledConnection<ConnectionManager<PgConnection>>),
+}
+
+/// Runs the same diesel code against the concrete connection of either backend.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::storage::Conn::Sqlite(pooled) => {
+                let $c: &mut ::diesel::SqliteConnection = &mut **pooled;
+                $body
+            }
+            $crate::storage::Conn::Postgres(pooled) => {
+                let $c: &mut ::diesel::PgConnection = &mut **pooled;
+                $body
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("unsupported DATABASE_URL scheme in {0:?}: use sqlite://PATH or postgres://...")]
+    UnknownScheme(String),
+    #[error("cannot open the database: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("cannot migrate the database: {0}")]
+    Migration(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// SQLite settings applied to every connection: WAL for concurrent readers, foreign keys (off
+/// by default in SQLite), and a busy timeout so writers queue instead of failing.
+#[derive(Debug)]
+struct SqliteOptions;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteOptions {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        diesel::sql_query(
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .execute(conn)
+        .map(|_| ())
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl DbPool {
+    /// Opens a pool for `sqlite://PATH` (or a bare path) or `postgres://...`.
+    pub fn connect(url: &str, max_size: u32) -> Result<Self, DbSetupError> {
+        match backend_of(url)? {
+            Backend::Postgres => {
+                let pool = Pool::builder()
+                    .max_size(max_size)
+                    .connection_timeout(Duration::from_secs(5))
+                    .build(ConnectionManager::<PgConnection>::new(url))?;
+                Ok(DbPool::Postgres(pool))
+            }
+            Backend::Sqlite => {
+                let path = url.strip_prefix("sqlite://").unwrap_or(url);
+                let pool = Pool::builder()
+                    .max_size(max_size)
+                    .connection_timeout(Duration::from_secs(10))
+                    .connection_customizer(Box::new(SqliteOptions))
+                    .build(ConnectionManager::<SqliteConnection>::new(path))?;
+                Ok(DbPool::Sqlite(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbPool::Sqlite(_) => Backend::Sqlite,
+            DbPool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn get(&self) -> Result<Conn, diesel::r2d2::PoolError> {
+        Ok(match self {
+            DbPool::Sqlite(p) => Conn::Sqlite(p.get()?),
+            DbPool::Postgres(p) => Conn::Postgres(p.get()?),
+        })
+    }
+
+    /// Applies pending embedded migrations. On PostgreSQL an advisory lock keeps several
+    /// starting instances from migrating at once.
+    pub fn migrate(&self) -> Result<usize, DbSetupError> {
+        let mut conn = self.get()?;
+        let applied = match &mut conn {
+            Conn::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| DbSetupError::Migration(e.to_string()))?,
+            Conn::Postgres(c) => {
+                diesel::sql_query("SELECT pg_advisory_lock(724100)").execute(&mut **c)?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len())
+                    .map_err(|e| DbSetupError::Migration(e.to_string()));
+                diesel::sql_query("SELECT pg_advisory_unlock(724100)").execute(&mut **c)?;
+                result?
+            }
+        };
+        Ok(applied)
+    }
+}
+
+pub fn backend_of(url: &str) -> Result<Backend, DbSetupError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite://") || !url.contains("://") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(DbSetupError::UnknownScheme(url.to_owned()))
+    }
+}
+
+impl Conn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs `f` in one transaction: committed when it returns `Ok`, rolled back otherwise, so a
+    /// failed request leaves no row behind. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that later upgrades to a writer can fail with
+    /// SQLITE_BUSY without waiting for the busy timeout.
+    pub fn transaction<T, E>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            Conn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN IMMEDIATE")?,
+            Conn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
+        }
+        match f(self) {
+            Ok(value) => {
+                let committed = match self {
+                    Conn::Sqlite(c) => AnsiTransactionManager::commit_transaction(&mut **c),
+                    Conn::Postgres(c) => AnsiTransactionManager::commit_transaction(&mut **c),
+                };
+                if let Err(e) = committed {
+                    self.rollback_quietly();
+                    return Err(e.into());
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                self.rollback_quietly();
+                Err(e)
+            }
+        }
+    }
+
+    fn rollback_quietly(&mut self) {
+        let result = match self {
+            Conn::Sqlite(c) => AnsiTransactionManager::rollback_transaction(&mut **c),
+            Conn::Postgres(c) => AnsiTransactionManager::rollback_transaction(&mut **c),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "rollback failed; the connection will be discarded");
+        }
+    }
+
+    /// Serialises writers of a global sequence (the audit chain) for the rest of the current
+    /// transaction. SQLite already holds its single write lock since `BEGIN IMMEDIATE`.
+    pub fn lock_for_chain(&mut self, key: i64) -> QueryResult<()> {
+        if let Conn::Postgres(c) = self {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(key)
+                .execute(&mut **c)?;
+        }
+        Ok(())
+    }
+}

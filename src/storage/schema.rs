@@ -1,0 +1,299 @@
+// Shared by SQLite and PostgreSQL: only types both backends map the same way.
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    departments (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        parent_id -> Nullable<BigInt>,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_items (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        department_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    windows (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        hall -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff (id) {
+        id -> BigInt,
+        staff_no -> Text,
+        name -> Text,
+        department_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> BigInt,
+        window_id -> BigInt,
+        staff_id -> BigInt,
+        effective_from -> Timestamp,
+        effective_to -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    assignment_items (assignment_id, service_item_id) {
+        assignment_id -> BigInt,
+        service_item_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        department_id -> Nullable<BigInt>,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auth_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    transactions (id) {
+        id -> BigInt,
+        transaction_no -> Text,
+        service_item_id -> BigInt,
+        department_id -> BigInt,
+        window_id -> Nullable<BigInt>,
+        staff_id -> Nullable<BigInt>,
+        channel -> Text,
+        applicant_name -> Nullable<Text>,
+        applicant_phone -> Nullable<Text>,
+        applicant_email -> Nullable<Text>,
+        accepted_at -> Nullable<Timestamp>,
+        completed_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reviews (id) {
+        id -> BigInt,
+        transaction_id -> BigInt,
+        stars -> Integer,
+        channel -> Text,
+        tags -> Text,
+        comment -> Nullable<Text>,
+        anonymous -> Bool,
+        is_public -> Bool,
+        invalidated -> Bool,
+        department_id -> BigInt,
+        service_item_id -> BigInt,
+        window_id -> Nullable<BigInt>,
+        staff_id -> Nullable<BigInt>,
+        rated_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    complaints (id) {
+        id -> BigInt,
+        source -> Text,
+        external_no -> Text,
+        title -> Nullable<Text>,
+        content -> Text,
+        contact_name -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        received_at -> Timestamp,
+        department_id -> Nullable<BigInt>,
+        service_item_id -> Nullable<BigInt>,
+        transaction_id -> Nullable<BigInt>,
+        routed_by -> Text,
+        route_suggestions -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> BigInt,
+        source -> Text,
+        review_id -> Nullable<BigInt>,
+        complaint_id -> Nullable<BigInt>,
+        department_id -> Nullable<BigInt>,
+        window_id -> Nullable<BigInt>,
+        staff_id -> Nullable<BigInt>,
+        state -> Text,
+        opened_at -> Timestamp,
+        feedback_due -> Nullable<Timestamp>,
+        reply_due -> Nullable<Timestamp>,
+        supervision_due -> Nullable<Timestamp>,
+        stage_due -> Nullable<Timestamp>,
+        extension -> Text,
+        cycle_started_at -> Timestamp,
+        reply_text -> Nullable<Text>,
+        replied_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        case_id -> Nullable<BigInt>,
+        actor -> Text,
+        action -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
+        note -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        at -> Timestamp,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+
+diesel::table! {
+    review_follow_ups (id) {
+        id -> BigInt,
+        review_id -> BigInt,
+        kind -> Text,
+        stars -> Nullable<Integer>,
+        satisfaction -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    calendar_days (day) {
+        day -> Date,
+        kind -> Text,
+    }
+}
+
+diesel::table! {
+    calendar_years (year) {
+        year -> Integer,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    sla_policies (source) {
+        source -> Text,
+        feedback_days -> Integer,
+        reply_days -> Integer,
+        extended_reply_days -> Integer,
+        supervision_days -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        level -> Text,
+        stage -> Text,
+        due_at -> Timestamp,
+        raised_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        recipients -> Text,
+        subject -> Text,
+        body -> Text,
+        case_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(alerts -> cases (case_id));
+
+diesel::joinable!(service_items -> departments (department_id));
+diesel::joinable!(staff -> departments (department_id));
+diesel::joinable!(transactions -> service_items (service_item_id));
+diesel::joinable!(reviews -> transactions (transaction_id));
+diesel::joinable!(cases -> departments (department_id));
+diesel::joinable!(assignment_items -> assignments (assignment_id));
+diesel::joinable!(auth_tokens -> users (user_id));
+diesel::joinable!(transactions -> windows (window_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    departments,
+    service_items,
+    windows,
+    staff,
+    assignments,
+    assignment_items,
+    users,
+    auth_tokens,
+    api_keys,
+    transactions,
+    reviews,
+    complaints,
+    cases,
+    audit_events,
+    review_follow_ups,
+    calendar_days,
+    calendar_years,
+    sla_policies,
+    alerts,
+    outbox,
+);
