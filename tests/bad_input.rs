@@ -1,0 +1,98 @@
+//! Bad input gets a clear JSON error with the right status, never a 500, and leaves no row.
+
+mod common;
+
+use common::{error_code, TestApp};
+use serde_json::json;
+
+on_both_backends!(bad_bodies_are_refused_cleanly, system_endpoints_answer);
+
+async fn send_raw(app: &TestApp, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let resp = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    common::into_pair(resp).await
+}
+
+async fn bad_bodies_are_refused_cleanly(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "T1", "I1", json!({})).await;
+    let rows = |app: &TestApp| (app.count("reviews"), app.count("cases"), app.count("transactions"), app.count("complaints"));
+    let before = rows(&app);
+    let good = json!({"transaction_no": "T1", "stars": 1, "channel": "pc", "comment": "x"});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = good.clone();
+        b[k] = v;
+        serde_json::to_vec(&b).unwrap_or_default()
+    };
+    let long_comment = "差".repeat(2001);
+    let cases: Vec<(&str, &str, Vec<u8>, u16)> = vec![
+        ("malformed JSON", "application/json", b"{\"transaction_no\": \"T1\", ".to_vec(), 400),
+        ("not an object", "application/json", b"[1,2,3]".to_vec(), 400),
+        ("unknown field", "application/json", with("admin", json!(true)), 400),
+        ("wrong type", "application/json", with("stars", json!("five")), 400),
+        ("fractional stars", "application/json", with("stars", json!(1.5)), 400),
+        ("huge number", "application/json", with("stars", json!(1e300)), 400),
+        ("stars zero", "application/json", with("stars", json!(0)), 422),
+        ("stars six", "application/json", with("stars", json!(6)), 422),
+        ("negative stars", "application/json", with("stars", json!(-3)), 422),
+        ("unknown transaction", "application/json", with("transaction_no", json!("NOPE")), 422),
+        ("unknown channel", "application/json", with("channel", json!("fax")), 422),
+        ("comment too long", "application/json", with("comment", json!(long_comment)), 422),
+        ("control characters", "application/json", with("comment", json!("a\u{0007}b")), 422),
+        ("too many tags", "application/json", with("tags", json!(vec!["t"; 11])), 422),
+        ("invalid UTF-8", "application/json", b"{\"transaction_no\": \"T1\xff\xfe\", \"stars\": 1, \"channel\": \"pc\", \"comment\": \"x\"}".to_vec(), 400),
+        ("wrong content type", "text/plain", serde_json::to_vec(&good).unwrap_or_default(), 415),
+        ("over 64 KiB", "application/json", format!("{{\"transaction_no\":\"T1\",\"stars\":1,\"channel\":\"pc\",\"comment\":\"{}\"}}", "x".repeat(70 * 1024)).into_bytes(), 413),
+        ("empty body", "application/json", Vec::new(), 400),
+    ];
+    for (what, content_type, body, expected) in cases {
+        let (status, answer) = send_raw(&app, "/api/v1/reviews", &d.key, content_type, body).await;
+        assert_eq!(status, expected, "{what}: {answer}");
+        error_code(&answer);
+        assert_eq!(rows(&app), before, "{what} left a row behind");
+    }
+    // Missing auth, bad ids and unknown paths.
+    let r = app.client.post(app.url("/api/v1/reviews")).json(&good).send().await.expect("send");
+    let (status, body) = common::into_pair(r).await;
+    assert_eq!((status, error_code(&body)), (401, "unauthorized".to_owned()));
+    for path in ["/api/v1/cases/abc", "/api/v1/cases/99999999999999999999", "/api/v1/cases/424242", "/api/v1/nothing"] {
+        let (status, body) = app.get(path, Some(&d.supervisor)).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        error_code(&body);
+    }
+    let (status, body) = app.get("/api/v1/cases?limit=abc", Some(&d.supervisor)).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app.get("/api/v1/cases?state=lost", Some(&d.supervisor)).await;
+    assert_eq!(status, 422, "{body}");
+    let r = app.client.delete(app.url("/api/v1/reviews")).send().await.expect("send");
+    assert_eq!(r.status().as_u16(), 405);
+    // A complaint whose case cannot be opened (unknown transaction) leaves no complaint row.
+    let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "other", "external_no": "E1", "content": "x",
+        "received_at": "2026-11-21T09:00:00+08:00", "transaction_no": "NOPE"})).await;
+    assert_eq!(r.0, 422, "{}", r.1);
+    let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "other", "external_no": "E1", "content": "x", "received_at": "yesterday"})).await;
+    assert_eq!(r.0, 400, "{}", r.1);
+    assert_eq!(rows(&app), before);
+}
+
+async fn system_endpoints_answer(app: TestApp) {
+    let r = app.client.get(app.url("/healthz")).send().await.expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().contains_key("x-request-id"), "every response carries its request id");
+    assert_eq!(r.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    let (_, body) = app.get("/api/openapi.json", None).await;
+    for path in ["/api/v1/reviews", "/api/v1/complaints", "/api/v1/cases/{id}", "/api/v1/transactions", "/api/v1/auth/login"] {
+        assert!(body["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    // A request shows up in the metrics.
+    let _ = app.get("/api/v1/cases", None).await;
+    let text = app.client.get(app.url("/metrics")).send().await.expect("send").text().await.unwrap_or_default();
+    assert!(text.contains("haochaping_http_requests_total{method=\"GET\",route=\"/api/v1/cases\",status=\"401\"}"), "{text}");
+}

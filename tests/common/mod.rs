@@ -1,0 +1,284 @@
+//! One harness for every integration test: the real server on port 0, over a fresh database
+//! per test — a temporary SQLite file, or a new PostgreSQL database dropped afterwards.
+//! Without PostgreSQL the Postgres variants skip, unless `HCP_REQUIRE_ALL_TESTS=1`, where
+//! they fail.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use haochaping::app::AppState;
+use haochaping::config::Config;
+use haochaping::security::Role;
+use haochaping::storage::Conn;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn require_all() -> bool {
+    std::env::var("HCP_REQUIRE_ALL_TESTS").map(|v| v == "1").unwrap_or(false)
+}
+
+/// Server URL of the PostgreSQL used for per-test databases.
+pub fn pg_admin_url() -> String {
+    std::env::var("HCP_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn pg_url_for(db: &str) -> String {
+    let admin = pg_admin_url();
+    match admin.rfind('/') {
+        Some(i) if admin[..i].contains("://") && i > admin.find("://").unwrap_or(0) + 2 => format!("{}/{db}", &admin[..i]),
+        _ => format!("{admin}/{db}"),
+    }
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub database_url: String,
+    pg_database: Option<String>,
+    _dir: tempfile::TempDir,
+    server: actix_web::dev::ServerHandle,
+}
+
+/// A fresh database URL for `backend`, or `None` when PostgreSQL is missing and not required.
+pub fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> Option<(String, Option<String>)> {
+    match backend {
+        Backend::Sqlite => Some((format!("sqlite://{}", dir.path().join("test.db").display()), None)),
+        Backend::Postgres => {
+            let name = format!("hcp_test_{}", haochaping::security::random_secret().to_lowercase().replace(['-', '_'], "")[..16].to_owned());
+            match PgConnection::establish(&pg_admin_url()) {
+                Ok(mut admin) => {
+                    if let Err(e) = diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin) {
+                        panic!("cannot create test database {name}: {e}");
+                    }
+                    Some((pg_url_for(&name), Some(name)))
+                }
+                Err(e) if require_all() => panic!("PostgreSQL is required (HCP_REQUIRE_ALL_TESTS=1) but unreachable at {}: {e}", pg_admin_url()),
+                Err(e) => {
+                    eprintln!("SKIPPED: PostgreSQL unreachable ({e}); set HCP_REQUIRE_ALL_TESTS=1 to fail instead");
+                    None
+                }
+            }
+        }
+    }
+}
+
+pub fn drop_pg_database(name: &str) {
+    if let Ok(mut admin) = PgConnection::establish(&pg_admin_url()) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        haochaping::telemetry::init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg_database) = fresh_database(backend, &dir)?;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let mut config = Config::from_env(Some(addr)).expect("config");
+        config.database_url = database_url.clone();
+        config.public_url = format!("http://{addr}");
+        config.secret = Some("test-secret".into());
+        config.smtp_url = None;
+        config.background_jobs = false;
+        tweak(&mut config);
+        let state = tokio::task::spawn_blocking(move || AppState::bootstrap(config))
+            .await
+            .expect("bootstrap task")
+            .expect("bootstrap");
+        let server = haochaping::http::build_server(state.clone(), listener, Some(1)).expect("server");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Some(TestApp {
+            backend,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            state,
+            database_url,
+            pg_database,
+            _dir: dir,
+            server: handle,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn conn(&self) -> Conn {
+        self.state.conn().expect("db connection")
+    }
+
+    /// Counts rows of a table directly in the database.
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn();
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let rows: Vec<Count> = haochaping::db_run!(&mut conn, |c| diesel::sql_query(&sql).load(c)).expect("count");
+        rows.first().map(|r| r.n).unwrap_or(0)
+    }
+
+    /// Runs raw SQL behind the application's back (tamper tests).
+    pub fn execute(&self, sql: &str) -> usize {
+        let mut conn = self.conn();
+        haochaping::db_run!(&mut conn, |c| diesel::sql_query(sql).execute(c)).expect("raw sql")
+    }
+
+    /// Creates a user straight in the database (the way `haochaping user add` does).
+    pub fn add_user(&self, username: &str, role: Role, department: Option<&str>) {
+        let mut conn = self.conn();
+        let spec = haochaping::accounts::NewUserSpec { username, password: "password-123", role, department_code: department, email: None };
+        haochaping::accounts::create_user(&mut conn, &spec, haochaping::clock::now()).expect("create user");
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let r = self.post("/api/v1/auth/login", None, &json!({"username": username, "password": "password-123"})).await;
+        assert_eq!(r.0, 200, "login {username}: {}", r.1);
+        r.1["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_pair(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_pair(req.send().await.expect("request")).await
+    }
+
+    /// A small district: departments D1 (with mail) and D2, items, a window, staff, the
+    /// 三对应 assignment, an integration key and a user per role.
+    pub async fn seed(&self) -> District {
+        self.add_user("admin", Role::Admin, None);
+        let admin = self.login("admin").await;
+        for body in [
+            json!({"code": "D1", "name": "区市场监督管理局", "email": "d1@example.test"}),
+            json!({"code": "D2", "name": "区人社局"}),
+        ] {
+            let r = self.post("/api/v1/departments", Some(&admin), &body).await;
+            assert_eq!(r.0, 201, "{}", r.1);
+        }
+        for body in [
+            json!({"code": "I1", "name": "企业设立登记", "department_code": "D1"}),
+            json!({"code": "I2", "name": "社保卡申领", "department_code": "D2"}),
+        ] {
+            assert_eq!(self.post("/api/v1/service-items", Some(&admin), &body).await.0, 201);
+        }
+        assert_eq!(self.post("/api/v1/windows", Some(&admin), &json!({"code": "W1", "name": "1号窗口", "hall": "一楼"})).await.0, 201);
+        for (no, name) in [("S1", "王敏"), ("S2", "李静")] {
+            let r = self.post("/api/v1/staff", Some(&admin), &json!({"staff_no": no, "name": name, "department_code": "D1"})).await;
+            assert_eq!(r.0, 201, "{}", r.1);
+        }
+        // S1 sat at W1 until 1 Nov 2026, S2 from then on.
+        let r = self.post("/api/v1/assignments", Some(&admin), &json!({"window_code": "W1", "staff_no": "S1", "service_item_codes": ["I1"],
+            "effective_from": "2026-01-01T00:00:00+08:00", "effective_to": "2026-11-01T00:00:00+08:00"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let r = self.post("/api/v1/assignments", Some(&admin), &json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I1"],
+            "effective_from": "2026-11-01T00:00:00+08:00"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let r = self.post("/api/v1/api-keys", Some(&admin), &json!({"name": "counter", "role": "integration"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let key = r.1["key"].as_str().expect("key").to_owned();
+        for (username, role, dept) in [("sup", "supervisor", None), ("clerk1", "department", Some("D1")), ("clerk2", "department", Some("D2"))] {
+            let r = self.post("/api/v1/users", Some(&admin), &json!({"username": username, "password": "password-123", "role": role, "department_code": dept})).await;
+            assert_eq!(r.0, 201, "{}", r.1);
+        }
+        District {
+            supervisor: self.login("sup").await,
+            clerk1: self.login("clerk1").await,
+            clerk2: self.login("clerk2").await,
+            admin,
+            key,
+        }
+    }
+
+    /// Pushes a transaction of item `item` through the integration key.
+    pub async fn transaction(&self, d: &District, no: &str, item: &str, extra: Value) -> Value {
+        let mut body = json!({"transaction_no": no, "service_item_code": item, "channel": "window_device",
+            "applicant_name": "张三丰", "applicant_phone": "13812345678", "completed_at": "2026-11-20T10:00:00+08:00"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let r = self.post("/api/v1/transactions", Some(&d.key), &body).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        r.1
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server so that its pool lets go, then drop the database.
+        drop(self.server.stop(false));
+        if let Some(name) = self.pg_database.take() {
+            drop_pg_database(&name);
+        }
+    }
+}
+
+pub struct District {
+    pub admin: String,
+    pub supervisor: String,
+    pub clerk1: String,
+    pub clerk2: String,
+    pub key: String,
+}
+
+pub async fn into_pair(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Asserts the SPEC §6 error shape and returns its code.
+pub fn error_code(body: &Value) -> String {
+    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("not a JSON error: {body}"));
+    assert!(body["error"]["message"].is_string(), "error without message: {body}");
+    code.to_owned()
+}
+
+/// Generates a `sqlite` and a `postgres` test for each async test function taking a `TestApp`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await {
+                    super::$name(app).await;
+                }
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}

@@ -1,0 +1,251 @@
+//! Reviews, complaints and cases through HTTP, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{error_code, TestApp};
+use futures_util::future::join_all;
+use serde_json::json;
+
+on_both_backends!(
+    bad_review_opens_one_case_for_the_items_department,
+    one_review_per_transaction,
+    bad_review_needs_a_reason,
+    citizen_rating_link_is_bound_and_expiring,
+    complaints_are_idempotent_and_routed,
+    departments_see_only_their_cases_and_phones_are_masked,
+    transactions_are_attributed_by_assignment_at_their_time,
+    admin_calls_need_the_admin_role,
+    concurrent_repeats_store_one_review_and_one_complaint,
+);
+
+async fn bad_review_opens_one_case_for_the_items_department(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "T-GOOD", "I1", json!({})).await;
+    let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T-GOOD", "stars": 5, "channel": "window_device"})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    assert_eq!(r.1["is_bad"], false);
+    assert!(r.1["case_id"].is_null());
+    assert_eq!(app.count("cases"), 0);
+
+    app.transaction(&d, "T-BAD", "I1", json!({"window_code": "W1", "accepted_at": "2026-11-20T09:00:00+08:00"})).await;
+    let r = app
+        .post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T-BAD", "stars": 2, "channel": "window_device",
+            "tags": ["等待时间长"], "comment": "排队两个小时", "rated_at": "2026-11-20T10:05:00+08:00"}))
+        .await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    assert_eq!(r.1["is_bad"], true);
+    let case_id = r.1["case_id"].as_i64().expect("case id");
+    assert_eq!(app.count("cases"), 1);
+
+    let (status, case) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.supervisor)).await;
+    assert_eq!(status, 200, "{case}");
+    assert_eq!(case["state"], "feedback");
+    assert_eq!(case["department_code"], "D1");
+    assert_eq!(case["source"], "review");
+    assert!(case["opened_at"].as_str().unwrap_or("").ends_with("+08:00"));
+    assert_eq!(case["transaction"]["window_code"], "W1");
+    assert_eq!(case["transaction"]["staff_no"], "S2", "assigned at W1 on 20 Nov");
+    assert_eq!(case["review"]["tags"], json!(["等待时间长"]));
+    assert_eq!(case["review"]["rated_at"], "2026-11-20T10:05:00+08:00");
+    let timeline = case["timeline"].as_array().expect("timeline");
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0]["action"], "open");
+    assert_eq!(timeline[0]["to"], "feedback");
+    assert!(case["deadlines"]["feedback"].is_string());
+    assert_eq!(case["allowed_actions"], json!(["reassign"]), "a supervisor may only reassign a case in feedback");
+    let (_, as_clerk) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.clerk1)).await;
+    assert_eq!(as_clerk["allowed_actions"], json!(["verify", "appeal", "request_reassign"]));
+}
+
+async fn one_review_per_transaction(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "T1", "I1", json!({})).await;
+    let first = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T1", "stars": 1, "channel": "kiosk", "comment": "太慢"})).await;
+    assert_eq!(first.0, 201);
+    let second = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T1", "stars": 5, "channel": "kiosk"})).await;
+    assert_eq!(second.0, 409, "{}", second.1);
+    assert_eq!(error_code(&second.1), "already_rated");
+    assert_eq!(second.1["error"]["review_id"], first.1["id"], "the 409 names the first review");
+    assert_eq!(app.count("reviews"), 1);
+    assert_eq!(app.count("cases"), 1, "the repeat opened no second case");
+}
+
+async fn bad_review_needs_a_reason(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "T1", "I1", json!({})).await;
+    for body in [
+        json!({"transaction_no": "T1", "stars": 2, "channel": "pc"}),
+        json!({"transaction_no": "T1", "stars": 1, "channel": "pc", "tags": [], "comment": "   "}),
+    ] {
+        let r = app.post("/api/v1/reviews", Some(&d.key), &body).await;
+        assert_eq!(r.0, 422, "{}", r.1);
+        assert_eq!(error_code(&r.1), "invalid");
+    }
+    assert_eq!(app.count("reviews"), 0);
+    assert_eq!(app.count("cases"), 0);
+}
+
+async fn citizen_rating_link_is_bound_and_expiring(app: TestApp) {
+    let d = app.seed().await;
+    let t1 = app.transaction(&d, "T1", "I1", json!({})).await;
+    app.transaction(&d, "T2", "I1", json!({})).await;
+    let token = t1["rating_token"].as_str().expect("token").to_owned();
+    assert_eq!(t1["rating_url"], format!("{}/rate/{token}", app.base));
+
+    let post = |token: String, body: serde_json::Value| {
+        let req = app.client.post(app.url("/api/v1/reviews")).header("X-Rating-Token", token).json(&body);
+        async move { common::into_pair(req.send().await.expect("send")).await }
+    };
+    // Another transaction's number with this link: refused.
+    let r = post(token.clone(), json!({"transaction_no": "T2", "stars": 5, "channel": "mobile"})).await;
+    assert_eq!(r.0, 403, "{}", r.1);
+    // Citizens may not backdate or claim device channels.
+    let r = post(token.clone(), json!({"transaction_no": "T1", "stars": 5, "channel": "mobile", "rated_at": "2026-11-20T10:00:00+08:00"})).await;
+    assert_eq!(r.0, 422, "{}", r.1);
+    let r = post(token.clone(), json!({"transaction_no": "T1", "stars": 5, "channel": "default"})).await;
+    assert_eq!(r.0, 422, "{}", r.1);
+    // A forged signature and an expired link.
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let r = post(forged, json!({"transaction_no": "T1", "stars": 5, "channel": "mobile"})).await;
+    assert_eq!(r.0, 401, "{}", r.1);
+    let expired = app.state.signer.sign("T1", chrono::Utc::now() - chrono::Duration::minutes(1));
+    let r = post(expired, json!({"transaction_no": "T1", "stars": 5, "channel": "mobile"})).await;
+    assert_eq!(r.0, 401, "{}", r.1);
+    assert!(r.1["error"]["message"].as_str().unwrap_or("").contains("expired"));
+    assert_eq!(app.count("reviews"), 0);
+    // The genuine link works, once.
+    let r = post(token.clone(), json!({"transaction_no": "T1", "stars": 1, "channel": "mobile", "comment": "材料说法不一"})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    assert!(r.1["case_id"].is_i64());
+    let r = post(token, json!({"transaction_no": "T1", "stars": 5, "channel": "mobile"})).await;
+    assert_eq!(r.0, 409);
+}
+
+async fn complaints_are_idempotent_and_routed(app: TestApp) {
+    let d = app.seed().await;
+    let named = json!({"source": "hotline_12345", "external_no": "GD-001", "title": "排队太久", "content": "不动产登记排队四小时",
+        "contact_name": "李四", "contact_phone": "13900001111", "received_at": "2026-11-21T09:00:00+08:00", "department_code": "D2"});
+    let first = app.post("/api/v1/complaints", Some(&d.key), &named).await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    assert_eq!(first.1["routed_by"], "given");
+    assert_eq!(first.1["department_code"], "D2");
+    let again = app.post("/api/v1/complaints", Some(&d.key), &named).await;
+    assert_eq!(again.0, 200, "{}", again.1);
+    assert_eq!(again.1["case_id"], first.1["case_id"]);
+    // The same number from another source is another complaint.
+    let mut other_source = named.clone();
+    other_source["source"] = json!("state_council");
+    let r = app.post("/api/v1/complaints", Some(&d.supervisor), &other_source).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    assert_ne!(r.1["case_id"], first.1["case_id"]);
+    // Through a service item: that item's department.
+    let by_item = json!({"source": "other", "external_no": "X-1", "content": "食品许可办理慢", "received_at": "2026-11-21T09:00:00+08:00", "service_item_code": "I1"});
+    let r = app.post("/api/v1/complaints", Some(&d.key), &by_item).await;
+    assert_eq!((r.0, r.1["department_code"].clone(), r.1["routed_by"].clone()), (201, json!("D1"), json!("given")));
+    // No department: unassigned, visible to supervisors only.
+    let loose = json!({"source": "hotline_12345", "external_no": "GD-002", "content": "路灯不亮", "received_at": "2026-11-21T09:00:00+08:00"});
+    let r = app.post("/api/v1/complaints", Some(&d.key), &loose).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    assert_eq!(r.1["routed_by"], "unassigned");
+    assert!(r.1["department_code"].is_null());
+    let (_, list) = app.get("/api/v1/cases?department=unassigned", Some(&d.supervisor)).await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(app.count("complaints"), 4);
+    assert_eq!(app.count("cases"), 4);
+    // Department users cannot file complaints; unknown source is 422.
+    assert_eq!(app.post("/api/v1/complaints", Some(&d.clerk1), &loose).await.0, 403);
+    let mut bad = loose.clone();
+    bad["source"] = json!("weibo");
+    assert_eq!(app.post("/api/v1/complaints", Some(&d.key), &bad).await.0, 422);
+}
+
+async fn departments_see_only_their_cases_and_phones_are_masked(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "T1", "I1", json!({})).await;
+    let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T1", "stars": 1, "channel": "pc", "comment": "态度差"})).await;
+    let case_id = r.1["case_id"].as_i64().expect("case");
+    // D2's clerk: not found, and not listed.
+    let (status, body) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.clerk2)).await;
+    assert_eq!(status, 404, "{body}");
+    let (_, list) = app.get("/api/v1/cases", Some(&d.clerk2)).await;
+    assert_eq!(list["total"], 0);
+    assert_eq!(list["items"], json!([]));
+    // Even asking for D1 explicitly does not widen a department user's view.
+    let (_, list) = app.get("/api/v1/cases?department=D1", Some(&d.clerk2)).await;
+    assert_eq!(list["total"], 0);
+    // D1's clerk sees it with the full phone; the supervisor sees it masked.
+    let (_, list) = app.get("/api/v1/cases", Some(&d.clerk1)).await;
+    assert_eq!(list["total"], 1);
+    let (_, mine) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.clerk1)).await;
+    assert_eq!(mine["transaction"]["applicant_phone"], "13812345678");
+    let (_, sup) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.supervisor)).await;
+    assert_eq!(sup["transaction"]["applicant_phone"], "138****5678");
+    assert_eq!(sup["transaction"]["applicant_name"], "张**");
+    // Integrations and citizens do not read cases.
+    assert_eq!(app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.key)).await.0, 403);
+    assert_eq!(app.get("/api/v1/cases", None).await.0, 401);
+}
+
+async fn transactions_are_attributed_by_assignment_at_their_time(app: TestApp) {
+    let d = app.seed().await;
+    for (no, accepted, staff) in [("OLD", "2026-10-15T09:00:00+08:00", "S1"), ("NEW", "2026-11-15T09:00:00+08:00", "S2")] {
+        app.transaction(&d, no, "I1", json!({"window_code": "W1", "accepted_at": accepted})).await;
+        let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": no, "stars": 1, "channel": "window_device", "tags": ["态度差"]})).await;
+        let (_, case) = app.get(&format!("/api/v1/cases/{}", r.1["case_id"]), Some(&d.supervisor)).await;
+        assert_eq!(case["transaction"]["staff_no"], staff, "transaction {no}");
+    }
+    // A repeat of a transaction is idempotent: 200 with the same number.
+    let r = app
+        .post("/api/v1/transactions", Some(&d.key), &json!({"transaction_no": "OLD", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}))
+        .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(app.count("transactions"), 2);
+}
+
+async fn admin_calls_need_the_admin_role(app: TestApp) {
+    let d = app.seed().await;
+    let body = json!({"code": "D9", "name": "x"});
+    for token in [&d.supervisor, &d.clerk1, &d.key] {
+        let r = app.post("/api/v1/departments", Some(token), &body).await;
+        assert_eq!(r.0, 403, "{}", r.1);
+        assert_eq!(error_code(&r.1), "forbidden");
+    }
+    assert_eq!(app.post("/api/v1/departments", None, &body).await.0, 401);
+    assert_eq!(app.post("/api/v1/departments", Some("hcpt_not-a-token"), &body).await.0, 401);
+    // Duplicate codes are conflicts, unknown references are invalid.
+    let r = app.post("/api/v1/departments", Some(&d.admin), &json!({"code": "D1", "name": "again"})).await;
+    assert_eq!((r.0, error_code(&r.1)), (409, "duplicate".to_owned()));
+    let r = app.post("/api/v1/service-items", Some(&d.admin), &json!({"code": "I9", "name": "x", "department_code": "NOPE"})).await;
+    assert_eq!(r.0, 422, "{}", r.1);
+    assert_eq!(r.1["error"]["field"], "department_code");
+    let r = app.post("/api/v1/users", Some(&d.admin), &json!({"username": "c3", "password": "password-123", "role": "department"})).await;
+    assert_eq!(r.0, 422, "a department user needs its department: {}", r.1);
+    // Every admin change is in the audit chain, and the chain verifies.
+    let (status, report) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["events_checked"].as_i64().unwrap_or(0) >= 10);
+    assert_eq!(app.get("/api/v1/audit/verify", Some(&d.clerk1)).await.0, 403);
+}
+
+async fn concurrent_repeats_store_one_review_and_one_complaint(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "RACE", "I1", json!({})).await;
+    let review = json!({"transaction_no": "RACE", "stars": 1, "channel": "kiosk", "comment": "同时提交"});
+    let complaint = json!({"source": "hotline_12345", "external_no": "RACE-1", "content": "重复推送", "received_at": "2026-11-21T09:00:00+08:00", "department_code": "D1"});
+    let reviews = (0..8).map(|_| app.post("/api/v1/reviews", Some(&d.key), &review));
+    let complaints = (0..8).map(|_| app.post("/api/v1/complaints", Some(&d.key), &complaint));
+    // All requests are started before any is awaited, so they overlap on the server.
+    let (review_answers, complaint_answers) = tokio::join!(join_all(reviews), join_all(complaints));
+    let created = review_answers.iter().filter(|r| r.0 == 201).count();
+    let conflicts = review_answers.iter().filter(|r| r.0 == 409).count();
+    assert_eq!((created, conflicts), (1, 7), "{review_answers:?}");
+    let case_ids: std::collections::BTreeSet<String> = complaint_answers.iter().map(|r| r.1["case_id"].to_string()).collect();
+    assert_eq!(case_ids.len(), 1, "{complaint_answers:?}");
+    assert_eq!(complaint_answers.iter().filter(|r| r.0 == 201).count(), 1, "{complaint_answers:?}");
+    assert!(complaint_answers.iter().all(|r| r.0 == 201 || r.0 == 200), "{complaint_answers:?}");
+    assert_eq!(app.count("reviews"), 1);
+    assert_eq!(app.count("complaints"), 1);
+    assert_eq!(app.count("cases"), 2);
+}
+
