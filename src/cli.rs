@@ -31,6 +31,12 @@ pub enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
+    /// Raise due-soon, overdue and escalation alerts once (as `serve` does every minute).
+    Scan {
+        /// The clock to scan at (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -80,6 +86,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { demo, bind } => serve(Config::from_env(bind)?, demo),
+        Command::Scan { at } => {
+            let state = AppState::bootstrap(Config::from_env(None)?)?;
+            let at = at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::clock::now);
+            let mut conn = state.conn()?;
+            let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let started = std::time::Instant::now();
+            let report = crate::scanner::scan(&mut conn, at, &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("{report} ({:.2} s)", started.elapsed().as_secs_f64());
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, supervisor or department"))?;
             let mut password = String::new();
@@ -116,6 +133,7 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!(%bind, backend = ?state.pool.backend(), "haochaping listening; open http://{bind}/");
     actix_web::rt::System::new().block_on(async move {
+        crate::jobs::spawn(state.clone());
         let server = crate::http::build_server(state, listener, None)?;
         server.await
     })?;

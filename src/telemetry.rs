@@ -3,7 +3,12 @@
 use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default("info");
+}
+
+/// Like [`init`] with another default level (tests use `warn`).
+pub fn init_with_default(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     // A second init (tests) is harmless; ignore the error it returns.
     let _ = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

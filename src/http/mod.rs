@@ -6,7 +6,9 @@ pub mod cases;
 pub mod extract;
 pub mod intake;
 pub mod openapi;
+pub mod rules_admin;
 pub mod system;
+pub mod workflow;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -56,6 +58,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/complaints").route(web::post().to(intake::create_complaint)))
                 .service(resource("/cases").route(web::get().to(cases::list_cases)))
                 .service(resource("/cases/{id}").route(web::get().to(cases::get_case)))
+                .service(resource("/cases/{id}/actions").route(web::post().to(workflow::act_on_case)))
+                .service(resource("/alerts").route(web::get().to(workflow::list_alerts)))
+                .service(resource("/follow-ups").route(web::post().to(workflow::create_follow_up)))
+                .service(
+                    resource("/calendar/{year}")
+                        .route(web::get().to(rules_admin::get_calendar))
+                        .route(web::put().to(rules_admin::put_calendar)),
+                )
+                .service(resource("/sla-policies").route(web::get().to(rules_admin::list_sla_policies)))
+                .service(resource("/sla-policies/{source}").route(web::put().to(rules_admin::put_sla_policy)))
                 .service(resource("/audit/verify").route(web::get().to(admin::verify_audit))),
         );
 }

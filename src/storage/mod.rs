@@ -158,6 +158,13 @@ pub fn backend_of(url: &str) -> Result<Backend, DbSetupError> {
     }
 }
 
+fn in_transaction<C>(conn: &mut C) -> QueryResult<bool>
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some())
+}
+
 impl Conn {
     pub fn backend(&self) -> Backend {
         match self {
@@ -175,7 +182,14 @@ impl Conn {
         E: From<diesel::result::Error>,
     {
         match self {
-            Conn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN IMMEDIATE")?,
+            // Nested calls become savepoints; only the outermost takes the write lock.
+            Conn::Sqlite(c) => {
+                if in_transaction(&mut **c)? {
+                    AnsiTransactionManager::begin_transaction(&mut **c)?
+                } else {
+                    AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN IMMEDIATE")?
+                }
+            }
             Conn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
         }
         match f(self) {

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -84,7 +86,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
-        haochaping::telemetry::init();
+        haochaping::telemetry::init_with_default("warn");
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = fresh_database(backend, &dir)?;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -204,8 +206,8 @@ impl TestApp {
         let r = self.post("/api/v1/api-keys", Some(&admin), &json!({"name": "counter", "role": "integration"})).await;
         assert_eq!(r.0, 201, "{}", r.1);
         let key = r.1["key"].as_str().expect("key").to_owned();
-        for (username, role, dept) in [("sup", "supervisor", None), ("clerk1", "department", Some("D1")), ("clerk2", "department", Some("D2"))] {
-            let r = self.post("/api/v1/users", Some(&admin), &json!({"username": username, "password": "password-123", "role": role, "department_code": dept})).await;
+        for (username, role, dept, email) in [("sup", "supervisor", None, Some("sup@example.test")), ("clerk1", "department", Some("D1"), None), ("clerk2", "department", Some("D2"), None)] {
+            let r = self.post("/api/v1/users", Some(&admin), &json!({"username": username, "password": "password-123", "role": role, "department_code": dept, "email": email})).await;
             assert_eq!(r.0, 201, "{}", r.1);
         }
         District {
@@ -227,6 +229,31 @@ impl TestApp {
         let r = self.post("/api/v1/transactions", Some(&d.key), &body).await;
         assert_eq!(r.0, 201, "{}", r.1);
         r.1
+    }
+}
+
+impl TestApp {
+    /// A bad review of a D1 transaction; returns the new case's id.
+    pub async fn bad_case(&self, d: &District, no: &str) -> i64 {
+        self.transaction(d, no, "I1", json!({"applicant_email": "citizen@example.test"})).await;
+        let r = self.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": no, "stars": 1, "channel": "kiosk", "comment": "窗口排队两小时"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        r.1["case_id"].as_i64().expect("case id")
+    }
+
+    pub async fn act(&self, token: &str, case_id: i64, action: &str, note: Option<&str>) -> (u16, Value) {
+        self.post(&format!("/api/v1/cases/{case_id}/actions"), Some(token), &json!({"action": action, "note": note})).await
+    }
+
+    /// Runs the real binary against this test's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("HCP_SECRET", "test-secret")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run haochaping")
     }
 }
 

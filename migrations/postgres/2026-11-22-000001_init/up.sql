@@ -197,9 +197,9 @@ CREATE TABLE review_follow_ups (
     stars INTEGER,
     satisfaction TEXT,
     comment TEXT,
-    created_at TIMESTAMP NOT NULL,
-    UNIQUE (review_id, kind)
+    created_at TIMESTAMP NOT NULL
 );
+CREATE INDEX review_follow_ups_review ON review_follow_ups(review_id, kind);
 
 CREATE TABLE calendar_days (
     day DATE PRIMARY KEY NOT NULL,

@@ -1,0 +1,215 @@
+//! Moving a case through its loop: one action, checked by the state machine, applied with new
+//! deadlines, logged in the audit chain and announced by mail, in one database transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::accounts::Principal;
+use crate::app::Rules;
+use crate::case_work::{actor_for, facts_of, stage_due_for};
+use crate::clock;
+use crate::db_run;
+use crate::domain::case_flow::{decide, Action, Actor, CaseState, Extension};
+use crate::domain::intake_rules::check_text;
+use crate::domain::sla::Deadlines;
+use crate::error::{AppError, AppResult};
+use crate::notify;
+use crate::storage::audit::{self, AuditEntry};
+use crate::storage::models::Case;
+use crate::storage::schema::{cases, reviews};
+use crate::storage::{queries, Conn};
+
+pub const MAX_NOTE_CHARS: usize = 4000;
+
+pub struct ActionRequest {
+    pub action: Action,
+    pub note: Option<String>,
+    /// Target of `reassign`.
+    pub department_code: Option<String>,
+}
+
+/// Reads the case and locks its row until the transaction ends (PostgreSQL); SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers.
+fn lock_case(conn: &mut Conn, id: i64) -> AppResult<Case> {
+    let case = match conn {
+        Conn::Postgres(c) => cases::table.find(id).select(Case::as_select()).for_update().first(&mut **c).optional()?,
+        Conn::Sqlite(c) => cases::table.find(id).select(Case::as_select()).first(&mut **c).optional()?,
+    };
+    case.ok_or_else(|| AppError::NotFound(format!("no case {id}")))
+}
+
+/// The deadlines of a case as its stored facts imply them.
+pub fn deadlines_of(case: &Case, rules: &Rules) -> Deadlines {
+    Deadlines::compute(
+        clock::from_db(case.cycle_started_at),
+        case.replied_at.map(clock::from_db),
+        case.extension == Extension::Granted.as_str(),
+        &rules.policy(&case.source),
+        &rules.calendar,
+    )
+}
+
+/// Applies `request` to case `id` on behalf of `principal`.
+pub fn apply_action(conn: &mut Conn, principal: &Principal, id: i64, request: &ActionRequest, now: DateTime<Utc>, rules: &Rules) -> AppResult<Case> {
+    let note = request.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if let Some(n) = note {
+        check_text("note", n, MAX_NOTE_CHARS)?;
+    }
+    if request.action.needs_note() && note.is_none() {
+        return Err(AppError::invalid("note", format!("{} needs a note ({})", request.action, request.action.label())));
+    }
+    if request.department_code.is_some() && request.action != Action::Reassign {
+        return Err(AppError::invalid("department_code", "only reassign takes a department"));
+    }
+    conn.transaction(|conn| {
+        let case = lock_case(conn, id)?;
+        let actor = actor_for(principal, &case);
+        if matches!(actor, Actor::Department { own: false }) || matches!(principal, Principal::Citizen { .. }) {
+            // Someone else's case: 403 whatever the state, without telling what is allowed.
+            if request.action != Action::FollowUpDissatisfied {
+                return Err(AppError::Forbidden(format!("case {id} is not your department's")));
+            }
+        }
+        let facts = facts_of(&case)?;
+        let outcome = decide(&facts, actor, request.action)?;
+        apply_outcome(conn, case, principal, request, note, outcome, now, rules)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_outcome(
+    conn: &mut Conn,
+    case: Case,
+    principal: &Principal,
+    request: &ActionRequest,
+    note: Option<&str>,
+    outcome: crate::domain::case_flow::Outcome,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> AppResult<Case> {
+    let now_db = clock::to_db(now);
+    let mut next = case.clone();
+    let from = case.state.clone();
+    next.state = outcome.to.as_str().to_owned();
+    next.extension = outcome.extension.as_str().to_owned();
+    next.updated_at = now_db;
+    let mut new_department = None;
+    if outcome.reassign {
+        let code = request
+            .department_code
+            .as_deref()
+            .ok_or_else(|| AppError::invalid("department_code", "reassign needs the target department"))?;
+        let department = queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code))?;
+        if case.department_id == Some(department.id) {
+            return Err(AppError::invalid("department_code", "the case is already with that department"));
+        }
+        next.department_id = Some(department.id);
+        new_department = Some(department.id);
+    }
+    match request.action {
+        Action::Reply => {
+            next.reply_text = note.map(str::to_owned);
+            next.replied_at = Some(now_db);
+        }
+        Action::SendBack => next.replied_at = None,
+        Action::Approve | Action::UpholdAppeal => next.closed_at = Some(now_db),
+        _ => {}
+    }
+    // A reassigned or reopened case gives the department a fresh clock.
+    if matches!(request.action, Action::Reassign | Action::Reopen | Action::FollowUpDissatisfied) {
+        next.cycle_started_at = now_db;
+        next.replied_at = None;
+        next.closed_at = None;
+    }
+    let deadlines = deadlines_of(&next, rules);
+    next.feedback_due = Some(clock::to_db(deadlines.feedback));
+    next.reply_due = Some(clock::to_db(deadlines.reply));
+    next.supervision_due = deadlines.supervision.map(clock::to_db);
+    next.stage_due = stage_due_for(outcome.to, &deadlines).map(clock::to_db);
+
+    db_run!(conn, |c| diesel::update(cases::table.find(case.id))
+        .set((
+            cases::state.eq(&next.state),
+            cases::extension.eq(&next.extension),
+            cases::department_id.eq(next.department_id),
+            cases::reply_text.eq(&next.reply_text),
+            cases::replied_at.eq(next.replied_at),
+            cases::closed_at.eq(next.closed_at),
+            cases::cycle_started_at.eq(next.cycle_started_at),
+            cases::feedback_due.eq(next.feedback_due),
+            cases::reply_due.eq(next.reply_due),
+            cases::supervision_due.eq(next.supervision_due),
+            cases::stage_due.eq(next.stage_due),
+            cases::updated_at.eq(next.updated_at),
+        ))
+        .execute(c))?;
+    if outcome.invalidate_review {
+        if let Some(review_id) = case.review_id {
+            db_run!(conn, |c| diesel::update(reviews::table.find(review_id)).set(reviews::invalidated.eq(true)).execute(c))?;
+        }
+    }
+    let actor_label = principal.actor_label();
+    let detail = new_department.map(|d| serde_json::json!({"department_id": d}).to_string());
+    audit::append(
+        conn,
+        AuditEntry {
+            case_id: Some(case.id),
+            actor: &actor_label,
+            action: request.action.as_str(),
+            from_state: Some(&from),
+            to_state: Some(&next.state),
+            note,
+            detail,
+            at: now_db,
+        },
+    )?;
+    if outcome.notify_supervisors {
+        notify::queue_to_supervisors(conn, case.id, request.action, note, now)?;
+    }
+    if let Some(department_id) = new_department {
+        notify::queue_new_case(conn, case.id, department_id, deadlines.feedback, now)?;
+    }
+    if request.action == Action::Approve && next.state == CaseState::Closed.as_str() {
+        notify::queue_reply_to_citizen(conn, &next, now)?;
+    }
+    Ok(next)
+}
+
+/// Recomputes the stored deadlines of open cases (of one source, or all) after the calendar or
+/// an SLA policy changed, inside the caller's transaction.
+pub fn recompute_open_deadlines(conn: &mut Conn, rules: &Rules, source: Option<&str>) -> AppResult<u64> {
+    let mut updated = 0u64;
+    let mut after_id = 0i64;
+    loop {
+        let batch: Vec<Case> = db_run!(conn, |c| {
+            let mut q = cases::table
+                .filter(cases::closed_at.is_null())
+                .filter(cases::id.gt(after_id))
+                .order(cases::id.asc())
+                .limit(1000)
+                .select(Case::as_select())
+                .into_boxed();
+            if let Some(s) = source {
+                q = q.filter(cases::source.eq(s));
+            }
+            q.load(c)
+        })?;
+        let Some(last) = batch.last() else { break };
+        after_id = last.id;
+        for case in batch {
+            let Some(state) = CaseState::parse(&case.state) else { continue };
+            let d = deadlines_of(&case, rules);
+            let stage_due = stage_due_for(state, &d).map(clock::to_db);
+            db_run!(conn, |c| diesel::update(cases::table.find(case.id))
+                .set((
+                    cases::feedback_due.eq(Some(clock::to_db(d.feedback))),
+                    cases::reply_due.eq(Some(clock::to_db(d.reply))),
+                    cases::supervision_due.eq(d.supervision.map(clock::to_db)),
+                    cases::stage_due.eq(stage_due),
+                ))
+                .execute(c))?;
+            updated += 1;
+        }
+    }
+    Ok(updated)
+}

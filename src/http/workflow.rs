@@ -1,0 +1,183 @@
+//! Case actions, alerts, and the citizen's follow-ups.
+
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::accounts::Principal;
+use crate::app::AppState;
+use crate::case_actions::{apply_action, ActionRequest};
+use crate::case_work::{self, CaseView};
+use crate::clock::{self, rfc3339_local};
+use crate::db_run;
+use crate::domain::case_flow::Action;
+use crate::domain::grade::Stars;
+use crate::error::{AppError, AppResult};
+use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+use crate::security::Role;
+use crate::storage::schema::{alerts, cases, departments};
+
+use super::extract::Caller;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// verify, rectify, reply, approve, send_back, appeal, uphold_appeal, dismiss_appeal,
+    /// request_extension, grant_extension, deny_extension, request_reassign, reassign, reopen
+    pub action: String,
+    /// The contact record, measures, reply text or reason; required where the action needs one.
+    pub note: Option<String>,
+    /// Target department of `reassign`.
+    pub department_code: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/cases/{id}/actions", request_body = ActionBody, params(("id" = i64, Path)),
+    responses((status = 200, body = CaseView), (status = 409, description = "not allowed in this state; lists allowed_actions"),
+              (status = 403, description = "wrong role or department"), (status = 422, description = "missing note or department")),
+    security(("bearer" = [])))]
+pub async fn act_on_case(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>, body: web::Json<ActionBody>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Department, Role::Supervisor, Role::Admin])?;
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let action = Action::parse(&b.action)
+        .filter(|a| *a != Action::FollowUpDissatisfied)
+        .ok_or_else(|| AppError::invalid("action", format!("unknown action {:?}", b.action)))?;
+    let request = ActionRequest { action, note: b.note, department_code: b.department_code };
+    let view = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            let now = clock::now();
+            let case = apply_action(conn, &caller.0, id, &request, now, &rules)?;
+            case_work::case_view(conn, &caller.0, &case, now, &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFilter {
+    /// `due_soon`, `overdue` or `escalated`.
+    pub level: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertView {
+    pub case_id: i64,
+    pub level: String,
+    pub stage: String,
+    pub due_at: String,
+    pub raised_at: String,
+    pub department_code: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts", params(AlertFilter), responses((status = 200, body = [AlertView])), security(("bearer" = [])))]
+pub async fn list_alerts(state: web::Data<AppState>, caller: Caller, filter: web::Query<AlertFilter>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Department, Role::Supervisor, Role::Admin])?;
+    let filter = filter.into_inner();
+    let limit = filter.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be 1 to 1000"));
+    }
+    if let Some(level) = &filter.level {
+        if !["due_soon", "overdue", "escalated"].contains(&level.as_str()) {
+            return Err(AppError::invalid("level", format!("unknown level {level:?}")));
+        }
+    }
+    let department = match &caller.0 {
+        Principal::User { role: Role::Department, department_id, .. } => Some(department_id.unwrap_or(-1)),
+        _ => None,
+    };
+    let rows: Vec<(i64, String, String, NaiveDateTime, NaiveDateTime, Option<String>)> = state
+        .db(move |conn, _| {
+            Ok(db_run!(conn, |c| {
+                let mut q = alerts::table
+                    .inner_join(cases::table.left_join(departments::table))
+                    .order(alerts::id.desc())
+                    .limit(limit)
+                    .select((alerts::case_id, alerts::level, alerts::stage, alerts::due_at, alerts::raised_at, departments::code.nullable()))
+                    .into_boxed();
+                if let Some(d) = department {
+                    q = q.filter(cases::department_id.eq(d));
+                }
+                if let Some(level) = &filter.level {
+                    q = q.filter(alerts::level.eq(level.clone()));
+                }
+                q.load(c)
+            })?)
+        })
+        .await?;
+    let list: Vec<AlertView> = rows
+        .into_iter()
+        .map(|(case_id, level, stage, due, raised, department_code)| AlertView {
+            case_id,
+            level,
+            stage,
+            due_at: rfc3339_local(due),
+            raised_at: rfc3339_local(raised),
+            department_code,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpBody {
+    pub transaction_no: String,
+    /// `handling` (回访满意度, after the reply) or `addendum` (追评, within 7 days).
+    pub kind: String,
+    /// For `handling`: `satisfied` 满意, `basically_satisfied` 基本满意, `dissatisfied` 不满意.
+    pub satisfaction: Option<String>,
+    /// For `addendum`: optional new stars.
+    pub stars: Option<i64>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowUpCreated {
+    pub id: i64,
+    pub case_state: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/follow-ups", request_body = FollowUpBody,
+    responses((status = 201, body = FollowUpCreated), (status = 409, description = "too early, too late, or already given")),
+    security(("rating_token" = []), ("bearer" = [])))]
+pub async fn create_follow_up(state: web::Data<AppState>, caller: Caller, body: web::Json<FollowUpBody>) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    match &caller.0 {
+        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => {}
+        Principal::Citizen { .. } => return Err(AppError::Forbidden("this rating link is for another transaction".into())),
+        Principal::ApiKey { .. } => {}
+        Principal::User { .. } => return Err(AppError::Forbidden("follow-ups come from the citizen".into())),
+    }
+    let follow_up = match b.kind.as_str() {
+        "handling" => {
+            let text = b.satisfaction.as_deref().ok_or_else(|| AppError::invalid("satisfaction", "required for handling"))?;
+            let satisfaction = Satisfaction::parse(text)
+                .ok_or_else(|| AppError::invalid("satisfaction", "satisfied, basically_satisfied or dissatisfied"))?;
+            if b.stars.is_some() {
+                return Err(AppError::invalid("stars", "not part of a handling rating"));
+            }
+            FollowUp::Handling { satisfaction, comment: b.comment.filter(|c| !c.trim().is_empty()) }
+        }
+        "addendum" => {
+            if b.satisfaction.is_some() {
+                return Err(AppError::invalid("satisfaction", "not part of an addendum"));
+            }
+            let stars = b.stars.map(Stars::parse).transpose().map_err(|e| AppError::invalid("stars", e.to_string()))?;
+            FollowUp::Addendum { stars, comment: b.comment.unwrap_or_default() }
+        }
+        other => return Err(AppError::invalid("kind", format!("unknown kind {other:?}; handling or addendum"))),
+    };
+    let recorded = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            record_follow_up(conn, &b.transaction_no, &follow_up, clock::now(), &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(FollowUpCreated { id: recorded.id, case_state: recorded.case_state }))
+}

@@ -1,0 +1,53 @@
+//! Periodic work inside `serve`: the deadline scanner and the mail sender. Each task logs its
+//! own failure and carries on; `HCP_BACKGROUND_JOBS=0` switches both off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::AppState;
+use crate::clock;
+use crate::mail_sender::{deliver_due, mailer_from_config};
+use crate::scanner;
+
+pub const SCAN_EVERY: Duration = Duration::from_secs(60);
+pub const SEND_EVERY: Duration = Duration::from_secs(2);
+
+/// Starts the tasks on the current actix runtime.
+pub fn spawn(state: Arc<AppState>) {
+    if !state.config.background_jobs {
+        tracing::info!("background jobs disabled");
+        return;
+    }
+    let scan_state = Arc::clone(&state);
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(SCAN_EVERY);
+        loop {
+            tick.tick().await;
+            let result = scan_state
+                .db(|conn, state| {
+                    let rules = state.rules(conn)?;
+                    scanner::scan(conn, clock::now(), &rules)
+                })
+                .await;
+            match result {
+                Ok(report) if report.due_soon + report.overdue + report.escalated > 0 => tracing::info!(%report, "deadline scan"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "deadline scan failed; retrying next round"),
+            }
+        }
+    });
+    match mailer_from_config(&state) {
+        None => tracing::info!("HCP_SMTP_URL unset: mails stay queued in the outbox"),
+        Some(mailer) => {
+            actix_web::rt::spawn(async move {
+                let mut tick = actix_web::rt::time::interval(SEND_EVERY);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = deliver_due(&state, &mailer, clock::now()).await {
+                        tracing::warn!(error = %e, "mail delivery round failed");
+                    }
+                }
+            });
+        }
+    }
+}
