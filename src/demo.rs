@@ -205,8 +205,101 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
         };
         intake::record_complaint(&mut conn, &cmd, "integration:12345", received, &rules).map_err(err)?;
     }
+    eprintln!("demo: moving cases through the loop…");
+    advance_cases(&mut conn, &mut rng, now, &rules)?;
+    let report = crate::scanner::scan(&mut conn, now, &rules).map_err(err)?;
+    eprintln!("demo: {report}");
     queries::setting_or_insert(&mut conn, "demo_seeded", &Utc::now().to_rfc3339())?;
     eprintln!("demo: done. Log in as admin / supervisor / clerk_scjg … with password {DEMO_PASSWORD}");
     eprintln!("demo: integration API key (shown once): {key}");
+    Ok(())
+}
+
+/// Walks the seeded cases through the loop at simulated times: old cases mostly closed (a few
+/// late, some appealed), recent ones spread over every state, so every list has content.
+fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono::DateTime<Utc>, rules: &crate::app::Rules) -> anyhow::Result<()> {
+    use crate::accounts::Principal;
+    use crate::case_actions::{apply_action, ActionRequest};
+    use crate::db_run;
+    use crate::domain::case_flow::Action;
+    use crate::storage::schema::{cases, users};
+    use diesel::prelude::*;
+
+    let clerks: Vec<(i64, String, Option<i64>)> =
+        db_run!(conn, |c| users::table.select((users::id, users::username, users::department_id)).load(c))?;
+    let supervisor = clerks
+        .iter()
+        .find(|(_, name, _)| name == "supervisor")
+        .map(|(id, name, _)| Principal::User { id: *id, username: name.clone(), role: Role::Supervisor, department_id: None })
+        .ok_or_else(|| anyhow::anyhow!("demo supervisor missing"))?;
+    let clerk_of = |department_id: i64| {
+        clerks.iter().find(|(_, _, d)| *d == Some(department_id)).map(|(id, name, d)| Principal::User {
+            id: *id,
+            username: name.clone(),
+            role: Role::Department,
+            department_id: *d,
+        })
+    };
+    let open: Vec<(i64, Option<i64>, chrono::NaiveDateTime, bool)> = db_run!(conn, |c| cases::table
+        .order(cases::id.asc())
+        .select((cases::id, cases::department_id, cases::opened_at, cases::review_id.is_not_null()))
+        .load(c))?;
+    let note = |text: &str| Some(text.to_owned());
+    for (case_id, department_id, opened_at, from_review) in open {
+        let Some(clerk) = department_id.and_then(clerk_of) else { continue };
+        let opened = clock::from_db(opened_at);
+        let age_days = (now - opened).num_days();
+        let roll: f64 = rng.gen();
+        // (by the supervisor?, action, note, hours after opening)
+        let mut plan: Vec<(bool, Action, Option<String>, i64)> = Vec::new();
+        let (clerk_acts, supervisor_acts) = (false, true);
+        let happy = |plan: &mut Vec<(bool, Action, Option<String>, i64)>, stretch: i64| {
+            plan.push((clerk_acts, Action::Verify, note("已电话回访评价人，情况属实"), 3 * stretch));
+            plan.push((clerk_acts, Action::Rectify, note("已对窗口人员进行批评教育，优化取号分流"), 30 * stretch));
+            plan.push((clerk_acts, Action::Reply, note("感谢您的监督。经核实，我单位已整改：增开窗口、公示材料清单，欢迎再次评价。"), 50 * stretch));
+            plan.push((supervisor_acts, Action::Approve, None, 60 * stretch));
+        };
+        if age_days > 14 {
+            if from_review && roll < 0.06 {
+                plan.push((clerk_acts, Action::Appeal, note("评价内容与本单位事项无关，申请复核"), 5));
+                let decision = if roll < 0.03 { Action::UpholdAppeal } else { Action::DismissAppeal };
+                plan.push((supervisor_acts, decision, note("经核查作出决定"), 30));
+            } else if roll < 0.12 {
+                happy(&mut plan, 4); // answered late
+            } else {
+                happy(&mut plan, 1);
+            }
+        } else if age_days > 3 {
+            match roll {
+                r if r < 0.25 => happy(&mut plan, 1),
+                r if r < 0.45 => {
+                    plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 4));
+                    plan.push((clerk_acts, Action::Rectify, note("整改中"), 30));
+                    plan.push((clerk_acts, Action::Reply, note("我单位已整改，感谢监督。"), 40));
+                }
+                r if r < 0.6 => {
+                    plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 4));
+                    plan.push((clerk_acts, Action::RequestExtension, note("涉及跨部门协调，申请延期"), 20));
+                    if r < 0.53 {
+                        plan.push((supervisor_acts, Action::GrantExtension, None, 26));
+                    }
+                }
+                r if r < 0.8 => plan.push((clerk_acts, Action::Verify, note("已联系评价人，正在整改"), 5)),
+                r if r < 0.85 && from_review => plan.push((clerk_acts, Action::Appeal, note("非本单位办理事项"), 6)),
+                _ => {}
+            }
+        } else if roll < 0.4 {
+            plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 2));
+        }
+        for (by_supervisor, action, text, hours) in plan {
+            let actor = if by_supervisor { &supervisor } else { &clerk };
+            let at = opened + Duration::hours(hours);
+            if at >= now {
+                break;
+            }
+            let request = ActionRequest { action, note: text, department_code: None };
+            apply_action(conn, actor, case_id, &request, at, rules).map_err(|e| anyhow::anyhow!("demo case {case_id} {action}: {e}"))?;
+        }
+    }
     Ok(())
 }

@@ -61,3 +61,93 @@ async fn mails_queued_while_smtp_is_down_are_delivered_once(app: TestApp) {
     }
     assert_eq!(app.count("outbox WHERE sent_at IS NOT NULL"), 3);
 }
+
+on_both_backends!(two_senders_at_once_deliver_each_mail_once);
+
+async fn two_senders_at_once_deliver_each_mail_once(app: TestApp) {
+    let d = app.seed().await;
+    for n in 0..30 {
+        app.bad_case(&d, &format!("T{n}")).await;
+    }
+    let port = free_port();
+    let sink = SmtpSink::start(format!("127.0.0.1:{port}").parse().expect("addr")).await;
+    let url = format!("smtp://127.0.0.1:{port}");
+    let (a, b) = (Mailer::from_url(&url, "a@x.test").expect("a"), Mailer::from_url(&url, "b@x.test").expect("b"));
+    let now = clock::now();
+    let (ra, rb) = tokio::join!(deliver_due(&app.state, &a, now), deliver_due(&app.state, &b, now));
+    let (ra, rb) = (ra.expect("a"), rb.expect("b"));
+    assert_eq!(ra.sent + rb.sent, 30, "{ra:?} {rb:?}");
+    assert_eq!(sink.mails().len(), 30);
+    assert_eq!(app.count("outbox WHERE sent_at IS NULL"), 0);
+}
+
+/// `serve` itself runs the sender: a bad review's mail reaches the department's inbox.
+#[actix_web::test]
+async fn serve_delivers_the_new_case_mail_in_the_background() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let smtp_port = free_port();
+    let sink = SmtpSink::start(format!("127.0.0.1:{smtp_port}").parse().expect("addr")).await;
+    let http_port = free_port();
+    let bin = env!("CARGO_BIN_EXE_haochaping");
+    let mut add = std::process::Command::new(bin)
+        .args(["user", "add", "--username", "root", "--role", "admin", "--password-stdin"])
+        .env("DATABASE_URL", &db)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("user add");
+    {
+        use std::io::Write;
+        add.stdin.take().expect("stdin").write_all(b"password-123\n").expect("write");
+    }
+    assert!(add.wait().expect("wait").success());
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(std::process::Command::new(bin)
+        .args(["serve", "--bind", &format!("127.0.0.1:{http_port}")])
+        .env("DATABASE_URL", &db)
+        .env("HCP_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("serve"));
+    let base = format!("http://127.0.0.1:{http_port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "serve did not come up");
+    let post = |path: &str, token: Option<String>, body: serde_json::Value| {
+        let mut req = client.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { common::into_pair(req.send().await.expect("send")).await }
+    };
+    let token = post("/api/v1/auth/login", None, json!({"username": "root", "password": "password-123"})).await.1["token"].as_str().expect("token").to_owned();
+    assert_eq!(post("/api/v1/departments", Some(token.clone()), json!({"code": "D1", "name": "区民政局", "email": "mz@example.test"})).await.0, 201);
+    assert_eq!(post("/api/v1/service-items", Some(token.clone()), json!({"code": "I1", "name": "婚姻登记", "department_code": "D1"})).await.0, 201);
+    let key = post("/api/v1/api-keys", Some(token.clone()), json!({"name": "k", "role": "integration"})).await.1["key"].as_str().expect("key").to_owned();
+    assert_eq!(post("/api/v1/transactions", Some(key.clone()), json!({"transaction_no": "T1", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})).await.0, 201);
+    assert_eq!(post("/api/v1/reviews", Some(key), json!({"transaction_no": "T1", "stars": 1, "channel": "pc", "comment": "等太久"})).await.0, 201);
+    let mut mails = Vec::new();
+    for _ in 0..100 {
+        mails = sink.mails();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, vec!["mz@example.test".to_owned()]);
+    assert!(mails[0].subject.contains("新案件"));
+}
