@@ -27,3 +27,4 @@ pub mod scanner;
 pub mod security;
 pub mod storage;
 pub mod telemetry;
+pub mod analytics;

@@ -1,0 +1,218 @@
+//! The clustering pipeline shared by the CLI and the API: tokenise → TF-IDF → k-means (k given
+//! or chosen by silhouette) → clusters labelled by their top terms and representative comments.
+
+use super::kmeans::{fit, KMeansParams};
+use super::quality::silhouette;
+use super::tfidf::{SparseVec, TfidfOptions, Vocabulary};
+use super::tokenize::Tokenizer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KChoice {
+    Fixed(usize),
+    /// Try every k in the range and keep the best silhouette.
+    Auto { min: usize, max: usize },
+}
+
+impl std::str::FromStr for KChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(KChoice::Auto { min: 2, max: 15 });
+        }
+        match s.parse::<usize>() {
+            Ok(k) if (1..=100).contains(&k) => Ok(KChoice::Fixed(k)),
+            _ => Err(format!("k must be 1 to 100 or \"auto\", got {s:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterOptions {
+    pub k: KChoice,
+    pub seed: u64,
+    pub n_init: usize,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions { k: KChoice::Auto { min: 2, max: 15 }, seed: 42, n_init: 3 }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Cluster {
+    /// 0 is the largest cluster.
+    pub number: usize,
+    pub label: String,
+    pub size: usize,
+    pub top_terms: Vec<String>,
+    /// Indices of the documents closest to the centroid.
+    pub representatives: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterResult {
+    pub k: usize,
+    /// Cluster number of each input document, in input order.
+    pub assignment: Vec<usize>,
+    pub clusters: Vec<Cluster>,
+    /// Sampled cosine silhouette, −1..1.
+    pub silhouette: f64,
+    pub vocabulary_size: usize,
+}
+
+const SILHOUETTE_SAMPLE: usize = 1500;
+
+/// Tokenises in parallel chunks (jieba is the slowest step).
+pub fn tokenize_all(texts: &[String]) -> Vec<Vec<String>> {
+    let tokenizer = Tokenizer::shared();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let chunk = texts.len().div_ceil(threads).max(1);
+    let mut out: Vec<Vec<String>> = vec![Vec::new(); texts.len()];
+    std::thread::scope(|scope| {
+        for (text_chunk, out_chunk) in texts.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            scope.spawn(move || {
+                for (t, slot) in text_chunk.iter().zip(out_chunk.iter_mut()) {
+                    *slot = tokenizer.tokens(t);
+                }
+            });
+        }
+    });
+    out
+}
+
+pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut dyn FnMut(&str)) -> Result<ClusterResult, String> {
+    if texts.is_empty() {
+        return Err("no texts to cluster".into());
+    }
+    progress(&format!("tokenising {} texts with jieba", texts.len()));
+    let tokens = tokenize_all(texts);
+    let vocab = Vocabulary::fit(&tokens, TfidfOptions { min_df: if texts.len() >= 50 { 2 } else { 1 }, ..TfidfOptions::default() });
+    if vocab.is_empty() {
+        return Err("the texts share no terms to cluster on".into());
+    }
+    progress(&format!("vectorising: {} terms", vocab.len()));
+    let docs: Vec<SparseVec> = tokens.iter().map(|t| vocab.transform(t)).collect();
+    let non_empty = docs.iter().filter(|d| !d.is_empty()).count();
+    let k = match options.k {
+        KChoice::Fixed(k) => k.min(non_empty.max(1)),
+        KChoice::Auto { min, max } => {
+            let max = max.min(non_empty.saturating_sub(1)).max(min);
+            let mut best = (min, f64::NEG_INFINITY);
+            for k in min..=max {
+                let trial = fit(&docs, vocab.len(), KMeansParams { k, n_init: 1, max_iter: 50, seed: options.seed });
+                let score = silhouette(&docs, &trial.assignment, k, SILHOUETTE_SAMPLE, options.seed);
+                progress(&format!("k = {k}: silhouette {score:.4}"));
+                if score > best.1 {
+                    best = (k, score);
+                }
+            }
+            progress(&format!("choosing k = {} (best silhouette)", best.0));
+            best.0
+        }
+    };
+    progress(&format!("k-means: k = {k}, {} starts", options.n_init));
+    let result = fit(&docs, vocab.len(), KMeansParams { k, n_init: options.n_init, max_iter: 100, seed: options.seed });
+    progress(&format!("converged after {} iterations", result.iterations));
+
+    // Number clusters by size, largest first, so the output reads top-down.
+    let mut sizes = vec![0usize; k];
+    for &c in &result.assignment {
+        sizes[c] += 1;
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|a, b| sizes[*b].cmp(&sizes[*a]).then(a.cmp(b)));
+    let mut renumber = vec![0usize; k];
+    for (new, &old) in order.iter().enumerate() {
+        renumber[old] = new;
+    }
+    let assignment: Vec<usize> = result.assignment.iter().map(|&c| renumber[c]).collect();
+    let clusters = order
+        .iter()
+        .enumerate()
+        .map(|(number, &old)| {
+            let centroid = &result.centroids[old];
+            let mut weights: Vec<(usize, f32)> = centroid.iter().copied().enumerate().filter(|(_, w)| *w > 0.0).collect();
+            weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let top_terms: Vec<String> = weights.iter().take(8).map(|(i, _)| vocab.terms[*i].clone()).collect();
+            let mut members: Vec<(usize, f32)> = result
+                .assignment
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c == old)
+                .map(|(i, _)| (i, docs[i].dot_dense(centroid)))
+                .collect();
+            members.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let mut representatives: Vec<usize> = Vec::new();
+            for (i, _) in members {
+                if !representatives.iter().any(|&r| texts[r] == texts[i]) {
+                    representatives.push(i);
+                }
+                if representatives.len() == 3 {
+                    break;
+                }
+            }
+            Cluster {
+                number,
+                label: top_terms.iter().take(3).cloned().collect::<Vec<_>>().join("·"),
+                size: sizes[old],
+                top_terms,
+                representatives,
+            }
+        })
+        .collect();
+    let silhouette = silhouette(&docs, &assignment, k, SILHOUETTE_SAMPLE, options.seed);
+    Ok(ClusterResult { k, assignment, clusters, silhouette, vocabulary_size: vocab.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::quality::nmi;
+
+    fn corpus() -> (Vec<String>, Vec<usize>) {
+        let topics: [&[&str]; 3] = [
+            &["排队时间太长，等了两个小时", "窗口排队的人太多，取号后等很久", "排队排了一上午还没轮到",
+              "排队的队伍很长，等候时间长", "早上七点去排队，中午才办上", "取号排队要等三个小时"],
+            &["工作人员态度不好，不耐烦", "窗口人员态度差，问两句就发火", "工作人员态度很差，爱理不理",
+              "工作人员态度不好，说话很冲", "服务人员态度冷淡，不理人", "咨询时工作人员态度敷衍"],
+            &["公积金提取一直不到账", "住房公积金提取审核太慢", "公积金提取材料被退回好几次",
+              "公积金贷款审批迟迟不通过", "公积金账户余额查询不到", "公积金提取到账要一个月"],
+        ];
+        let mut texts = Vec::new();
+        let mut truth = Vec::new();
+        for (t, topic) in topics.iter().enumerate() {
+            for s in topic.iter() {
+                texts.push(s.to_string());
+                truth.push(t);
+            }
+        }
+        (texts, truth)
+    }
+
+    #[test]
+    fn topics_of_real_sounding_comments_are_separated() {
+        let (texts, truth) = corpus();
+        let r = cluster_texts(&texts, ClusterOptions { k: KChoice::Fixed(3), seed: 1, n_init: 3 }, &mut |_| {}).unwrap();
+        assert!(nmi(&truth, &r.assignment) > 0.9, "nmi {} {:?}", nmi(&truth, &r.assignment), r.clusters);
+        assert_eq!(r.clusters.iter().map(|c| c.size).sum::<usize>(), texts.len());
+        assert!(r.clusters.windows(2).all(|w| w[0].size >= w[1].size), "largest first");
+        let labels: Vec<&str> = r.clusters.iter().map(|c| c.label.as_str()).collect();
+        assert!(labels.iter().any(|l| l.contains("公积金")), "{labels:?}");
+    }
+
+    #[test]
+    fn auto_k_finds_the_three_topics() {
+        let (texts, _) = corpus();
+        let r = cluster_texts(&texts, ClusterOptions { k: KChoice::Auto { min: 2, max: 6 }, seed: 1, n_init: 2 }, &mut |_| {}).unwrap();
+        assert_eq!(r.k, 3);
+    }
+
+    #[test]
+    fn k_parses() {
+        assert_eq!("auto".parse::<KChoice>(), Ok(KChoice::Auto { min: 2, max: 15 }));
+        assert_eq!("10".parse::<KChoice>(), Ok(KChoice::Fixed(10)));
+        assert!("0".parse::<KChoice>().is_err());
+        assert!("ten".parse::<KChoice>().is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! Tokenisation: jieba-rs with the government-service user dictionary, minus stop words.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use jieba_rs::Jieba;
+
+const STOP_WORDS: &str = include_str!("../../nlp-models/stopwords.txt");
+const USER_DICT: &str = include_str!("../../nlp-models/user_dict.txt");
+
+pub struct Tokenizer {
+    jieba: Jieba,
+    stop: HashSet<String>,
+}
+
+impl Tokenizer {
+    fn load() -> Tokenizer {
+        let mut jieba = Jieba::new();
+        for line in USER_DICT.lines() {
+            let mut parts = line.split_whitespace();
+            if let Some(word) = parts.next() {
+                let tag = parts.nth(1);
+                // No frequency: jieba then suggests one high enough to keep the term whole,
+                // which a fixed small count in the file would not guarantee.
+                jieba.add_word(word, None, tag);
+            }
+        }
+        let stop = STOP_WORDS.lines().map(str::trim).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        Tokenizer { jieba, stop }
+    }
+
+    /// The process-wide tokenizer, built on first use (the dictionary takes ~0.3 s to load).
+    pub fn shared() -> &'static Tokenizer {
+        static SHARED: OnceLock<Tokenizer> = OnceLock::new();
+        SHARED.get_or_init(Tokenizer::load)
+    }
+
+    /// Content words of `text`: lower-cased, no stop words, no punctuation, no bare numbers.
+    pub fn tokens(&self, text: &str) -> Vec<String> {
+        self.jieba
+            .cut(text, true)
+            .into_iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty() && t.chars().any(char::is_alphabetic))
+            .filter(|t| !self.stop.contains(*t))
+            .map(|t| t.to_lowercase())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_terms_stay_whole_and_stop_words_go() {
+        let t = Tokenizer::shared();
+        let tokens = t.tokens("我们的社保卡申领在窗口排队了两个小时，不动产登记也很慢！");
+        assert!(tokens.contains(&"社保卡".to_owned()), "{tokens:?}");
+        assert!(tokens.contains(&"不动产登记".to_owned()), "{tokens:?}");
+        assert!(tokens.contains(&"排队".to_owned()), "{tokens:?}");
+        for gone in ["我们", "的", "了", "，", "！", "很"] {
+            assert!(!tokens.contains(&gone.to_owned()), "{gone} kept: {tokens:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_punctuation_are_dropped_letters_lowercased() {
+        let tokens = Tokenizer::shared().tokens("APP 123 ，。");
+        assert_eq!(tokens, vec!["app"]);
+    }
+}
