@@ -37,6 +37,53 @@ pub enum Command {
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// Cluster the texts of a CSV column with k-means; writes `row,cluster`.
+    Cluster {
+        #[arg(long)]
+        input: std::path::PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// A column of true labels: prints the NMI of the clustering against it.
+        #[arg(long)]
+        label_column: Option<String>,
+        /// Number of clusters, or `auto` (best silhouette over 2..15).
+        #[arg(long, default_value = "auto")]
+        k: crate::analytics::clustering::KChoice,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Seeded starts; the tightest wins.
+        #[arg(long, default_value_t = 3)]
+        n_init: usize,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Train the complaint router on a CSV of texts and their departments.
+    TrainRouter {
+        #[arg(long)]
+        input: std::path::PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        #[arg(long, default_value = "label")]
+        label_column: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 40)]
+        epochs: usize,
+    },
+    /// Route the texts of a CSV with a trained model; writes `row,label,score`.
+    Route {
+        #[arg(long)]
+        model: std::path::PathBuf,
+        #[arg(long)]
+        input: std::path::PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// A column of true labels: prints macro-F1 against it.
+        #[arg(long)]
+        label_column: Option<String>,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -86,6 +133,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { demo, bind } => serve(Config::from_env(bind)?, demo),
+        Command::Cluster { input, text_column, label_column, k, seed, n_init, out } => {
+            crate::analytics_cli::cluster(&crate::analytics_cli::ClusterArgs { input, text_column, label_column, k, seed, n_init, out })
+        }
+        Command::TrainRouter { input, text_column, label_column, out, epochs } => {
+            crate::analytics_cli::train_router(&input, &text_column, &label_column, &out, epochs)
+        }
+        Command::Route { model, input, text_column, label_column, out } => {
+            crate::analytics_cli::route(&model, &input, &text_column, label_column.as_deref(), &out)
+        }
         Command::Scan { at } => {
             let state = AppState::bootstrap(Config::from_env(None)?)?;
             let at = at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::clock::now);

@@ -5,6 +5,8 @@
 //! [`http`] the thin actix handlers; [`notify`] the email outbox; [`cli`] the commands.
 
 pub mod accounts;
+pub mod analytics;
+pub mod analytics_cli;
 pub mod app;
 pub mod calendar_admin;
 pub mod case_actions;
@@ -27,4 +29,3 @@ pub mod scanner;
 pub mod security;
 pub mod storage;
 pub mod telemetry;
-pub mod analytics;

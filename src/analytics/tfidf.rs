@@ -2,7 +2,7 @@
 //! sublinear tf), which is what makes k-means on 60 k comments cheap: a comment touches a dozen
 //! of the vocabulary's tens of thousands of terms.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A sparse vector: sorted term indices and their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,7 +64,7 @@ impl Default for TfidfOptions {
 impl Vocabulary {
     /// Learns the vocabulary and idf from tokenised documents.
     pub fn fit(docs: &[Vec<String>], options: TfidfOptions) -> Vocabulary {
-        let mut df: HashMap<&str, usize> = HashMap::new();
+        let mut df: HashMap<&str, usize> = HashMap::default();
         for doc in docs {
             let mut seen: Vec<&str> = doc.iter().map(String::as_str).collect();
             seen.sort_unstable();
@@ -106,7 +106,7 @@ impl Vocabulary {
 
     /// The L2-normalised TF-IDF vector of one document (sublinear tf: 1 + ln tf).
     pub fn transform(&self, doc: &[String]) -> SparseVec {
-        let mut counts: HashMap<u32, f32> = HashMap::new();
+        let mut counts: HashMap<u32, f32> = HashMap::default();
         for t in doc {
             if let Some(&i) = self.index.get(t.as_str()) {
                 *counts.entry(i).or_insert(0.0) += 1.0;

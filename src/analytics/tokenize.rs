@@ -1,6 +1,6 @@
 //! Tokenisation: jieba-rs with the government-service user dictionary, minus stop words.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
@@ -10,7 +10,7 @@ const USER_DICT: &str = include_str!("../../nlp-models/user_dict.txt");
 
 pub struct Tokenizer {
     jieba: Jieba,
-    stop: HashSet<String>,
+    stop: FxHashSet<String>,
 }
 
 impl Tokenizer {
@@ -43,7 +43,8 @@ impl Tokenizer {
             .map(|t| t.trim())
             .filter(|t| !t.is_empty() && t.chars().any(char::is_alphabetic))
             .filter(|t| !self.stop.contains(*t))
-            .map(|t| t.to_lowercase())
+            // Chinese has no case; only tokens with Latin letters need lowering.
+            .map(|t| if t.bytes().any(|b| b.is_ascii_uppercase()) { t.to_lowercase() } else { t.to_owned() })
             .collect()
     }
 }
