@@ -80,6 +80,7 @@ pub struct AppState {
     pub config: Config,
     pub signer: RatingSigner,
     pub metrics: Metrics,
+    pub router: Option<crate::routing::ComplaintRouter>,
     rules: RwLock<(Instant, Arc<Rules>)>,
 }
 
@@ -104,8 +105,16 @@ impl AppState {
         };
         let rules = Rules::load(&mut conn).map_err(|e| anyhow::anyhow!("loading rules: {e}"))?;
         drop(conn);
+        let router = crate::routing::ComplaintRouter::load(&config.nlp_dir, config.router_threshold);
+        if router.is_some() {
+            // Build jieba's dictionary now rather than on the first complaint.
+            std::thread::spawn(|| {
+                let _warm = crate::analytics::tokenize::Tokenizer::shared();
+            });
+        }
         Ok(Arc::new(AppState {
             pool,
+            router,
             signer: RatingSigner::new(&secret),
             config,
             metrics: Metrics::new(),

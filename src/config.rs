@@ -14,6 +14,10 @@ pub struct Config {
     pub mail_from: String,
     /// Run the deadline scanner and the mail sender inside `serve`.
     pub background_jobs: bool,
+    /// Where `router.json` is read from.
+    pub nlp_dir: std::path::PathBuf,
+    /// The router assigns a complaint itself only at or above this probability.
+    pub router_threshold: f32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,14 @@ impl Config {
             public_url,
             mail_from: var("HCP_MAIL_FROM").unwrap_or_else(|| "好差评系统 <noreply@haochaping.local>".into()),
             background_jobs: var("HCP_BACKGROUND_JOBS").map(|v| v != "0").unwrap_or(true),
+            nlp_dir: var("HCP_NLP_DIR").unwrap_or_else(|| "nlp-models".into()).into(),
+            router_threshold: match var("HCP_ROUTER_THRESHOLD") {
+                None => 0.6,
+                Some(v) => v.parse().ok().filter(|t: &f32| (0.0..=1.0).contains(t)).ok_or_else(|| ConfigError {
+                    name: "HCP_ROUTER_THRESHOLD",
+                    message: "a probability between 0 and 1".into(),
+                })?,
+            },
         })
     }
 }

@@ -129,6 +129,16 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
         accounts::create_user(&mut conn, &spec, start).map_err(err)?;
     }
     let (_, key) = accounts::create_api_key(&mut conn, "demo-counter-system", start).map_err(err)?;
+    // The shipped router knows the message board's categories; map those the district has.
+    if let Some(router) = &state.router {
+        let known = [("城乡建设", "ZJJ"), ("劳动和社会保障", "RSJ"), ("卫生计生", "YBJ"), ("商贸旅游", "SCJG")];
+        let map: std::collections::BTreeMap<String, String> = known
+            .iter()
+            .filter(|(label, _)| router.model.labels.iter().any(|l| l == label))
+            .map(|(l, d)| (l.to_string(), d.to_string()))
+            .collect();
+        crate::routing::set_label_map(&mut conn, &map).map_err(err)?;
+    }
 
     let rules = state.rules(&mut conn).map_err(err)?;
     let total = 3000;
@@ -203,7 +213,7 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             service_item_code: None,
             transaction_no: None,
         };
-        intake::record_complaint(&mut conn, &cmd, "integration:12345", received, &rules).map_err(err)?;
+        intake::record_complaint(&mut conn, &cmd, "integration:12345", received, &rules, state.router.as_ref()).map_err(err)?;
     }
     eprintln!("demo: moving cases through the loop…");
     advance_cases(&mut conn, &mut rng, now, &rules)?;

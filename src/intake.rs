@@ -12,6 +12,7 @@ use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::intake_rules::{check_code, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
 use crate::error::{AppError, AppResult};
+use crate::routing::ComplaintRouter;
 use crate::storage::models::{NewComplaint, NewReview, NewTransaction, Transaction};
 use crate::storage::schema::{cases, complaints, departments, reviews, transactions};
 use crate::storage::{queries, Conn};
@@ -224,7 +225,14 @@ pub struct ComplaintRecorded {
 
 /// Stores a complaint and opens its case; the same `source` + `external_no` again returns the
 /// first one's case.
-pub fn record_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ComplaintRecorded> {
+pub fn record_complaint(
+    conn: &mut Conn,
+    cmd: &ComplaintCommand,
+    actor: &str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+    router: Option<&ComplaintRouter>,
+) -> AppResult<ComplaintRecorded> {
     check_code("external_no", &cmd.external_no)?;
     if cmd.content.trim().is_empty() {
         return Err(AppError::invalid("content", "must not be blank"));
@@ -244,7 +252,7 @@ pub fn record_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, no
             if let Some(found) = existing_complaint(conn, cmd)? {
                 return Ok(found);
             }
-            insert_complaint(conn, cmd, actor, now, rules)
+            insert_complaint(conn, cmd, actor, now, rules, router)
         })
     };
     match attempt(conn) {
@@ -271,7 +279,14 @@ fn existing_complaint(conn: &mut Conn, cmd: &ComplaintCommand) -> AppResult<Opti
     }))
 }
 
-fn insert_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ComplaintRecorded> {
+fn insert_complaint(
+    conn: &mut Conn,
+    cmd: &ComplaintCommand,
+    actor: &str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+    router: Option<&ComplaintRouter>,
+) -> AppResult<ComplaintRecorded> {
     let named_department = match &cmd.department_code {
         Some(code) => Some(queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code))?),
         None => None,
@@ -286,12 +301,22 @@ fn insert_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, now: D
     };
     // The department named by the caller wins; else the one the service item or transaction
     // belongs to; else the complaint waits for the router or a supervisor.
-    let department_id = named_department
+    let given = named_department
         .as_ref()
         .map(|d| d.id)
         .or(item.as_ref().map(|i| i.department_id))
         .or(tx.as_ref().map(|t| t.department_id));
-    let routed_by = if department_id.is_some() { RoutedBy::Given } else { RoutedBy::Unassigned };
+    let (department_id, routed_by, suggestions) = match (given, router) {
+        (Some(d), _) => (Some(d), RoutedBy::Given, None),
+        (None, Some(router)) => {
+            let text = format!("{}。{}", cmd.title.as_deref().unwrap_or(""), cmd.content);
+            let decision = router.route(conn, &text)?;
+            let by = if decision.department_id.is_some() { RoutedBy::Router } else { RoutedBy::Unassigned };
+            let json = serde_json::to_string(&decision.suggestions).map_err(AppError::internal)?;
+            (decision.department_id, by, Some(json))
+        }
+        (None, None) => (None, RoutedBy::Unassigned, None),
+    };
     let new = NewComplaint {
         source: cmd.source.as_str(),
         external_no: &cmd.external_no,
@@ -304,7 +329,7 @@ fn insert_complaint(conn: &mut Conn, cmd: &ComplaintCommand, actor: &str, now: D
         service_item_id: item.as_ref().map(|i| i.id),
         transaction_id: tx.as_ref().map(|t| t.id),
         routed_by: routed_by.as_str(),
-        route_suggestions: None,
+        route_suggestions: suggestions.as_deref(),
         created_at: clock::to_db(now),
     };
     let complaint_id: i64 = db_run!(conn, |c| diesel::insert_into(complaints::table)

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod analytics_cli;
+pub mod analysis_runs;
 pub mod app;
 pub mod calendar_admin;
 pub mod case_actions;
@@ -25,6 +26,7 @@ pub mod mail_sender;
 pub mod master_data;
 pub mod metrics;
 pub mod notify;
+pub mod routing;
 pub mod scanner;
 pub mod security;
 pub mod storage;

@@ -206,7 +206,7 @@ pub async fn create_complaint(state: web::Data<AppState>, caller: Caller, body: 
     let recorded = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            intake::record_complaint(conn, &cmd, &actor, now, &rules)
+            intake::record_complaint(conn, &cmd, &actor, now, &rules, state.router.as_ref())
         })
         .await?;
     let body = ComplaintCreated {

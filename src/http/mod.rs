@@ -2,6 +2,7 @@
 //! registered in [`routes`].
 
 pub mod admin;
+pub mod analysis;
 pub mod cases;
 pub mod extract;
 pub mod intake;
@@ -67,6 +68,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(rules_admin::put_calendar)),
                 )
                 .service(resource("/sla-policies").route(web::get().to(rules_admin::list_sla_policies)))
+                .service(
+                    resource("/analysis/clusters")
+                        .route(web::post().to(analysis::run_clustering))
+                        .route(web::get().to(analysis::list_runs)),
+                )
+                .service(resource("/analysis/clusters/{id}").route(web::get().to(analysis::get_run)))
+                .service(
+                    resource("/router/label-map")
+                        .route(web::get().to(analysis::get_label_map))
+                        .route(web::put().to(analysis::put_label_map)),
+                )
+                .service(resource("/router/suggest").route(web::post().to(analysis::suggest)))
                 .service(resource("/sla-policies/{source}").route(web::put().to(rules_admin::put_sla_policy)))
                 .service(resource("/audit/verify").route(web::get().to(admin::verify_audit))),
         );

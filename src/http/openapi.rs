@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, cases, intake, rules_admin, workflow};
+use super::{admin, analysis, cases, intake, rules_admin, workflow};
 
 struct Security;
 
@@ -24,6 +24,7 @@ impl Modify for Security {
         admin::create_window, admin::create_staff, admin::create_assignment, admin::create_user, admin::create_api_key,
         admin::verify_audit, intake::create_transaction, intake::create_review, intake::create_complaint,
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::list_alerts, workflow::create_follow_up,
+        analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy,
     ),
     modifiers(&Security)

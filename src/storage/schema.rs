@@ -265,6 +265,43 @@ diesel::table! {
 
 diesel::joinable!(alerts -> cases (case_id));
 
+
+diesel::table! {
+    analysis_runs (id) {
+        id -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        params -> Text,
+        k -> Integer,
+        documents -> Integer,
+        silhouette -> Double,
+        seconds -> Double,
+    }
+}
+
+diesel::table! {
+    analysis_clusters (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        cluster_no -> Integer,
+        label -> Text,
+        size -> Integer,
+        top_terms -> Text,
+        samples -> Text,
+    }
+}
+
+diesel::table! {
+    analysis_members (run_id, source, record_id) {
+        run_id -> BigInt,
+        cluster_no -> Integer,
+        source -> Text,
+        record_id -> BigInt,
+    }
+}
+
+diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
+
 diesel::joinable!(service_items -> departments (department_id));
 diesel::joinable!(staff -> departments (department_id));
 diesel::joinable!(transactions -> service_items (service_item_id));
@@ -296,4 +333,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     alerts,
     outbox,
+    analysis_runs,
+    analysis_clusters,
+    analysis_members,
 );
