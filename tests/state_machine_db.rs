@@ -8,6 +8,7 @@ use haochaping::case_actions::{apply_action, ActionRequest};
 use haochaping::clock;
 use haochaping::config::Config;
 use haochaping::domain::case_flow::{Action, CaseState};
+use spec_table::is_spec_transition;
 use haochaping::domain::intake_rules::{Channel, ReviewContent};
 use haochaping::intake::{record_review, record_transaction, ReviewCommand, TransactionCommand};
 use haochaping::master_data;
@@ -15,25 +16,9 @@ use haochaping::security::Role;
 use haochaping::storage::{audit, queries};
 use proptest::prelude::*;
 
-fn allowed_by_spec(from: CaseState, action: Action, to: CaseState) -> bool {
-    use Action as A;
-    use CaseState as S;
-    matches!(
-        (from, action, to),
-        (S::Feedback, A::Verify, S::Rectification)
-            | (S::Feedback, A::Appeal, S::Appeal)
-            | (S::Feedback, A::RequestReassign, S::Feedback)
-            | (S::Rectification, A::Rectify, S::Reply)
-            | (S::Rectification, A::RequestExtension, S::Rectification)
-            | (S::Reply, A::Reply, S::Supervision)
-            | (S::Supervision, A::Approve, S::Closed)
-            | (S::Supervision, A::SendBack, S::Rectification)
-            | (S::Appeal, A::UpholdAppeal, S::Closed)
-            | (S::Appeal, A::DismissAppeal, S::Rectification)
-            | (S::Closed, A::Reopen, S::Rectification)
-    ) || (from.is_open() && action == A::Reassign && to == S::Feedback)
-        || (from.is_open() && matches!(action, A::GrantExtension | A::DenyExtension) && to == from)
-}
+#[path = "../src/domain/spec_table.rs"]
+#[allow(dead_code)]
+mod spec_table;
 
 struct World {
     state: std::sync::Arc<AppState>,
@@ -105,7 +90,7 @@ proptest! {
             match result {
                 Ok(_) => {
                     accepted += 1;
-                    prop_assert!(allowed_by_spec(from, action, to), "{:?} --{:?}--> {:?}", from, action, to);
+                    prop_assert!(is_spec_transition(from, action, to), "{:?} --{:?}--> {:?}", from, action, to);
                     prop_assert_eq!(events_after, events_before + 1, "one audit event per transition");
                     if from == CaseState::Closed {
                         prop_assert_eq!(action, Action::Reopen);

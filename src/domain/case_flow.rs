@@ -341,27 +341,6 @@ mod tests {
         ]
     }
 
-    /// The table of SPEC §2 written out independently of `rule`, as (from, action, to).
-    fn spec_table_allows(from: CaseState, action: Action, to: CaseState) -> bool {
-        use Action as A;
-        use CaseState as S;
-        matches!(
-            (from, action, to),
-            (S::Feedback, A::Verify, S::Rectification)
-                | (S::Feedback, A::Appeal, S::Appeal)
-                | (S::Feedback, A::RequestReassign, S::Feedback)
-                | (S::Rectification, A::Rectify, S::Reply)
-                | (S::Rectification, A::RequestExtension, S::Rectification)
-                | (S::Reply, A::Reply, S::Supervision)
-                | (S::Supervision, A::Approve, S::Closed)
-                | (S::Supervision, A::SendBack, S::Rectification)
-                | (S::Appeal, A::UpholdAppeal, S::Closed)
-                | (S::Appeal, A::DismissAppeal, S::Rectification)
-                | (S::Closed, A::Reopen | A::FollowUpDissatisfied, S::Rectification)
-        ) || (from.is_open() && action == A::Reassign && to == S::Feedback)
-            || (from.is_open() && matches!(action, A::GrantExtension | A::DenyExtension) && to == from)
-    }
-
     proptest! {
         #[test]
         fn random_sequences_stay_inside_the_table(
@@ -374,7 +353,7 @@ mod tests {
                 let before = f;
                 match decide(&f, actor, action) {
                     Ok(out) => {
-                        prop_assert!(spec_table_allows(before.state, action, out.to),
+                        prop_assert!(crate::domain::spec_table::is_spec_transition(before.state, action, out.to),
                             "{:?} --{:?}--> {:?} is not in the table", before.state, action, out.to);
                         prop_assert!(allowed_actions(&before, actor).contains(&action));
                         if before.state == CaseState::Closed {

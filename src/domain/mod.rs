@@ -6,3 +6,5 @@ pub mod grade;
 pub mod intake_rules;
 pub mod masking;
 pub mod sla;
+#[cfg(test)]
+pub(crate) mod spec_table;
