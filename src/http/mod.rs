@@ -104,6 +104,7 @@ pub fn build_server(state: Arc<AppState>, listener: TcpListener, workers: Option
             .app_data(extract::query_config())
             .app_data(extract::path_config())
             .configure(routes)
+            .configure(crate::web::routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound("no such endpoint".into())) }))
             .wrap(security_headers())
             .wrap_fn(|req, srv| {

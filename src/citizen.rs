@@ -1,0 +1,81 @@
+//! What a citizen holding a rating link sees: the transaction, their review, and — for a bad
+//! review — the department's approved reply and their 回访 rating of it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db_run;
+use crate::domain::case_flow::CaseState;
+use crate::error::{AppError, AppResult};
+use crate::storage::models::Review;
+use crate::storage::schema::{departments, review_follow_ups, service_items, transactions, windows};
+use crate::storage::{queries, Conn};
+
+pub struct TransactionFacts {
+    pub transaction_no: String,
+    pub service_item: String,
+    pub department: String,
+    pub window: Option<String>,
+    pub completed_at: NaiveDateTime,
+}
+
+pub struct RatingStatus {
+    pub transaction: TransactionFacts,
+    pub review: Option<Review>,
+    /// The approved reply, once the case is closed with one.
+    pub reply: Option<String>,
+    /// The 回访 rating already given to the current reply.
+    pub handling_rating: Option<String>,
+    /// True while a bad review's case is still being handled.
+    pub in_progress: bool,
+}
+
+pub fn status(conn: &mut Conn, transaction_no: &str) -> AppResult<RatingStatus> {
+    let row: Option<(i64, String, String, String, Option<String>, NaiveDateTime)> = db_run!(conn, |c| transactions::table
+        .inner_join(service_items::table)
+        .inner_join(departments::table.on(departments::id.eq(transactions::department_id)))
+        .left_join(windows::table)
+        .filter(transactions::transaction_no.eq(transaction_no))
+        .select((
+            transactions::id,
+            transactions::transaction_no,
+            service_items::name,
+            departments::name,
+            windows::name.nullable(),
+            transactions::completed_at,
+        ))
+        .first(c)
+        .optional())?;
+    let (tx_id, no, item, department, window, completed_at) =
+        row.ok_or_else(|| AppError::NotFound(format!("no transaction {transaction_no}")))?;
+    let review = queries::review_of_transaction(conn, tx_id)?;
+    let case = match &review {
+        Some(r) => queries::case_of_review(conn, r.id)?,
+        None => None,
+    };
+    let (mut reply, mut handling_rating, mut in_progress) = (None, None, false);
+    if let (Some(case), Some(review)) = (&case, &review) {
+        if case.state == CaseState::Closed.as_str() && case.reply_text.is_some() {
+            reply = case.reply_text.clone();
+            let closed_at = case.closed_at.unwrap_or(NaiveDateTime::MIN);
+            handling_rating = db_run!(conn, |c| review_follow_ups::table
+                .filter(review_follow_ups::review_id.eq(review.id))
+                .filter(review_follow_ups::kind.eq("handling"))
+                .filter(review_follow_ups::created_at.ge(closed_at))
+                .order(review_follow_ups::id.desc())
+                .select(review_follow_ups::satisfaction)
+                .first::<Option<String>>(c)
+                .optional())?
+            .flatten();
+        } else {
+            in_progress = case.state != CaseState::Closed.as_str();
+        }
+    }
+    Ok(RatingStatus {
+        transaction: TransactionFacts { transaction_no: no, service_item: item, department, window, completed_at },
+        review,
+        reply,
+        handling_rating,
+        in_progress,
+    })
+}

@@ -1,0 +1,60 @@
+//! Server-rendered pages (maud: HTML escaping is the default). Pages call the same use cases as
+//! the API; there is no second copy of the rules.
+
+pub mod rating;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use maud::{html, Markup, DOCTYPE};
+
+const APP_CSS: &str = include_str!("assets/app.css");
+const APP_JS: &str = include_str!("assets/app.js");
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/app.css", web::get().to(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
+        .route("/static/app.js", web::get().to(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
+        .service(
+            web::resource("/rate/{token}")
+                .route(web::get().to(rating::show))
+                .route(web::post().to(rating::submit)),
+        )
+        .service(web::resource("/rate/{token}/follow-up").route(web::post().to(rating::follow_up)));
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(body)
+}
+
+/// The page frame: Chinese, phone-width, no external resources.
+pub fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · 政务服务好差评" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.site { "政务服务“好差评”" }
+                main { (body) }
+                footer { "您的评价将帮助我们改进政务服务。" }
+            }
+        }
+    }
+}
+
+/// A page that explains what went wrong, with the right status.
+pub fn message_page(status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    let page = layout(title, html! { div.card { h1 { (title) } p { (text) } } });
+    HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.into_string())
+}
+
+pub fn page(status: StatusCode, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/html; charset=utf-8").body(markup.into_string())
+}

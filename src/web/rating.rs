@@ -1,0 +1,288 @@
+//! `/rate/{token}`: the citizen's rating page for one transaction, the thank-you, the reply and
+//! the 回访 rating. The form posts back to the same link; a hidden field derived from the
+//! link's signature stops cross-site posts.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+
+use crate::app::AppState;
+use crate::citizen::{self, RatingStatus};
+use crate::clock::{self, display_local};
+use crate::domain::grade::Stars;
+use crate::domain::intake_rules::{suggested_tags, Channel, GradeBand, ReviewContent, MAX_COMMENT_CHARS};
+use crate::error::AppError;
+use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+use crate::intake::{record_review, ReviewCommand};
+use crate::security::RatingTokenError;
+
+use super::{layout, message_page, page};
+
+/// The transaction number behind a link, or the page saying why the link is unusable.
+fn check_link(state: &AppState, token: &str) -> Result<String, HttpResponse> {
+    match state.signer.verify(token, clock::now()) {
+        Ok(no) => Ok(no),
+        Err(RatingTokenError::Expired) => Err(message_page(
+            StatusCode::GONE,
+            "评价链接已过期",
+            "该评价链接已超过有效期。如需评价或反映问题，请联系办事窗口或拨打12345热线。",
+        )),
+        Err(_) => Err(message_page(StatusCode::NOT_FOUND, "评价链接无效", "无法识别该评价链接，请核对短信或二维码中的完整地址。")),
+    }
+}
+
+fn form_token(state: &AppState, token: &str) -> String {
+    state.signer.sign(&format!("form:{token}"), chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+fn unavailable(e: &AppError) -> HttpResponse {
+    match e {
+        AppError::NotFound(_) => message_page(StatusCode::NOT_FOUND, "未找到办件", "该链接对应的办件不存在。"),
+        _ => {
+            tracing::warn!(error = %e, "rating page failed");
+            message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "系统暂时无法处理，请稍后再试。您的评价尚未提交。")
+        }
+    }
+}
+
+fn facts(status: &RatingStatus) -> Markup {
+    let t = &status.transaction;
+    html! {
+        div.card {
+            dl.facts {
+                dt { "办理事项" } dd { (t.service_item) }
+                dt { "办理部门" } dd { (t.department) }
+                @if let Some(w) = &t.window { dt { "办理窗口" } dd { (w) } }
+                dt { "办结时间" } dd { (display_local(t.completed_at)) }
+                dt { "办件编号" } dd { (t.transaction_no) }
+            }
+        }
+    }
+}
+
+fn star_glyphs(n: u8) -> String {
+    format!("{}{}", "★".repeat(n as usize), "☆".repeat(5 - n as usize))
+}
+
+struct FormState<'a> {
+    stars: Option<u8>,
+    tags: Vec<String>,
+    comment: &'a str,
+    anonymous: bool,
+    error: Option<String>,
+}
+
+fn rating_form(state: &AppState, token: &str, status: &RatingStatus, form: &FormState<'_>) -> Markup {
+    let layout_body = html! {
+        h1 { "请对本次办事服务进行评价" }
+        (facts(status))
+        @if let Some(e) = &form.error { div.error role="alert" { (e) } }
+        form.card method="post" action={ "/rate/" (token) } {
+            input type="hidden" name="form" value=(form_token(state, token));
+            fieldset.stars {
+                legend { "总体评价（必选）" }
+                @for n in (1..=5u8).rev() {
+                    @let level = Stars::parse(i64::from(n)).map(|s| s.level_name()).unwrap_or("");
+                    label {
+                        input type="radio" name="stars" value=(n) required checked[form.stars == Some(n)];
+                        span.glyph aria-hidden="true" { (star_glyphs(n)) }
+                        span { (level) }
+                    }
+                }
+            }
+            fieldset.tags {
+                legend { "评价标签" }
+                p #bad-hint .muted hidden { "差评请至少选择一个标签或填写意见，以便部门核实整改。" }
+                @for band in GradeBand::ALL {
+                    div.group data-band=(band.as_str()) {
+                        h2 { (match band { GradeBand::Bad => "不满意的地方", GradeBand::Neutral => "一般", GradeBand::Good => "满意的地方" }) }
+                        @for (i, tag) in suggested_tags(band).iter().enumerate() {
+                            label {
+                                input type="checkbox" name={ "tag_" (band.as_str()) "_" (i) } value=(tag) checked[form.tags.iter().any(|t| t == tag)];
+                                (tag)
+                            }
+                        }
+                    }
+                }
+            }
+            label for="comment" { "意见与建议（选填，差评必填标签或意见）" }
+            textarea #comment name="comment" maxlength=(MAX_COMMENT_CHARS) data-counter="comment-count" { (form.comment) }
+            div #comment-count .counter aria-live="polite" { (form.comment.chars().count()) " / " (MAX_COMMENT_CHARS) }
+            p {
+                label { input type="checkbox" name="anonymous" value="1" checked[form.anonymous]; " 匿名评价（公开时不显示姓名）" }
+            }
+            button type="submit" { "提交评价" }
+        }
+    };
+    layout("评价", layout_body)
+}
+
+fn satisfaction_label(s: &str) -> &'static str {
+    Satisfaction::parse(s).map(|s| s.label()).unwrap_or("")
+}
+
+fn rated_page(token: &str, status: &RatingStatus, thanks: bool, error: Option<&str>) -> Markup {
+    let body = html! {
+        @if thanks { div.notice role="status" { "感谢您的评价！" } }
+        h1 { "您的评价" }
+        (facts(status))
+        @if let Some(r) = &status.review {
+            div.card {
+                @let stars = u8::try_from(r.stars).unwrap_or(0).min(5);
+                p { span.glyph aria-hidden="true" { (star_glyphs(stars)) } " "
+                    (Stars::parse(i64::from(r.stars)).map(|s| s.level_name()).unwrap_or("")) }
+                @let tags: Vec<String> = serde_json::from_str(&r.tags).unwrap_or_default();
+                @if !tags.is_empty() { p { "标签：" (tags.join("、")) } }
+                @if let Some(c) = &r.comment { p { (c) } }
+                p.muted { "评价时间：" (display_local(r.rated_at)) }
+            }
+        }
+        @if status.in_progress {
+            div.card { p { "承办部门正在核实整改，答复后您可以在此查看并评价处理结果。" } }
+        }
+        @if let Some(reply) = &status.reply {
+            div.card {
+                h2 { "部门答复" }
+                p.reply { (reply) }
+                @if let Some(given) = &status.handling_rating {
+                    p { "您对处理结果的评价：" strong { (satisfaction_label(given)) } }
+                } @else {
+                    @if let Some(e) = error { div.error role="alert" { (e) } }
+                    form method="post" action={ "/rate/" (token) "/follow-up" } {
+                        fieldset.stars {
+                            legend { "您对处理结果是否满意？" }
+                            @for s in Satisfaction::ALL {
+                                label { input type="radio" name="satisfaction" value=(s.as_str()) required; " " (s.label()) }
+                            }
+                        }
+                        label for="follow-comment" { "补充说明（选填）" }
+                        textarea #follow-comment name="comment" maxlength=(MAX_COMMENT_CHARS) {}
+                        button type="submit" { "提交回访评价" }
+                    }
+                }
+            }
+        }
+    };
+    layout("您的评价", body)
+}
+
+pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let token = token.into_inner();
+    let no = match check_link(&state, &token) {
+        Ok(no) => no,
+        Err(page) => return page,
+    };
+    let status = match state.db(move |conn, _| citizen::status(conn, &no)).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(&e),
+    };
+    if status.review.is_some() {
+        page(StatusCode::OK, rated_page(&token, &status, query.contains_key("thanks"), None))
+    } else {
+        let form = FormState { stars: None, tags: vec![], comment: "", anonymous: false, error: None };
+        page(StatusCode::OK, rating_form(&state, &token, &status, &form))
+    }
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
+}
+
+pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let token = token.into_inner();
+    let no = match check_link(&state, &token) {
+        Ok(no) => no,
+        Err(page) => return page,
+    };
+    let form = form.into_inner();
+    if form.get("form") != Some(&form_token(&state, &token)) {
+        return message_page(StatusCode::FORBIDDEN, "请求无效", "请从评价链接打开页面后再提交。");
+    }
+    let stars = form.get("stars").and_then(|s| s.parse::<i64>().ok());
+    let mut tags: Vec<(String, String)> = form.iter().filter(|(k, _)| k.starts_with("tag_")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    tags.sort();
+    let tags: Vec<String> = tags.into_iter().map(|(_, v)| v).collect();
+    let comment = form.get("comment").cloned().unwrap_or_default();
+    let anonymous = form.contains_key("anonymous");
+    let content = match stars {
+        None => Err("请选择总体评价（1 至 5 星）。".to_owned()),
+        Some(s) => ReviewContent::parse(s, tags.clone(), Some(comment.clone())).map_err(|e| match e.field {
+            "comment" if e.message.contains("bad review") => "差评请至少选择一个标签或填写意见。".to_owned(),
+            "comment" => format!("意见最多 {MAX_COMMENT_CHARS} 字，且不能包含控制字符。"),
+            "tags" => "标签有误，请重新选择。".to_owned(),
+            _ => "请选择总体评价（1 至 5 星）。".to_owned(),
+        }),
+    };
+    let content = match content {
+        Ok(c) => c,
+        Err(message) => {
+            let lookup = no.clone();
+            let status = match state.db(move |conn, _| citizen::status(conn, &lookup)).await {
+                Ok(s) => s,
+                Err(e) => return unavailable(&e),
+            };
+            let again = FormState { stars: stars.and_then(|s| u8::try_from(s).ok()), tags, comment: &comment, anonymous, error: Some(message) };
+            return page(StatusCode::UNPROCESSABLE_ENTITY, rating_form(&state, &token, &status, &again));
+        }
+    };
+    let mobile = req.headers().get("User-Agent").and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.contains("Mobile"));
+    let now = clock::now();
+    let command = ReviewCommand {
+        transaction_no: no,
+        content,
+        channel: if mobile { Channel::Mobile } else { Channel::Pc },
+        anonymous,
+        is_public: true,
+        rated_at: now,
+    };
+    let result = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            record_review(conn, &command, "citizen", now, &rules)
+        })
+        .await;
+    match result {
+        Ok(recorded) => {
+            state.metrics.count("review");
+            if recorded.is_bad {
+                state.metrics.count("bad_review");
+                state.metrics.count("case_opened");
+            }
+            see_other(format!("/rate/{token}?thanks=1"))
+        }
+        // Rated already (another tab, a double tap): show what is on record.
+        Err(AppError::Conflict { code: "already_rated", .. }) => see_other(format!("/rate/{token}")),
+        Err(e) => unavailable(&e),
+    }
+}
+
+pub async fn follow_up(state: web::Data<AppState>, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let token = token.into_inner();
+    let no = match check_link(&state, &token) {
+        Ok(no) => no,
+        Err(page) => return page,
+    };
+    let form = form.into_inner();
+    let Some(satisfaction) = form.get("satisfaction").and_then(|s| Satisfaction::parse(s)) else {
+        let lookup = no.clone();
+        return match state.db(move |conn, _| citizen::status(conn, &lookup)).await {
+            Ok(status) => page(StatusCode::UNPROCESSABLE_ENTITY, rated_page(&token, &status, false, Some("请选择满意、基本满意或不满意。"))),
+            Err(e) => unavailable(&e),
+        };
+    };
+    let comment = form.get("comment").map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    let follow = FollowUp::Handling { satisfaction, comment };
+    let result = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            record_follow_up(conn, &no, &follow, clock::now(), &rules)
+        })
+        .await;
+    match result {
+        Ok(_) | Err(AppError::Conflict { .. }) => see_other(format!("/rate/{token}")),
+        Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "内容有误", "补充说明最多 2000 字。"),
+        Err(e) => unavailable(&e),
+    }
+}
