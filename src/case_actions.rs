@@ -118,6 +118,8 @@ fn apply_outcome(
     // A reassigned or reopened case gives the department a fresh clock.
     if matches!(request.action, Action::Reassign | Action::Reopen | Action::FollowUpDissatisfied) {
         next.cycle_started_at = now_db;
+        // The earlier answer stays in the timeline; the citizen waits for a new one.
+        next.reply_text = None;
         next.replied_at = None;
         next.closed_at = None;
     }
@@ -143,9 +145,12 @@ fn apply_outcome(
             cases::updated_at.eq(next.updated_at),
         ))
         .execute(c))?;
-    if outcome.invalidate_review {
+    // An upheld appeal takes the review out of the statistics; reopening the case puts it back.
+    if outcome.invalidate_review || request.action == Action::Reopen {
         if let Some(review_id) = case.review_id {
-            db_run!(conn, |c| diesel::update(reviews::table.find(review_id)).set(reviews::invalidated.eq(true)).execute(c))?;
+            db_run!(conn, |c| diesel::update(reviews::table.find(review_id))
+                .set(reviews::invalidated.eq(outcome.invalidate_review))
+                .execute(c))?;
         }
     }
     let actor_label = principal.actor_label();

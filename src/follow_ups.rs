@@ -50,7 +50,14 @@ pub struct FollowUpRecorded {
     pub case_state: Option<String>,
 }
 
-pub fn record_follow_up(conn: &mut Conn, transaction_no: &str, follow_up: &FollowUp, now: DateTime<Utc>, rules: &Rules) -> AppResult<FollowUpRecorded> {
+pub fn record_follow_up(
+    conn: &mut Conn,
+    actor: &Principal,
+    transaction_no: &str,
+    follow_up: &FollowUp,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> AppResult<FollowUpRecorded> {
     let comment = match follow_up {
         FollowUp::Handling { comment, .. } => comment.as_deref(),
         FollowUp::Addendum { comment, .. } => Some(comment.as_str()),
@@ -62,6 +69,12 @@ pub fn record_follow_up(conn: &mut Conn, transaction_no: &str, follow_up: &Follo
         let tx = queries::transaction_by_no(conn, transaction_no)?.ok_or_else(|| AppError::unknown_code("transaction_no", transaction_no))?;
         let review = queries::review_of_transaction(conn, tx.id)?
             .ok_or_else(|| AppError::conflict("not_rated", "rate the transaction first"))?;
+        // Two follow-ups of one review at once (a double tap) must not both pass the checks below:
+        // PostgreSQL locks the review's row; SQLite already holds its single write lock.
+        if let Conn::Postgres(c) = conn {
+            use crate::storage::schema::reviews;
+            reviews::table.find(review.id).select(reviews::id).for_update().first::<i64>(&mut **c)?;
+        }
         let case = queries::case_of_review(conn, review.id)?;
         let existing: Vec<(String, chrono::NaiveDateTime)> = db_run!(conn, |c| review_follow_ups::table
             .filter(review_follow_ups::review_id.eq(review.id))
@@ -106,13 +119,12 @@ pub fn record_follow_up(conn: &mut Conn, transaction_no: &str, follow_up: &Follo
             .get_result(c))?;
         let mut case_state = case.as_ref().map(|c| c.state.clone());
         if let (FollowUp::Handling { satisfaction: Satisfaction::Dissatisfied, .. }, Some(case)) = (follow_up, &case) {
-            let citizen = Principal::Citizen { transaction_no: transaction_no.to_owned() };
             let request = ActionRequest {
                 action: Action::FollowUpDissatisfied,
                 note: Some(comment.map(str::to_owned).unwrap_or_else(|| "回访不满意".to_owned())),
                 department_code: None,
             };
-            let reopened = apply_action(conn, &citizen, case.id, &request, now, rules)?;
+            let reopened = apply_action(conn, actor, case.id, &request, now, rules)?;
             case_state = Some(reopened.state);
         }
         Ok(FollowUpRecorded { id, case_state })

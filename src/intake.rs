@@ -64,7 +64,7 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
     if cmd.completed_at > now + Duration::minutes(10) {
         return Err(AppError::invalid("completed_at", "is in the future"));
     }
-    conn.transaction(|conn| {
+    let outcome: AppResult<TransactionRecorded> = conn.transaction(|conn| {
         if let Some(existing) = queries::transaction_by_no(conn, &cmd.transaction_no)? {
             return Ok(TransactionRecorded { transaction: existing, created: false });
         }
@@ -107,7 +107,15 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
             .returning(Transaction::as_returning())
             .get_result(c))?;
         Ok(TransactionRecorded { transaction, created: true })
-    })
+    });
+    match outcome {
+        // A concurrent repeat stored it first: answer as for any repeat.
+        Err(e) if e.is_unique_violation() => match queries::transaction_by_no(conn, &cmd.transaction_no)? {
+            Some(transaction) => Ok(TransactionRecorded { transaction, created: false }),
+            None => Err(e),
+        },
+        other => other,
+    }
 }
 
 pub fn rating_link_expiry(now: DateTime<Utc>) -> DateTime<Utc> {

@@ -21,9 +21,10 @@ use crate::error::{AppError, AppResult};
 use crate::storage::schema::outbox;
 use crate::storage::Conn;
 
-/// How long a claimed mail stays reserved for the instance sending it.
-const LEASE_SECONDS: i64 = 120;
-const BATCH: i64 = 20;
+/// How long a claimed mail stays reserved for the instance sending it: longer than a whole
+/// batch can take at the SMTP timeout (10 mails × 10 s), so no other instance re-sends it.
+const LEASE_SECONDS: i64 = 300;
+const BATCH: i64 = 10;
 pub const MAX_BACKOFF_SECONDS: i64 = 60;
 
 /// 1 s, 2 s, 4 s … capped at one minute.

@@ -20,6 +20,7 @@ use crate::notify;
 use crate::storage::schema::{alerts, cases};
 use crate::storage::Conn;
 
+
 /// Cases examined per database round trip and per transaction.
 const BATCH: i64 = 2_000;
 
@@ -48,17 +49,30 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
     let mut report = ScanReport { at: clock::rfc3339_local(clock::to_db(at)), ..ScanReport::default() };
     let mut after_id = 0i64;
     loop {
-        // Only cases with a running clock have a stage_due; closed and appealed ones have none.
-        let batch: Vec<(i64, String, Option<i64>, Option<NaiveDateTime>)> = db_run!(conn, |c| cases::table
-            .filter(cases::stage_due.le(horizon))
-            .filter(cases::id.gt(after_id))
-            .order(cases::id.asc())
-            .limit(BATCH)
-            .select((cases::id, cases::state, cases::department_id, cases::stage_due))
-            .load(c))?;
-        let Some(last) = batch.last() else { break };
-        after_id = last.0;
-        conn.transaction(|conn| {
+        // The batch is read inside the transaction that raises its alerts, so a case answered
+        // or extended meanwhile is not alerted on a stale deadline. PostgreSQL locks the rows
+        // (skipping those another scanner or a handler holds; they come round next time).
+        let raised = conn.transaction(|conn| {
+            let batch: Vec<(i64, String, Option<i64>, Option<NaiveDateTime>)> = match conn {
+                Conn::Postgres(c) => cases::table
+                    .filter(cases::stage_due.le(horizon))
+                    .filter(cases::id.gt(after_id))
+                    .order(cases::id.asc())
+                    .limit(BATCH)
+                    .select((cases::id, cases::state, cases::department_id, cases::stage_due))
+                    .for_update()
+                    .skip_locked()
+                    .load(&mut **c)?,
+                Conn::Sqlite(c) => cases::table
+                    .filter(cases::stage_due.le(horizon))
+                    .filter(cases::id.gt(after_id))
+                    .order(cases::id.asc())
+                    .limit(BATCH)
+                    .select((cases::id, cases::state, cases::department_id, cases::stage_due))
+                    .load(&mut **c)?,
+            };
+            let Some(last) = batch.last() else { return Ok::<bool, crate::error::AppError>(false) };
+            after_id = last.0;
             for (case_id, state, department_id, due) in &batch {
                 let (Some(due), Some(stage)) = (due, CaseState::parse(state).and_then(Stage::of)) else { continue };
                 report.examined += 1;
@@ -77,8 +91,11 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
                     report.escalated += 1;
                 }
             }
-            Ok::<(), crate::error::AppError>(())
+            Ok(true)
         })?;
+        if !raised {
+            break;
+        }
     }
     Ok(report)
 }

@@ -97,12 +97,15 @@ async fn upheld_appeal_closes_and_invalidates_the_review(app: TestApp) {
     assert_eq!((status, case["state"].clone()), (200, json!("closed")));
     assert_eq!(case["review"]["invalidated"], true, "kept for audit, marked invalid");
     assert_eq!(app.count("reviews WHERE invalidated"), 1);
+    // Reopening the case puts the review back into the statistics.
+    assert_eq!(app.act(&d.supervisor, id, "reopen", Some("申诉认定有误")).await.0, 200);
+    assert_eq!(app.count("reviews WHERE invalidated"), 0);
     // A dismissed appeal goes back to rectification.
     let id2 = app.bad_case(&d, "T2").await;
     app.act(&d.clerk1, id2, "appeal", Some("不认可")).await;
     let (_, case) = app.act(&d.supervisor, id2, "dismiss_appeal", None).await;
     assert_eq!(case["state"], "rectification");
-    assert_eq!(app.count("reviews WHERE invalidated"), 1);
+    assert_eq!(app.count("reviews WHERE invalidated"), 0, "a dismissed appeal invalidates nothing");
 }
 
 fn local_day(t: &Value) -> String {
@@ -136,7 +139,12 @@ async fn reassign_moves_the_case_between_departments(app: TestApp) {
     let id = app.bad_case(&d, "T1").await;
     let (status, _) = app.act(&d.clerk1, id, "request_reassign", Some("应由人社局办理")).await;
     assert_eq!(status, 200);
+    // D1 had used its extension; the new department gets its own.
+    app.act(&d.clerk1, id, "verify", None).await;
+    app.act(&d.clerk1, id, "request_extension", Some("需协调")).await;
+    assert_eq!(app.act(&d.supervisor, id, "grant_extension", None).await.1["extension"], "granted");
     let r = app.post(&format!("/api/v1/cases/{id}/actions"), Some(&d.supervisor), &json!({"action": "reassign", "note": "改派人社局", "department_code": "D2"})).await;
+    assert_eq!(r.1["extension"], "none", "{}", r.1);
     assert_eq!(r.0, 200, "{}", r.1);
     assert_eq!((r.1["department_code"].clone(), r.1["state"].clone()), (json!("D2"), json!("feedback")));
     assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&d.clerk1)).await.0, 404);
@@ -319,6 +327,13 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
     assert_eq!(app.count(&format!("alerts WHERE case_id = {id2} AND level = 'overdue'")), 1);
 
     assert_eq!(app.count(&format!("outbox WHERE case_id = {id2} AND kind = 'overdue'")), 1);
+
+    // Once the department verifies, the feedback-stage alerts no longer show (history keeps them).
+    assert_eq!(app.act(&d.clerk1, id, "verify", None).await.0, 200);
+    let (_, current) = app.get("/api/v1/alerts", Some(&d.supervisor)).await;
+    assert!(current.as_array().expect("alerts").iter().all(|a| a["case_id"] != id), "{current}");
+    let (_, history) = app.get("/api/v1/alerts?history=true", Some(&d.supervisor)).await;
+    assert_eq!(history.as_array().expect("alerts").iter().filter(|a| a["case_id"] == id).count(), 3);
 }
 
 async fn audit_chain_finds_tampering(app: TestApp) {

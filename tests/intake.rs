@@ -212,6 +212,11 @@ async fn admin_calls_need_the_admin_role(app: TestApp) {
     }
     assert_eq!(app.post("/api/v1/departments", None, &body).await.0, 401);
     assert_eq!(app.post("/api/v1/departments", Some("hcpt_not-a-token"), &body).await.0, 401);
+    // Logging out ends the token, whatever the case of the scheme.
+    let token = app.login("sup").await;
+    let out = app.client.post(app.url("/api/v1/auth/logout")).header("Authorization", format!("bearer  {token} ")).send().await.expect("logout");
+    assert_eq!(out.status().as_u16(), 204);
+    assert_eq!(app.get("/api/v1/cases", Some(&token)).await.0, 401);
     // Duplicate codes are conflicts, unknown references are invalid.
     let r = app.post("/api/v1/departments", Some(&d.admin), &json!({"code": "D1", "name": "again"})).await;
     assert_eq!((r.0, error_code(&r.1)), (409, "duplicate".to_owned()));
@@ -233,6 +238,12 @@ async fn concurrent_repeats_store_one_review_and_one_complaint(app: TestApp) {
     app.transaction(&d, "RACE", "I1", json!({})).await;
     let review = json!({"transaction_no": "RACE", "stars": 1, "channel": "kiosk", "comment": "同时提交"});
     let complaint = json!({"source": "hotline_12345", "external_no": "RACE-1", "content": "重复推送", "received_at": "2026-11-21T09:00:00+08:00", "department_code": "D1"});
+    // Repeats of one transaction push are idempotent even when they race.
+    let push = json!({"transaction_no": "RACE-TX", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"});
+    let pushes = join_all((0..6).map(|_| app.post("/api/v1/transactions", Some(&d.key), &push))).await;
+    assert_eq!(pushes.iter().filter(|r| r.0 == 201).count(), 1, "{pushes:?}");
+    assert!(pushes.iter().all(|r| r.0 == 201 || r.0 == 200), "{pushes:?}");
+    assert_eq!(app.count("transactions WHERE transaction_no = 'RACE-TX'"), 1);
     let reviews = (0..8).map(|_| app.post("/api/v1/reviews", Some(&d.key), &review));
     let complaints = (0..8).map(|_| app.post("/api/v1/complaints", Some(&d.key), &complaint));
     // All requests are started before any is awaited, so they overlap on the server.

@@ -219,6 +219,8 @@ pub fn decide(facts: &CaseFacts, actor: Actor, action: Action) -> Result<Outcome
         Action::RequestExtension => Extension::Requested,
         Action::GrantExtension => Extension::Granted,
         Action::DenyExtension => Extension::Denied,
+        // The new department gets its own deadlines and its own one extension.
+        Action::Reassign => Extension::None,
         _ => facts.extension,
     };
     Ok(Outcome {
@@ -362,6 +364,9 @@ mod tests {
                         if action == Action::RequestExtension {
                             prop_assert_eq!(before.extension, Extension::None);
                         }
+                        if action == Action::Reassign {
+                            prop_assert_eq!(out.extension, Extension::None);
+                        }
                         f.state = out.to;
                         f.extension = out.extension;
                         log.push((before.state, action, out.to));
@@ -372,8 +377,11 @@ mod tests {
                     }
                 }
             }
-            let requested = log.iter().filter(|(_, a, _)| *a == Action::RequestExtension).count();
-            prop_assert!(requested <= 1, "extension requested {} times", requested);
+            // Once per department: reassignment starts a new count.
+            for stint in log.split(|(_, a, _)| *a == Action::Reassign) {
+                let requested = stint.iter().filter(|(_, a, _)| *a == Action::RequestExtension).count();
+                prop_assert!(requested <= 1, "extension requested {} times for one department", requested);
+            }
         }
     }
 }

@@ -58,13 +58,7 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) ->
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)), security(("bearer" = [])))]
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest, _caller: Caller) -> AppResult<HttpResponse> {
-    let token = req
-        .headers()
-        .get("Authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    if let Some(token) = token {
+    if let Some(token) = super::extract::bearer_token(&req) {
         state.db(move |conn, _| accounts::logout(conn, &token)).await?;
     }
     Ok(HttpResponse::NoContent().finish())

@@ -41,6 +41,13 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err: PathError, _req| AppError::NotFound(format!("no such resource: {err}")).into())
 }
 
+/// The credential of an `Authorization: Bearer …` header (scheme case-insensitive, trimmed).
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("Authorization")?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
 /// The authenticated caller: a bearer token (login or API key) or a citizen's rating token in
 /// `X-Rating-Token`. Missing or bad credentials are `401`.
 pub struct Caller(pub Principal);
@@ -51,12 +58,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let bearer = req
-            .headers()
-            .get("Authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_owned());
+        let bearer = bearer_token(req);
         let rating_token = req.headers().get("X-Rating-Token").and_then(|v| v.to_str().ok()).map(|t| t.trim().to_owned());
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("state missing")))?;

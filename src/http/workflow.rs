@@ -62,6 +62,8 @@ pub struct AlertFilter {
     /// `due_soon`, `overdue` or `escalated`.
     pub level: Option<String>,
     pub limit: Option<i64>,
+    /// Also alerts on deadlines that no longer apply (answered, extended, reassigned cases).
+    pub history: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,6 +107,10 @@ pub async fn list_alerts(state: web::Data<AppState>, caller: Caller, filter: web
                 }
                 if let Some(level) = &filter.level {
                     q = q.filter(alerts::level.eq(level.clone()));
+                }
+                if !filter.history.unwrap_or(false) {
+                    // Only alerts on the deadline that is running now.
+                    q = q.filter(cases::stage_due.eq(alerts::due_at.nullable()));
                 }
                 q.load(c)
             })?)
@@ -176,7 +182,7 @@ pub async fn create_follow_up(state: web::Data<AppState>, caller: Caller, body: 
     let recorded = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            record_follow_up(conn, &b.transaction_no, &follow_up, clock::now(), &rules)
+            record_follow_up(conn, &caller.0, &b.transaction_no, &follow_up, clock::now(), &rules)
         })
         .await?;
     Ok(HttpResponse::Created().json(FollowUpCreated { id: recorded.id, case_state: recorded.case_state }))

@@ -274,10 +274,11 @@ pub async fn follow_up(state: web::Data<AppState>, token: web::Path<String>, for
     };
     let comment = form.get("comment").map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
     let follow = FollowUp::Handling { satisfaction, comment };
+    let citizen = crate::accounts::Principal::Citizen { transaction_no: no.clone() };
     let result = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            record_follow_up(conn, &no, &follow, clock::now(), &rules)
+            record_follow_up(conn, &citizen, &no, &follow, clock::now(), &rules)
         })
         .await;
     match result {
