@@ -94,6 +94,7 @@ fn rating_form(state: &AppState, token: &str, status: &RatingStatus, form: &Form
             }
             fieldset.tags {
                 legend { "评价标签" }
+                p #tags-hint .muted hidden { "选择总体评价后，这里会列出相应的标签。" }
                 p #bad-hint .muted hidden { "差评请至少选择一个标签或填写意见，以便部门核实整改。" }
                 @for band in GradeBand::ALL {
                     div.group data-band=(band.as_str()) {

@@ -19,6 +19,8 @@
     });
     var hint = document.getElementById('bad-hint');
     if (hint) hint.hidden = !(stars && stars <= 2);
+    var chooseFirst = document.getElementById('tags-hint');
+    if (chooseFirst) chooseFirst.hidden = !!stars;
   };
   document.querySelectorAll('input[name="stars"]').forEach(function (r) {
     r.addEventListener('change', function () { show(+r.value); });
