@@ -76,3 +76,73 @@ async fn citizen_rates_on_the_page_and_sees_the_reply(app: TestApp) {
     let css = client.get(app.url("/static/app.css")).send().await.expect("css");
     assert_eq!(css.status().as_u16(), 200);
 }
+
+on_both_backends!(staff_sign_in_work_their_inbox_and_act_on_a_case);
+
+fn session_cookie(resp: &reqwest::Response) -> String {
+    let set = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("set-cookie").to_owned();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    set.split(';').next().expect("cookie").to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf field").to_owned()
+}
+
+async fn staff_sign_in_work_their_inbox_and_act_on_a_case(app: TestApp) {
+    let d = app.seed().await;
+    let id = app.bad_case(&d, "T1").await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = client.get(app.url("/cases")).send().await.expect("get");
+    assert_eq!((r.status().as_u16(), r.headers().get("location").and_then(|v| v.to_str().ok())), (303, Some("/login")));
+    let r = client.post(app.url("/login")).form(&[("username", "clerk1"), ("password", "wrong-password")]).send().await.expect("post");
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().await.unwrap_or_default().contains("用户名或密码错误"));
+    let login = |user: &'static str| {
+        let req = client.post(app.url("/login")).form(&[("username", user), ("password", "password-123")]);
+        async move {
+            let r = req.send().await.expect("login");
+            assert_eq!(r.status().as_u16(), 303);
+            session_cookie(&r)
+        }
+    };
+    let clerk1 = login("clerk1").await;
+    let clerk2 = login("clerk2").await;
+    let get = |path: String, cookie: String| {
+        let req = client.get(app.url(&path)).header("Cookie", cookie);
+        async move {
+            let r = req.send().await.expect("get");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let (status, inbox) = get("/cases".into(), clerk1.clone()).await;
+    assert_eq!(status, 200);
+    assert!(inbox.contains(&format!("#{id}")) && inbox.contains("窗口排队两小时") && inbox.contains("即将到期"), "{inbox}");
+    let (_, other_inbox) = get("/cases".into(), clerk2.clone()).await;
+    assert!(!other_inbox.contains("窗口排队两小时"), "D2 does not see D1's case");
+    assert_eq!(get(format!("/cases/{id}"), clerk2.clone()).await.0, 404);
+    let (_, tampered) = get("/cases".into(), format!("{clerk1}x")).await;
+    assert!(!tampered.contains("窗口排队两小时"));
+
+    let (status, case_page) = get(format!("/cases/{id}"), clerk1.clone()).await;
+    assert_eq!(status, 200);
+    for expected in ["核实", "申诉", "申请改派", "立案", "13812345678"] {
+        assert!(case_page.contains(expected), "case page lacks {expected}");
+    }
+    let csrf = csrf_of(&case_page);
+    let act = |form: Vec<(&'static str, String)>| {
+        let req = client.post(app.url(&format!("/cases/{id}/act"))).header("Cookie", clerk1.clone()).form(&form);
+        async move {
+            let r = req.send().await.expect("act");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(act(vec![("action", "verify".into())]).await.0, 403, "no CSRF field");
+    assert_eq!(act(vec![("csrf", csrf.clone()), ("action", "verify".into()), ("note", "已电话联系".into())]).await.0, 303);
+    let (status, page) = act(vec![("csrf", csrf.clone()), ("action", "rectify".into())]).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("需要填写说明"));
+    let (_, case) = app.get(&format!("/api/v1/cases/{id}"), Some(&d.supervisor)).await;
+    assert_eq!(case["state"], "rectification");
+    assert_eq!(case["timeline"][1]["note"], "已电话联系");
+}

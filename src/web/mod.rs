@@ -2,6 +2,7 @@
 //! the API; there is no second copy of the rules.
 
 pub mod rating;
+pub mod staff;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -18,7 +19,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(rating::show))
                 .route(web::post().to(rating::submit)),
         )
-        .service(web::resource("/rate/{token}/follow-up").route(web::post().to(rating::follow_up)));
+        .service(web::resource("/rate/{token}/follow-up").route(web::post().to(rating::follow_up)))
+        .route("/", web::get().to(|| async { HttpResponse::SeeOther().insert_header(("Location", "/cases")).finish() }))
+        .service(web::resource("/login").route(web::get().to(staff::show_login)).route(web::post().to(staff::submit_login)))
+        .route("/logout", web::post().to(staff::logout))
+        .route("/cases", web::get().to(staff::inbox))
+        .route("/cases/{id}", web::get().to(staff::show_case))
+        .route("/cases/{id}/act", web::post().to(staff::act));
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {

@@ -1,0 +1,284 @@
+//! Staff pages: login, the case inbox (a department sees its own cases, supervisors all), and
+//! the case page with the actions this user may take. Sessions are the same tokens as the API's
+//! bearer tokens, carried in a signed, HttpOnly, SameSite=Lax cookie; every form carries a CSRF
+//! field derived from the session.
+
+use std::collections::HashMap;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+
+use crate::accounts::{self, Principal};
+use crate::app::AppState;
+use crate::case_actions::{apply_action, ActionRequest};
+use crate::case_work::{self, CaseFilter, CaseView};
+use crate::clock;
+use crate::domain::case_flow::{Action, CaseState};
+use crate::error::AppError;
+use crate::storage::queries;
+
+use super::{layout, message_page, page};
+
+const SESSION_COOKIE: &str = "hcp_session";
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
+}
+
+/// The signed-in user and their session token, or `None`.
+async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) -> Option<(Principal, String)> {
+    let cookie = req.cookie(SESSION_COOKIE)?;
+    let token = state.cookies.verify(cookie.value())?;
+    let lookup = token.clone();
+    let principal = state.db(move |conn, _| accounts::authenticate_bearer(conn, &lookup, clock::now())).await.ok()?;
+    matches!(principal, Principal::User { .. }).then_some((principal, token))
+}
+
+fn login_page(error: Option<&str>) -> Markup {
+    layout(
+        "登录",
+        html! {
+            h1 { "工作人员登录" }
+            @if let Some(e) = error { div.error role="alert" { (e) } }
+            form.card method="post" action="/login" {
+                p { label for="username" { "用户名" } br; input #username name="username" autocomplete="username" required; }
+                p { label for="password" { "密码" } br; input #password type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "登录" }
+            }
+        },
+    )
+}
+
+pub async fn show_login() -> HttpResponse {
+    page(StatusCode::OK, login_page(None))
+}
+
+pub async fn submit_login(state: web::Data<AppState>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let form = form.into_inner();
+    let (Some(username), Some(password)) = (form.get("username").cloned(), form.get("password").cloned()) else {
+        return page(StatusCode::UNPROCESSABLE_ENTITY, login_page(Some("请输入用户名和密码。")));
+    };
+    if username.len() > 200 || password.len() > 1024 {
+        return page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")));
+    }
+    match state.db(move |conn, _| accounts::login(conn, &username, &password, clock::now())).await {
+        Ok(result) => {
+            let cookie = Cookie::build(SESSION_COOKIE, state.cookies.sign(&result.token))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.config.public_url.starts_with("https://"))
+                .finish();
+            HttpResponse::SeeOther().insert_header(("Location", "/cases")).cookie(cookie).finish()
+        }
+        Err(AppError::Unauthorized(_)) => page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。"))),
+        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+    }
+}
+
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    if let Some((_, token)) = signed_in(&state, &req).await {
+        if form.get("csrf") == Some(&state.cookies.csrf(&token)) {
+            let _ = state.db(move |conn, _| accounts::logout(conn, &token)).await;
+        }
+    }
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).finish();
+    gone.make_removal();
+    HttpResponse::SeeOther().insert_header(("Location", "/login")).cookie(gone).finish()
+}
+
+fn staff_header(principal: &Principal, csrf: &str) -> Markup {
+    let name = match principal {
+        Principal::User { username, .. } => username.as_str(),
+        _ => "",
+    };
+    html! {
+        nav.card {
+            a href="/cases" { "案件列表" } " · " a href="/cases?alert=overdue" { "超期" } " · " a href="/cases?alert=due_soon" { "即将到期" }
+            form.inline method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                " · " (name) " "
+                button.link type="submit" { "退出" }
+            }
+        }
+    }
+}
+
+fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
+    html! {
+        @match alert {
+            Some("overdue") => span.badge.red { "超期 " (overdue_days) " 个工作日" },
+            Some("due_soon") => span.badge.yellow { "即将到期" },
+            _ => span.badge.green { "正常" },
+        }
+    }
+}
+
+pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
+    let query = query.into_inner();
+    let filter = CaseFilter {
+        state: query.get("state").filter(|s| !s.is_empty()).cloned(),
+        alert: query.get("alert").filter(|s| !s.is_empty()).cloned(),
+        department: query.get("department").filter(|s| !s.is_empty()).cloned(),
+        source: query.get("source").filter(|s| !s.is_empty()).cloned(),
+        limit: Some(100),
+        offset: query.get("offset").and_then(|o| o.parse().ok()),
+    };
+    let who = principal.clone();
+    let list = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            case_work::list_cases(conn, &who, &filter, clock::now(), &rules)
+        })
+        .await;
+    let list = match list {
+        Ok(l) => l,
+        Err(AppError::Invalid(_)) => return message_page(StatusCode::UNPROCESSABLE_ENTITY, "筛选条件有误", "请返回案件列表重新筛选。"),
+        Err(AppError::Forbidden(_)) => return message_page(StatusCode::FORBIDDEN, "无权访问", "该页面仅供承办部门和监督人员使用。"),
+        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+    };
+    let csrf = state.cookies.csrf(&token);
+    let body = html! {
+        (staff_header(&principal, &csrf))
+        h1 { "案件列表（" (list.total) "）" }
+        form.card method="get" action="/cases" {
+            label for="state" { "状态 " }
+            select #state name="state" {
+                option value="" { "全部" }
+                @for s in CaseState::ALL { option value=(s.as_str()) selected[query.get("state").map(String::as_str) == Some(s.as_str())] { (s.label()) } }
+            }
+            " "
+            label for="alert" { "预警 " }
+            select #alert name="alert" {
+                option value="" { "全部" }
+                option value="overdue" selected[query.get("alert").map(String::as_str) == Some("overdue")] { "超期（红灯）" }
+                option value="due_soon" selected[query.get("alert").map(String::as_str) == Some("due_soon")] { "即将到期（黄灯）" }
+            }
+            " "
+            button type="submit" { "筛选" }
+        }
+        @if list.items.is_empty() { p.card { "没有符合条件的案件。" } }
+        @for item in &list.items {
+            a.case-row.card href={ "/cases/" (item.id) } {
+                div { strong { "#" (item.id) " " (item.state_label) } " " (alert_badge(item.alert.as_deref(), item.overdue_days)) }
+                div { (item.summary) }
+                div.muted { (item.department_name.as_deref().unwrap_or("待分派")) " · 到期 " (item.due_at.as_deref().map(|d| d.replace('T', " ").chars().take(16).collect::<String>()).unwrap_or_else(|| "—".into())) }
+            }
+        }
+    };
+    page(StatusCode::OK, layout("案件列表", body))
+}
+
+fn case_page(view: &CaseView, csrf: &str, principal: &Principal, error: Option<&str>) -> Markup {
+    let body = html! {
+        (staff_header(principal, csrf))
+        h1 { "案件 #" (view.id) " · " (view.state_label) " " (alert_badge(view.alert.as_deref(), view.overdue_days)) }
+        @if let Some(e) = error { div.error role="alert" { (e) } }
+        div.card {
+            dl.facts {
+                dt { "承办部门" } dd { (view.department_name.as_deref().unwrap_or("待分派")) }
+                dt { "来源" } dd { (view.source) }
+                dt { "立案时间" } dd { (view.opened_at.replace('T', " ").chars().take(16).collect::<String>()) }
+                @for (name, due) in [("核实期限", &view.deadlines.feedback), ("答复期限", &view.deadlines.reply), ("审核期限", &view.deadlines.supervision)] {
+                    @if let Some(d) = due { dt { (name) } dd { (d.replace('T', " ").chars().take(16).collect::<String>()) } }
+                }
+            }
+        }
+        @if let Some(r) = &view.review {
+            div.card { h2 { "评价" } p { (r.level) " · " (r.tags.join("、")) } @if let Some(c) = &r.comment { p { (c) } } }
+        }
+        @if let Some(c) = &view.complaint {
+            div.card { h2 { "投诉" } @if let Some(t) = &c.title { p { strong { (t) } } } p { (c.content) } }
+        }
+        @if let Some(t) = &view.transaction {
+            div.card { h2 { "办件" } p { (t.service_item_name) " · " (t.transaction_no) } @if let Some(p) = &t.applicant_phone { p { "联系电话：" (p) } } }
+        }
+        @if let Some(reply) = &view.reply { div.card { h2 { "答复" } p.reply { (reply) } } }
+        @if !view.allowed_actions.is_empty() {
+            form.card method="post" action={ "/cases/" (view.id) "/act" } {
+                input type="hidden" name="csrf" value=(csrf);
+                h2 { "办理" }
+                label for="note" { "说明（核实记录、整改措施、答复内容或理由）" }
+                textarea #note name="note" maxlength="4000" {}
+                @if view.allowed_actions.iter().any(|a| a == "reassign") {
+                    p { label for="department_code" { "改派至部门编码 " } input #department_code name="department_code"; }
+                }
+                div.actions {
+                    @for a in &view.allowed_actions {
+                        button type="submit" name="action" value=(a) { (Action::parse(a).map(|x| x.label()).unwrap_or(a.as_str())) }
+                    }
+                }
+            }
+        }
+        div.card {
+            h2 { "办理记录" }
+            ol.timeline {
+                @for e in &view.timeline {
+                    li { (e.at.replace('T', " ").chars().take(16).collect::<String>()) " " (e.actor) " " (Action::parse(&e.action).map(|a| a.label()).unwrap_or(if e.action == "open" { "立案" } else { e.action.as_str() }))
+                        @if let Some(n) = &e.note { "：" (n) } }
+                }
+            }
+        }
+    };
+    layout(&format!("案件 #{}", view.id), body)
+}
+
+async fn load_case_page(state: &web::Data<AppState>, principal: Principal, token: &str, id: i64, error: Option<&str>, status: StatusCode) -> HttpResponse {
+    let who = principal.clone();
+    let view = state
+        .db(move |conn, state| {
+            let case = queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
+            case_work::ensure_visible(&who, &case)?;
+            let rules = state.rules(conn)?;
+            case_work::case_view(conn, &who, &case, clock::now(), &rules)
+        })
+        .await;
+    match view {
+        Ok(view) => page(status, case_page(&view, &state.cookies.csrf(token), &principal, error)),
+        Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到案件", "该案件不存在，或不属于您的部门。"),
+        Err(AppError::Forbidden(_)) => message_page(StatusCode::FORBIDDEN, "无权访问", "该页面仅供承办部门和监督人员使用。"),
+        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+    }
+}
+
+pub async fn show_case(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>) -> HttpResponse {
+    let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
+    load_case_page(&state, principal, &token, id.into_inner(), None, StatusCode::OK).await
+}
+
+pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
+    let id = id.into_inner();
+    let form = form.into_inner();
+    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
+        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    }
+    let Some(action) = form.get("action").and_then(|a| Action::parse(a)).filter(|a| *a != Action::FollowUpDissatisfied) else {
+        return load_case_page(&state, principal, &token, id, Some("请选择一个办理操作。"), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let request = ActionRequest {
+        action,
+        note: form.get("note").cloned(),
+        department_code: form.get("department_code").filter(|c| !c.trim().is_empty()).map(|c| c.trim().to_owned()),
+    };
+    let who = principal.clone();
+    let result = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            apply_action(conn, &who, id, &request, clock::now(), &rules)
+        })
+        .await;
+    let problem = match result {
+        Ok(_) => return see_other(&format!("/cases/{id}")),
+        Err(AppError::Invalid(f)) if f.field == "note" => "该操作需要填写说明。".to_owned(),
+        Err(AppError::Invalid(f)) => format!("填写有误：{}", f.message),
+        Err(AppError::Conflict { .. }) => "当前状态下不能执行该操作，页面已刷新。".to_owned(),
+        Err(AppError::Forbidden(_)) => "您无权执行该操作。".to_owned(),
+        Err(AppError::NotFound(_)) => return message_page(StatusCode::NOT_FOUND, "未找到案件", "该案件不存在，或不属于您的部门。"),
+        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "操作未完成，请稍后再试。"),
+    };
+    load_case_page(&state, principal, &token, id, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await
+}
