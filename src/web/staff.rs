@@ -106,6 +106,17 @@ fn staff_header(principal: &Principal, csrf: &str) -> Markup {
     }
 }
 
+fn source_label(source: &str) -> &str {
+    match source {
+        "review" => "差评",
+        "hotline_12345" => "12345热线",
+        "state_council" => "国务院转办",
+        "unresolved_window" => "办不成事窗口",
+        "other" => "其他",
+        other => other,
+    }
+}
+
 fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
     html! {
         @match alert {
@@ -180,7 +191,7 @@ fn case_page(view: &CaseView, csrf: &str, principal: &Principal, error: Option<&
         div.card {
             dl.facts {
                 dt { "承办部门" } dd { (view.department_name.as_deref().unwrap_or("待分派")) }
-                dt { "来源" } dd { (view.source) }
+                dt { "来源" } dd { (source_label(&view.source)) }
                 dt { "立案时间" } dd { (view.opened_at.replace('T', " ").chars().take(16).collect::<String>()) }
                 @for (name, due) in [("核实期限", &view.deadlines.feedback), ("答复期限", &view.deadlines.reply), ("审核期限", &view.deadlines.supervision)] {
                     @if let Some(d) = due { dt { (name) } dd { (d.replace('T', " ").chars().take(16).collect::<String>()) } }
