@@ -62,6 +62,11 @@ pub fn message_page(status: StatusCode, title: &str, text: &str) -> HttpResponse
     HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.into_string())
 }
 
+/// Redirect after a form post (Post/Redirect/Get), so a reload does not post again.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
+}
+
 pub fn page(status: StatusCode, markup: Markup) -> HttpResponse {
     HttpResponse::build(status).content_type("text/html; charset=utf-8").body(markup.into_string())
 }

@@ -18,7 +18,7 @@ use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
 use crate::intake::{record_review, ReviewCommand};
 use crate::security::RatingTokenError;
 
-use super::{layout, message_page, page};
+use super::{layout, message_page, page, see_other};
 
 /// The transaction number behind a link, or the page saying why the link is unusable.
 fn check_link(state: &AppState, token: &str) -> Result<String, HttpResponse> {
@@ -187,10 +187,6 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
     }
 }
 
-fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
-}
-
 pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
     let token = token.into_inner();
     let no = match check_link(&state, &token) {
@@ -251,10 +247,10 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
                 state.metrics.count("bad_review");
                 state.metrics.count("case_opened");
             }
-            see_other(format!("/rate/{token}?thanks=1"))
+            see_other(&format!("/rate/{token}?thanks=1"))
         }
         // Rated already (another tab, a double tap): show what is on record.
-        Err(AppError::Conflict { code: "already_rated", .. }) => see_other(format!("/rate/{token}")),
+        Err(AppError::Conflict { code: "already_rated", .. }) => see_other(&format!("/rate/{token}")),
         Err(e) => unavailable(&e),
     }
 }
@@ -283,7 +279,7 @@ pub async fn follow_up(state: web::Data<AppState>, token: web::Path<String>, for
         })
         .await;
     match result {
-        Ok(_) | Err(AppError::Conflict { .. }) => see_other(format!("/rate/{token}")),
+        Ok(_) | Err(AppError::Conflict { .. }) => see_other(&format!("/rate/{token}")),
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "内容有误", "补充说明最多 2000 字。"),
         Err(e) => unavailable(&e),
     }

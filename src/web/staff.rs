@@ -19,13 +19,9 @@ use crate::domain::case_flow::{Action, CaseState};
 use crate::error::AppError;
 use crate::storage::queries;
 
-use super::{layout, message_page, page};
+use super::{layout, message_page, page, see_other};
 
 const SESSION_COOKIE: &str = "hcp_session";
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
-}
 
 /// The signed-in user and their session token, or `None`.
 async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) -> Option<(Principal, String)> {
