@@ -125,7 +125,9 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
     .chain(DEPARTMENTS.iter().map(|(code, _, _)| (format!("clerk_{}", code.to_lowercase()), Role::Department, Some(*code))))
     .collect();
     for (username, role, department) in &users {
-        let spec = NewUserSpec { username, password: DEMO_PASSWORD, role: *role, department_code: *department, email: None };
+        // The supervisor has an address so that escalations (督办) have somewhere to go.
+        let email = (*role == Role::Supervisor).then(|| format!("{username}@demo.gov.local"));
+        let spec = NewUserSpec { username, password: DEMO_PASSWORD, role: *role, department_code: *department, email: email.as_deref() };
         accounts::create_user(&mut conn, &spec, start).map_err(err)?;
     }
     let (_, key) = accounts::create_api_key(&mut conn, "demo-counter-system", start).map_err(err)?;
