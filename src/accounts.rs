@@ -61,10 +61,6 @@ impl Principal {
             ))),
         }
     }
-
-    pub fn is(&self, role: Role) -> bool {
-        self.role() == Some(role)
-    }
 }
 
 /// Resolves a bearer credential (login token or API key).

@@ -17,7 +17,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::app::AppState;
 use crate::clock;
 use crate::db_run;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::storage::schema::outbox;
 use crate::storage::Conn;
 
@@ -199,11 +199,6 @@ pub fn mailer_from_config(state: &AppState) -> Option<Mailer> {
     }
 }
 
-impl From<lettre::error::Error> for AppError {
-    fn from(e: lettre::error::Error) -> Self {
-        AppError::internal(e)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,15 @@ impl Metrics {
         self.intake.with_label_values(&[kind]).inc();
     }
 
+    /// A stored review, and the case a bad one opened.
+    pub fn review_recorded(&self, is_bad: bool) {
+        self.count("review");
+        if is_bad {
+            self.count("bad_review");
+            self.count("case_opened");
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {

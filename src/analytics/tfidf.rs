@@ -87,8 +87,9 @@ impl Vocabulary {
     }
 
     pub fn from_parts(terms: Vec<String>, idf: Vec<f32>) -> Vocabulary {
-        let index = terms.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        Vocabulary { terms, idf, index }
+        let mut vocabulary = Vocabulary { terms, idf, index: HashMap::default() };
+        vocabulary.reindex();
+        vocabulary
     }
 
     /// Rebuilds the lookup after deserialising.

@@ -143,11 +143,7 @@ pub async fn create_review(state: web::Data<AppState>, caller: Caller, body: web
             intake::record_review(conn, &cmd, &actor, now, &rules)
         })
         .await?;
-    state.metrics.count("review");
-    if recorded.is_bad {
-        state.metrics.count("bad_review");
-        state.metrics.count("case_opened");
-    }
+    state.metrics.review_recorded(recorded.is_bad);
     Ok(HttpResponse::Created().json(ReviewCreated { id: recorded.id, is_bad: recorded.is_bad, case_id: recorded.case_id }))
 }
 

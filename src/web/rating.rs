@@ -242,11 +242,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
         .await;
     match result {
         Ok(recorded) => {
-            state.metrics.count("review");
-            if recorded.is_bad {
-                state.metrics.count("bad_review");
-                state.metrics.count("case_opened");
-            }
+            state.metrics.review_recorded(recorded.is_bad);
             see_other(&format!("/rate/{token}?thanks=1"))
         }
         // Rated already (another tab, a double tap): show what is on record.

@@ -102,6 +102,11 @@ fn staff_header(principal: &Principal, csrf: &str) -> Markup {
     }
 }
 
+/// `2026-11-22T09:30:00+08:00` → `2026-11-22 09:30` (the API's times are already local).
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.replace('T', " ").chars().take(16).collect()
+}
+
 fn source_label(source: &str) -> &str {
     match source {
         "review" => "差评",
@@ -172,7 +177,7 @@ pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Que
             a.case-row.card href={ "/cases/" (item.id) } {
                 div { strong { "#" (item.id) " " (item.state_label) } " " (alert_badge(item.alert.as_deref(), item.overdue_days)) }
                 div { (item.summary) }
-                div.muted { (item.department_name.as_deref().unwrap_or("待分派")) " · 到期 " (item.due_at.as_deref().map(|d| d.replace('T', " ").chars().take(16).collect::<String>()).unwrap_or_else(|| "—".into())) }
+                div.muted { (item.department_name.as_deref().unwrap_or("待分派")) " · 到期 " (item.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
             }
         }
     };
@@ -188,9 +193,9 @@ fn case_page(view: &CaseView, csrf: &str, principal: &Principal, error: Option<&
             dl.facts {
                 dt { "承办部门" } dd { (view.department_name.as_deref().unwrap_or("待分派")) }
                 dt { "来源" } dd { (source_label(&view.source)) }
-                dt { "立案时间" } dd { (view.opened_at.replace('T', " ").chars().take(16).collect::<String>()) }
+                dt { "立案时间" } dd { (short_time(&view.opened_at)) }
                 @for (name, due) in [("核实期限", &view.deadlines.feedback), ("答复期限", &view.deadlines.reply), ("审核期限", &view.deadlines.supervision)] {
-                    @if let Some(d) = due { dt { (name) } dd { (d.replace('T', " ").chars().take(16).collect::<String>()) } }
+                    @if let Some(d) = due { dt { (name) } dd { (short_time(d)) } }
                 }
             }
         }
@@ -224,7 +229,7 @@ fn case_page(view: &CaseView, csrf: &str, principal: &Principal, error: Option<&
             h2 { "办理记录" }
             ol.timeline {
                 @for e in &view.timeline {
-                    li { (e.at.replace('T', " ").chars().take(16).collect::<String>()) " " (e.actor) " " (Action::parse(&e.action).map(|a| a.label()).unwrap_or(if e.action == "open" { "立案" } else { e.action.as_str() }))
+                    li { (short_time(&e.at)) " " (e.actor) " " (Action::parse(&e.action).map(|a| a.label()).unwrap_or(if e.action == "open" { "立案" } else { e.action.as_str() }))
                         @if let Some(n) = &e.note { "：" (n) } }
                 }
             }
