@@ -214,3 +214,86 @@ pub fn create_api_key(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> AppRes
         .get_result(c))?;
     Ok((id, key))
 }
+
+/// Creates a user on an admin's behalf and records it in the audit chain, in one transaction.
+pub fn create_user_by(conn: &mut Conn, actor: &str, spec: &NewUserSpec<'_>, now: DateTime<Utc>) -> AppResult<User> {
+    conn.transaction(|conn| {
+        let user = create_user(conn, spec, now)?;
+        crate::master_data::audit_admin_change(
+            conn,
+            actor,
+            "create_user",
+            serde_json::json!({"username": user.username, "role": user.role, "department_code": spec.department_code}),
+            now,
+        )?;
+        Ok(user)
+    })
+}
+
+/// Creates an integration key on an admin's behalf, audited; the key is returned once.
+pub fn create_api_key_by(conn: &mut Conn, actor: &str, name: &str, now: DateTime<Utc>) -> AppResult<(i64, String)> {
+    conn.transaction(|conn| {
+        let (id, key) = create_api_key(conn, name, now)?;
+        crate::master_data::audit_admin_change(conn, actor, "create_api_key", serde_json::json!({"id": id, "name": name}), now)?;
+        Ok((id, key))
+    })
+}
+
+/// Revokes an integration key (its requests get 401 from then on), audited.
+pub fn revoke_api_key_by(conn: &mut Conn, actor: &str, id: i64, now: DateTime<Utc>) -> AppResult<()> {
+    conn.transaction(|conn| {
+        let changed = db_run!(conn, |c| diesel::update(api_keys::table.filter(api_keys::id.eq(id)).filter(api_keys::revoked_at.is_null()))
+            .set(api_keys::revoked_at.eq(Some(clock::to_db(now))))
+            .execute(c))?;
+        if changed == 0 {
+            return Err(AppError::NotFound(format!("no active API key {id}")));
+        }
+        crate::master_data::audit_admin_change(conn, actor, "revoke_api_key", serde_json::json!({"id": id}), now)?;
+        Ok(())
+    })
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UserListItem {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub department_code: Option<String>,
+    pub email: Option<String>,
+}
+
+pub fn list_users(conn: &mut Conn) -> AppResult<Vec<UserListItem>> {
+    let rows: Vec<(i64, String, String, Option<String>, Option<String>)> = db_run!(conn, |c| users::table
+        .left_join(crate::storage::schema::departments::table.on(crate::storage::schema::departments::id.nullable().eq(users::department_id)))
+        .order(users::username.asc())
+        .select((users::id, users::username, users::role, crate::storage::schema::departments::code.nullable(), users::email))
+        .load(c))?;
+    Ok(rows.into_iter().map(|(id, username, role, department_code, email)| UserListItem { id, username, role, department_code, email }).collect())
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ApiKeyListItem {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+pub fn list_api_keys(conn: &mut Conn) -> AppResult<Vec<ApiKeyListItem>> {
+    let rows: Vec<(i64, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = db_run!(conn, |c| api_keys::table
+        .order(api_keys::id.asc())
+        .select((api_keys::id, api_keys::name, api_keys::key_prefix, api_keys::created_at, api_keys::revoked_at))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, prefix, created, revoked)| ApiKeyListItem {
+            id,
+            name,
+            prefix,
+            created_at: clock::rfc3339_local(created),
+            revoked_at: revoked.map(clock::rfc3339_local),
+        })
+        .collect())
+}

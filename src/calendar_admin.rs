@@ -1,12 +1,20 @@
-//! Reading and replacing one year of the working-day calendar (admin).
+//! The working-day calendar, one year at a time, and the SLA policies (admin). A change
+//! recomputes the deadlines of open cases in the same transaction.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::case_actions::recompute_open_deadlines;
 use crate::db_run;
 use crate::domain::calendar::YearCalendar;
-use crate::error::AppResult;
-use crate::storage::schema::{calendar_days, calendar_years};
+use crate::domain::intake_rules::ComplaintSource;
+use crate::domain::sla::SlaPolicy;
+use crate::error::{AppError, AppResult};
+use crate::master_data::audit_admin_change;
+use crate::storage::schema::{calendar_days, calendar_years, sla_policies};
 use crate::storage::Conn;
 
 const CALENDAR_LOCK: i64 = 724_102;
@@ -59,4 +67,63 @@ pub fn store_year(conn: &mut Conn, year: &YearCalendar, by: &str, now: NaiveDate
         QueryResult::Ok(())
     })?;
     Ok(())
+}
+
+/// Replaces a validated year on an admin's behalf: stored, audited, open deadlines recomputed.
+pub fn replace_year(conn: &mut Conn, actor: &str, year: &YearCalendar, now: DateTime<Utc>) -> AppResult<()> {
+    conn.transaction(|conn| {
+        store_year(conn, year, actor, crate::clock::to_db(now))?;
+        audit_admin_change(conn, actor, "put_calendar", json!({"year": year.year, "holidays": year.holidays, "workdays": year.workdays}), now)?;
+        let rules = crate::app::Rules::load(conn)?;
+        recompute_open_deadlines(conn, &rules, None)?;
+        Ok(())
+    })
+}
+
+/// Sets the SLA policy of a case source: stored, audited, its open cases' deadlines recomputed.
+pub fn set_sla_policy(conn: &mut Conn, actor: &str, source: &str, policy: &SlaPolicy, now: DateTime<Utc>) -> AppResult<()> {
+    policy.validate().map_err(|m| AppError::invalid("policy", m))?;
+    let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    conn.transaction(|conn| {
+        db_run!(conn, |c| {
+            diesel::delete(sla_policies::table.filter(sla_policies::source.eq(source))).execute(c)?;
+            diesel::insert_into(sla_policies::table)
+                .values((
+                    sla_policies::source.eq(source),
+                    sla_policies::feedback_days.eq(as_i32(policy.feedback_days)),
+                    sla_policies::reply_days.eq(as_i32(policy.reply_days)),
+                    sla_policies::extended_reply_days.eq(as_i32(policy.extended_reply_days)),
+                    sla_policies::supervision_days.eq(as_i32(policy.supervision_days)),
+                    sla_policies::updated_at.eq(crate::clock::to_db(now)),
+                ))
+                .execute(c)
+        })?;
+        audit_admin_change(conn, actor, "put_sla_policy", json!({"source": source, "policy": policy}), now)?;
+        let rules = crate::app::Rules::load(conn)?;
+        recompute_open_deadlines(conn, &rules, Some(source))?;
+        Ok(())
+    })
+}
+
+/// Case sources a policy can be set for.
+pub fn sources() -> Vec<&'static str> {
+    std::iter::once("review").chain(ComplaintSource::ALL.iter().map(|s| s.as_str())).collect()
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SlaPolicyView {
+    pub source: String,
+    #[serde(flatten)]
+    pub policy: SlaPolicy,
+    /// True when no policy was set and the default applies.
+    pub is_default: bool,
+}
+
+/// The policy in force for every source, and whether it is the default.
+pub fn sla_policies_in_force(conn: &mut Conn, rules: &crate::app::Rules) -> AppResult<Vec<SlaPolicyView>> {
+    let set: Vec<String> = db_run!(conn, |c| sla_policies::table.select(sla_policies::source).load(c))?;
+    Ok(sources()
+        .into_iter()
+        .map(|s| SlaPolicyView { source: s.to_owned(), policy: rules.policy(s), is_default: !set.iter().any(|x| x == s) })
+        .collect())
 }

@@ -351,6 +351,10 @@ pub struct CaseFilter {
     pub alert: Option<String>,
     /// `review` or a complaint source.
     pub source: Option<String>,
+    /// `requested` lists cases whose extension waits for a supervisor's decision.
+    pub extension: Option<String>,
+    /// `true` lists cases in `feedback` whose department asked for reassignment this cycle.
+    pub reassign_requested: Option<bool>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -405,6 +409,11 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
             return Err(AppError::invalid("state", format!("unknown state {s:?}")));
         }
     }
+    if let Some(e) = &filter.extension {
+        if Extension::parse(e).is_none() {
+            return Err(AppError::invalid("extension", format!("unknown extension state {e:?}")));
+        }
+    }
     let now_db = clock::to_db(now);
     let soon_db = clock::to_db(rules.calendar.deadline(now, 1));
     let alert = match filter.alert.as_deref() {
@@ -427,6 +436,17 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
             }
             if let Some(src) = &filter.source {
                 q = q.filter(cases::source.eq(src.clone()));
+            }
+            if let Some(e) = &filter.extension {
+                q = q.filter(cases::extension.eq(e.clone())).filter(cases::state.ne("closed"));
+            }
+            if filter.reassign_requested == Some(true) {
+                q = q.filter(cases::state.eq("feedback")).filter(diesel::dsl::exists(
+                    audit_events::table
+                        .filter(audit_events::case_id.eq(cases::id.nullable()))
+                        .filter(audit_events::action.eq("request_reassign"))
+                        .filter(audit_events::at.ge(cases::cycle_started_at)),
+                ));
             }
             match alert {
                 Some(AlertLevel::Overdue) => q = q.filter(cases::stage_due.lt(now_db)),

@@ -234,7 +234,8 @@ fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono:
     use crate::case_actions::{apply_action, ActionRequest};
     use crate::db_run;
     use crate::domain::case_flow::Action;
-    use crate::storage::schema::{cases, users};
+    use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+    use crate::storage::schema::{cases, reviews, transactions, users};
     use diesel::prelude::*;
 
     let clerks: Vec<(i64, String, Option<i64>)> =
@@ -296,8 +297,13 @@ fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono:
                         plan.push((supervisor_acts, Action::GrantExtension, None, 26));
                     }
                 }
-                r if r < 0.8 => plan.push((clerk_acts, Action::Verify, note("已联系评价人，正在整改"), 5)),
-                r if r < 0.85 && from_review => plan.push((clerk_acts, Action::Appeal, note("非本单位办理事项"), 6)),
+                r if r < 0.7 => plan.push((clerk_acts, Action::Verify, note("已联系评价人，正在整改"), 5)),
+                r if r < 0.8 => {
+                    plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 5));
+                    plan.push((clerk_acts, Action::Rectify, note("已调整窗口排班，增加高峰时段人手"), 28));
+                }
+                r if r < 0.86 && from_review => plan.push((clerk_acts, Action::Appeal, note("非本单位办理事项"), 6)),
+                r if r < 0.92 => plan.push((clerk_acts, Action::RequestReassign, note("该事项由其他部门受理，申请改派"), 3)),
                 _ => {}
             }
         } else if roll < 0.4 {
@@ -311,6 +317,24 @@ fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono:
             }
             let request = ActionRequest { action, note: text, department_code: None };
             apply_action(conn, actor, case_id, &request, at, rules).map_err(|e| anyhow::anyhow!("demo case {case_id} {action}: {e}"))?;
+            // Most citizens answer the 回访 a day after the approved reply.
+            if action == Action::Approve && from_review && at + Duration::days(1) < now && rng.gen_bool(0.7) {
+                let satisfaction = match rng.gen_range(0..10) {
+                    0..=5 => Satisfaction::Satisfied,
+                    6..=8 => Satisfaction::BasicallySatisfied,
+                    _ => Satisfaction::Dissatisfied,
+                };
+                let transaction_no: String = db_run!(conn, |c| cases::table
+                    .inner_join(reviews::table.on(reviews::id.nullable().eq(cases::review_id)))
+                    .inner_join(transactions::table.on(transactions::id.eq(reviews::transaction_id)))
+                    .filter(cases::id.eq(case_id))
+                    .select(transactions::transaction_no)
+                    .first(c))?;
+                let citizen = Principal::Citizen { transaction_no: transaction_no.clone() };
+                let answer = FollowUp::Handling { satisfaction, comment: None };
+                record_follow_up(conn, &citizen, &transaction_no, &answer, at + Duration::days(1), rules)
+                    .map_err(|e| anyhow::anyhow!("demo follow-up of case {case_id}: {e}"))?;
+            }
         }
     }
     Ok(())

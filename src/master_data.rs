@@ -248,3 +248,54 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
         })
     })
 }
+
+pub fn list_service_items(conn: &mut Conn) -> AppResult<Vec<ServiceItemView>> {
+    let rows: Vec<(i64, String, String, String)> = db_run!(conn, |c| service_items::table
+        .inner_join(departments::table)
+        .order(service_items::code.asc())
+        .select((service_items::id, service_items::code, service_items::name, departments::code))
+        .load(c))?;
+    Ok(rows.into_iter().map(|(id, code, name, department_code)| ServiceItemView { id, code, name, department_code }).collect())
+}
+
+pub fn list_windows(conn: &mut Conn) -> AppResult<Vec<WindowView>> {
+    let rows: Vec<(i64, String, String, String)> = db_run!(conn, |c| windows::table
+        .order(windows::code.asc())
+        .select((windows::id, windows::code, windows::name, windows::hall))
+        .load(c))?;
+    Ok(rows.into_iter().map(|(id, code, name, hall)| WindowView { id, code, name, hall }).collect())
+}
+
+pub fn list_staff(conn: &mut Conn) -> AppResult<Vec<StaffView>> {
+    let rows: Vec<(i64, String, String, String)> = db_run!(conn, |c| staff::table
+        .inner_join(departments::table)
+        .order(staff::staff_no.asc())
+        .select((staff::id, staff::staff_no, staff::name, departments::code))
+        .load(c))?;
+    Ok(rows.into_iter().map(|(id, staff_no, name, department_code)| StaffView { id, staff_no, name, department_code }).collect())
+}
+
+/// Every 三对应 assignment, newest first, with its items.
+pub fn list_assignments(conn: &mut Conn) -> AppResult<Vec<AssignmentView>> {
+    let rows: Vec<(i64, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = db_run!(conn, |c| assignments::table
+        .inner_join(windows::table.on(windows::id.eq(assignments::window_id)))
+        .inner_join(staff::table.on(staff::id.eq(assignments::staff_id)))
+        .order(assignments::id.desc())
+        .select((assignments::id, windows::code, staff::staff_no, assignments::effective_from, assignments::effective_to))
+        .load(c))?;
+    let items: Vec<(i64, String)> = db_run!(conn, |c| assignment_items::table
+        .inner_join(service_items::table.on(service_items::id.eq(assignment_items::service_item_id)))
+        .select((assignment_items::assignment_id, service_items::code))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, window_code, staff_no, from, to)| AssignmentView {
+            id,
+            window_code,
+            staff_no,
+            service_item_codes: items.iter().filter(|(a, _)| *a == id).map(|(_, code)| code.clone()).collect(),
+            effective_from: rfc3339_local(from),
+            effective_to: to.map(rfc3339_local),
+        })
+        .collect())
+}

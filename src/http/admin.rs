@@ -3,7 +3,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::accounts::{self, NewUserSpec};
@@ -211,24 +210,15 @@ pub async fn create_user(state: web::Data<AppState>, caller: Caller, body: web::
     let role = Role::parse(&b.role).ok_or_else(|| AppError::invalid("role", format!("unknown role {:?}", b.role)))?;
     let created = state
         .db(move |conn, _| {
-            conn.transaction(|conn| {
-                let spec = NewUserSpec {
-                    username: &b.username,
-                    password: &b.password,
-                    role,
-                    department_code: b.department_code.as_deref(),
-                    email: b.email.as_deref(),
-                };
-                let user = accounts::create_user(conn, &spec, clock::now())?;
-                master_data::audit_admin_change(
-                    conn,
-                    &actor,
-                    "create_user",
-                    json!({"username": user.username, "role": user.role, "department_code": b.department_code}),
-                    clock::now(),
-                )?;
-                Ok(UserCreated { id: user.id, username: user.username, role: user.role, department_code: b.department_code.clone() })
-            })
+            let spec = NewUserSpec {
+                username: &b.username,
+                password: &b.password,
+                role,
+                department_code: b.department_code.as_deref(),
+                email: b.email.as_deref(),
+            };
+            let user = accounts::create_user_by(conn, &actor, &spec, clock::now())?;
+            Ok(UserCreated { id: user.id, username: user.username, role: user.role, department_code: b.department_code.clone() })
         })
         .await?;
     Ok(HttpResponse::Created().json(created))
@@ -261,11 +251,8 @@ pub async fn create_api_key(state: web::Data<AppState>, caller: Caller, body: we
     }
     let created = state
         .db(move |conn, _| {
-            conn.transaction(|conn| {
-                let (id, key) = accounts::create_api_key(conn, &b.name, clock::now())?;
-                master_data::audit_admin_change(conn, &actor, "create_api_key", json!({"id": id, "name": b.name}), clock::now())?;
-                Ok(ApiKeyCreated { id, name: b.name.clone(), key })
-            })
+            let (id, key) = accounts::create_api_key_by(conn, &actor, &b.name, clock::now())?;
+            Ok(ApiKeyCreated { id, name: b.name.clone(), key })
         })
         .await?;
     Ok(HttpResponse::Created().json(created))

@@ -2,23 +2,16 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::calendar_admin::{load_year, store_year};
-use crate::case_actions::recompute_open_deadlines;
+use crate::calendar_admin::{load_year, replace_year, set_sla_policy, sla_policies_in_force, sources, SlaPolicyView};
 use crate::clock;
-use crate::db_run;
 use crate::domain::calendar::YearCalendar;
-use crate::domain::intake_rules::ComplaintSource;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
-use crate::master_data::audit_admin_change;
 use crate::security::Role;
-use crate::storage::schema::sla_policies;
 
 use super::extract::Caller;
 
@@ -70,14 +63,7 @@ pub async fn put_calendar(state: web::Data<AppState>, caller: Caller, year: web:
     let actor = caller.0.actor_label();
     let view = state
         .db(move |conn, state| {
-            let now = clock::now();
-            conn.transaction(|conn| {
-                store_year(conn, &validated, &actor, clock::to_db(now))?;
-                audit_admin_change(conn, &actor, "put_calendar", json!({"year": year, "holidays": validated.holidays, "workdays": validated.workdays}), now)?;
-                let rules = crate::app::Rules::load(conn)?;
-                recompute_open_deadlines(conn, &rules, None)?;
-                Ok::<_, AppError>(())
-            })?;
+            replace_year(conn, &actor, &validated, clock::now())?;
             state.reload_rules(conn)?;
             Ok(CalendarView { year, holidays: validated.holidays.clone(), workdays: validated.workdays.clone() })
         })
@@ -85,29 +71,14 @@ pub async fn put_calendar(state: web::Data<AppState>, caller: Caller, year: web:
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Case sources a policy can be set for.
-pub fn sources() -> Vec<&'static str> {
-    std::iter::once("review").chain(ComplaintSource::ALL.iter().map(|s| s.as_str())).collect()
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SlaPolicyView {
-    pub source: String,
-    #[serde(flatten)]
-    pub policy: SlaPolicy,
-    /// True when no policy was set and the default applies.
-    pub is_default: bool,
-}
-
 #[utoipa::path(get, path = "/api/v1/sla-policies", responses((status = 200, body = [SlaPolicyView])), security(("bearer" = [])))]
 pub async fn list_sla_policies(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor, Role::Department])?;
-    let set: Vec<String> = state.db(|conn, _| Ok(db_run!(conn, |c| sla_policies::table.select(sla_policies::source).load(c))?)).await?;
-    let rules = state.db(|conn, state| state.reload_rules(conn)).await?;
-    let list: Vec<SlaPolicyView> = sources()
-        .into_iter()
-        .map(|s| SlaPolicyView { source: s.to_owned(), policy: rules.policy(s), is_default: !set.iter().any(|x| x == s) })
-        .collect();
+    let list = state.db(|conn, state| {
+        let rules = state.reload_rules(conn)?;
+        sla_policies_in_force(conn, &rules)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -125,27 +96,7 @@ pub async fn put_sla_policy(state: web::Data<AppState>, caller: Caller, source: 
     let view_source = source.clone();
     state
         .db(move |conn, state| {
-            let now = clock::now();
-            let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-            conn.transaction(|conn| {
-                db_run!(conn, |c| {
-                    diesel::delete(sla_policies::table.filter(sla_policies::source.eq(&source))).execute(c)?;
-                    diesel::insert_into(sla_policies::table)
-                        .values((
-                            sla_policies::source.eq(&source),
-                            sla_policies::feedback_days.eq(as_i32(policy.feedback_days)),
-                            sla_policies::reply_days.eq(as_i32(policy.reply_days)),
-                            sla_policies::extended_reply_days.eq(as_i32(policy.extended_reply_days)),
-                            sla_policies::supervision_days.eq(as_i32(policy.supervision_days)),
-                            sla_policies::updated_at.eq(clock::to_db(now)),
-                        ))
-                        .execute(c)
-                })?;
-                audit_admin_change(conn, &actor, "put_sla_policy", json!({"source": source, "policy": policy}), now)?;
-                let rules = crate::app::Rules::load(conn)?;
-                recompute_open_deadlines(conn, &rules, Some(&source))?;
-                Ok::<_, AppError>(())
-            })?;
+            set_sla_policy(conn, &actor, &source, &policy, clock::now())?;
             state.reload_rules(conn)?;
             Ok(())
         })

@@ -1,6 +1,9 @@
 //! Server-rendered pages (maud: HTML escaping is the default). Pages call the same use cases as
 //! the API; there is no second copy of the rules.
 
+pub mod admin;
+pub mod analytics;
+pub mod board;
 pub mod rating;
 pub mod staff;
 
@@ -25,7 +28,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(staff::logout))
         .route("/cases", web::get().to(staff::inbox))
         .route("/cases/{id}", web::get().to(staff::show_case))
-        .route("/cases/{id}/act", web::post().to(staff::act));
+        .route("/cases/{id}/act", web::post().to(staff::act))
+        .route("/board", web::get().to(board::show))
+        .route("/analytics", web::get().to(analytics::show))
+        .route("/analytics/clusters", web::post().to(analytics::run_clustering))
+        .route("/analytics/clusters/{id}", web::get().to(analytics::show_run))
+        .route("/admin", web::get().to(admin::index))
+        .service(web::resource("/admin/{section}").route(web::get().to(admin::show)).route(web::post().to(admin::submit)))
+        .route("/admin/keys/{id}/revoke", web::post().to(admin::revoke_key));
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {

@@ -17,6 +17,8 @@ use crate::case_work::{self, CaseFilter, CaseView};
 use crate::clock;
 use crate::domain::case_flow::{Action, CaseState};
 use crate::error::AppError;
+use crate::master_data::{self, DepartmentView};
+use crate::security::Role;
 use crate::storage::queries;
 
 use super::{layout, message_page, page, see_other};
@@ -24,7 +26,7 @@ use super::{layout, message_page, page, see_other};
 const SESSION_COOKIE: &str = "hcp_session";
 
 /// The signed-in user and their session token, or `None`.
-async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) -> Option<(Principal, String)> {
+pub(super) async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) -> Option<(Principal, String)> {
     let cookie = req.cookie(SESSION_COOKIE)?;
     let token = state.cookies.verify(cookie.value())?;
     let lookup = token.clone();
@@ -67,7 +69,7 @@ pub async fn submit_login(state: web::Data<AppState>, form: web::Form<HashMap<St
                 .same_site(SameSite::Lax)
                 .secure(state.config.public_url.starts_with("https://"))
                 .finish();
-            HttpResponse::SeeOther().insert_header(("Location", "/cases")).cookie(cookie).finish()
+            HttpResponse::SeeOther().insert_header(("Location", home_for(result.role))).cookie(cookie).finish()
         }
         Err(AppError::Unauthorized(_)) => page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。"))),
         Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
@@ -85,14 +87,23 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, form: web::For
     HttpResponse::SeeOther().insert_header(("Location", "/login")).cookie(gone).finish()
 }
 
-fn staff_header(principal: &Principal, csrf: &str) -> Markup {
-    let name = match principal {
-        Principal::User { username, .. } => username.as_str(),
-        _ => "",
+/// The navigation of staff pages: what this role works with, and sign-out.
+pub(super) fn staff_header(principal: &Principal, csrf: &str) -> Markup {
+    let (name, role) = match principal {
+        Principal::User { username, role, .. } => (username.as_str(), Some(*role)),
+        _ => ("", None),
+    };
+    let links: &[(&str, &str)] = match role {
+        Some(Role::Supervisor) => &[("/board", "督办看板"), ("/cases", "案件列表"), ("/analytics", "统计分析"), ("/reports", "运营报告")],
+        Some(Role::Admin) => &[("/admin", "系统管理"), ("/cases", "案件列表"), ("/analytics", "统计分析"), ("/reports", "运营报告")],
+        _ => &[("/cases", "案件列表"), ("/cases?alert=overdue", "超期"), ("/cases?alert=due_soon", "即将到期")],
     };
     html! {
-        nav.card {
-            a href="/cases" { "案件列表" } " · " a href="/cases?alert=overdue" { "超期" } " · " a href="/cases?alert=due_soon" { "即将到期" }
+        nav.card aria-label="主导航" {
+            @for (i, (href, label)) in links.iter().enumerate() {
+                @if i > 0 { " · " }
+                a href=(href) { (label) }
+            }
             form.inline method="post" action="/logout" {
                 input type="hidden" name="csrf" value=(csrf);
                 " · " (name) " "
@@ -102,12 +113,21 @@ fn staff_header(principal: &Principal, csrf: &str) -> Markup {
     }
 }
 
+/// Where a role lands after signing in.
+pub(super) fn home_for(role: Role) -> &'static str {
+    match role {
+        Role::Supervisor => "/board",
+        Role::Admin => "/admin",
+        _ => "/cases",
+    }
+}
+
 /// `2026-11-22T09:30:00+08:00` → `2026-11-22 09:30` (the API's times are already local).
-fn short_time(rfc3339: &str) -> String {
+pub(super) fn short_time(rfc3339: &str) -> String {
     rfc3339.replace('T', " ").chars().take(16).collect()
 }
 
-fn source_label(source: &str) -> &str {
+pub(super) fn source_label(source: &str) -> &str {
     match source {
         "review" => "差评",
         "hotline_12345" => "12345热线",
@@ -118,7 +138,7 @@ fn source_label(source: &str) -> &str {
     }
 }
 
-fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
+pub(super) fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
     html! {
         @match alert {
             Some("overdue") => span.badge.red { "超期 " (overdue_days) " 个工作日" },
@@ -138,6 +158,7 @@ pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Que
         source: query.get("source").filter(|s| !s.is_empty()).cloned(),
         limit: Some(100),
         offset: query.get("offset").and_then(|o| o.parse().ok()),
+        ..CaseFilter::default()
     };
     let who = principal.clone();
     let list = state
@@ -184,7 +205,7 @@ pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Que
     page(StatusCode::OK, layout("案件列表", body))
 }
 
-fn case_page(view: &CaseView, csrf: &str, principal: &Principal, error: Option<&str>) -> Markup {
+fn case_page(view: &CaseView, departments: &[DepartmentView], csrf: &str, principal: &Principal, error: Option<&str>) -> Markup {
     let body = html! {
         (staff_header(principal, csrf))
         h1 { "案件 #" (view.id) " · " (view.state_label) " " (alert_badge(view.alert.as_deref(), view.overdue_days)) }
@@ -216,7 +237,7 @@ fn case_page(view: &CaseView, csrf: &str, principal: &Principal, error: Option<&
                 label for="note" { "说明（核实记录、整改措施、答复内容或理由）" }
                 textarea #note name="note" maxlength="4000" {}
                 @if view.allowed_actions.iter().any(|a| a == "reassign") {
-                    p { label for="department_code" { "改派至部门编码 " } input #department_code name="department_code"; }
+                    p { label for="department_code" { "改派至部门 " } (department_select("department_code", departments, view.department_code.as_deref(), false)) }
                 }
                 div.actions {
                     @for a in &view.allowed_actions {
@@ -245,11 +266,13 @@ async fn load_case_page(state: &web::Data<AppState>, principal: Principal, token
             let case = queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
             case_work::ensure_visible(&who, &case)?;
             let rules = state.rules(conn)?;
-            case_work::case_view(conn, &who, &case, clock::now(), &rules)
+            let view = case_work::case_view(conn, &who, &case, clock::now(), &rules)?;
+            let departments = if view.allowed_actions.iter().any(|a| a == "reassign") { master_data::list_departments(conn)? } else { vec![] };
+            Ok((view, departments))
         })
         .await;
     match view {
-        Ok(view) => page(status, case_page(&view, &state.cookies.csrf(token), &principal, error)),
+        Ok((view, departments)) => page(status, case_page(&view, &departments, &state.cookies.csrf(token), &principal, error)),
         Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到案件", "该案件不存在，或不属于您的部门。"),
         Err(AppError::Forbidden(_)) => message_page(StatusCode::FORBIDDEN, "无权访问", "该页面仅供承办部门和监督人员使用。"),
         Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
@@ -284,7 +307,7 @@ pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64
         })
         .await;
     let problem = match result {
-        Ok(_) => return see_other(&format!("/cases/{id}")),
+        Ok(_) => return see_other(&return_to(&form).unwrap_or_else(|| format!("/cases/{id}"))),
         Err(AppError::Invalid(f)) if f.field == "note" => "该操作需要填写说明。".to_owned(),
         Err(AppError::Invalid(f)) => format!("填写有误：{}", f.message),
         Err(AppError::Conflict { .. }) => "当前状态下不能执行该操作，页面已刷新。".to_owned(),
@@ -293,4 +316,24 @@ pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64
         Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "操作未完成，请稍后再试。"),
     };
     load_case_page(&state, principal, &token, id, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+/// Where a decision form sent from a list (the supervisor board) returns to: only our own pages.
+fn return_to(form: &HashMap<String, String>) -> Option<String> {
+    let to = form.get("return_to")?;
+    let own_page = to.starts_with('/') && !to.starts_with("//") && !to.contains('\\') && to.len() < 200;
+    own_page.then(|| to.clone())
+}
+
+/// A department picker for reassigning; the current department is not offered.
+/// `required` only where reassigning is the form's one action: elsewhere it would block the other buttons.
+pub(super) fn department_select(id: &str, departments: &[DepartmentView], current: Option<&str>, required: bool) -> Markup {
+    html! {
+        select id=(id) name="department_code" required[required] {
+            option value="" { "（改派时选择）" }
+            @for d in departments.iter().filter(|d| Some(d.code.as_str()) != current) {
+                option value=(d.code) { (d.name) }
+            }
+        }
+    }
 }

@@ -1,0 +1,207 @@
+//! Charts drawn on the server as SVG (plotters), so that pages, printouts and the HTML report
+//! show the same picture without scripts. Each chart carries a `<title>` and the page shows the
+//! numbers beside it in a table, for screen readers and for copying.
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+const INK: RGBColor = RGBColor(0x1f, 0x29, 0x33);
+const GRID: RGBColor = RGBColor(0xd9, 0xde, 0xe3);
+/// Bars: the brand red for what is bad, a blue for neutral counts, green for good.
+pub const RED: RGBColor = RGBColor(0xb3, 0x26, 0x1e);
+pub const BLUE: RGBColor = RGBColor(0x1a, 0x56, 0xdb);
+pub const GREEN: RGBColor = RGBColor(0x1e, 0x6b, 0x3a);
+pub const AMBER: RGBColor = RGBColor(0xb7, 0x79, 0x1f);
+
+const FONT: &str = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif";
+
+/// How to print a value on an axis and beside a bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Count,
+    Percent,
+}
+
+impl Format {
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Format::Count => format!("{v:.0}"),
+            Format::Percent => format!("{:.1}%", v * 100.0),
+        }
+    }
+}
+
+/// Wraps plotters' SVG in a figure that scales to the page width and names itself.
+fn finish(title: &str, svg: String) -> String {
+    let escaped = maud::html! { (title) }.into_string();
+    // plotters writes a fixed-size <svg>; a viewBox lets it shrink on a phone.
+    let svg = match (svg.find("width=\""), svg.find("<svg")) {
+        (Some(_), Some(start)) => {
+            let head_end = svg[start..].find('>').map(|i| start + i).unwrap_or(start);
+            let head = &svg[start..head_end];
+            let dim = |name: &str| {
+                head.split(&format!("{name}=\"")).nth(1).and_then(|s| s.split('"').next()).map(str::to_owned).unwrap_or_default()
+            };
+            let (w, h) = (dim("width"), dim("height"));
+            format!(
+                "<svg role=\"img\" aria-label=\"{escaped}\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"xMinYMin meet\" style=\"width:100%;height:auto\" xmlns=\"http://www.w3.org/2000/svg\"><title>{escaped}</title>{}",
+                &svg[head_end + 1..]
+            )
+        }
+        _ => svg,
+    };
+    format!("<figure class=\"chart\">{svg}</figure>")
+}
+
+/// Horizontal bars, one per label: readable on a phone even with long Chinese names.
+pub fn bars(title: &str, labels: &[String], values: &[f64], format: Format, color: RGBColor) -> String {
+    let n = labels.len().min(values.len());
+    if n == 0 {
+        return String::new();
+    }
+    let max = values.iter().copied().fold(0.0_f64, f64::max);
+    let top = match format {
+        Format::Percent => 1.0_f64.max(max),
+        Format::Count => (max * 1.15).max(1.0),
+    };
+    let height = 60 + 34 * n as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, (FONT, 18).into_font().color(&INK))
+                .margin(8)
+                .x_label_area_size(24)
+                .y_label_area_size(190)
+                .build_cartesian_2d(0.0..top, (0..n).into_segmented())?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .x_labels(5)
+                .x_label_formatter(&|v| format.show(*v))
+                .y_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) => labels.get(*i).map(|l| shorten(l, 12)).unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .label_style((FONT, 13).into_font().color(&INK))
+                .axis_style(INK)
+                .draw()?;
+            chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
+                let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))], color.filled());
+                bar.set_margin(5, 5, 0, 0);
+                bar
+            }))?;
+            chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
+                Text::new(format.show(*v), (*v, SegmentValue::CenterOf(i)), (FONT, 12).into_font().color(&INK))
+            }))?;
+            root.present()?;
+            Ok(())
+        })();
+        if let Err(e) = drawn {
+            tracing::warn!(error = %e, "chart not drawn");
+        }
+    }
+    finish(title, svg)
+}
+
+/// One or more lines over ordered labels (months), each series with its own colour.
+pub fn lines(title: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor)], format: Format) -> String {
+    if labels.is_empty() || series.is_empty() {
+        return String::new();
+    }
+    let max = series.iter().flat_map(|(_, v, _)| v.iter().copied()).fold(0.0_f64, f64::max);
+    let top = match format {
+        Format::Percent => 1.0,
+        Format::Count => (max * 1.15).max(1.0),
+    };
+    let n = labels.len();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
+        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, (FONT, 18).into_font().color(&INK))
+                .margin(12)
+                .x_label_area_size(30)
+                .y_label_area_size(56)
+                .build_cartesian_2d((0..n.saturating_sub(1).max(1)).into_segmented(), 0.0..top)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .light_line_style(GRID)
+                .bold_line_style(GRID)
+                .y_labels(5)
+                .y_label_formatter(&|v| format.show(*v))
+                .x_labels(n.min(12))
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::Exact(i) | SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    SegmentValue::Last => String::new(),
+                })
+                .label_style((FONT, 12).into_font().color(&INK))
+                .axis_style(INK)
+                .draw()?;
+            for (name, values, color) in series {
+                let points: Vec<(SegmentValue<usize>, f64)> =
+                    values.iter().take(n).enumerate().map(|(i, v)| (SegmentValue::Exact(i), *v)).collect();
+                let color = *color;
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+                chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .label_font((FONT, 13).into_font().color(&INK))
+                .background_style(WHITE.mix(0.9))
+                .border_style(GRID)
+                .draw()?;
+            root.present()?;
+            Ok(())
+        })();
+        if let Err(e) = drawn {
+            tracing::warn!(error = %e, "chart not drawn");
+        }
+    }
+    finish(title, svg)
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max_chars - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_are_svg_with_escaped_title_and_labels() {
+        let svg = bars("各部门差评率 <测试>", &["区市场监督管理局".into(), "区税务局".into()], &[0.125, 0.5], Format::Percent, RED);
+        assert!(svg.starts_with("<figure class=\"chart\"><svg role=\"img\""), "{svg}");
+        assert!(svg.contains("<title>各部门差评率 &lt;测试&gt;</title>"));
+        assert!(svg.contains("区市场监督管理局") && svg.contains("12.5%") && svg.contains("50.0%"));
+        assert!(svg.contains("viewBox=\"0 0 640 "));
+        assert!(svg.matches("<rect").count() >= 2);
+    }
+
+    #[test]
+    fn lines_draw_each_series_and_month() {
+        let months: Vec<String> = ["2026-09", "2026-10", "2026-11"].iter().map(|s| s.to_string()).collect();
+        let svg = lines("评价量", &months, &[("评价数", vec![10.0, 30.0, 20.0], BLUE), ("差评数", vec![1.0, 3.0, 2.0], RED)], Format::Count);
+        assert!(svg.contains("2026-10") && svg.contains("评价数") && svg.contains("差评数"));
+        assert!(svg.contains("<polyline") || svg.contains("<path"), "{svg}");
+        assert_eq!(bars("x", &[], &[], Format::Count, RED), "");
+    }
+}

@@ -1,0 +1,607 @@
+//! The figures of SPEC §4, aggregated in the database: one `GROUP BY` query per source table
+//! (reviews, transactions, cases opened, cases closed, 回访 follow-ups, appeal events), each
+//! returning counts per group key; rates are derived from the counts here, so a total is the
+//! sum of its groups and every rate has its numerator and denominator on record.
+//!
+//! Definitions (also in the README):
+//! - ratings: reviews rated in the period, upheld-appeal (invalidated) reviews excluded;
+//!   `active_ratings` leaves out the system's `default` ratings.
+//! - 好评率 stars ≥ 3 / ratings; 差评率 stars ≤ 2 / ratings; 主动评价好评率 the same over active ratings.
+//! - 未评率: transactions completed in the period with no active rating / transactions completed.
+//! - 差评回复率: bad reviews of the period whose case has a reply / bad reviews.
+//! - 整改率: cases opened in the period that were rectified / cases opened, less those closed by
+//!   an upheld appeal.
+//! - 按期办结率: cases closed (with a reply) in the period that replied by the reply deadline and
+//!   were closed by the supervision deadline / cases closed with a reply.
+//! - 回访满意率: 回访 ratings of the period that are 满意 or 基本满意 / 回访 ratings.
+//! - overdue: cases opened in the period still open past their stage deadline at `now`, with
+//!   their working days late (the only rows read back: overdue cases, not all cases).
+//! - appeals filed / upheld: appeal and uphold events in the period.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use serde::Serialize;
+
+use crate::app::Rules;
+use crate::clock;
+use crate::db_run;
+use crate::domain::sla::overdue_days;
+use crate::error::{AppError, AppResult};
+use crate::storage::schema::{departments, service_items, staff, windows};
+use crate::storage::{Backend, Conn};
+
+crate::domain::intake_rules::string_enum! {
+    GroupBy {
+        Department = "department",
+        ServiceItem = "service_item",
+        Window = "window",
+        Staff = "staff",
+        Channel = "channel",
+        Month = "month",
+    }
+}
+
+impl GroupBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            GroupBy::Department => "部门",
+            GroupBy::ServiceItem => "事项",
+            GroupBy::Window => "窗口",
+            GroupBy::Staff => "工作人员",
+            GroupBy::Channel => "渠道",
+            GroupBy::Month => "月份",
+        }
+    }
+}
+
+/// A period of whole days in Beijing time, or of exact instants; `end` is exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Period {
+    /// `from`/`to` as `YYYY-MM-DD` (inclusive days in Beijing time) or RFC 3339 instants.
+    pub fn parse(from: &str, to: &str) -> AppResult<Period> {
+        let start = parse_bound(from, "from", false)?;
+        let end = parse_bound(to, "to", true)?;
+        if end <= start {
+            return Err(AppError::invalid("to", "must not be before from"));
+        }
+        if end - start > Duration::days(3700) {
+            return Err(AppError::invalid("to", "a period may span at most ten years"));
+        }
+        Ok(Period { start, end })
+    }
+
+    /// The calendar month `YYYY-MM` in Beijing time.
+    pub fn month(month: &str) -> AppResult<Period> {
+        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+            .map_err(|_| AppError::invalid("month", "expected YYYY-MM"))?;
+        let next = first.checked_add_months(chrono::Months::new(1)).ok_or_else(|| AppError::invalid("month", "out of range"))?;
+        Ok(Period { start: local_midnight(first)?, end: local_midnight(next)? })
+    }
+
+    pub fn days(first: NaiveDate, last: NaiveDate) -> AppResult<Period> {
+        Ok(Period { start: local_midnight(first)?, end: local_midnight(last + Duration::days(1))? })
+    }
+
+    /// The first and last day, in Beijing time.
+    pub fn first_day(&self) -> NaiveDate {
+        self.start.with_timezone(&Shanghai).date_naive()
+    }
+
+    pub fn last_day(&self) -> NaiveDate {
+        (self.end - Duration::microseconds(1)).with_timezone(&Shanghai).date_naive()
+    }
+}
+
+fn local_midnight(day: NaiveDate) -> AppResult<DateTime<Utc>> {
+    Shanghai
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| AppError::invalid("from", "not a valid day"))
+}
+
+fn parse_bound(value: &str, field: &'static str, end: bool) -> AppResult<DateTime<Utc>> {
+    if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let day = if end { day.succ_opt().ok_or_else(|| AppError::invalid(field, "out of range"))? } else { day };
+        return local_midnight(day).map_err(|_| AppError::invalid(field, "not a valid day"));
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| AppError::invalid(field, "expected YYYY-MM-DD or an RFC 3339 time"))
+}
+
+/// Counts of one group; rates are computed from these.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Counts {
+    pub ratings: i64,
+    pub active_ratings: i64,
+    pub default_ratings: i64,
+    /// Ratings by stars, 1 to 5.
+    pub stars: [i64; 5],
+    pub active_good: i64,
+    pub bad_reviews: i64,
+    pub bad_replied: i64,
+    pub completed_transactions: i64,
+    pub unrated_transactions: i64,
+    pub cases_opened: i64,
+    pub cases_to_rectify: i64,
+    pub cases_rectified: i64,
+    pub cases_closed: i64,
+    pub cases_closed_on_time: i64,
+    pub follow_ups: i64,
+    pub follow_ups_satisfied: i64,
+    pub overdue_cases: i64,
+    pub overdue_days: i64,
+    pub appeals_filed: i64,
+    pub appeals_upheld: i64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.ratings += other.ratings;
+        self.active_ratings += other.active_ratings;
+        self.default_ratings += other.default_ratings;
+        for (mine, theirs) in self.stars.iter_mut().zip(other.stars) {
+            *mine += theirs;
+        }
+        self.active_good += other.active_good;
+        self.bad_reviews += other.bad_reviews;
+        self.bad_replied += other.bad_replied;
+        self.completed_transactions += other.completed_transactions;
+        self.unrated_transactions += other.unrated_transactions;
+        self.cases_opened += other.cases_opened;
+        self.cases_to_rectify += other.cases_to_rectify;
+        self.cases_rectified += other.cases_rectified;
+        self.cases_closed += other.cases_closed;
+        self.cases_closed_on_time += other.cases_closed_on_time;
+        self.follow_ups += other.follow_ups;
+        self.follow_ups_satisfied += other.follow_ups_satisfied;
+        self.overdue_cases += other.overdue_cases;
+        self.overdue_days += other.overdue_days;
+        self.appeals_filed += other.appeals_filed;
+        self.appeals_upheld += other.appeals_upheld;
+    }
+
+    pub fn good(&self) -> i64 {
+        self.stars[2] + self.stars[3] + self.stars[4]
+    }
+}
+
+fn rate(numerator: i64, denominator: i64) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+/// The SPEC §10 figures of a group (or of the total).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Figures {
+    pub key: String,
+    pub name: String,
+    pub ratings: i64,
+    pub active_ratings: i64,
+    pub default_ratings: i64,
+    pub stars: [i64; 5],
+    pub good_rate: Option<f64>,
+    pub bad_rate: Option<f64>,
+    pub active_good_rate: Option<f64>,
+    pub unrated_rate: Option<f64>,
+    pub bad_reply_rate: Option<f64>,
+    pub rectification_rate: Option<f64>,
+    pub on_time_rate: Option<f64>,
+    pub follow_up_satisfaction_rate: Option<f64>,
+    pub overdue_cases: i64,
+    pub overdue_days: i64,
+    pub appeals_filed: i64,
+    pub appeals_upheld: i64,
+    /// The numerators and denominators behind the rates.
+    pub counts: Counts,
+}
+
+impl Figures {
+    pub fn of(key: String, name: String, c: Counts) -> Figures {
+        Figures {
+            key,
+            name,
+            ratings: c.ratings,
+            active_ratings: c.active_ratings,
+            default_ratings: c.default_ratings,
+            stars: c.stars,
+            good_rate: rate(c.good(), c.ratings),
+            bad_rate: rate(c.stars[0] + c.stars[1], c.ratings),
+            active_good_rate: rate(c.active_good, c.active_ratings),
+            unrated_rate: rate(c.unrated_transactions, c.completed_transactions),
+            bad_reply_rate: rate(c.bad_replied, c.bad_reviews),
+            rectification_rate: rate(c.cases_rectified, c.cases_to_rectify),
+            on_time_rate: rate(c.cases_closed_on_time, c.cases_closed),
+            follow_up_satisfaction_rate: rate(c.follow_ups_satisfied, c.follow_ups),
+            overdue_cases: c.overdue_cases,
+            overdue_days: c.overdue_days,
+            appeals_filed: c.appeals_filed,
+            appeals_upheld: c.appeals_upheld,
+            counts: c,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub from: String,
+    pub to: String,
+    pub group_by: Option<String>,
+    pub groups: Vec<Figures>,
+    pub total: Figures,
+}
+
+/// Which rows a caller may count: everything, or one department's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Department(i64),
+}
+
+/// The tables the figures come from; each names its columns differently.
+#[derive(Debug, Clone, Copy)]
+enum Root {
+    Reviews,
+    Transactions,
+    CasesOpened,
+    CasesClosed,
+    FollowUps,
+    AppealEvents,
+}
+
+impl Root {
+    /// The column the period applies to (and the month is taken from).
+    fn time_column(self) -> &'static str {
+        match self {
+            Root::Reviews => "r.rated_at",
+            Root::Transactions => "t.completed_at",
+            Root::CasesOpened => "c.opened_at",
+            Root::CasesClosed => "c.closed_at",
+            Root::FollowUps => "f.created_at",
+            Root::AppealEvents => "e.at",
+        }
+    }
+
+    fn department_column(self) -> &'static str {
+        match self {
+            Root::Reviews | Root::FollowUps => "r.department_id",
+            Root::Transactions => "t.department_id",
+            Root::CasesOpened | Root::CasesClosed | Root::AppealEvents => "c.department_id",
+        }
+    }
+}
+
+/// The group key of `root`'s rows as text (ids are mapped to codes and names afterwards).
+fn key_sql(group_by: Option<GroupBy>, root: Root, backend: Backend) -> String {
+    let Some(group_by) = group_by else { return "'all'".into() };
+    let case_rooted = matches!(root, Root::CasesOpened | Root::CasesClosed | Root::AppealEvents);
+    let id_text = |col: &str| format!("CAST({col} AS TEXT)");
+    match group_by {
+        GroupBy::Department => id_text(root.department_column()),
+        GroupBy::ServiceItem if case_rooted => id_text("COALESCE(r.service_item_id, p.service_item_id)"),
+        GroupBy::ServiceItem if matches!(root, Root::Transactions) => id_text("t.service_item_id"),
+        GroupBy::ServiceItem => id_text("r.service_item_id"),
+        GroupBy::Window if case_rooted => id_text("c.window_id"),
+        GroupBy::Window if matches!(root, Root::Transactions) => id_text("t.window_id"),
+        GroupBy::Window => id_text("r.window_id"),
+        GroupBy::Staff if case_rooted => id_text("c.staff_id"),
+        GroupBy::Staff if matches!(root, Root::Transactions) => id_text("t.staff_id"),
+        GroupBy::Staff => id_text("r.staff_id"),
+        // A complaint has no rating channel: its case counts under its source.
+        GroupBy::Channel if case_rooted => "COALESCE(r.channel, c.source)".into(),
+        GroupBy::Channel if matches!(root, Root::Transactions) => "t.channel".into(),
+        GroupBy::Channel => "r.channel".into(),
+        GroupBy::Month => month_sql(root.time_column(), backend),
+    }
+}
+
+/// `YYYY-MM` of a UTC timestamp column, in Beijing time.
+fn month_sql(column: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => format!("strftime('%Y-%m', {column}, '+8 hours')"),
+        Backend::Postgres => format!("to_char({column} + interval '8 hours', 'YYYY-MM')"),
+    }
+}
+
+/// A timestamp literal: the values are our own `NaiveDateTime`s, formatted, never user text.
+fn ts(t: DateTime<Utc>) -> String {
+    format!("'{}'", clock::to_db(t).format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+fn filters(root: Root, period: Period, scope: Scope) -> String {
+    let time = root.time_column();
+    let mut sql = format!("{time} >= {} AND {time} < {}", ts(period.start), ts(period.end));
+    if let Scope::Department(id) = scope {
+        sql.push_str(&format!(" AND {} = {id}", root.department_column()));
+    }
+    sql
+}
+
+#[derive(QueryableByName)]
+struct ReviewRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    k: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    ratings: i64,
+    #[diesel(sql_type = BigInt)]
+    active: i64,
+    #[diesel(sql_type = BigInt)]
+    s1: i64,
+    #[diesel(sql_type = BigInt)]
+    s2: i64,
+    #[diesel(sql_type = BigInt)]
+    s3: i64,
+    #[diesel(sql_type = BigInt)]
+    s4: i64,
+    #[diesel(sql_type = BigInt)]
+    s5: i64,
+    #[diesel(sql_type = BigInt)]
+    active_good: i64,
+    #[diesel(sql_type = BigInt)]
+    bad_replied: i64,
+}
+
+/// Two counts per key: every query but the reviews' fits this shape.
+#[derive(QueryableByName)]
+struct PairRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    k: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+}
+
+#[derive(QueryableByName)]
+struct TripleRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    k: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+    #[diesel(sql_type = BigInt)]
+    c: i64,
+}
+
+#[derive(QueryableByName)]
+struct OverdueRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    k: Option<String>,
+    #[diesel(sql_type = Timestamp)]
+    stage_due: chrono::NaiveDateTime,
+}
+
+const CASE_JOINS: &str = "FROM cases c LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id";
+
+fn count_if(condition: &str) -> String {
+    format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)")
+}
+
+/// Counts per group key for the period; `None` key = rows without that attribute.
+pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope: Scope, now: DateTime<Utc>, rules: &Rules) -> AppResult<BTreeMap<Option<String>, Counts>> {
+    let backend = match conn {
+        Conn::Sqlite(_) => Backend::Sqlite,
+        Conn::Postgres(_) => Backend::Postgres,
+    };
+    let key = |root: Root| key_sql(group_by, root, backend);
+    let mut out: BTreeMap<Option<String>, Counts> = BTreeMap::new();
+
+    let sql = format!(
+        "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS ratings, {active} AS active, {s1} AS s1, {s2} AS s2, {s3} AS s3, {s4} AS s4, {s5} AS s5, \
+         {active_good} AS active_good, {bad_replied} AS bad_replied \
+         FROM reviews r LEFT JOIN cases c ON c.review_id = r.id WHERE NOT r.invalidated AND {w} GROUP BY {k}",
+        k = key(Root::Reviews),
+        active = count_if("r.channel <> 'default'"),
+        s1 = count_if("r.stars = 1"),
+        s2 = count_if("r.stars = 2"),
+        s3 = count_if("r.stars = 3"),
+        s4 = count_if("r.stars = 4"),
+        s5 = count_if("r.stars = 5"),
+        active_good = count_if("r.channel <> 'default' AND r.stars >= 3"),
+        bad_replied = count_if("r.stars <= 2 AND c.replied_at IS NOT NULL"),
+        w = filters(Root::Reviews, period, scope),
+    );
+    let rows: Vec<ReviewRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
+    for r in rows {
+        let e = out.entry(r.k).or_default();
+        e.ratings += r.ratings;
+        e.active_ratings += r.active;
+        e.default_ratings += r.ratings - r.active;
+        for (i, n) in [r.s1, r.s2, r.s3, r.s4, r.s5].into_iter().enumerate() {
+            e.stars[i] += n;
+        }
+        e.active_good += r.active_good;
+        e.bad_reviews += r.s1 + r.s2;
+        e.bad_replied += r.bad_replied;
+    }
+
+    let sql = format!(
+        "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b, {c} AS c {CASE_JOINS} WHERE {w} GROUP BY {k}",
+        k = key(Root::CasesOpened),
+        // A case closed without a reply was closed by an upheld appeal: nothing to rectify.
+        b = count_if("NOT (c.state = 'closed' AND c.replied_at IS NULL) AND (r.id IS NULL OR NOT r.invalidated)"),
+        c = count_if("EXISTS (SELECT 1 FROM audit_events x WHERE x.case_id = c.id AND x.action = 'rectify')"),
+        w = filters(Root::CasesOpened, period, scope),
+    );
+    let rows: Vec<TripleRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
+    for r in rows {
+        let e = out.entry(r.k).or_default();
+        e.cases_opened += r.a;
+        e.cases_to_rectify += r.b;
+        e.cases_rectified += r.c;
+    }
+
+    let mut pairs = |sql: String, apply: fn(&mut Counts, i64, i64)| -> AppResult<()> {
+        let rows: Vec<PairRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
+        for r in rows {
+            apply(out.entry(r.k).or_default(), r.a, r.b);
+        }
+        Ok(())
+    };
+    // The channel of a transaction is where it was handled, not how it was rated: no 未评率 by channel.
+    if group_by != Some(GroupBy::Channel) {
+        pairs(
+            format!(
+                "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {unrated} AS b FROM transactions t WHERE {w} GROUP BY {k}",
+                k = key(Root::Transactions),
+                unrated = count_if("NOT EXISTS (SELECT 1 FROM reviews x WHERE x.transaction_id = t.id AND x.channel <> 'default')"),
+                w = filters(Root::Transactions, period, scope),
+            ),
+            |e, a, b| {
+                e.completed_transactions += a;
+                e.unrated_transactions += b;
+            },
+        )?;
+    }
+    pairs(
+        format!(
+            "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b {CASE_JOINS} WHERE c.state = 'closed' AND c.replied_at IS NOT NULL AND {w} GROUP BY {k}",
+            k = key(Root::CasesClosed),
+            b = count_if("c.reply_due IS NOT NULL AND c.replied_at <= c.reply_due AND (c.supervision_due IS NULL OR c.closed_at <= c.supervision_due)"),
+            w = filters(Root::CasesClosed, period, scope),
+        ),
+        |e, a, b| {
+            e.cases_closed += a;
+            e.cases_closed_on_time += b;
+        },
+    )?;
+    pairs(
+        format!(
+            "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b FROM review_follow_ups f JOIN reviews r ON r.id = f.review_id \
+             WHERE f.kind = 'handling' AND {w} GROUP BY {k}",
+            k = key(Root::FollowUps),
+            b = count_if("f.satisfaction IN ('satisfied', 'basically_satisfied')"),
+            w = filters(Root::FollowUps, period, scope),
+        ),
+        |e, a, b| {
+            e.follow_ups += a;
+            e.follow_ups_satisfied += b;
+        },
+    )?;
+    pairs(
+        format!(
+            "SELECT {k} AS k, {a} AS a, {b} AS b FROM audit_events e JOIN cases c ON c.id = e.case_id \
+             LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id \
+             WHERE e.action IN ('appeal', 'uphold_appeal') AND {w} GROUP BY {k}",
+            k = key(Root::AppealEvents),
+            a = count_if("e.action = 'appeal'"),
+            b = count_if("e.action = 'uphold_appeal'"),
+            w = filters(Root::AppealEvents, period, scope),
+        ),
+        |e, a, b| {
+            e.appeals_filed += a;
+            e.appeals_upheld += b;
+        },
+    )?;
+
+    // Working days late need the calendar: only the overdue cases themselves are read back.
+    let sql = format!(
+        "SELECT {k} AS k, c.stage_due AS stage_due {CASE_JOINS} WHERE c.state <> 'closed' AND c.stage_due < {now} AND {w}",
+        k = key(Root::CasesOpened),
+        now = ts(now),
+        w = filters(Root::CasesOpened, period, scope),
+    );
+    let rows: Vec<OverdueRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
+    for r in rows {
+        let e = out.entry(r.k).or_default();
+        e.overdue_cases += 1;
+        e.overdue_days += i64::from(overdue_days(now, clock::from_db(r.stage_due), &rules.calendar));
+    }
+
+    Ok(out)
+}
+
+/// Code and name of each group key.
+fn names(conn: &mut Conn, group_by: Option<GroupBy>) -> AppResult<HashMap<String, (String, String)>> {
+    let rows: Vec<(i64, String, String)> = match group_by {
+        Some(GroupBy::Department) => db_run!(conn, |c| departments::table.select((departments::id, departments::code, departments::name)).load(c))?,
+        Some(GroupBy::ServiceItem) => db_run!(conn, |c| service_items::table.select((service_items::id, service_items::code, service_items::name)).load(c))?,
+        Some(GroupBy::Window) => db_run!(conn, |c| windows::table.select((windows::id, windows::code, windows::name)).load(c))?,
+        Some(GroupBy::Staff) => db_run!(conn, |c| staff::table.select((staff::id, staff::staff_no, staff::name)).load(c))?,
+        _ => vec![],
+    };
+    Ok(rows.into_iter().map(|(id, code, name)| (id.to_string(), (code, name))).collect())
+}
+
+/// The Chinese name of a rating channel or case source.
+pub fn channel_label(channel: &str) -> &str {
+    match channel {
+        "pc" => "PC端",
+        "mobile" => "移动端",
+        "qr" => "二维码",
+        "kiosk" => "自助终端",
+        "window_device" => "窗口评价器",
+        "hotline" => "热线",
+        "sms" => "短信",
+        "default" => "默认评价",
+        "hotline_12345" => "12345热线",
+        "state_council" => "国务院转办",
+        "unresolved_window" => "办不成事窗口",
+        "other" => "其他",
+        other => other,
+    }
+}
+
+/// The figures of SPEC §4 for the period, grouped, with the total.
+pub fn compute(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope: Scope, now: DateTime<Utc>, rules: &Rules) -> AppResult<Stats> {
+    let counts = counts(conn, period, group_by, scope, now, rules)?;
+    let names = names(conn, group_by)?;
+    let mut total = Counts::default();
+    let mut groups = Vec::with_capacity(counts.len());
+    for (key, c) in counts {
+        total.add(&c);
+        let (key, name) = match (&key, group_by) {
+            (None, _) => ("none".to_owned(), "（未指定）".to_owned()),
+            (Some(k), Some(GroupBy::Channel)) => (k.clone(), channel_label(k).to_owned()),
+            (Some(k), _) => names.get(k).cloned().unwrap_or_else(|| (k.clone(), k.clone())),
+        };
+        groups.push(Figures::of(key, name, c));
+    }
+    // Months read in order; other groups by code, with the unattributed last.
+    groups.sort_by(|a, b| (a.key == "none").cmp(&(b.key == "none")).then_with(|| a.key.cmp(&b.key)));
+    Ok(Stats {
+        from: period.first_day().to_string(),
+        to: period.last_day().to_string(),
+        group_by: group_by.map(|g| g.as_str().to_owned()),
+        groups,
+        total: Figures::of("total".into(), "合计".into(), total),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_whole_beijing_days() {
+        let p = Period::parse("2026-11-01", "2026-11-30").expect("period");
+        assert_eq!(p.start.to_rfc3339(), "2026-10-31T16:00:00+00:00");
+        assert_eq!(p.end.to_rfc3339(), "2026-11-30T16:00:00+00:00");
+        assert_eq!(Period::month("2026-11").expect("month"), p);
+        assert_eq!((p.first_day().to_string(), p.last_day().to_string()), ("2026-11-01".into(), "2026-11-30".into()));
+        assert!(Period::parse("2026-11-30", "2026-11-01").is_err());
+        assert!(Period::parse("yesterday", "2026-11-01").is_err());
+        assert!(Period::month("2026-13").is_err());
+        let exact = Period::parse("2026-11-01T08:00:00+08:00", "2026-11-01T09:00:00+08:00").expect("instants");
+        assert_eq!(exact.end - exact.start, Duration::hours(1));
+    }
+
+    #[test]
+    fn rates_are_undefined_without_a_denominator() {
+        let f = Figures::of("k".into(), "n".into(), Counts::default());
+        assert_eq!((f.good_rate, f.on_time_rate), (None, None));
+        let c = Counts { ratings: 4, stars: [1, 0, 1, 1, 1], ..Counts::default() };
+        let f = Figures::of("k".into(), "n".into(), c);
+        assert_eq!((f.good_rate, f.bad_rate), (Some(0.75), Some(0.25)));
+    }
+}

@@ -1,0 +1,485 @@
+//! Admin pages (系统管理): master data (departments, service items, windows, staff, 三对应
+//! assignments), users, integration keys, SLA policies and the working-day calendar. Each page
+//! lists what exists and has a form to add; the forms call the same use cases as the API.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use maud::{html, Markup};
+
+use crate::accounts::{self, NewUserSpec, Principal};
+use crate::app::AppState;
+use crate::calendar_admin;
+use crate::clock;
+use crate::domain::calendar::YearCalendar;
+use crate::domain::sla::SlaPolicy;
+use crate::error::{AppError, AppResult};
+use crate::master_data::{self, AssignmentSpec};
+use crate::security::Role;
+use crate::storage::Conn;
+
+use super::staff::{short_time, signed_in, source_label, staff_header};
+use super::{layout, message_page, page, see_other};
+
+const SECTIONS: &[(&str, &str)] = &[
+    ("departments", "部门"),
+    ("items", "服务事项"),
+    ("windows", "窗口"),
+    ("staff", "工作人员"),
+    ("assignments", "三对应"),
+    ("users", "用户"),
+    ("keys", "接口密钥"),
+    ("sla", "时限规则"),
+    ("calendar", "工作日历"),
+];
+
+async fn admin(state: &web::Data<AppState>, req: &HttpRequest) -> Result<(Principal, String), HttpResponse> {
+    let Some((principal, token)) = signed_in(state, req).await else { return Err(see_other("/login")) };
+    if principal.role() != Some(Role::Admin) {
+        return Err(message_page(StatusCode::FORBIDDEN, "无权访问", "系统管理仅供管理员使用。"));
+    }
+    Ok((principal, token))
+}
+
+fn section_title(section: &str) -> Option<&'static str> {
+    SECTIONS.iter().find(|(s, _)| *s == section).map(|(_, t)| *t)
+}
+
+pub async fn index() -> HttpResponse {
+    see_other("/admin/departments")
+}
+
+/// What a section page shows: its table and its form, with any message from the last post.
+struct Notice<'a> {
+    error: Option<String>,
+    success: Option<String>,
+    values: &'a HashMap<String, String>,
+}
+
+pub async fn show(state: web::Data<AppState>, req: HttpRequest, section: web::Path<String>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let (principal, token) = match admin(&state, &req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let section = section.into_inner();
+    let saved = query.get("saved").map(|_| "已保存。".to_owned());
+    render(&state, &principal, &token, &section, Notice { error: None, success: saved, values: &query.into_inner() }, StatusCode::OK).await
+}
+
+async fn render(state: &web::Data<AppState>, principal: &Principal, token: &str, section: &str, notice: Notice<'_>, status: StatusCode) -> HttpResponse {
+    let Some(title) = section_title(section) else { return message_page(StatusCode::NOT_FOUND, "未找到", "没有这个管理页面。") };
+    let csrf = state.cookies.csrf(token);
+    let owned_section = section.to_owned();
+    let year = notice.values.get("year").and_then(|y| y.parse::<i32>().ok()).unwrap_or_else(|| clock::now().with_timezone(&Shanghai).year());
+    let content = state.db(move |conn, state| section_content(conn, state, &owned_section, year)).await;
+    let content = match content {
+        Ok(c) => c,
+        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+    };
+    let body = html! {
+        (staff_header(principal, &csrf))
+        h1 { "系统管理 · " (title) }
+        nav.card.subnav aria-label="管理分类" {
+            @for (s, t) in SECTIONS {
+                @if *s == section { strong aria-current="page" { (t) } } @else { a href={ "/admin/" (s) } { (t) } }
+                " "
+            }
+        }
+        @if let Some(e) = &notice.error { div.error role="alert" { (e) } }
+        @if let Some(s) = &notice.success { div.notice role="status" { (s) } }
+        (content.form(&csrf, notice.values))
+        (content.table(&csrf))
+    };
+    page(status, layout(&format!("系统管理 · {title}"), body))
+}
+
+/// The data a section page needs, loaded in one go.
+enum Content {
+    Departments(Vec<master_data::DepartmentView>),
+    Items(Vec<master_data::ServiceItemView>, Vec<master_data::DepartmentView>),
+    Windows(Vec<master_data::WindowView>),
+    Staff(Vec<master_data::StaffView>, Vec<master_data::DepartmentView>),
+    Assignments(Vec<master_data::AssignmentView>, Vec<master_data::WindowView>, Vec<master_data::StaffView>, Vec<master_data::ServiceItemView>),
+    Users(Vec<accounts::UserListItem>, Vec<master_data::DepartmentView>),
+    Keys(Vec<accounts::ApiKeyListItem>),
+    Sla(Vec<calendar_admin::SlaPolicyView>),
+    Calendar(YearCalendar),
+}
+
+fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) -> AppResult<Content> {
+    Ok(match section {
+        "departments" => Content::Departments(master_data::list_departments(conn)?),
+        "items" => Content::Items(master_data::list_service_items(conn)?, master_data::list_departments(conn)?),
+        "windows" => Content::Windows(master_data::list_windows(conn)?),
+        "staff" => Content::Staff(master_data::list_staff(conn)?, master_data::list_departments(conn)?),
+        "assignments" => Content::Assignments(
+            master_data::list_assignments(conn)?,
+            master_data::list_windows(conn)?,
+            master_data::list_staff(conn)?,
+            master_data::list_service_items(conn)?,
+        ),
+        "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn)?),
+        "keys" => Content::Keys(accounts::list_api_keys(conn)?),
+        "sla" => {
+            let rules = state.reload_rules(conn)?;
+            Content::Sla(calendar_admin::sla_policies_in_force(conn, &rules)?)
+        }
+        "calendar" => Content::Calendar(calendar_admin::load_year(conn, year.clamp(2000, 2100))?),
+        _ => return Err(AppError::NotFound(section.to_owned())),
+    })
+}
+
+fn text_field(id: &str, label: &str, values: &HashMap<String, String>, required: bool, kind: &str) -> Markup {
+    html! {
+        p {
+            label for=(id) { (label) @if required { " *" } }
+            br;
+            input id=(id) name=(id) type=(kind) value=[values.get(id).filter(|_| kind != "password")] required[required] maxlength="200";
+        }
+    }
+}
+
+fn select_field(id: &str, label: &str, options: &[(String, String)], values: &HashMap<String, String>, required: bool) -> Markup {
+    html! {
+        p {
+            label for=(id) { (label) @if required { " *" } }
+            br;
+            select id=(id) name=(id) required[required] {
+                option value="" { "请选择" }
+                @for (value, text) in options { option value=(value) selected[values.get(id) == Some(value)] { (text) } }
+            }
+        }
+    }
+}
+
+fn department_options(departments: &[master_data::DepartmentView]) -> Vec<(String, String)> {
+    departments.iter().map(|d| (d.code.clone(), format!("{} {}", d.code, d.name))).collect()
+}
+
+fn add_form(csrf: &str, title: &str, fields: Markup) -> Markup {
+    html! {
+        form.card method="post" {
+            h2 { (title) }
+            input type="hidden" name="csrf" value=(csrf);
+            (fields)
+            button type="submit" { "保存" }
+        }
+    }
+}
+
+fn role_label(role: &str) -> &str {
+    match role {
+        "admin" => "管理员",
+        "supervisor" => "监督人员",
+        "department" => "部门工作人员",
+        other => other,
+    }
+}
+
+impl Content {
+    fn form(&self, csrf: &str, v: &HashMap<String, String>) -> Markup {
+        match self {
+            Content::Departments(all) => add_form(csrf, "新增部门", html! {
+                (text_field("code", "部门编码", v, true, "text"))
+                (text_field("name", "部门名称", v, true, "text"))
+                (select_field("parent_code", "上级部门", &department_options(all), v, false))
+                (text_field("email", "通知邮箱", v, false, "email"))
+            }),
+            Content::Items(_, depts) => add_form(csrf, "新增服务事项", html! {
+                (text_field("code", "事项编码", v, true, "text"))
+                (text_field("name", "事项名称", v, true, "text"))
+                (select_field("department_code", "实施部门", &department_options(depts), v, true))
+            }),
+            Content::Windows(_) => add_form(csrf, "新增窗口", html! {
+                (text_field("code", "窗口编码", v, true, "text"))
+                (text_field("name", "窗口名称", v, true, "text"))
+                (text_field("hall", "所在大厅", v, true, "text"))
+            }),
+            Content::Staff(_, depts) => add_form(csrf, "新增工作人员", html! {
+                (text_field("staff_no", "工号", v, true, "text"))
+                (text_field("name", "姓名", v, true, "text"))
+                (select_field("department_code", "所属部门", &department_options(depts), v, true))
+            }),
+            Content::Assignments(_, windows, staff, items) => add_form(csrf, "新增三对应（窗口—人员—事项）", html! {
+                (select_field("window_code", "窗口", &windows.iter().map(|w| (w.code.clone(), format!("{} {}", w.code, w.name))).collect::<Vec<_>>(), v, true))
+                (select_field("staff_no", "工作人员", &staff.iter().map(|s| (s.staff_no.clone(), format!("{} {}", s.staff_no, s.name))).collect::<Vec<_>>(), v, true))
+                fieldset {
+                    legend { "办理事项 *" }
+                    @for (i, item) in items.iter().enumerate() {
+                        label.check { input type="checkbox" name={ "item_" (i) } value=(item.code) checked[v.values().any(|x| x == &item.code)]; " " (item.code) " " (item.name) }
+                    }
+                }
+                (text_field("effective_from", "生效日期", v, true, "date"))
+                (text_field("effective_to", "失效日期（不含）", v, false, "date"))
+            }),
+            Content::Users(_, depts) => add_form(csrf, "新增用户", html! {
+                (text_field("username", "用户名", v, true, "text"))
+                (text_field("password", "初始密码（至少8位）", v, true, "password"))
+                (select_field("role", "角色", &[("department".into(), "部门工作人员".into()), ("supervisor".into(), "监督人员".into()), ("admin".into(), "管理员".into())], v, true))
+                (select_field("department_code", "所属部门（部门工作人员必填）", &department_options(depts), v, false))
+                (text_field("email", "邮箱", v, false, "email"))
+            }),
+            Content::Keys(_) => add_form(csrf, "新增接口密钥（业务系统、12345热线）", html! {
+                (text_field("name", "用途名称", v, true, "text"))
+            }),
+            Content::Sla(_) => html! {},
+            Content::Calendar(y) => html! {
+                form.card method="get" {
+                    label for="year" { "年份 " }
+                    input #year type="number" name="year" min="2000" max="2100" value=(y.year);
+                    " " button.secondary type="submit" { "查看" }
+                }
+                form.card method="post" {
+                    h2 { (y.year) " 年工作日历" }
+                    p.muted { "每行一个日期（YYYY-MM-DD）。保存后，所有未结案件的期限按新日历重新计算。" }
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="year" value=(y.year);
+                    p { label for="holidays" { "法定节假日（工作日放假）" } textarea #holidays name="holidays" rows="8" { (dates(&y.holidays)) } }
+                    p { label for="workdays" { "调休上班日（周末上班）" } textarea #workdays name="workdays" rows="4" { (dates(&y.workdays)) } }
+                    button type="submit" { "保存日历" }
+                }
+            },
+        }
+    }
+
+    fn table(&self, csrf: &str) -> Markup {
+        match self {
+            Content::Departments(rows) => table(&["编码", "名称", "上级", "通知邮箱"], rows.iter().map(|d| vec![d.code.clone(), d.name.clone(), d.parent_code.clone().unwrap_or_default(), d.email.clone().unwrap_or_default()])),
+            Content::Items(rows, _) => table(&["编码", "名称", "部门"], rows.iter().map(|i| vec![i.code.clone(), i.name.clone(), i.department_code.clone()])),
+            Content::Windows(rows) => table(&["编码", "名称", "大厅"], rows.iter().map(|w| vec![w.code.clone(), w.name.clone(), w.hall.clone()])),
+            Content::Staff(rows, _) => table(&["工号", "姓名", "部门"], rows.iter().map(|s| vec![s.staff_no.clone(), s.name.clone(), s.department_code.clone()])),
+            Content::Assignments(rows, ..) => table(
+                &["窗口", "工作人员", "事项", "生效", "失效"],
+                rows.iter().map(|a| vec![a.window_code.clone(), a.staff_no.clone(), a.service_item_codes.join("、"), short_time(&a.effective_from), a.effective_to.as_deref().map(short_time).unwrap_or_else(|| "长期".into())]),
+            ),
+            Content::Users(rows, _) => table(&["用户名", "角色", "部门", "邮箱"], rows.iter().map(|u| vec![u.username.clone(), role_label(&u.role).to_owned(), u.department_code.clone().unwrap_or_default(), u.email.clone().unwrap_or_default()])),
+            Content::Keys(rows) => html! {
+                div.card.table-wrap {
+                    table {
+                        thead { tr { th scope="col" { "名称" } th scope="col" { "前缀" } th scope="col" { "创建" } th scope="col" { "状态" } } }
+                        tbody {
+                            @for k in rows {
+                                tr {
+                                    td { (k.name) } td { code { (k.prefix) "…" } } td { (short_time(&k.created_at)) }
+                                    td {
+                                        @if let Some(r) = &k.revoked_at { "已于 " (short_time(r)) " 停用" } @else {
+                                            form.inline method="post" action={ "/admin/keys/" (k.id) "/revoke" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                button.link type="submit" aria-label={ "停用密钥 " (k.name) } { "停用" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            Content::Sla(rows) => html! {
+                @for p in rows {
+                    form.card method="post" {
+                        h2 { (source_label(&p.source)) @if p.is_default { " " span.muted { "（默认规则）" } } }
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="source" value=(p.source);
+                        div.grid4 {
+                            (day_field(&p.source, "feedback_days", "核实期限（工作日）", p.policy.feedback_days))
+                            (day_field(&p.source, "reply_days", "答复期限", p.policy.reply_days))
+                            (day_field(&p.source, "extended_reply_days", "延期后答复期限", p.policy.extended_reply_days))
+                            (day_field(&p.source, "supervision_days", "审核期限", p.policy.supervision_days))
+                        }
+                        button type="submit" { "保存" }
+                    }
+                }
+            },
+            Content::Calendar(_) => html! {},
+        }
+    }
+}
+
+fn day_field(source: &str, name: &str, label: &str, value: u32) -> Markup {
+    let id = format!("{source}-{name}");
+    html! { p { label for=(id) { (label) } br; input id=(id) name=(name) type="number" min="1" max="60" value=(value) required; } }
+}
+
+fn dates(days: &[NaiveDate]) -> String {
+    days.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Markup {
+    let rows: Vec<Vec<String>> = rows.collect();
+    html! {
+        div.card.table-wrap {
+            @if rows.is_empty() { p { "暂无记录。" } } @else {
+                table {
+                    thead { tr { @for h in headers { th scope="col" { (h) } } } }
+                    tbody { @for r in &rows { tr { @for c in r { td { (c) } } } } }
+                }
+            }
+        }
+    }
+}
+
+fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    form.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+fn required<'a>(form: &'a HashMap<String, String>, name: &'static str) -> AppResult<&'a str> {
+    field(form, name).ok_or_else(|| AppError::invalid(name, "必填"))
+}
+
+fn local_day_start(form: &HashMap<String, String>, name: &'static str) -> AppResult<Option<DateTime<Utc>>> {
+    let Some(value) = field(form, name) else { return Ok(None) };
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| AppError::invalid(name, "日期格式应为 YYYY-MM-DD"))?;
+    let start = day.and_hms_opt(0, 0, 0).and_then(|t| Shanghai.from_local_datetime(&t).single()).ok_or_else(|| AppError::invalid(name, "无效日期"))?;
+    Ok(Some(start.with_timezone(&Utc)))
+}
+
+fn parse_dates(text: &str, field: &'static str) -> AppResult<Vec<NaiveDate>> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '，')
+        .filter(|s| !s.is_empty())
+        .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| AppError::invalid(field, format!("无法识别的日期 {s}"))))
+        .collect()
+}
+
+/// Runs one section's create (or save) with the form's values; returns a message for the page.
+fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &HashMap<String, String>) -> AppResult<String> {
+    let now = clock::now();
+    match section {
+        "departments" => {
+            let d = master_data::create_department(conn, actor, required(form, "code")?, required(form, "name")?, field(form, "parent_code"), field(form, "email"), now)?;
+            Ok(format!("已新增部门 {}。", d.name))
+        }
+        "items" => {
+            let i = master_data::create_service_item(conn, actor, required(form, "code")?, required(form, "name")?, required(form, "department_code")?, now)?;
+            Ok(format!("已新增事项 {}。", i.name))
+        }
+        "windows" => {
+            let w = master_data::create_window(conn, actor, required(form, "code")?, required(form, "name")?, required(form, "hall")?, now)?;
+            Ok(format!("已新增窗口 {}。", w.name))
+        }
+        "staff" => {
+            let s = master_data::create_staff(conn, actor, required(form, "staff_no")?, required(form, "name")?, required(form, "department_code")?, now)?;
+            Ok(format!("已新增工作人员 {}。", s.name))
+        }
+        "assignments" => {
+            let mut items: Vec<(usize, String)> = form
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("item_").and_then(|i| i.parse().ok()).map(|i| (i, v.clone())))
+                .collect();
+            items.sort();
+            let items: Vec<String> = items.into_iter().map(|(_, v)| v).collect();
+            let spec = AssignmentSpec {
+                window_code: required(form, "window_code")?,
+                staff_no: required(form, "staff_no")?,
+                service_item_codes: &items,
+                effective_from: local_day_start(form, "effective_from")?.ok_or_else(|| AppError::invalid("effective_from", "必填"))?,
+                effective_to: local_day_start(form, "effective_to")?,
+            };
+            master_data::create_assignment(conn, actor, &spec, now)?;
+            Ok("已新增三对应关系。".into())
+        }
+        "users" => {
+            let role = Role::parse(required(form, "role")?).ok_or_else(|| AppError::invalid("role", "未知角色"))?;
+            let spec = NewUserSpec {
+                username: required(form, "username")?,
+                password: form.get("password").map(String::as_str).unwrap_or(""),
+                role,
+                department_code: if role == Role::Department { field(form, "department_code") } else { None },
+                email: field(form, "email"),
+            };
+            let user = accounts::create_user_by(conn, actor, &spec, now)?;
+            Ok(format!("已新增用户 {}。", user.username))
+        }
+        "keys" => {
+            let (_, key) = accounts::create_api_key_by(conn, actor, required(form, "name")?, now)?;
+            Ok(format!("密钥已生成，仅显示这一次，请立即复制保存：{key}"))
+        }
+        "sla" => {
+            let source = required(form, "source")?;
+            if !calendar_admin::sources().contains(&source) {
+                return Err(AppError::invalid("source", "未知来源"));
+            }
+            let days = |name: &'static str| -> AppResult<u32> { required(form, name)?.parse().map_err(|_| AppError::invalid(name, "应为整数")) };
+            let policy = SlaPolicy {
+                feedback_days: days("feedback_days")?,
+                reply_days: days("reply_days")?,
+                extended_reply_days: days("extended_reply_days")?,
+                supervision_days: days("supervision_days")?,
+            };
+            calendar_admin::set_sla_policy(conn, actor, source, &policy, now)?;
+            state.reload_rules(conn)?;
+            Ok(format!("{}的时限规则已保存，未结案件期限已重新计算。", source_label(source)))
+        }
+        "calendar" => {
+            let year: i32 = required(form, "year")?.parse().map_err(|_| AppError::invalid("year", "应为年份"))?;
+            if !(2000..=2100).contains(&year) {
+                return Err(AppError::invalid("year", "年份应在 2000 到 2100 之间"));
+            }
+            let holidays = parse_dates(form.get("holidays").map(String::as_str).unwrap_or(""), "holidays")?;
+            let workdays = parse_dates(form.get("workdays").map(String::as_str).unwrap_or(""), "workdays")?;
+            let validated = YearCalendar { year, holidays, workdays }.validated().map_err(|e| AppError::invalid("holidays", e.to_string()))?;
+            calendar_admin::replace_year(conn, actor, &validated, now)?;
+            state.reload_rules(conn)?;
+            Ok(format!("{year} 年工作日历已保存，未结案件期限已重新计算。"))
+        }
+        other => Err(AppError::NotFound(other.to_owned())),
+    }
+}
+
+fn problem_text(e: &AppError) -> String {
+    match e {
+        AppError::Invalid(f) => format!("填写有误（{}）：{}", f.field, f.message),
+        AppError::Conflict { message, .. } => format!("已存在：{message}"),
+        _ => "保存失败，请稍后再试。".into(),
+    }
+}
+
+pub async fn submit(state: web::Data<AppState>, req: HttpRequest, section: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let (principal, token) = match admin(&state, &req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let section = section.into_inner();
+    let form = form.into_inner();
+    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
+        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    }
+    if section_title(&section).is_none() {
+        return message_page(StatusCode::NOT_FOUND, "未找到", "没有这个管理页面。");
+    }
+    let actor = principal.actor_label();
+    let (owned_section, owned_form) = (section.clone(), form.clone());
+    let result = state.db(move |conn, state| apply(conn, state, &actor, &owned_section, &owned_form)).await;
+    match result {
+        // A new key is shown on this response only, never again.
+        Ok(message) if section == "keys" => {
+            let empty = HashMap::new();
+            render(&state, &principal, &token, &section, Notice { error: None, success: Some(message), values: &empty }, StatusCode::OK).await
+        }
+        Ok(_) if section == "calendar" => see_other(&format!("/admin/calendar?saved=1&year={}", form.get("year").map(String::as_str).unwrap_or(""))),
+        Ok(_) => see_other(&format!("/admin/{section}?saved=1")),
+        Err(e) => {
+            let status = if matches!(e, AppError::Invalid(_) | AppError::Conflict { .. }) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::SERVICE_UNAVAILABLE };
+            render(&state, &principal, &token, &section, Notice { error: Some(problem_text(&e)), success: None, values: &form }, status).await
+        }
+    }
+}
+
+pub async fn revoke_key(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let (principal, token) = match admin(&state, &req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
+        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    }
+    let id = id.into_inner();
+    let actor = principal.actor_label();
+    match state.db(move |conn, _| accounts::revoke_api_key_by(conn, &actor, id, clock::now())).await {
+        Ok(()) | Err(AppError::NotFound(_)) => see_other("/admin/keys?saved=1"),
+        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+    }
+}

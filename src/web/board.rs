@@ -1,0 +1,170 @@
+//! The supervisor board (督办看板): overdue cases first, escalations marked, then what waits for
+//! the supervisor's decision — appeals, extension and reassignment requests, unassigned
+//! complaints, replies to audit — each with its decision buttons inline. Decisions post to the
+//! same case action as the case page and come back here.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+
+use crate::accounts::Principal;
+use crate::app::AppState;
+use crate::case_work::{self, CaseFilter, CaseList, CaseListItem};
+use crate::clock;
+use crate::domain::case_flow::Action;
+use crate::error::AppError;
+use crate::master_data::{self, DepartmentView};
+use crate::security::Role;
+
+use super::staff::{alert_badge, department_select, short_time, signed_in, source_label, staff_header};
+use super::{layout, message_page, page, see_other};
+
+/// Overdue more than this many working days is 督办 (SPEC §3).
+const ESCALATION_DAYS: u32 = 3;
+const ROWS_PER_SECTION: i64 = 30;
+
+struct Board {
+    overdue: CaseList,
+    due_soon: CaseList,
+    appeals: CaseList,
+    extensions: CaseList,
+    reassign_requests: CaseList,
+    unassigned: CaseList,
+    supervision: CaseList,
+    departments: Vec<DepartmentView>,
+}
+
+pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
+    if principal.role() != Some(Role::Supervisor) {
+        return message_page(StatusCode::FORBIDDEN, "无权访问", "督办看板仅供监督人员使用。");
+    }
+    let who = principal.clone();
+    let board = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            let now = clock::now();
+            let mut list = |filter: CaseFilter| {
+                case_work::list_cases(conn, &who, &CaseFilter { limit: Some(ROWS_PER_SECTION), ..filter }, now, &rules)
+            };
+            let board = Board {
+                overdue: list(CaseFilter { alert: Some("overdue".into()), ..CaseFilter::default() })?,
+                due_soon: list(CaseFilter { alert: Some("due_soon".into()), ..CaseFilter::default() })?,
+                appeals: list(CaseFilter { state: Some("appeal".into()), ..CaseFilter::default() })?,
+                extensions: list(CaseFilter { extension: Some("requested".into()), ..CaseFilter::default() })?,
+                reassign_requests: list(CaseFilter { reassign_requested: Some(true), ..CaseFilter::default() })?,
+                unassigned: list(CaseFilter { department: Some("unassigned".into()), ..CaseFilter::default() })?,
+                supervision: list(CaseFilter { state: Some("supervision".into()), ..CaseFilter::default() })?,
+                departments: vec![],
+            };
+            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn)?, ..board })
+        })
+        .await;
+    match board {
+        Ok(board) => page(StatusCode::OK, board_page(&board, &principal, &state.cookies.csrf(&token))),
+        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+    }
+}
+
+fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
+    let escalated = b.overdue.items.iter().filter(|c| c.overdue_days > ESCALATION_DAYS).count();
+    let tiles = [
+        ("超期", b.overdue.total, "red", "#overdue"),
+        ("督办（超期3个工作日以上）", escalated as i64, "red", "#overdue"),
+        ("即将到期", b.due_soon.total, "yellow", "/cases?alert=due_soon"),
+        ("申诉待裁决", b.appeals.total, "neutral", "#appeals"),
+        ("延期待审批", b.extensions.total, "neutral", "#extensions"),
+        ("改派申请", b.reassign_requests.total, "neutral", "#reassign"),
+        ("待分派", b.unassigned.total, "neutral", "#unassigned"),
+        ("答复待审核", b.supervision.total, "neutral", "#supervision"),
+    ];
+    let body = html! {
+        (staff_header(principal, csrf))
+        h1 { "督办看板" }
+        ul.tiles {
+            @for (label, n, tone, href) in tiles {
+                li { a class={ "tile " (tone) } href=(href) { span.n { (n) } span { (label) } } }
+            }
+        }
+        section #overdue {
+            h2 { "超期案件（" (b.overdue.total) "）" }
+            p.muted { "按超期时间排序，最久的在前；超期3个工作日以上为督办。" }
+            @if b.overdue.items.is_empty() { p.card { "没有超期案件。" } }
+            @for c in &b.overdue.items { (case_row(c, c.overdue_days > ESCALATION_DAYS)) }
+        }
+        section #appeals {
+            h2 { "申诉待裁决（" (b.appeals.total) "）" }
+            @if b.appeals.items.is_empty() { p.card { "没有待裁决的申诉。" } }
+            @for c in &b.appeals.items {
+                (decision(c, csrf, &[Action::UpholdAppeal, Action::DismissAppeal], "裁决意见（选填）", None))
+            }
+        }
+        section #extensions {
+            h2 { "延期申请（" (b.extensions.total) "）" }
+            @if b.extensions.items.is_empty() { p.card { "没有待审批的延期申请。" } }
+            @for c in &b.extensions.items {
+                (decision(c, csrf, &[Action::GrantExtension, Action::DenyExtension], "审批意见（选填）", None))
+            }
+        }
+        section #reassign {
+            h2 { "改派申请（" (b.reassign_requests.total) "）" }
+            @if b.reassign_requests.items.is_empty() { p.card { "没有改派申请。" } }
+            @for c in &b.reassign_requests.items {
+                (decision(c, csrf, &[Action::Reassign], "改派说明（选填）", Some(&b.departments)))
+            }
+        }
+        section #unassigned {
+            h2 { "待分派投诉（" (b.unassigned.total) "）" }
+            @if b.unassigned.items.is_empty() { p.card { "没有待分派的投诉。" } }
+            @for c in &b.unassigned.items {
+                (decision(c, csrf, &[Action::Reassign], "分派说明（选填）", Some(&b.departments)))
+            }
+        }
+        section #supervision {
+            h2 { "答复待审核（" (b.supervision.total) "）" }
+            p.muted { "请打开案件阅读答复后审核通过或退回。" }
+            @if b.supervision.items.is_empty() { p.card { "没有待审核的答复。" } }
+            @for c in &b.supervision.items { (case_row(c, false)) }
+        }
+    };
+    layout("督办看板", body)
+}
+
+fn case_row(c: &CaseListItem, escalated: bool) -> Markup {
+    html! {
+        a.case-row.card href={ "/cases/" (c.id) } {
+            div {
+                strong { "#" (c.id) " " (c.state_label) } " " (alert_badge(c.alert.as_deref(), c.overdue_days))
+                @if escalated { " " span.badge.red { "督办" } }
+            }
+            div { (c.summary) }
+            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (source_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
+        }
+    }
+}
+
+/// A case with its decision buttons; a reassignment also picks the department.
+fn decision(c: &CaseListItem, csrf: &str, actions: &[Action], note_label: &str, departments: Option<&[DepartmentView]>) -> Markup {
+    let note_id = format!("note-{}", c.id);
+    let dept_id = format!("dept-{}", c.id);
+    html! {
+        div.card {
+            a href={ "/cases/" (c.id) } { strong { "#" (c.id) " " (c.state_label) } }
+            " " (alert_badge(c.alert.as_deref(), c.overdue_days))
+            div { (c.summary) }
+            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (source_label(&c.source)) " · 立案 " (short_time(&c.opened_at)) }
+            form method="post" action={ "/cases/" (c.id) "/act" } {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="return_to" value={ "/board#" (c.id) };
+                @if let Some(departments) = departments {
+                    p { label for=(dept_id) { "改派至 " } (department_select(&dept_id, departments, c.department_code.as_deref(), true)) }
+                }
+                label for=(note_id) { (note_label) }
+                input id=(note_id) name="note" maxlength="2000";
+                div.actions {
+                    @for a in actions { button type="submit" name="action" value=(a.as_str()) { (a.label()) } }
+                }
+            }
+        }
+    }
+}
