@@ -61,20 +61,23 @@ pub fn bars(title: &str, labels: &[String], values: &[f64], format: Format, colo
     }
     let max = values.iter().copied().fold(0.0_f64, f64::max);
     let top = match format {
-        Format::Percent => 1.0_f64.max(max),
-        Format::Count => (max * 1.15).max(1.0),
+        // Room beside the longest bar for its value.
+        Format::Percent => 1.18_f64.max(max * 1.18),
+        Format::Count => (max * 1.18).max(1.0),
     };
-    let height = 60 + 34 * n as u32;
+    // The first label is drawn on top: segment 0 is the bottom of the axis.
+    let row = |i: usize| n - 1 - i;
+    let height = 60 + 36 * n as u32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (480, height)).into_drawing_area();
         let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FONT, 18).into_font().color(&INK))
+                .caption(title, (FONT, 20).into_font().color(&INK))
                 .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(190)
+                .x_label_area_size(26)
+                .y_label_area_size(160)
                 .build_cartesian_2d(0.0..top, (0..n).into_segmented())?;
             chart
                 .configure_mesh()
@@ -82,21 +85,21 @@ pub fn bars(title: &str, labels: &[String], values: &[f64], format: Format, colo
                 .light_line_style(GRID)
                 .bold_line_style(GRID)
                 .x_labels(5)
-                .x_label_formatter(&|v| format.show(*v))
+                .x_label_formatter(&|v| if format == Format::Percent && *v > 1.0 { String::new() } else { format.show(*v) })
                 .y_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) => labels.get(*i).map(|l| shorten(l, 12)).unwrap_or_default(),
+                    SegmentValue::CenterOf(i) if *i < n => labels.get(row(*i)).map(|l| shorten(l, 9)).unwrap_or_default(),
                     _ => String::new(),
                 })
-                .label_style((FONT, 13).into_font().color(&INK))
+                .label_style((FONT, 15).into_font().color(&INK))
                 .axis_style(INK)
                 .draw()?;
             chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
-                let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))], color.filled());
+                let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(row(i))), (*v, SegmentValue::Exact(row(i) + 1))], color.filled());
                 bar.set_margin(5, 5, 0, 0);
                 bar
             }))?;
             chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
-                Text::new(format.show(*v), (*v, SegmentValue::CenterOf(i)), (FONT, 12).into_font().color(&INK))
+                Text::new(format!(" {}", format.show(*v)), (*v, SegmentValue::CenterOf(row(i))), (FONT, 14).into_font().color(&INK))
             }))?;
             root.present()?;
             Ok(())
@@ -118,18 +121,20 @@ pub fn lines(title: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor
         Format::Percent => 1.0,
         Format::Count => (max * 1.15).max(1.0),
     };
-    let n = labels.len();
+    let n = labels.len() as i32;
+    let label_at = |i: i32| usize::try_from(i).ok().and_then(|i| labels.get(i)).cloned().unwrap_or_default();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (480, 300)).into_drawing_area();
         let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
             root.fill(&WHITE)?;
+            // One empty slot either side keeps the first and last points off the frame.
             let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FONT, 18).into_font().color(&INK))
-                .margin(12)
+                .caption(title, (FONT, 20).into_font().color(&INK))
+                .margin(10)
                 .x_label_area_size(30)
-                .y_label_area_size(56)
-                .build_cartesian_2d((0..n.saturating_sub(1).max(1)).into_segmented(), 0.0..top)?;
+                .y_label_area_size(60)
+                .build_cartesian_2d(-1..n, 0.0..top)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -137,17 +142,13 @@ pub fn lines(title: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor
                 .bold_line_style(GRID)
                 .y_labels(5)
                 .y_label_formatter(&|v| format.show(*v))
-                .x_labels(n.min(12))
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::Exact(i) | SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                    SegmentValue::Last => String::new(),
-                })
-                .label_style((FONT, 12).into_font().color(&INK))
+                .x_labels(usize::try_from(n + 2).unwrap_or(2))
+                .x_label_formatter(&|i| label_at(*i))
+                .label_style((FONT, 14).into_font().color(&INK))
                 .axis_style(INK)
                 .draw()?;
             for (name, values, color) in series {
-                let points: Vec<(SegmentValue<usize>, f64)> =
-                    values.iter().take(n).enumerate().map(|(i, v)| (SegmentValue::Exact(i), *v)).collect();
+                let points: Vec<(i32, f64)> = values.iter().take(labels.len()).enumerate().map(|(i, v)| (i as i32, *v)).collect();
                 let color = *color;
                 chart
                     .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
@@ -157,8 +158,8 @@ pub fn lines(title: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font((FONT, 13).into_font().color(&INK))
+                .position(SeriesLabelPosition::LowerRight)
+                .label_font((FONT, 15).into_font().color(&INK))
                 .background_style(WHITE.mix(0.9))
                 .border_style(GRID)
                 .draw()?;
@@ -192,7 +193,7 @@ mod tests {
         assert!(svg.starts_with("<figure class=\"chart\"><svg role=\"img\""), "{svg}");
         assert!(svg.contains("<title>各部门差评率 &lt;测试&gt;</title>"));
         assert!(svg.contains("区市场监督管理局") && svg.contains("12.5%") && svg.contains("50.0%"));
-        assert!(svg.contains("viewBox=\"0 0 640 "));
+        assert!(svg.contains("viewBox=\"0 0 480 "));
         assert!(svg.matches("<rect").count() >= 2);
     }
 

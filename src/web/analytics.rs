@@ -248,7 +248,7 @@ pub async fn show_run(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
 }
 
 fn run_page(run: &RunView, principal: &Principal, csrf: &str) -> Markup {
-    let labels: Vec<String> = run.clusters.iter().map(|c| format!("{} {}", c.number, c.label)).collect();
+    let labels: Vec<String> = run.clusters.iter().map(|c| format!("{} {}", c.number + 1, c.label)).collect();
     let sizes: Vec<f64> = run.clusters.iter().map(|c| c.size as f64).collect();
     let body = html! {
         (staff_header(principal, csrf))
@@ -268,7 +268,8 @@ fn run_page(run: &RunView, principal: &Principal, csrf: &str) -> Markup {
         }
         @for c in &run.clusters {
             div.card.cluster {
-                h2 { "第 " (c.number) " 类：" (c.label) " " span.muted { "（" (c.size) " 条）" } }
+                // Clusters are numbered from 0 in the API; people count from 1.
+                h2 { "第 " (c.number + 1) " 类：" (c.label) " " span.muted { "（" (c.size) " 条）" } }
                 p { "关键词：" @for (i, t) in c.top_terms.iter().enumerate() { @if i > 0 { "、" } span.term { (t) } } }
                 ul.samples { @for s in &c.samples { li { (s) } } }
             }

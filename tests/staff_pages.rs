@@ -1,0 +1,190 @@
+//! The supervisor board, the analytics page and the admin pages through HTTP, on both backends:
+//! what each role sees, that decisions and edits made on the pages land in the database through
+//! the same use cases as the API, and that forms without the CSRF field are refused.
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+
+struct Browser {
+    client: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+impl Browser {
+    async fn sign_in(app: &TestApp, username: &str) -> Browser {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let r = client.post(app.url("/login")).form(&[("username", username), ("password", "password-123")]).send().await.expect("login");
+        assert_eq!(r.status().as_u16(), 303, "login {username}");
+        let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
+        Browser { client, cookie, base: app.base.clone() }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.expect("get");
+        for header in ["content-security-policy", "x-frame-options", "x-content-type-options"] {
+            assert!(r.headers().get(header).is_some(), "{path} lacks {header}");
+        }
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    /// Posts a form; returns the status, the redirect target and the body.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let r = self.client.post(format!("{}{path}", self.base)).header("Cookie", &self.cookie).form(form).send().await.expect("post");
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (r.status().as_u16(), location, r.text().await.unwrap_or_default())
+    }
+
+    async fn csrf(&self, path: &str) -> String {
+        let (_, html) = self.get(path).await;
+        html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf field").to_owned()
+    }
+}
+
+on_both_backends!(supervisor_decides_on_the_board);
+
+async fn supervisor_decides_on_the_board(app: TestApp) {
+    let d = app.seed().await;
+    let misrouted = app.bad_case(&d, "T1").await;
+    let appealed = app.bad_case(&d, "T2").await;
+    let extended = app.bad_case(&d, "T3").await;
+    assert_eq!(app.act(&d.clerk1, misrouted, "request_reassign", Some("属于人社局事项")).await.0, 200);
+    assert_eq!(app.act(&d.clerk1, appealed, "appeal", Some("评价与本单位无关")).await.0, 200);
+    for (action, note) in [("verify", None), ("request_extension", Some("需跨部门协调"))] {
+        assert_eq!(app.act(&d.clerk1, extended, action, note).await.0, 200);
+    }
+    let sup = Browser::sign_in(&app, "sup").await;
+    let (status, board) = sup.get("/board").await;
+    assert_eq!(status, 200);
+    let section = |id: &str| board.split(&format!("<section id=\"{id}\">")).nth(1).and_then(|s| s.split("</section>").next()).unwrap_or("").to_owned();
+    assert!(section("reassign").contains(&format!("#{misrouted}")), "reassign request listed");
+    assert!(section("appeals").contains(&format!("#{appealed}")) && section("appeals").contains("申诉成立"), "appeal with its buttons");
+    assert!(section("extensions").contains(&format!("#{extended}")) && section("extensions").contains("同意延期"));
+    assert!(!section("appeals").contains(&format!("#{misrouted}")));
+
+    let csrf = sup.csrf("/board").await;
+    let (status, location, _) = sup
+        .post(&format!("/cases/{misrouted}/act"), &[("csrf", &csrf), ("action", "reassign"), ("department_code", "D2"), ("return_to", "/board")])
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/board")));
+    let (_, case) = app.get(&format!("/api/v1/cases/{misrouted}"), Some(&d.supervisor)).await;
+    assert_eq!((case["department_code"].as_str(), case["state"].as_str()), (Some("D2"), Some("feedback")));
+    // An outside address is never a place to return to.
+    let (status, location, _) = sup.post(&format!("/cases/{extended}/act"), &[("csrf", &csrf), ("action", "grant_extension"), ("return_to", "//evil.example/")]).await;
+    assert_eq!((status, location), (303, Some(format!("/cases/{extended}"))));
+    let (status, _, _) = sup.post(&format!("/cases/{appealed}/act"), &[("action", "uphold_appeal")]).await;
+    assert_eq!(status, 403, "no CSRF field");
+    assert_eq!(sup.post(&format!("/cases/{appealed}/act"), &[("csrf", &csrf), ("action", "uphold_appeal"), ("return_to", "/board")]).await.0, 303);
+    assert_eq!(app.count("reviews WHERE invalidated"), 1);
+    let (_, board) = sup.get("/board").await;
+    assert!(board.contains("没有待裁决的申诉") && board.contains("没有待审批的延期申请") && board.contains("没有改派申请"), "decided items leave the board");
+
+    // The board and analytics are not for department users; admin pages are for admins only.
+    let clerk = Browser::sign_in(&app, "clerk1").await;
+    assert_eq!(clerk.get("/board").await.0, 403);
+    assert_eq!(clerk.get("/analytics").await.0, 403);
+    assert_eq!(sup.get("/admin/departments").await.0, 403);
+}
+
+on_both_backends!(analytics_page_charts_and_clusters);
+
+async fn analytics_page_charts_and_clusters(app: TestApp) {
+    let d = app.seed().await;
+    let comments = ["窗口排队时间太长", "排队两小时没人管", "排队叫号太慢", "材料清单前后说法不一", "材料要求反复变化", "网上说的材料和窗口不一样"];
+    for (i, comment) in comments.iter().enumerate() {
+        let no = format!("A{i}");
+        app.transaction(&d, &no, "I1", json!({"completed_at": "2026-11-10T10:00:00+08:00"})).await;
+        let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": no, "stars": 1 + (i % 2), "channel": "kiosk", "comment": comment, "rated_at": "2026-11-10T11:00:00+08:00"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+    }
+    app.transaction(&d, "G1", "I2", json!({"completed_at": "2026-10-10T10:00:00+08:00"})).await;
+    assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "G1", "stars": 5, "channel": "kiosk", "rated_at": "2026-10-10T11:00:00+08:00"})).await.0, 201);
+
+    let sup = Browser::sign_in(&app, "sup").await;
+    let (status, html) = sup.get("/analytics?from=2026-10-01&to=2026-11-30").await;
+    assert_eq!(status, 200);
+    assert!(html.matches("<svg").count() >= 4, "month and department charts");
+    for expected in ["每月评价数与差评数", "各部门差评率", "区市场监督管理局", "2026-10", "2026-11", "85.7%"] {
+        assert!(html.contains(expected), "analytics lacks {expected}");
+    }
+    assert_eq!(sup.get("/analytics?from=2026-12-01&to=2026-11-01").await.0, 422);
+
+    let csrf = sup.csrf("/analytics").await;
+    let (status, location, _) = sup.post("/analytics/clusters", &[("csrf", &csrf), ("from", "2026-11-01"), ("to", "2026-11-30"), ("source", "reviews"), ("grade", "bad"), ("k", "2")]).await;
+    assert_eq!(status, 303);
+    let location = location.expect("run page");
+    let (status, run) = sup.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(run.contains("第 1 类") && run.contains("第 2 类") && run.contains("<svg") && run.contains("排队"), "{run}");
+    let (_, html) = sup.get("/analytics").await;
+    assert!(html.contains(&location), "the run is listed");
+    assert_eq!(sup.post("/analytics/clusters", &[("k", "2")]).await.0, 403, "no CSRF field");
+}
+
+on_both_backends!(admin_keeps_master_data_users_keys_rules_and_calendar);
+
+async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
+    let d = app.seed().await;
+    let admin = Browser::sign_in(&app, "admin").await;
+    let (status, html) = admin.get("/admin/departments").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("区市场监督管理局") && html.contains("新增部门"));
+    let csrf = admin.csrf("/admin/departments").await;
+    let (status, location, _) = admin.post("/admin/departments", &[("csrf", &csrf), ("code", "D3"), ("name", "区民政局"), ("email", "d3@example.test")]).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/admin/departments?saved=1")));
+    let (status, _, html) = admin.post("/admin/departments", &[("csrf", &csrf), ("code", "D3"), ("name", "重复")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("已存在") && html.contains("value=\"重复\""), "the error keeps what was typed");
+    assert_eq!(admin.post("/admin/departments", &[("code", "D4"), ("name", "无令牌")]).await.0, 403);
+    assert_eq!(app.count("departments"), 3);
+
+    for (section, form) in [
+        ("items", vec![("code", "I3"), ("name", "婚姻登记"), ("department_code", "D3")]),
+        ("windows", vec![("code", "W2"), ("name", "2号窗口"), ("hall", "二楼")]),
+        ("staff", vec![("staff_no", "S3"), ("name", "赵六"), ("department_code", "D3")]),
+        ("assignments", vec![("window_code", "W2"), ("staff_no", "S3"), ("item_0", "I3"), ("effective_from", "2026-11-01")]),
+        ("users", vec![("username", "clerk3"), ("password", "password-123"), ("role", "department"), ("department_code", "D3")]),
+    ] {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(form);
+        let (status, _, body) = admin.post(&format!("/admin/{section}"), &fields).await;
+        assert_eq!(status, 303, "{section}: {body}");
+    }
+    assert!(admin.get("/admin/assignments").await.1.contains("I3"));
+    let clerk3 = app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await;
+    assert_eq!(clerk3.0, 200, "the user made on the page can sign in");
+
+    // A key is shown once, works, and stops working when revoked.
+    let (status, _, html) = admin.post("/admin/keys", &[("csrf", &csrf), ("name", "12345热线")]).await;
+    assert_eq!(status, 200);
+    let key = html.split("请立即复制保存：").nth(1).and_then(|s| s.split('<').next()).expect("key shown").to_owned();
+    let push = json!({"transaction_no": "K1", "service_item_code": "I3", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"});
+    assert_eq!(app.post("/api/v1/transactions", Some(&key), &push).await.0, 201);
+    let (_, keys_page) = admin.get("/admin/keys").await;
+    assert!(!keys_page.contains(&key), "never shown again");
+    let id: i64 = keys_page.split("/admin/keys/").filter_map(|s| s.split('/').next()?.parse().ok()).max().expect("revoke form");
+    assert_eq!(admin.post(&format!("/admin/keys/{id}/revoke"), &[("csrf", &csrf)]).await.0, 303);
+    assert_eq!(app.post("/api/v1/transactions", Some(&key), &push).await.0, 401);
+
+    // SLA and calendar edits reach the API's view.
+    let sla = [("csrf", csrf.as_str()), ("source", "hotline_12345"), ("feedback_days", "2"), ("reply_days", "7"), ("extended_reply_days", "20"), ("supervision_days", "3")];
+    assert_eq!(admin.post("/admin/sla", &sla).await.0, 303);
+    let (_, policies) = app.get("/api/v1/sla-policies", Some(&d.admin)).await;
+    let hotline = policies.as_array().and_then(|a| a.iter().find(|p| p["source"] == "hotline_12345")).cloned().expect("hotline policy");
+    assert_eq!((hotline["reply_days"].as_u64(), hotline["is_default"].as_bool()), (Some(7), Some(false)));
+    let (status, _, _) = admin.post("/admin/sla", &[("csrf", &csrf), ("source", "hotline_12345"), ("feedback_days", "0"), ("reply_days", "x"), ("extended_reply_days", "1"), ("supervision_days", "1")]).await;
+    assert_eq!(status, 422);
+    let cal = [("csrf", csrf.as_str()), ("year", "2027"), ("holidays", "2027-01-01\n2027-10-01"), ("workdays", "2027-09-26")];
+    let (status, location, _) = admin.post("/admin/calendar", &cal).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/admin/calendar?saved=1&year=2027")));
+    let (_, year) = app.get("/api/v1/calendar/2027", Some(&d.admin)).await;
+    assert_eq!(year["holidays"], json!(["2027-01-01", "2027-10-01"]));
+    assert_eq!(year["workdays"], json!(["2027-09-26"]));
+    let (status, _, html) = admin.post("/admin/calendar", &[("csrf", &csrf), ("year", "2027"), ("holidays", "2027-13-01"), ("workdays", "")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("无法识别的日期"));
+    let (_, audit) = app.get("/api/v1/audit/verify", Some(&d.admin)).await;
+    assert_eq!(audit["ok"], true);
+}
