@@ -258,6 +258,7 @@ fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono:
         .select((cases::id, cases::department_id, cases::opened_at, cases::review_id.is_not_null()))
         .load(c))?;
     let note = |text: &str| Some(text.to_owned());
+    let mut recent = 0usize;
     for (case_id, department_id, opened_at, from_review) in open {
         let Some(clerk) = department_id.and_then(clerk_of) else { continue };
         let opened = clock::from_db(opened_at);
@@ -283,28 +284,27 @@ fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono:
                 happy(&mut plan, 1);
             }
         } else if age_days > 3 {
-            match roll {
-                r if r < 0.25 => happy(&mut plan, 1),
-                r if r < 0.45 => {
+            // Recent cases cycle through every situation, so that each list and board section has some.
+            recent += 1;
+            match recent % 8 {
+                0 => happy(&mut plan, 1),
+                1 | 5 => {
                     plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 4));
-                    plan.push((clerk_acts, Action::Rectify, note("整改中"), 30));
-                    plan.push((clerk_acts, Action::Reply, note("我单位已整改，感谢监督。"), 40));
+                    plan.push((clerk_acts, Action::Rectify, note("已调整窗口排班，增加高峰时段人手"), 28));
+                    if recent % 8 == 1 {
+                        plan.push((clerk_acts, Action::Reply, note("我单位已整改，感谢监督。"), 40));
+                    }
                 }
-                r if r < 0.6 => {
+                2 | 3 => {
                     plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 4));
                     plan.push((clerk_acts, Action::RequestExtension, note("涉及跨部门协调，申请延期"), 20));
-                    if r < 0.53 {
+                    if recent % 8 == 3 {
                         plan.push((supervisor_acts, Action::GrantExtension, None, 26));
                     }
                 }
-                r if r < 0.7 => plan.push((clerk_acts, Action::Verify, note("已联系评价人，正在整改"), 5)),
-                r if r < 0.8 => {
-                    plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 5));
-                    plan.push((clerk_acts, Action::Rectify, note("已调整窗口排班，增加高峰时段人手"), 28));
-                }
-                r if r < 0.86 && from_review => plan.push((clerk_acts, Action::Appeal, note("非本单位办理事项"), 6)),
-                r if r < 0.92 => plan.push((clerk_acts, Action::RequestReassign, note("该事项由其他部门受理，申请改派"), 3)),
-                _ => {}
+                6 if from_review => plan.push((clerk_acts, Action::Appeal, note("非本单位办理事项"), 6)),
+                7 => plan.push((clerk_acts, Action::RequestReassign, note("该事项由其他部门受理，申请改派"), 3)),
+                _ => plan.push((clerk_acts, Action::Verify, note("已联系评价人，正在整改"), 5)),
             }
         } else if roll < 0.4 {
             plan.push((clerk_acts, Action::Verify, note("已联系评价人"), 2));
