@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::clustering::{cluster_texts, ClusterOptions, KChoice};
+use crate::analytics::clustering::{cluster_texts, ClusterOptions, ClusterResult, KChoice};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::calendar::end_of_local_day;
@@ -138,9 +138,15 @@ fn k_choice(value: Option<&serde_json::Value>) -> AppResult<KChoice> {
     }
 }
 
-/// Runs the clustering and stores it. The texts are read in one transaction and the result
-/// written in another, so a long clustering holds no lock.
-pub fn run(conn: &mut Conn, request: &AnalysisRequest, actor: &str, now: DateTime<Utc>) -> AppResult<RunView> {
+/// The selected texts clustered: the documents, their texts, the result and the seconds it took.
+struct Clustered {
+    docs: Vec<Document>,
+    texts: Vec<String>,
+    result: ClusterResult,
+    seconds: f64,
+}
+
+fn cluster_selection(conn: &mut Conn, request: &AnalysisRequest) -> AppResult<Clustered> {
     if let (Some(f), Some(t)) = (request.from, request.to) {
         if f > t {
             return Err(AppError::invalid("from", "is after to"));
@@ -162,7 +168,34 @@ pub fn run(conn: &mut Conn, request: &AnalysisRequest, actor: &str, now: DateTim
     };
     let options = ClusterOptions { k, seed: request.seed.unwrap_or(42), n_init: 3 };
     let result = cluster_texts(&texts, options, &mut |m| tracing::debug!(%m, "clustering")).map_err(|m| AppError::invalid("from", m))?;
-    let seconds = started.elapsed().as_secs_f64();
+    Ok(Clustered { docs, texts, result, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Clusters without storing (the monthly report's top complaint clusters); too few texts give none.
+pub fn preview(conn: &mut Conn, request: &AnalysisRequest) -> AppResult<Vec<ClusterView>> {
+    let clustered = match cluster_selection(conn, request) {
+        Ok(c) => c,
+        Err(AppError::Invalid(_)) => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    Ok(clustered
+        .result
+        .clusters
+        .iter()
+        .map(|c| ClusterView {
+            number: i32::try_from(c.number).unwrap_or(i32::MAX),
+            label: c.label.clone(),
+            size: i32::try_from(c.size).unwrap_or(i32::MAX),
+            top_terms: c.top_terms.clone(),
+            samples: c.representatives.iter().map(|&i| clustered.texts[i].clone()).collect(),
+        })
+        .collect())
+}
+
+/// Runs the clustering and stores it. The texts are read in one transaction and the result
+/// written in another, so a long clustering holds no lock.
+pub fn run(conn: &mut Conn, request: &AnalysisRequest, actor: &str, now: DateTime<Utc>) -> AppResult<RunView> {
+    let Clustered { docs, texts, result, seconds } = cluster_selection(conn, request)?;
     let params = serde_json::to_string(request).map_err(AppError::internal)?;
     let to_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     conn.transaction(|conn| {

@@ -44,7 +44,7 @@ fn finish(title: &str, svg: String) -> String {
             };
             let (w, h) = (dim("width"), dim("height"));
             format!(
-                "<svg role=\"img\" aria-label=\"{escaped}\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"xMinYMin meet\" style=\"width:100%;height:auto\" xmlns=\"http://www.w3.org/2000/svg\"><title>{escaped}</title>{}",
+                "<svg role=\"img\" aria-label=\"{escaped}\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"xMinYMin meet\" xmlns=\"http://www.w3.org/2000/svg\"><title>{escaped}</title>{}",
                 &svg[head_end + 1..]
             )
         }

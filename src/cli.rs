@@ -31,6 +31,21 @@ pub enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
+    /// Writes the monthly operations report (运营报告) of a month as HTML, CSV or XLSX.
+    Report {
+        /// The month, YYYY-MM (Beijing time).
+        #[arg(long)]
+        month: String,
+        /// html, csv or xlsx
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Ratings a department or window needs in the month to be ranked.
+        #[arg(long, default_value_t = crate::stats::DEFAULT_MIN_RATINGS)]
+        min_ratings: i64,
+        /// Where to write the report.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Raise due-soon, overdue and escalation alerts once (as `serve` does every minute).
     Scan {
         /// The clock to scan at (RFC 3339); default now.
@@ -141,6 +156,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Route { model, input, text_column, label_column, out } => {
             crate::analytics_cli::route(&model, &input, &text_column, label_column.as_deref(), &out)
+        }
+        Command::Report { month, format, min_ratings, out } => {
+            let format = crate::reports::ReportFormat::parse(&format).ok_or_else(|| anyhow::anyhow!("--format must be html, csv or xlsx"))?;
+            let state = AppState::bootstrap(Config::from_env(None)?)?;
+            let mut conn = state.conn()?;
+            let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("report {month}: gathering figures, rankings, clusters and overdue cases…");
+            let report = crate::reports::build(&mut conn, &month, min_ratings, crate::clock::now(), &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bytes = crate::reports::render(&report, format, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::write(&out, &bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            eprintln!(
+                "report {month}: {} ratings, 好评率 {}, {} overdue cases → {} ({} bytes)",
+                report.total.ratings,
+                report.total.good_rate.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into()),
+                report.overdue_total,
+                out.display(),
+                bytes.len()
+            );
+            Ok(())
         }
         Command::Scan { at } => {
             let state = AppState::bootstrap(Config::from_env(None)?)?;

@@ -544,6 +544,7 @@ pub fn channel_label(channel: &str) -> &str {
         "hotline" => "热线",
         "sms" => "短信",
         "default" => "默认评价",
+        "review" => "差评",
         "hotline_12345" => "12345热线",
         "state_council" => "国务院转办",
         "unresolved_window" => "办不成事窗口",
@@ -578,6 +579,68 @@ pub fn compute(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope
     })
 }
 
+/// Ratings a group needs in the month to be ranked: one rating cannot top a league table.
+pub const DEFAULT_MIN_RATINGS: i64 = 30;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RankedEntry {
+    /// 1 = best; equal figures share a rank (1, 2, 2, 4). `null` below the minimum volume.
+    pub rank: Option<u32>,
+    pub key: String,
+    pub name: String,
+    pub ratings: i64,
+    pub good_rate: Option<f64>,
+    pub bad_rate: Option<f64>,
+    pub bad_reply_rate: Option<f64>,
+    pub on_time_rate: Option<f64>,
+    pub overdue_cases: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Ranking {
+    pub by: String,
+    pub min_ratings: i64,
+    /// Best first: 好评率, then 按期办结率, then volume.
+    pub ranked: Vec<RankedEntry>,
+    /// Groups with fewer ratings than `min_ratings`, by volume.
+    pub not_ranked: Vec<RankedEntry>,
+}
+
+/// Ranks groups by 好评率 (then 按期办结率, then volume); groups under `min_ratings` are listed apart.
+pub fn rank(by: GroupBy, groups: &[Figures], min_ratings: i64) -> Ranking {
+    let entry = |g: &Figures| RankedEntry {
+        rank: None,
+        key: g.key.clone(),
+        name: g.name.clone(),
+        ratings: g.ratings,
+        good_rate: g.good_rate,
+        bad_rate: g.bad_rate,
+        bad_reply_rate: g.bad_reply_rate,
+        on_time_rate: g.on_time_rate,
+        overdue_cases: g.overdue_cases,
+    };
+    let eligible = |g: &&Figures| g.key != "none" && g.ratings >= min_ratings.max(1);
+    let mut ranked: Vec<RankedEntry> = groups.iter().filter(eligible).map(entry).collect();
+    let score = |e: &RankedEntry| (e.good_rate.unwrap_or(0.0), e.on_time_rate.unwrap_or(0.0));
+    ranked.sort_by(|a, b| {
+        let (sa, sb) = (score(a), score(b));
+        sb.0.total_cmp(&sa.0).then(sb.1.total_cmp(&sa.1)).then(b.ratings.cmp(&a.ratings)).then(a.key.cmp(&b.key))
+    });
+    let mut previous: Option<((f64, f64), u32)> = None;
+    for (i, e) in ranked.iter_mut().enumerate() {
+        let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let rank = match previous {
+            Some((s, r)) if s == score(e) => r,
+            _ => position,
+        };
+        e.rank = Some(rank);
+        previous = Some((score(e), rank));
+    }
+    let mut not_ranked: Vec<RankedEntry> = groups.iter().filter(|g| !eligible(g) && g.key != "none" && g.ratings > 0).map(entry).collect();
+    not_ranked.sort_by(|a, b| b.ratings.cmp(&a.ratings).then(a.key.cmp(&b.key)));
+    Ranking { by: by.as_str().to_owned(), min_ratings, ranked, not_ranked }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,6 +657,29 @@ mod tests {
         assert!(Period::month("2026-13").is_err());
         let exact = Period::parse("2026-11-01T08:00:00+08:00", "2026-11-01T09:00:00+08:00").expect("instants");
         assert_eq!(exact.end - exact.start, Duration::hours(1));
+    }
+
+    fn group(key: &str, stars: [i64; 5], closed: i64, on_time: i64) -> Figures {
+        let ratings = stars.iter().sum();
+        Figures::of(key.into(), key.into(), Counts { ratings, stars, cases_closed: closed, cases_closed_on_time: on_time, ..Counts::default() })
+    }
+
+    #[test]
+    fn one_rating_cannot_top_the_table_and_ties_share_a_rank() {
+        let groups = vec![
+            group("A", [0, 0, 0, 0, 1], 0, 0),    // one perfect rating: too few to rank
+            group("B", [1, 0, 0, 10, 29], 2, 2),  // 39/40
+            group("C", [1, 0, 0, 10, 29], 2, 1),  // 39/40, fewer closed on time
+            group("D", [0, 0, 0, 0, 40], 1, 1),   // 40/40
+            group("E", [2, 0, 0, 10, 28], 0, 0),  // 38/40
+            group("F", [1, 0, 0, 10, 29], 2, 2),  // same as B
+        ];
+        let r = rank(GroupBy::Department, &groups, 30);
+        let order: Vec<(&str, Option<u32>)> = r.ranked.iter().map(|e| (e.key.as_str(), e.rank)).collect();
+        assert_eq!(order, vec![("D", Some(1)), ("B", Some(2)), ("F", Some(2)), ("C", Some(4)), ("E", Some(5))]);
+        assert_eq!(r.not_ranked.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["A"]);
+        let unguarded = rank(GroupBy::Window, &groups, 1);
+        assert_eq!(unguarded.ranked.iter().find(|e| e.key == "A").and_then(|e| e.rank), Some(2), "without the rule, one rating ranks second");
     }
 
     #[test]

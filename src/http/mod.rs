@@ -7,6 +7,7 @@ pub mod cases;
 pub mod extract;
 pub mod intake;
 pub mod openapi;
+pub mod reports;
 pub mod rules_admin;
 pub mod system;
 pub mod workflow;
@@ -81,7 +82,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/router/suggest").route(web::post().to(analysis::suggest)))
                 .service(resource("/sla-policies/{source}").route(web::put().to(rules_admin::put_sla_policy)))
-                .service(resource("/audit/verify").route(web::get().to(admin::verify_audit))),
+                .service(resource("/audit/verify").route(web::get().to(admin::verify_audit)))
+                .service(resource("/stats").route(web::get().to(reports::get_stats)))
+                .service(resource("/rankings").route(web::get().to(reports::get_rankings)))
+                .service(resource("/reports/monthly").route(web::get().to(reports::get_monthly_report)))
+                .service(resource("/exports/cases").route(web::get().to(reports::export_cases)))
+                .service(resource("/public/reviews").route(web::get().to(reports::public_reviews))),
+        )
+        .service(
+            web::scope("/open311/v2")
+                .service(resource("/services.json").route(web::get().to(reports::open311_services)))
+                .service(resource("/requests.json").route(web::get().to(reports::open311_requests)))
+                .service(resource("/requests/{id}.json").route(web::get().to(reports::open311_request))),
         );
 }
 

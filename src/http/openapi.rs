@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, analysis, cases, intake, rules_admin, workflow};
+use super::{admin, analysis, cases, intake, reports, rules_admin, workflow};
 
 struct Security;
 
@@ -26,6 +26,8 @@ impl Modify for Security {
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy,
+        reports::get_stats, reports::get_rankings, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
+        reports::open311_services, reports::open311_requests, reports::open311_request,
     ),
     modifiers(&Security)
 )]

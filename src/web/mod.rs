@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod board;
+pub mod public;
 pub mod rating;
 pub mod staff;
 
@@ -11,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup, DOCTYPE};
 
-const APP_CSS: &str = include_str!("assets/app.css");
+pub const APP_CSS: &str = include_str!("assets/app.css");
 const APP_JS: &str = include_str!("assets/app.js");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -35,7 +36,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/analytics/clusters/{id}", web::get().to(analytics::show_run))
         .route("/admin", web::get().to(admin::index))
         .service(web::resource("/admin/{section}").route(web::get().to(admin::show)).route(web::post().to(admin::submit)))
-        .route("/admin/keys/{id}/revoke", web::post().to(admin::revoke_key));
+        .route("/admin/keys/{id}/revoke", web::post().to(admin::revoke_key))
+        .route("/reports", web::get().to(public::reports_page))
+        .route("/reports/monthly", web::get().to(public::monthly))
+        .route("/public", web::get().to(public::disclosure_page));
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {

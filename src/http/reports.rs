@@ -1,0 +1,204 @@
+//! Statistics, rankings, the monthly report, case exports, public disclosure and Open311.
+
+use actix_web::{web, HttpResponse};
+use chrono::Datelike;
+use chrono_tz::Asia::Shanghai;
+use serde::Deserialize;
+
+use crate::accounts::Principal;
+use crate::app::AppState;
+use crate::clock;
+use crate::disclosure::{self, PublicPage, PublicQuery};
+use crate::error::{AppError, AppResult};
+use crate::open311::{self, RequestQuery, Service, ServiceRequest};
+use crate::reports::{self, ReportFormat};
+use crate::security::Role;
+use crate::stats::{self, GroupBy, Period, Ranking, Scope, Stats};
+
+use super::extract::Caller;
+
+/// What statistics a caller may read: supervisors and admins all, a department its own.
+pub fn stats_scope(principal: &Principal) -> AppResult<Scope> {
+    match principal {
+        Principal::User { role: Role::Admin | Role::Supervisor, .. } => Ok(Scope::All),
+        Principal::User { role: Role::Department, department_id: Some(d), .. } => Ok(Scope::Department(*d)),
+        _ => Err(AppError::Forbidden("statistics are for staff".into())),
+    }
+}
+
+fn this_month() -> String {
+    let today = clock::now().with_timezone(&Shanghai).date_naive();
+    format!("{:04}-{:02}", today.year(), today.month())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// `YYYY-MM-DD` (inclusive, Beijing time) or RFC 3339; default: the first of this month.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD` (inclusive) or RFC 3339; default: today.
+    pub to: Option<String>,
+    /// department, service_item, window, staff, channel or month; default: totals only.
+    pub group_by: Option<String>,
+}
+
+fn period_of(from: Option<&str>, to: Option<&str>) -> AppResult<Period> {
+    let month = Period::month(&this_month())?;
+    let from = from.map(str::to_owned).unwrap_or_else(|| month.first_day().to_string());
+    let to = to.map(str::to_owned).unwrap_or_else(|| clock::now().with_timezone(&Shanghai).date_naive().to_string());
+    Period::parse(&from, &to)
+}
+
+#[utoipa::path(get, path = "/api/v1/stats", params(StatsQuery), responses((status = 200, body = Stats)), security(("bearer" = [])))]
+pub async fn get_stats(state: web::Data<AppState>, caller: Caller, query: web::Query<StatsQuery>) -> AppResult<HttpResponse> {
+    let scope = stats_scope(&caller.0)?;
+    let q = query.into_inner();
+    let period = period_of(q.from.as_deref(), q.to.as_deref())?;
+    let group_by = match q.group_by.as_deref() {
+        None | Some("") => None,
+        Some(g) => Some(GroupBy::parse(g).ok_or_else(|| AppError::invalid("group_by", "department, service_item, window, staff, channel or month"))?),
+    };
+    let stats = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            stats::compute(conn, period, group_by, scope, clock::now(), &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RankingQuery {
+    /// `YYYY-MM`; default this month.
+    pub month: Option<String>,
+    /// `department` (default) or `window`.
+    pub by: Option<String>,
+    /// Ratings a group needs in the month to be ranked (default 30).
+    pub min_ratings: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/rankings", params(RankingQuery), responses((status = 200, body = Ranking)), security(("bearer" = [])))]
+pub async fn get_rankings(state: web::Data<AppState>, caller: Caller, query: web::Query<RankingQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor])?;
+    let q = query.into_inner();
+    let period = Period::month(q.month.as_deref().unwrap_or(&this_month()))?;
+    let by = match q.by.as_deref() {
+        None | Some("department") => GroupBy::Department,
+        Some("window") => GroupBy::Window,
+        Some(_) => return Err(AppError::invalid("by", "department or window")),
+    };
+    let min = q.min_ratings.unwrap_or(stats::DEFAULT_MIN_RATINGS);
+    if !(1..=1_000_000).contains(&min) {
+        return Err(AppError::invalid("min_ratings", "1 or more"));
+    }
+    let ranking = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            let s = stats::compute(conn, period, Some(by), Scope::All, clock::now(), &rules)?;
+            Ok(stats::rank(by, &s.groups, min))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ranking))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// `YYYY-MM`
+    pub month: String,
+    /// html (default), csv or xlsx
+    pub format: Option<String>,
+    pub min_ratings: Option<i64>,
+}
+
+/// Builds and renders a monthly report; shared by the API and the report page.
+pub async fn monthly_report(state: &web::Data<AppState>, month: String, format: Option<&str>, min_ratings: Option<i64>) -> AppResult<HttpResponse> {
+    let format = match format {
+        None | Some("") => ReportFormat::Html,
+        Some(f) => ReportFormat::parse(f).ok_or_else(|| AppError::invalid("format", "html, csv or xlsx"))?,
+    };
+    let min = min_ratings.unwrap_or_else(reports::default_min_ratings);
+    if !(1..=1_000_000).contains(&min) {
+        return Err(AppError::invalid("min_ratings", "1 or more"));
+    }
+    Period::month(&month)?;
+    let file_month = month.clone();
+    let bytes = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            let report = reports::build(conn, &month, min, clock::now(), &rules)?;
+            reports::render(&report, format, false)
+        })
+        .await?;
+    let mut response = HttpResponse::Ok();
+    response.content_type(format.content_type());
+    if format != ReportFormat::Html {
+        response.insert_header(("Content-Disposition", format!("attachment; filename=\"haochaping-report-{file_month}.{}\"", format.as_str())));
+    }
+    Ok(response.body(bytes))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/monthly", params(ReportQuery),
+    responses((status = 200, description = "the report as HTML, CSV or XLSX")), security(("bearer" = [])))]
+pub async fn get_monthly_report(state: web::Data<AppState>, caller: Caller, query: web::Query<ReportQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor])?;
+    let q = query.into_inner();
+    monthly_report(&state, q.month, q.format.as_deref(), q.min_ratings).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Cases opened from this day (`YYYY-MM-DD`, inclusive); default the first of this month.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/exports/cases", params(ExportQuery),
+    responses((status = 200, description = "CSV of cases with lifecycle timestamps")), security(("bearer" = [])))]
+pub async fn export_cases(state: web::Data<AppState>, caller: Caller, query: web::Query<ExportQuery>) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let period = period_of(q.from.as_deref(), q.to.as_deref())?;
+    let name = format!("haochaping-cases-{}-{}.csv", period.first_day(), period.last_day());
+    let bytes = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            crate::case_export::export(conn, &caller.0, period, clock::now(), &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .body(bytes))
+}
+
+#[utoipa::path(get, path = "/api/v1/public/reviews", params(PublicQuery), responses((status = 200, body = PublicPage)))]
+pub async fn public_reviews(state: web::Data<AppState>, query: web::Query<PublicQuery>) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let page = state.db(move |conn, _| disclosure::public_reviews(conn, &q)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(get, path = "/open311/v2/services.json", responses((status = 200, body = [Service])))]
+pub async fn open311_services(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let list = state.db(|conn, _| open311::services(conn)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(get, path = "/open311/v2/requests.json", params(RequestQuery), responses((status = 200, body = [ServiceRequest])))]
+pub async fn open311_requests(state: web::Data<AppState>, query: web::Query<RequestQuery>) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let list = state.db(move |conn, _| open311::requests(conn, &q, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(get, path = "/open311/v2/requests/{id}.json", params(("id" = i64, Path)), responses((status = 200, body = [ServiceRequest]), (status = 404)))]
+pub async fn open311_request(state: web::Data<AppState>, id: web::Path<i64>) -> AppResult<HttpResponse> {
+    let q = RequestQuery { service_request_id: Some(id.into_inner().to_string()), ..RequestQuery::default() };
+    let list = state.db(move |conn, _| open311::requests(conn, &q, clock::now())).await?;
+    if list.is_empty() {
+        return Err(AppError::NotFound("no such public service request".into()));
+    }
+    Ok(HttpResponse::Ok().json(list))
+}
