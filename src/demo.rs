@@ -166,8 +166,21 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             completed_at: completed,
         };
         let tx = intake::record_transaction(&mut conn, &cmd, completed).map_err(err)?;
-        // About one transaction in seven goes unrated (未评).
+        // About one transaction in seven goes unrated (未评); half of those older than 15 days
+        // got the system's default rating, which statistics keep apart.
         if rng.gen_bool(0.14) {
+            let default_at = completed + Duration::days(15);
+            if default_at < now && rng.gen_bool(0.5) {
+                let review = ReviewCommand {
+                    transaction_no: tx.transaction.transaction_no.clone(),
+                    content: ReviewContent::parse(5, vec![], None).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    channel: Channel::Default,
+                    anonymous: true,
+                    is_public: false,
+                    rated_at: default_at,
+                };
+                intake::record_review(&mut conn, &review, actor, default_at, &rules).map_err(err)?;
+            }
             continue;
         }
         let roll: f64 = rng.gen();

@@ -282,7 +282,8 @@ impl Root {
 
 /// The group key of `root`'s rows as text (ids are mapped to codes and names afterwards).
 fn key_sql(group_by: Option<GroupBy>, root: Root, backend: Backend) -> String {
-    let Some(group_by) = group_by else { return "'all'".into() };
+    // Totals only: one row without GROUP BY (PostgreSQL refuses to group by a constant).
+    let Some(group_by) = group_by else { return "CAST(NULL AS TEXT)".into() };
     let case_rooted = matches!(root, Root::CasesOpened | Root::CasesClosed | Root::AppealEvents);
     let id_text = |col: &str| format!("CAST({col} AS TEXT)");
     match group_by {
@@ -394,13 +395,15 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
         Conn::Postgres(_) => Backend::Postgres,
     };
     let key = |root: Root| key_sql(group_by, root, backend);
+    let group = |root: Root| if group_by.is_some() { format!("GROUP BY {}", key(root)) } else { String::new() };
     let mut out: BTreeMap<Option<String>, Counts> = BTreeMap::new();
 
     let sql = format!(
         "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS ratings, {active} AS active, {s1} AS s1, {s2} AS s2, {s3} AS s3, {s4} AS s4, {s5} AS s5, \
          {active_good} AS active_good, {bad_replied} AS bad_replied \
-         FROM reviews r LEFT JOIN cases c ON c.review_id = r.id WHERE NOT r.invalidated AND {w} GROUP BY {k}",
+         FROM reviews r LEFT JOIN cases c ON c.review_id = r.id WHERE NOT r.invalidated AND {w} {g}",
         k = key(Root::Reviews),
+            g = group(Root::Reviews),
         active = count_if("r.channel <> 'default'"),
         s1 = count_if("r.stars = 1"),
         s2 = count_if("r.stars = 2"),
@@ -426,8 +429,9 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
     }
 
     let sql = format!(
-        "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b, {c} AS c {CASE_JOINS} WHERE {w} GROUP BY {k}",
+        "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b, {c} AS c {CASE_JOINS} WHERE {w} {g}",
         k = key(Root::CasesOpened),
+            g = group(Root::CasesOpened),
         // A case closed without a reply was closed by an upheld appeal: nothing to rectify.
         b = count_if("NOT (c.state = 'closed' AND c.replied_at IS NULL) AND (r.id IS NULL OR NOT r.invalidated)"),
         c = count_if("EXISTS (SELECT 1 FROM audit_events x WHERE x.case_id = c.id AND x.action = 'rectify')"),
@@ -452,8 +456,9 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
     if group_by != Some(GroupBy::Channel) {
         pairs(
             format!(
-                "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {unrated} AS b FROM transactions t WHERE {w} GROUP BY {k}",
+                "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {unrated} AS b FROM transactions t WHERE {w} {g}",
                 k = key(Root::Transactions),
+            g = group(Root::Transactions),
                 unrated = count_if("NOT EXISTS (SELECT 1 FROM reviews x WHERE x.transaction_id = t.id AND x.channel <> 'default')"),
                 w = filters(Root::Transactions, period, scope),
             ),
@@ -465,8 +470,9 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
     }
     pairs(
         format!(
-            "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b {CASE_JOINS} WHERE c.state = 'closed' AND c.replied_at IS NOT NULL AND {w} GROUP BY {k}",
+            "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b {CASE_JOINS} WHERE c.state = 'closed' AND c.replied_at IS NOT NULL AND {w} {g}",
             k = key(Root::CasesClosed),
+            g = group(Root::CasesClosed),
             b = count_if("c.reply_due IS NOT NULL AND c.replied_at <= c.reply_due AND (c.supervision_due IS NULL OR c.closed_at <= c.supervision_due)"),
             w = filters(Root::CasesClosed, period, scope),
         ),
@@ -478,8 +484,9 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
     pairs(
         format!(
             "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b FROM review_follow_ups f JOIN reviews r ON r.id = f.review_id \
-             WHERE f.kind = 'handling' AND {w} GROUP BY {k}",
+             WHERE f.kind = 'handling' AND {w} {g}",
             k = key(Root::FollowUps),
+            g = group(Root::FollowUps),
             b = count_if("f.satisfaction IN ('satisfied', 'basically_satisfied')"),
             w = filters(Root::FollowUps, period, scope),
         ),
@@ -492,8 +499,9 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
         format!(
             "SELECT {k} AS k, {a} AS a, {b} AS b FROM audit_events e JOIN cases c ON c.id = e.case_id \
              LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id \
-             WHERE e.action IN ('appeal', 'uphold_appeal') AND {w} GROUP BY {k}",
+             WHERE e.action IN ('appeal', 'uphold_appeal') AND {w} {g}",
             k = key(Root::AppealEvents),
+            g = group(Root::AppealEvents),
             a = count_if("e.action = 'appeal'"),
             b = count_if("e.action = 'uphold_appeal'"),
             w = filters(Root::AppealEvents, period, scope),
@@ -566,7 +574,9 @@ pub fn compute(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope
             (Some(k), Some(GroupBy::Channel)) => (k.clone(), channel_label(k).to_owned()),
             (Some(k), _) => names.get(k).cloned().unwrap_or_else(|| (k.clone(), k.clone())),
         };
-        groups.push(Figures::of(key, name, c));
+        if group_by.is_some() {
+            groups.push(Figures::of(key, name, c));
+        }
     }
     // Months read in order; other groups by code, with the unattributed last.
     groups.sort_by(|a, b| (a.key == "none").cmp(&(b.key == "none")).then_with(|| a.key.cmp(&b.key)));
