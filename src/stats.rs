@@ -458,7 +458,7 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
             format!(
                 "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {unrated} AS b FROM transactions t WHERE {w} {g}",
                 k = key(Root::Transactions),
-            g = group(Root::Transactions),
+                g = group(Root::Transactions),
                 unrated = count_if("NOT EXISTS (SELECT 1 FROM reviews x WHERE x.transaction_id = t.id AND x.channel <> 'default')"),
                 w = filters(Root::Transactions, period, scope),
             ),

@@ -21,7 +21,7 @@ use crate::master_data::{self, AssignmentSpec};
 use crate::security::Role;
 use crate::storage::Conn;
 
-use super::staff::{short_time, signed_in, source_label, staff_header};
+use super::staff::{short_time, signed_in, staff_header};
 use super::{layout, message_page, page, see_other};
 
 const SECTIONS: &[(&str, &str)] = &[
@@ -281,7 +281,7 @@ impl Content {
             Content::Sla(rows) => html! {
                 @for p in rows {
                     form.card method="post" {
-                        h2 { (source_label(&p.source)) @if p.is_default { " " span.muted { "（默认规则）" } } }
+                        h2 { (crate::stats::channel_label(&p.source)) @if p.is_default { " " span.muted { "（默认规则）" } } }
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="source" value=(p.source);
                         div.grid4 {
@@ -411,7 +411,7 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
             };
             calendar_admin::set_sla_policy(conn, actor, source, &policy, now)?;
             state.reload_rules(conn)?;
-            Ok(format!("{}的时限规则已保存，未结案件期限已重新计算。", source_label(source)))
+            Ok(format!("{}的时限规则已保存，未结案件期限已重新计算。", crate::stats::channel_label(source)))
         }
         "calendar" => {
             let year: i32 = required(form, "year")?.parse().map_err(|_| AppError::invalid("year", "应为年份"))?;

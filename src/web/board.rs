@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::master_data::{self, DepartmentView};
 use crate::security::Role;
 
-use super::staff::{alert_badge, department_select, short_time, signed_in, source_label, staff_header};
+use super::staff::{alert_badge, department_select, short_time, signed_in, staff_header};
 use super::{layout, message_page, page, see_other};
 
 /// Overdue more than this many working days is 督办 (SPEC §3).
@@ -138,7 +138,7 @@ fn case_row(c: &CaseListItem, escalated: bool) -> Markup {
                 @if escalated { " " span.badge.red { "督办" } }
             }
             div { (c.summary) }
-            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (source_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
+            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::stats::channel_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
         }
     }
 }
@@ -152,7 +152,7 @@ fn decision(c: &CaseListItem, csrf: &str, actions: &[Action], note_label: &str, 
             a href={ "/cases/" (c.id) } { strong { "#" (c.id) " " (c.state_label) } }
             " " (alert_badge(c.alert.as_deref(), c.overdue_days))
             div { (c.summary) }
-            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (source_label(&c.source)) " · 立案 " (short_time(&c.opened_at)) }
+            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::stats::channel_label(&c.source)) " · 立案 " (short_time(&c.opened_at)) }
             form method="post" action={ "/cases/" (c.id) "/act" } {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="return_to" value={ "/board#" (c.id) };

@@ -127,16 +127,6 @@ pub(super) fn short_time(rfc3339: &str) -> String {
     rfc3339.replace('T', " ").chars().take(16).collect()
 }
 
-pub(super) fn source_label(source: &str) -> &str {
-    match source {
-        "review" => "差评",
-        "hotline_12345" => "12345热线",
-        "state_council" => "国务院转办",
-        "unresolved_window" => "办不成事窗口",
-        "other" => "其他",
-        other => other,
-    }
-}
 
 pub(super) fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
     html! {
@@ -213,7 +203,7 @@ fn case_page(view: &CaseView, departments: &[DepartmentView], csrf: &str, princi
         div.card {
             dl.facts {
                 dt { "承办部门" } dd { (view.department_name.as_deref().unwrap_or("待分派")) }
-                dt { "来源" } dd { (source_label(&view.source)) }
+                dt { "来源" } dd { (crate::stats::channel_label(&view.source)) }
                 dt { "立案时间" } dd { (short_time(&view.opened_at)) }
                 @for (name, due) in [("核实期限", &view.deadlines.feedback), ("答复期限", &view.deadlines.reply), ("审核期限", &view.deadlines.supervision)] {
                     @if let Some(d) = due { dt { (name) } dd { (short_time(d)) } }
