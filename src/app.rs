@@ -82,6 +82,7 @@ pub struct AppState {
     pub cookies: crate::security::CookieSigner,
     pub metrics: Metrics,
     pub router: Option<crate::routing::ComplaintRouter>,
+    pub throttle: crate::throttle::Throttle,
     rules: RwLock<(Instant, Arc<Rules>)>,
 }
 
@@ -120,6 +121,7 @@ impl AppState {
             cookies: crate::security::CookieSigner::new(&format!("session:{secret}")),
             config,
             metrics: Metrics::new(),
+            throttle: crate::throttle::Throttle::default(),
             rules: RwLock::new((Instant::now(), Arc::new(rules))),
         }))
     }

@@ -42,4 +42,5 @@ pub mod security;
 pub mod stats;
 pub mod storage;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;

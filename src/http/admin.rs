@@ -32,11 +32,13 @@ pub struct LoginResponse {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> AppResult<HttpResponse> {
+pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json<LoginRequest>) -> AppResult<HttpResponse> {
     let LoginRequest { username, password } = body.into_inner();
     if username.len() > 200 || password.len() > 1024 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
+    state.throttle.before_login(req.peer_addr().map(|a| a.ip()), &username)?;
+    let who = username.clone();
     let response = state
         .db(move |conn, _| {
             let result = accounts::login(conn, &username, &password, clock::now())?;
@@ -51,8 +53,13 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) ->
                 department_code,
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+        .await;
+    match &response {
+        Err(AppError::Unauthorized(_)) => state.throttle.login_failed(&who),
+        Ok(_) => state.throttle.login_succeeded(&who),
+        Err(_) => {}
+    }
+    Ok(HttpResponse::Ok().json(response?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)), security(("bearer" = [])))]

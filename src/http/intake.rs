@@ -1,6 +1,6 @@
 //! Transactions, reviews and complaints coming in.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -102,7 +102,12 @@ pub struct ReviewCreated {
     responses((status = 201, body = ReviewCreated), (status = 409, description = "transaction already rated (一事一评)"),
               (status = 422, description = "invalid stars, tags, comment or channel")),
     security(("bearer" = []), ("rating_token" = [])))]
-pub async fn create_review(state: web::Data<AppState>, caller: Caller, body: web::Json<ReviewRequest>) -> AppResult<HttpResponse> {
+pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller: Caller, body: web::Json<ReviewRequest>) -> AppResult<HttpResponse> {
+    match &caller.0 {
+        Principal::ApiKey { id, .. } => state.throttle.integration(*id)?,
+        Principal::Citizen { .. } => state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip()))?,
+        Principal::User { .. } => {}
+    }
     let b = body.into_inner();
     let channel = parse_channel(&b.channel)?;
     let now = clock::now();

@@ -152,10 +152,10 @@ pub struct FollowUpCreated {
 #[utoipa::path(post, path = "/api/v1/follow-ups", request_body = FollowUpBody,
     responses((status = 201, body = FollowUpCreated), (status = 409, description = "too early, too late, or already given")),
     security(("rating_token" = []), ("bearer" = [])))]
-pub async fn create_follow_up(state: web::Data<AppState>, caller: Caller, body: web::Json<FollowUpBody>) -> AppResult<HttpResponse> {
+pub async fn create_follow_up(state: web::Data<AppState>, req: actix_web::HttpRequest, caller: Caller, body: web::Json<FollowUpBody>) -> AppResult<HttpResponse> {
     let b = body.into_inner();
     match &caller.0 {
-        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => {}
+        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip()))?,
         Principal::Citizen { .. } => return Err(AppError::Forbidden("this rating link is for another transaction".into())),
         Principal::ApiKey { .. } => {}
         Principal::User { .. } => return Err(AppError::Forbidden("follow-ups come from the citizen".into())),

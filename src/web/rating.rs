@@ -188,6 +188,9 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
 }
 
 pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    if state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip())).is_err() {
+        return too_many();
+    }
     let token = token.into_inner();
     let no = match check_link(&state, &token) {
         Ok(no) => no,
@@ -251,7 +254,10 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
     }
 }
 
-pub async fn follow_up(state: web::Data<AppState>, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    if state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip())).is_err() {
+        return too_many();
+    }
     let token = token.into_inner();
     let no = match check_link(&state, &token) {
         Ok(no) => no,
@@ -279,4 +285,8 @@ pub async fn follow_up(state: web::Data<AppState>, token: web::Path<String>, for
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "内容有误", "补充说明最多 2000 字。"),
         Err(e) => unavailable(&e),
     }
+}
+
+fn too_many() -> HttpResponse {
+    message_page(StatusCode::TOO_MANY_REQUESTS, "提交过于频繁", "请稍候一分钟再提交。您之前的评价不会丢失。")
 }

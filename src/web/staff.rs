@@ -53,7 +53,7 @@ pub async fn show_login() -> HttpResponse {
     page(StatusCode::OK, login_page(None))
 }
 
-pub async fn submit_login(state: web::Data<AppState>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<HashMap<String, String>>) -> HttpResponse {
     let form = form.into_inner();
     let (Some(username), Some(password)) = (form.get("username").cloned(), form.get("password").cloned()) else {
         return page(StatusCode::UNPROCESSABLE_ENTITY, login_page(Some("请输入用户名和密码。")));
@@ -61,7 +61,18 @@ pub async fn submit_login(state: web::Data<AppState>, form: web::Form<HashMap<St
     if username.len() > 200 || password.len() > 1024 {
         return page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")));
     }
-    match state.db(move |conn, _| accounts::login(conn, &username, &password, clock::now())).await {
+    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(req.peer_addr().map(|a| a.ip()), &username) {
+        let text = format!("登录尝试过于频繁，请 {} 分钟后再试。", seconds.div_ceil(60));
+        return page(StatusCode::TOO_MANY_REQUESTS, login_page(Some(&text)));
+    }
+    let who = username.clone();
+    let result = state.db(move |conn, _| accounts::login(conn, &username, &password, clock::now())).await;
+    match &result {
+        Err(AppError::Unauthorized(_)) => state.throttle.login_failed(&who),
+        Ok(_) => state.throttle.login_succeeded(&who),
+        Err(_) => {}
+    }
+    match result {
         Ok(result) => {
             let cookie = Cookie::build(SESSION_COOKIE, state.cookies.sign(&result.token))
                 .path("/")
