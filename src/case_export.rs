@@ -113,7 +113,7 @@ pub fn export(conn: &mut Conn, principal: &Principal, period: Period, now: DateT
             overdue_days.to_string(),
             on_time.to_owned(),
         ];
-        out.write_record(&record).map_err(AppError::internal)?;
+        out.write_record(record.iter().map(|cell| crate::reports::spreadsheet_safe(cell))).map_err(AppError::internal)?;
     }
     out.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("csv: {e}")))
 }

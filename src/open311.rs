@@ -176,7 +176,12 @@ pub fn requests(conn: &mut Conn, q: &RequestQuery, now: DateTime<Utc>) -> AppRes
             ServiceRequest {
                 service_request_id: id.to_string(),
                 status: if closed { "closed".into() } else { "open".into() },
-                status_notes: Some(if closed { reply.unwrap_or_else(|| state_label.to_owned()) } else { state_label.to_owned() }),
+                // A reply to a complaint goes to the complainant and may repeat what they said: public
+                // only for public reviews, which is all a review case here can be.
+                status_notes: Some(match reply {
+                    Some(reply) if closed && source == "review" => reply,
+                    _ => state_label.to_owned(),
+                }),
                 service_name: item_name.unwrap_or_else(|| crate::stats::channel_label(&source).to_owned()),
                 service_code: item_code.unwrap_or_else(|| source.clone()),
                 description: comment.or(title).unwrap_or_else(|| if source == "review" { "差评".into() } else { "投诉".into() }),

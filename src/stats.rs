@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
@@ -82,7 +82,9 @@ impl Period {
     /// The calendar month `YYYY-MM` in Beijing time.
     pub fn month(month: &str) -> AppResult<Period> {
         let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-            .map_err(|_| AppError::invalid("month", "expected YYYY-MM"))?;
+            .ok()
+            .filter(|d| (1970..=9998).contains(&d.year()))
+            .ok_or_else(|| AppError::invalid("month", "expected YYYY-MM from 1970"))?;
         let next = first.checked_add_months(chrono::Months::new(1)).ok_or_else(|| AppError::invalid("month", "out of range"))?;
         Ok(Period { start: local_midnight(first)?, end: local_midnight(next)? })
     }
@@ -110,6 +112,15 @@ fn local_midnight(day: NaiveDate) -> AppResult<DateTime<Utc>> {
 }
 
 fn parse_bound(value: &str, field: &'static str, end: bool) -> AppResult<DateTime<Utc>> {
+    let t = parse_instant(value, field, end)?;
+    // Both backends keep these years; PostgreSQL refuses year 0 and before.
+    if !(1970..=9998).contains(&t.year()) {
+        return Err(AppError::invalid(field, "a year from 1970 to 9998"));
+    }
+    Ok(t)
+}
+
+fn parse_instant(value: &str, field: &'static str, end: bool) -> AppResult<DateTime<Utc>> {
     if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         let day = if end { day.succ_opt().ok_or_else(|| AppError::invalid(field, "out of range"))? } else { day };
         return local_midnight(day).map_err(|_| AppError::invalid(field, "not a valid day"));
@@ -315,7 +326,8 @@ fn month_sql(column: &str, backend: Backend) -> String {
 
 /// A timestamp literal: the values are our own `NaiveDateTime`s, formatted, never user text.
 fn ts(t: DateTime<Utc>) -> String {
-    format!("'{}'", clock::to_db(t).format("%Y-%m-%d %H:%M:%S%.6f"))
+    // The same text diesel stores in SQLite (`%F %T%.f`), so that string comparison is exact.
+    format!("'{}'", clock::to_db(t).format("%F %T%.f"))
 }
 
 fn filters(root: Root, period: Period, scope: Scope) -> String {
@@ -382,6 +394,10 @@ struct OverdueRow {
     stage_due: chrono::NaiveDateTime,
 }
 
+/// A case that calls for rectification: not closed by an upheld appeal (closed without a reply),
+/// and not a review the appeal invalidated.
+const TO_RECTIFY: &str = "NOT (c.state = 'closed' AND c.replied_at IS NULL) AND (r.id IS NULL OR NOT r.invalidated)";
+
 const CASE_JOINS: &str = "FROM cases c LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id";
 
 fn count_if(condition: &str) -> String {
@@ -433,8 +449,8 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
         k = key(Root::CasesOpened),
             g = group(Root::CasesOpened),
         // A case closed without a reply was closed by an upheld appeal: nothing to rectify.
-        b = count_if("NOT (c.state = 'closed' AND c.replied_at IS NULL) AND (r.id IS NULL OR NOT r.invalidated)"),
-        c = count_if("EXISTS (SELECT 1 FROM audit_events x WHERE x.case_id = c.id AND x.action = 'rectify')"),
+        b = count_if(TO_RECTIFY),
+        c = count_if(&format!("{TO_RECTIFY} AND EXISTS (SELECT 1 FROM audit_events x WHERE x.case_id = c.id AND x.action = 'rectify')")),
         w = filters(Root::CasesOpened, period, scope),
     );
     let rows: Vec<TripleRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
@@ -665,6 +681,7 @@ mod tests {
         assert!(Period::parse("2026-11-30", "2026-11-01").is_err());
         assert!(Period::parse("yesterday", "2026-11-01").is_err());
         assert!(Period::month("2026-13").is_err());
+        assert!(Period::parse("0001-01-01", "0001-01-02").is_err() && Period::month("0001-01").is_err());
         let exact = Period::parse("2026-11-01T08:00:00+08:00", "2026-11-01T09:00:00+08:00").expect("instants");
         assert_eq!(exact.end - exact.start, Duration::hours(1));
     }

@@ -1,6 +1,6 @@
 //! Rate limits of SPEC §7: sign-in and citizen rating per client address, integration keys per
 //! key with a far higher quota (a counter system or the intake benchmark must not be throttled),
-//! and a lockout of a username after repeated wrong passwords. Counters live in each instance's
+//! and a lockout of a username after repeated wrong passwords. IPv6 clients count per /64. Counters live in each instance's
 //! memory (governor's GCRA): behind a load balancer every instance enforces its own share.
 
 use std::collections::HashMap;
@@ -52,7 +52,21 @@ impl Default for Throttle {
     }
 }
 
+/// One IPv6 client holds a whole /64: key it by that prefix, or each address would be a fresh quota.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
+}
+
+/// Keys seen more often than this make the limiter drop those whose quota has refilled.
+const MAX_TRACKED_KEYS: usize = 100_000;
+
 fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> AppResult<()> {
+    if limiter.len() > MAX_TRACKED_KEYS {
+        limiter.retain_recent();
+    }
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         AppError::RateLimited(wait.as_secs().max(1))
@@ -60,25 +74,20 @@ fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, 
 }
 
 impl Throttle {
-    /// Before checking a password: the address's quota, then the username's lockout.
+    /// Before checking a password: the address's quota, then the username's lockout. The attempt
+    /// counts as a failure until [`Throttle::login_succeeded`] clears it, so that guesses sent in
+    /// parallel cannot all pass before the first is found wrong.
     pub fn before_login(&self, address: Option<IpAddr>, username: &str) -> AppResult<()> {
         if let Some(ip) = address {
-            check(&self.logins, &ip)?;
+            check(&self.logins, &client_key(ip))?;
         }
-        let failures = self.failures.lock().map_err(|_| AppError::internal(anyhow::anyhow!("lockout table poisoned")))?;
+        let mut failures = self.failures.lock().map_err(|_| AppError::internal(anyhow::anyhow!("lockout table poisoned")))?;
+        let now = Instant::now();
         if let Some(locked_until) = failures.get(username).and_then(|f| f.locked_until) {
-            let now = Instant::now();
             if locked_until > now {
                 return Err(AppError::RateLimited((locked_until - now).as_secs().max(1)));
             }
         }
-        Ok(())
-    }
-
-    /// After a wrong password: the fifth within the lockout window locks the username.
-    pub fn login_failed(&self, username: &str) {
-        let Ok(mut failures) = self.failures.lock() else { return };
-        let now = Instant::now();
         // Bounded memory under a spray of usernames: forget windows that have passed.
         if failures.len() > 100_000 {
             failures.retain(|_, f| now.duration_since(f.first) < LOCKOUT || f.locked_until.is_some_and(|t| t > now));
@@ -91,6 +100,7 @@ impl Throttle {
         if entry.count >= FAILURES_BEFORE_LOCKOUT {
             entry.locked_until = Some(now + LOCKOUT);
         }
+        Ok(())
     }
 
     pub fn login_succeeded(&self, username: &str) {
@@ -102,7 +112,7 @@ impl Throttle {
     /// A citizen's rating or 回访 from this address.
     pub fn citizen_rating(&self, address: Option<IpAddr>) -> AppResult<()> {
         match address {
-            Some(ip) => check(&self.ratings, &ip),
+            Some(ip) => check(&self.ratings, &client_key(ip)),
             None => Ok(()),
         }
     }
@@ -120,11 +130,9 @@ mod tests {
     #[test]
     fn five_wrong_passwords_lock_the_username_and_success_clears_it() {
         let t = Throttle::default();
-        for _ in 0..4 {
-            t.login_failed("clerk");
+        for attempt in 1..=5 {
+            assert!(t.before_login(None, "clerk").is_ok(), "attempt {attempt} is allowed");
         }
-        assert!(t.before_login(None, "clerk").is_ok(), "four mistakes are allowed");
-        t.login_failed("clerk");
         assert!(matches!(t.before_login(None, "clerk"), Err(AppError::RateLimited(s)) if s > 800));
         assert!(t.before_login(None, "someone-else").is_ok(), "only that username");
         t.login_succeeded("clerk");
@@ -140,6 +148,10 @@ mod tests {
         }
         assert!(matches!(t.citizen_rating(Some(ip)), Err(AppError::RateLimited(_))));
         assert!(t.citizen_rating(Some("203.0.113.8".parse().expect("ip"))).is_ok(), "another address is not affected");
+        for _ in 0..RATINGS_PER_MINUTE {
+            assert!(t.citizen_rating(Some("2001:db8::1".parse().expect("ip"))).is_ok());
+        }
+        assert!(t.citizen_rating(Some("2001:db8::2".parse().expect("ip"))).is_err(), "a /64 is one client");
         for _ in 0..1000 {
             assert!(t.integration(1).is_ok(), "integration keys are far above citizens' quota");
         }

