@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::clustering::{cluster_texts, ClusterOptions, ClusterResult, KChoice};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
-use crate::domain::calendar::end_of_local_day;
+use crate::domain::calendar::{end_of_local_day, start_of_local_day};
 use crate::error::{AppError, AppResult};
 use crate::storage::schema::{analysis_clusters, analysis_members, analysis_runs, complaints, reviews};
 use crate::storage::Conn;
@@ -64,8 +64,7 @@ struct Document {
 }
 
 fn local_start(day: NaiveDate) -> NaiveDateTime {
-    let previous = day.pred_opt().unwrap_or(day);
-    clock::to_db(end_of_local_day(previous) + chrono::Duration::seconds(1))
+    clock::to_db(start_of_local_day(day))
 }
 
 fn gather(conn: &mut Conn, request: &AnalysisRequest) -> AppResult<Vec<Document>> {

@@ -69,15 +69,21 @@ pub fn store_year(conn: &mut Conn, year: &YearCalendar, by: &str, now: NaiveDate
     Ok(())
 }
 
-/// Replaces a validated year on an admin's behalf: stored, audited, open deadlines recomputed.
-pub fn replace_year(conn: &mut Conn, actor: &str, year: &YearCalendar, now: DateTime<Utc>) -> AppResult<()> {
+/// Replaces a year on an admin's behalf: validated, stored, audited, open deadlines recomputed.
+/// Returns the year as stored (dates sorted).
+pub fn replace_year(conn: &mut Conn, actor: &str, year: YearCalendar, now: DateTime<Utc>) -> AppResult<YearCalendar> {
+    if year.holidays.len() + year.workdays.len() > 366 {
+        return Err(AppError::invalid("holidays", "more days than a year has"));
+    }
+    let year = year.validated().map_err(|e| AppError::invalid("holidays", e.to_string()))?;
     conn.transaction(|conn| {
-        store_year(conn, year, actor, crate::clock::to_db(now))?;
+        store_year(conn, &year, actor, crate::clock::to_db(now))?;
         audit_admin_change(conn, actor, "put_calendar", json!({"year": year.year, "holidays": year.holidays, "workdays": year.workdays}), now)?;
         let rules = crate::app::Rules::load(conn)?;
         recompute_open_deadlines(conn, &rules, None)?;
-        Ok(())
-    })
+        Ok::<_, AppError>(())
+    })?;
+    Ok(year)
 }
 
 /// Sets the SLA policy of a case source: stored, audited, its open cases' deadlines recomputed.

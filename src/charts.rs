@@ -3,6 +3,7 @@
 //! numbers beside it in a table, for screen readers and for copying.
 
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 const INK: RGBColor = RGBColor(0x1f, 0x29, 0x33);
@@ -26,7 +27,7 @@ impl Format {
     pub fn show(self, v: f64) -> String {
         match self {
             Format::Count => format!("{v:.0}"),
-            Format::Percent => format!("{:.1}%", v * 100.0),
+            Format::Percent => crate::stats::percent(Some(v)),
         }
     }
 }
@@ -53,6 +54,24 @@ fn finish(title: &str, svg: String) -> String {
     format!("<figure class=\"chart\">{svg}</figure>")
 }
 
+/// Draws on a white SVG canvas; a chart that fails to draw is logged and left blank rather than
+/// failing the page it stands on.
+fn render(title: &str, size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), Box<dyn std::error::Error>>) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        let drawn = root
+            .fill(&WHITE)
+            .map_err(Into::into)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(Into::into));
+        if let Err(e) = drawn {
+            tracing::warn!(error = %e, "chart not drawn");
+        }
+    }
+    finish(title, svg)
+}
+
 /// Horizontal bars, one per label: readable on a phone even with long Chinese names.
 pub fn bars(title: &str, labels: &[String], values: &[f64], format: Format, color: RGBColor) -> String {
     let n = labels.len().min(values.len());
@@ -68,47 +87,37 @@ pub fn bars(title: &str, labels: &[String], values: &[f64], format: Format, colo
     // The first label is drawn on top: segment 0 is the bottom of the axis.
     let row = |i: usize| n - 1 - i;
     let height = 60 + 36 * n as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (480, height)).into_drawing_area();
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FONT, 20).into_font().color(&INK))
-                .margin(8)
-                .x_label_area_size(26)
-                .y_label_area_size(160)
-                .build_cartesian_2d(0.0..top, (0..n).into_segmented())?;
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .light_line_style(GRID)
-                .bold_line_style(GRID)
-                .x_labels(5)
-                .x_label_formatter(&|v| if format == Format::Percent && *v > 1.0 { String::new() } else { format.show(*v) })
-                .y_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) if *i < n => labels.get(row(*i)).map(|l| shorten(l, 9)).unwrap_or_default(),
-                    _ => String::new(),
-                })
-                .label_style((FONT, 15).into_font().color(&INK))
-                .axis_style(INK)
-                .draw()?;
-            chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
-                let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(row(i))), (*v, SegmentValue::Exact(row(i) + 1))], color.filled());
-                bar.set_margin(5, 5, 0, 0);
-                bar
-            }))?;
-            chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
-                Text::new(format!(" {}", format.show(*v)), (*v, SegmentValue::CenterOf(row(i))), (FONT, 14).into_font().color(&INK))
-            }))?;
-            root.present()?;
-            Ok(())
-        })();
-        if let Err(e) = drawn {
-            tracing::warn!(error = %e, "chart not drawn");
-        }
-    }
-    finish(title, svg)
+    render(title, (480, height), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 20).into_font().color(&INK))
+            .margin(8)
+            .x_label_area_size(26)
+            .y_label_area_size(160)
+            .build_cartesian_2d(0.0..top, (0..n).into_segmented())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .light_line_style(GRID)
+            .bold_line_style(GRID)
+            .x_labels(5)
+            .x_label_formatter(&|v| if format == Format::Percent && *v > 1.0 { String::new() } else { format.show(*v) })
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) if *i < n => labels.get(row(*i)).map(|l| shorten(l, 9)).unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style((FONT, 15).into_font().color(&INK))
+            .axis_style(INK)
+            .draw()?;
+        chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
+            let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(row(i))), (*v, SegmentValue::Exact(row(i) + 1))], color.filled());
+            bar.set_margin(5, 5, 0, 0);
+            bar
+        }))?;
+        chart.draw_series(values.iter().take(n).enumerate().map(|(i, v)| {
+            Text::new(format!(" {}", format.show(*v)), (*v, SegmentValue::CenterOf(row(i))), (FONT, 14).into_font().color(&INK))
+        }))?;
+        Ok(())
+    })
 }
 
 /// One or more lines over ordered labels (months), each series with its own colour.
@@ -123,54 +132,44 @@ pub fn lines(title: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor
     };
     let n = labels.len() as i32;
     let label_at = |i: i32| usize::try_from(i).ok().and_then(|i| labels.get(i)).cloned().unwrap_or_default();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (480, 300)).into_drawing_area();
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            root.fill(&WHITE)?;
-            // One empty slot either side keeps the first and last points off the frame.
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FONT, 20).into_font().color(&INK))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(60)
-                .build_cartesian_2d(-1..n, 0.0..top)?;
+    render(title, (480, 300), |root| {
+        // One empty slot either side keeps the first and last points off the frame.
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 20).into_font().color(&INK))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-1..n, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(GRID)
+            .bold_line_style(GRID)
+            .y_labels(5)
+            .y_label_formatter(&|v| format.show(*v))
+            .x_labels(usize::try_from(n + 2).unwrap_or(2))
+            .x_label_formatter(&|i| label_at(*i))
+            .label_style((FONT, 14).into_font().color(&INK))
+            .axis_style(INK)
+            .draw()?;
+        for (name, values, color) in series {
+            let points: Vec<(i32, f64)> = values.iter().take(labels.len()).enumerate().map(|(i, v)| (i as i32, *v)).collect();
+            let color = *color;
             chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .light_line_style(GRID)
-                .bold_line_style(GRID)
-                .y_labels(5)
-                .y_label_formatter(&|v| format.show(*v))
-                .x_labels(usize::try_from(n + 2).unwrap_or(2))
-                .x_label_formatter(&|i| label_at(*i))
-                .label_style((FONT, 14).into_font().color(&INK))
-                .axis_style(INK)
-                .draw()?;
-            for (name, values, color) in series {
-                let points: Vec<(i32, f64)> = values.iter().take(labels.len()).enumerate().map(|(i, v)| (i as i32, *v)).collect();
-                let color = *color;
-                chart
-                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
-                chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .label_font((FONT, 15).into_font().color(&INK))
-                .background_style(WHITE.mix(0.9))
-                .border_style(GRID)
-                .draw()?;
-            root.present()?;
-            Ok(())
-        })();
-        if let Err(e) = drawn {
-            tracing::warn!(error = %e, "chart not drawn");
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
         }
-    }
-    finish(title, svg)
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 15).into_font().color(&INK))
+            .background_style(WHITE.mix(0.9))
+            .border_style(GRID)
+            .draw()?;
+        Ok(())
+    })
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {

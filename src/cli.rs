@@ -169,7 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "report {month}: {} ratings, 好评率 {}, {} overdue cases → {} ({} bytes)",
                 report.total.ratings,
-                report.total.good_rate.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into()),
+                crate::stats::percent(report.total.good_rate),
                 report.overdue_total,
                 out.display(),
                 bytes.len()

@@ -16,7 +16,7 @@ use crate::charts::{self, Format};
 use crate::clock;
 use crate::error::{AppError, AppResult};
 use crate::security::Role;
-use crate::stats::{self, Figures, GroupBy, Period, Ranking, Scope, DEFAULT_MIN_RATINGS};
+use crate::stats::{self, percent as pct, Figures, GroupBy, Period, Ranking, Scope};
 use crate::storage::Conn;
 
 crate::domain::intake_rules::string_enum! {
@@ -102,14 +102,6 @@ pub fn build(conn: &mut Conn, month: &str, min_ratings: i64, now: DateTime<Utc>,
     })
 }
 
-pub fn default_min_ratings() -> i64 {
-    DEFAULT_MIN_RATINGS
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
-}
-
 /// The rows of the overview, shared by every format: label, this month, last month.
 fn overview_rows(r: &MonthlyReport) -> Vec<(&'static str, Metric, Metric)> {
     let (t, p) = (&r.total, &r.previous_total);
@@ -157,7 +149,7 @@ pub fn html(r: &MonthlyReport, standalone: bool) -> String {
     let stars: Vec<String> = ["1星 非常不满意", "2星 不满意", "3星 基本满意", "4星 满意", "5星 非常满意"].iter().map(|s| s.to_string()).collect();
     let body = html! {
         h1 { (title) }
-        p.muted { "统计期间：" (r.month) "（北京时间），生成于 " (r.generated_at.replace('T', " ").chars().take(16).collect::<String>()) "。已剔除申诉成立的评价；默认评价单列。" }
+        p.muted { "统计期间：" (r.month) "（北京时间），生成于 " (crate::web::staff::short_time(&r.generated_at)) "。已剔除申诉成立的评价；默认评价单列。" }
         section.card {
             h2 { "一、总体情况" }
             div.table-wrap { table {

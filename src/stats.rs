@@ -20,8 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use serde::Serialize;
@@ -29,6 +28,7 @@ use serde::Serialize;
 use crate::app::Rules;
 use crate::clock;
 use crate::db_run;
+use crate::domain::calendar::{local_date, start_of_local_day};
 use crate::domain::sla::overdue_days;
 use crate::error::{AppError, AppResult};
 use crate::storage::schema::{departments, service_items, staff, windows};
@@ -86,29 +86,26 @@ impl Period {
             .filter(|d| (1970..=9998).contains(&d.year()))
             .ok_or_else(|| AppError::invalid("month", "expected YYYY-MM from 1970"))?;
         let next = first.checked_add_months(chrono::Months::new(1)).ok_or_else(|| AppError::invalid("month", "out of range"))?;
-        Ok(Period { start: local_midnight(first)?, end: local_midnight(next)? })
+        Ok(Period { start: start_of_local_day(first), end: start_of_local_day(next) })
     }
 
     pub fn days(first: NaiveDate, last: NaiveDate) -> AppResult<Period> {
-        Ok(Period { start: local_midnight(first)?, end: local_midnight(last + Duration::days(1))? })
+        Ok(Period { start: start_of_local_day(first), end: start_of_local_day(last + Duration::days(1)) })
     }
 
     /// The first and last day, in Beijing time.
     pub fn first_day(&self) -> NaiveDate {
-        self.start.with_timezone(&Shanghai).date_naive()
+        local_date(self.start)
     }
 
     pub fn last_day(&self) -> NaiveDate {
-        (self.end - Duration::microseconds(1)).with_timezone(&Shanghai).date_naive()
+        local_date(self.end - Duration::microseconds(1))
     }
 }
 
-fn local_midnight(day: NaiveDate) -> AppResult<DateTime<Utc>> {
-    Shanghai
-        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| AppError::invalid("from", "not a valid day"))
+/// A rate as people read it: `92.3%`, or `—` when nothing was counted.
+pub fn percent(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
 }
 
 fn parse_bound(value: &str, field: &'static str, end: bool) -> AppResult<DateTime<Utc>> {
@@ -123,7 +120,7 @@ fn parse_bound(value: &str, field: &'static str, end: bool) -> AppResult<DateTim
 fn parse_instant(value: &str, field: &'static str, end: bool) -> AppResult<DateTime<Utc>> {
     if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
         let day = if end { day.succ_opt().ok_or_else(|| AppError::invalid(field, "out of range"))? } else { day };
-        return local_midnight(day).map_err(|_| AppError::invalid(field, "not a valid day"));
+        return Ok(start_of_local_day(day));
     }
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
@@ -406,29 +403,31 @@ fn count_if(condition: &str) -> String {
 
 /// Counts per group key for the period; `None` key = rows without that attribute.
 pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope: Scope, now: DateTime<Utc>, rules: &Rules) -> AppResult<BTreeMap<Option<String>, Counts>> {
-    let backend = match conn {
-        Conn::Sqlite(_) => Backend::Sqlite,
-        Conn::Postgres(_) => Backend::Postgres,
-    };
+    let backend = conn.backend();
     let key = |root: Root| key_sql(group_by, root, backend);
-    let group = |root: Root| if group_by.is_some() { format!("GROUP BY {}", key(root)) } else { String::new() };
+    // One shape for every aggregate: the group key, the counted columns, the rows and the period.
+    let select = |root: Root, columns: &str, from: &str, condition: &str| {
+        let group = if group_by.is_some() { format!("GROUP BY {}", key(root)) } else { String::new() };
+        format!("SELECT {} AS k, {columns} {from} WHERE {condition} AND {} {group}", key(root), filters(root, period, scope))
+    };
+    const COUNT: &str = "CAST(COUNT(*) AS BIGINT)";
     let mut out: BTreeMap<Option<String>, Counts> = BTreeMap::new();
 
-    let sql = format!(
-        "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS ratings, {active} AS active, {s1} AS s1, {s2} AS s2, {s3} AS s3, {s4} AS s4, {s5} AS s5, \
-         {active_good} AS active_good, {bad_replied} AS bad_replied \
-         FROM reviews r LEFT JOIN cases c ON c.review_id = r.id WHERE NOT r.invalidated AND {w} {g}",
-        k = key(Root::Reviews),
-            g = group(Root::Reviews),
-        active = count_if("r.channel <> 'default'"),
-        s1 = count_if("r.stars = 1"),
-        s2 = count_if("r.stars = 2"),
-        s3 = count_if("r.stars = 3"),
-        s4 = count_if("r.stars = 4"),
-        s5 = count_if("r.stars = 5"),
-        active_good = count_if("r.channel <> 'default' AND r.stars >= 3"),
-        bad_replied = count_if("r.stars <= 2 AND c.replied_at IS NOT NULL"),
-        w = filters(Root::Reviews, period, scope),
+    let sql = select(
+        Root::Reviews,
+        &format!(
+            "{COUNT} AS ratings, {} AS active, {} AS s1, {} AS s2, {} AS s3, {} AS s4, {} AS s5, {} AS active_good, {} AS bad_replied",
+            count_if("r.channel <> 'default'"),
+            count_if("r.stars = 1"),
+            count_if("r.stars = 2"),
+            count_if("r.stars = 3"),
+            count_if("r.stars = 4"),
+            count_if("r.stars = 5"),
+            count_if("r.channel <> 'default' AND r.stars >= 3"),
+            count_if("r.stars <= 2 AND c.replied_at IS NOT NULL"),
+        ),
+        "FROM reviews r LEFT JOIN cases c ON c.review_id = r.id",
+        "NOT r.invalidated",
     );
     let rows: Vec<ReviewRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
     for r in rows {
@@ -444,14 +443,15 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
         e.bad_replied += r.bad_replied;
     }
 
-    let sql = format!(
-        "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b, {c} AS c {CASE_JOINS} WHERE {w} {g}",
-        k = key(Root::CasesOpened),
-            g = group(Root::CasesOpened),
-        // A case closed without a reply was closed by an upheld appeal: nothing to rectify.
-        b = count_if(TO_RECTIFY),
-        c = count_if(&format!("{TO_RECTIFY} AND EXISTS (SELECT 1 FROM audit_events x WHERE x.case_id = c.id AND x.action = 'rectify')")),
-        w = filters(Root::CasesOpened, period, scope),
+    let sql = select(
+        Root::CasesOpened,
+        &format!(
+            "{COUNT} AS a, {} AS b, {} AS c",
+            count_if(TO_RECTIFY),
+            count_if(&format!("{TO_RECTIFY} AND EXISTS (SELECT 1 FROM audit_events x WHERE x.case_id = c.id AND x.action = 'rectify')")),
+        ),
+        CASE_JOINS,
+        "1 = 1",
     );
     let rows: Vec<TripleRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
     for r in rows {
@@ -461,72 +461,64 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
         e.cases_rectified += r.c;
     }
 
-    let mut pairs = |sql: String, apply: fn(&mut Counts, i64, i64)| -> AppResult<()> {
-        let rows: Vec<PairRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
-        for r in rows {
-            apply(out.entry(r.k).or_default(), r.a, r.b);
-        }
-        Ok(())
-    };
+    // The queries that count two things each: (root, a, b, rows, condition, where the counts go).
+    type Apply = fn(&mut Counts, i64, i64);
+    let mut pairs: Vec<(Root, String, String, &str, &str, Apply)> = vec![
+        (
+            Root::CasesClosed,
+            COUNT.into(),
+            count_if("c.reply_due IS NOT NULL AND c.replied_at <= c.reply_due AND (c.supervision_due IS NULL OR c.closed_at <= c.supervision_due)"),
+            CASE_JOINS,
+            "c.state = 'closed' AND c.replied_at IS NOT NULL",
+            |e, a, b| {
+                e.cases_closed += a;
+                e.cases_closed_on_time += b;
+            },
+        ),
+        (
+            Root::FollowUps,
+            COUNT.into(),
+            count_if("f.satisfaction IN ('satisfied', 'basically_satisfied')"),
+            "FROM review_follow_ups f JOIN reviews r ON r.id = f.review_id",
+            "f.kind = 'handling'",
+            |e, a, b| {
+                e.follow_ups += a;
+                e.follow_ups_satisfied += b;
+            },
+        ),
+        (
+            Root::AppealEvents,
+            count_if("e.action = 'appeal'"),
+            count_if("e.action = 'uphold_appeal'"),
+            "FROM audit_events e JOIN cases c ON c.id = e.case_id LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id",
+            "e.action IN ('appeal', 'uphold_appeal')",
+            |e, a, b| {
+                e.appeals_filed += a;
+                e.appeals_upheld += b;
+            },
+        ),
+    ];
     // The channel of a transaction is where it was handled, not how it was rated: no 未评率 by channel.
     if group_by != Some(GroupBy::Channel) {
-        pairs(
-            format!(
-                "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {unrated} AS b FROM transactions t WHERE {w} {g}",
-                k = key(Root::Transactions),
-                g = group(Root::Transactions),
-                unrated = count_if("NOT EXISTS (SELECT 1 FROM reviews x WHERE x.transaction_id = t.id AND x.channel <> 'default')"),
-                w = filters(Root::Transactions, period, scope),
-            ),
+        pairs.push((
+            Root::Transactions,
+            COUNT.into(),
+            count_if("NOT EXISTS (SELECT 1 FROM reviews x WHERE x.transaction_id = t.id AND x.channel <> 'default')"),
+            "FROM transactions t",
+            "1 = 1",
             |e, a, b| {
                 e.completed_transactions += a;
                 e.unrated_transactions += b;
             },
-        )?;
+        ));
     }
-    pairs(
-        format!(
-            "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b {CASE_JOINS} WHERE c.state = 'closed' AND c.replied_at IS NOT NULL AND {w} {g}",
-            k = key(Root::CasesClosed),
-            g = group(Root::CasesClosed),
-            b = count_if("c.reply_due IS NOT NULL AND c.replied_at <= c.reply_due AND (c.supervision_due IS NULL OR c.closed_at <= c.supervision_due)"),
-            w = filters(Root::CasesClosed, period, scope),
-        ),
-        |e, a, b| {
-            e.cases_closed += a;
-            e.cases_closed_on_time += b;
-        },
-    )?;
-    pairs(
-        format!(
-            "SELECT {k} AS k, CAST(COUNT(*) AS BIGINT) AS a, {b} AS b FROM review_follow_ups f JOIN reviews r ON r.id = f.review_id \
-             WHERE f.kind = 'handling' AND {w} {g}",
-            k = key(Root::FollowUps),
-            g = group(Root::FollowUps),
-            b = count_if("f.satisfaction IN ('satisfied', 'basically_satisfied')"),
-            w = filters(Root::FollowUps, period, scope),
-        ),
-        |e, a, b| {
-            e.follow_ups += a;
-            e.follow_ups_satisfied += b;
-        },
-    )?;
-    pairs(
-        format!(
-            "SELECT {k} AS k, {a} AS a, {b} AS b FROM audit_events e JOIN cases c ON c.id = e.case_id \
-             LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id \
-             WHERE e.action IN ('appeal', 'uphold_appeal') AND {w} {g}",
-            k = key(Root::AppealEvents),
-            g = group(Root::AppealEvents),
-            a = count_if("e.action = 'appeal'"),
-            b = count_if("e.action = 'uphold_appeal'"),
-            w = filters(Root::AppealEvents, period, scope),
-        ),
-        |e, a, b| {
-            e.appeals_filed += a;
-            e.appeals_upheld += b;
-        },
-    )?;
+    for (root, a, b, from, condition, apply) in pairs {
+        let sql = select(root, &format!("{a} AS a, {b} AS b"), from, condition);
+        let rows: Vec<PairRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
+        for r in rows {
+            apply(out.entry(r.k).or_default(), r.a, r.b);
+        }
+    }
 
     // Working days late need the calendar: only the overdue cases themselves are read back.
     let sql = format!(

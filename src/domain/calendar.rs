@@ -166,6 +166,16 @@ pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&Shanghai).date_naive()
 }
 
+/// 00:00:00 of a Beijing day, as an instant.
+pub fn start_of_local_day(day: NaiveDate) -> DateTime<Utc> {
+    // Shanghai has had no DST since 1991, so local midnight is never ambiguous or skipped.
+    Shanghai
+        .from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN)))
+}
+
 pub fn end_of_local_day(day: NaiveDate) -> DateTime<Utc> {
     let local = day.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN));
     // Shanghai has had no DST since 1991, so the local time is never ambiguous or skipped.

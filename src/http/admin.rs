@@ -37,7 +37,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
     if username.len() > 200 || password.len() > 1024 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
-    state.throttle.before_login(req.peer_addr().map(|a| a.ip()), &username)?;
+    state.throttle.before_login(crate::http::extract::client_address(&req), &username)?;
     let who = username.clone();
     let response = state
         .db(move |conn, _| {

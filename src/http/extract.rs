@@ -41,6 +41,11 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err: PathError, _req| AppError::NotFound(format!("no such resource: {err}")).into())
 }
 
+/// The client address the rate limits count by: the TCP peer (see the README for proxies).
+pub fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
 /// The credential of an `Authorization: Bearer …` header (scheme case-insensitive, trimmed).
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get("Authorization")?.to_str().ok()?.trim();

@@ -105,7 +105,7 @@ pub struct ReviewCreated {
 pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller: Caller, body: web::Json<ReviewRequest>) -> AppResult<HttpResponse> {
     match &caller.0 {
         Principal::ApiKey { id, .. } => state.throttle.integration(*id)?,
-        Principal::Citizen { .. } => state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip()))?,
+        Principal::Citizen { .. } => state.throttle.citizen_rating(crate::http::extract::client_address(&req))?,
         Principal::User { .. } => {}
     }
     let b = body.into_inner();

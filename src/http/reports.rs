@@ -1,13 +1,12 @@
 //! Statistics, rankings, the monthly report, case exports, public disclosure and Open311.
 
 use actix_web::{web, HttpResponse};
-use chrono::Datelike;
-use chrono_tz::Asia::Shanghai;
 use serde::Deserialize;
 
 use crate::accounts::Principal;
 use crate::app::AppState;
 use crate::clock;
+use crate::domain::calendar::local_date;
 use crate::disclosure::{self, PublicPage, PublicQuery};
 use crate::error::{AppError, AppResult};
 use crate::open311::{self, RequestQuery, Service, ServiceRequest};
@@ -27,8 +26,7 @@ pub fn stats_scope(principal: &Principal) -> AppResult<Scope> {
 }
 
 fn this_month() -> String {
-    let today = clock::now().with_timezone(&Shanghai).date_naive();
-    format!("{:04}-{:02}", today.year(), today.month())
+    local_date(clock::now()).format("%Y-%m").to_string()
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -45,7 +43,7 @@ pub struct StatsQuery {
 fn period_of(from: Option<&str>, to: Option<&str>) -> AppResult<Period> {
     let month = Period::month(&this_month())?;
     let from = from.map(str::to_owned).unwrap_or_else(|| month.first_day().to_string());
-    let to = to.map(str::to_owned).unwrap_or_else(|| clock::now().with_timezone(&Shanghai).date_naive().to_string());
+    let to = to.map(str::to_owned).unwrap_or_else(|| local_date(clock::now()).to_string());
     Period::parse(&from, &to)
 }
 
@@ -118,7 +116,7 @@ pub async fn monthly_report(state: &web::Data<AppState>, month: String, format: 
         None | Some("") => ReportFormat::Html,
         Some(f) => ReportFormat::parse(f).ok_or_else(|| AppError::invalid("format", "html, csv or xlsx"))?,
     };
-    let min = min_ratings.unwrap_or_else(reports::default_min_ratings);
+    let min = min_ratings.unwrap_or(stats::DEFAULT_MIN_RATINGS);
     if !(1..=1_000_000).contains(&min) {
         return Err(AppError::invalid("min_ratings", "1 or more"));
     }

@@ -155,7 +155,7 @@ pub struct FollowUpCreated {
 pub async fn create_follow_up(state: web::Data<AppState>, req: actix_web::HttpRequest, caller: Caller, body: web::Json<FollowUpBody>) -> AppResult<HttpResponse> {
     let b = body.into_inner();
     match &caller.0 {
-        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip()))?,
+        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.throttle.citizen_rating(crate::http::extract::client_address(&req))?,
         Principal::Citizen { .. } => return Err(AppError::Forbidden("this rating link is for another transaction".into())),
         Principal::ApiKey { .. } => {}
         Principal::User { .. } => return Err(AppError::Forbidden("follow-ups come from the citizen".into())),

@@ -166,6 +166,13 @@ where
 }
 
 impl Conn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     /// Runs `f` in one transaction: committed when it returns `Ok`, rolled back otherwise, so a
     /// failed request leaves no row behind. SQLite takes the write lock up front
     /// (`BEGIN IMMEDIATE`): a deferred transaction that later upgrades to a writer can fail with

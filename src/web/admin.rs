@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use maud::{html, Markup};
 
 use crate::accounts::{self, NewUserSpec, Principal};
 use crate::app::AppState;
 use crate::calendar_admin;
 use crate::clock;
+use crate::domain::calendar::{local_date, start_of_local_day};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
@@ -21,8 +21,8 @@ use crate::master_data::{self, AssignmentSpec};
 use crate::security::Role;
 use crate::storage::Conn;
 
-use super::staff::{short_time, signed_in, staff_header};
-use super::{layout, message_page, page, see_other};
+use super::staff::{check_csrf, short_time, signed_in_as, staff_header};
+use super::{busy, layout, message_page, page, see_other};
 
 const SECTIONS: &[(&str, &str)] = &[
     ("departments", "部门"),
@@ -37,11 +37,7 @@ const SECTIONS: &[(&str, &str)] = &[
 ];
 
 async fn admin(state: &web::Data<AppState>, req: &HttpRequest) -> Result<(Principal, String), HttpResponse> {
-    let Some((principal, token)) = signed_in(state, req).await else { return Err(see_other("/login")) };
-    if principal.role() != Some(Role::Admin) {
-        return Err(message_page(StatusCode::FORBIDDEN, "无权访问", "系统管理仅供管理员使用。"));
-    }
-    Ok((principal, token))
+    signed_in_as(state, req, &[Role::Admin], "系统管理仅供管理员使用。").await
 }
 
 fn section_title(section: &str) -> Option<&'static str> {
@@ -73,11 +69,11 @@ async fn render(state: &web::Data<AppState>, principal: &Principal, token: &str,
     let Some(title) = section_title(section) else { return message_page(StatusCode::NOT_FOUND, "未找到", "没有这个管理页面。") };
     let csrf = state.cookies.csrf(token);
     let owned_section = section.to_owned();
-    let year = notice.values.get("year").and_then(|y| y.parse::<i32>().ok()).unwrap_or_else(|| clock::now().with_timezone(&Shanghai).year());
+    let year = notice.values.get("year").and_then(|y| y.parse::<i32>().ok()).unwrap_or_else(|| local_date(clock::now()).year());
     let content = state.db(move |conn, state| section_content(conn, state, &owned_section, year)).await;
     let content = match content {
         Ok(c) => c,
-        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => return busy(&e),
     };
     let body = html! {
         (staff_header(principal, &csrf))
@@ -333,8 +329,7 @@ fn required<'a>(form: &'a HashMap<String, String>, name: &'static str) -> AppRes
 fn local_day_start(form: &HashMap<String, String>, name: &'static str) -> AppResult<Option<DateTime<Utc>>> {
     let Some(value) = field(form, name) else { return Ok(None) };
     let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| AppError::invalid(name, "日期格式应为 YYYY-MM-DD"))?;
-    let start = day.and_hms_opt(0, 0, 0).and_then(|t| Shanghai.from_local_datetime(&t).single()).ok_or_else(|| AppError::invalid(name, "无效日期"))?;
-    Ok(Some(start.with_timezone(&Utc)))
+    Ok(Some(start_of_local_day(day)))
 }
 
 fn parse_dates(text: &str, field: &'static str) -> AppResult<Vec<NaiveDate>> {
@@ -420,8 +415,7 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
             }
             let holidays = parse_dates(form.get("holidays").map(String::as_str).unwrap_or(""), "holidays")?;
             let workdays = parse_dates(form.get("workdays").map(String::as_str).unwrap_or(""), "workdays")?;
-            let validated = YearCalendar { year, holidays, workdays }.validated().map_err(|e| AppError::invalid("holidays", e.to_string()))?;
-            calendar_admin::replace_year(conn, actor, &validated, now)?;
+            calendar_admin::replace_year(conn, actor, YearCalendar { year, holidays, workdays }, now)?;
             state.reload_rules(conn)?;
             Ok(format!("{year} 年工作日历已保存，未结案件期限已重新计算。"))
         }
@@ -444,8 +438,8 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, section: web::
     };
     let section = section.into_inner();
     let form = form.into_inner();
-    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
-        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    if let Err(refused) = check_csrf(&state, &token, &form) {
+        return refused;
     }
     if section_title(&section).is_none() {
         return message_page(StatusCode::NOT_FOUND, "未找到", "没有这个管理页面。");
@@ -473,13 +467,13 @@ pub async fn revoke_key(state: web::Data<AppState>, req: HttpRequest, id: web::P
         Ok(p) => p,
         Err(r) => return r,
     };
-    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
-        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    if let Err(refused) = check_csrf(&state, &token, &form) {
+        return refused;
     }
     let id = id.into_inner();
     let actor = principal.actor_label();
     match state.db(move |conn, _| accounts::revoke_api_key_by(conn, &actor, id, clock::now())).await {
         Ok(()) | Err(AppError::NotFound(_)) => see_other("/admin/keys?saved=1"),
-        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => busy(&e),
     }
 }

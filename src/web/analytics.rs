@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Datelike, Duration, NaiveDate};
-use chrono_tz::Asia::Shanghai;
 use maud::{html, Markup, PreEscaped};
 
 use crate::accounts::Principal;
@@ -17,27 +16,20 @@ use crate::charts::{self, Format};
 use crate::clock;
 use crate::error::AppError;
 use crate::security::Role;
-use crate::stats::{self, Figures, GroupBy, Period, Scope, Stats};
+use crate::domain::calendar::local_date;
+use crate::stats::{self, percent as pct, Figures, GroupBy, Period, Scope, Stats};
 
-use super::staff::{short_time, signed_in, staff_header};
-use super::{layout, message_page, page, see_other};
+use super::staff::{check_csrf, short_time, signed_in_as, staff_header};
+use super::{busy, layout, message_page, page, see_other};
 
 /// Supervisors and admins read analytics; department users are sent to their inbox.
 async fn analyst(state: &web::Data<AppState>, req: &HttpRequest) -> Result<(Principal, String), HttpResponse> {
-    let Some((principal, token)) = signed_in(state, req).await else { return Err(see_other("/login")) };
-    match principal.role() {
-        Some(Role::Supervisor | Role::Admin) => Ok((principal, token)),
-        _ => Err(message_page(StatusCode::FORBIDDEN, "无权访问", "统计分析仅供监督人员和管理员使用。")),
-    }
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
+    signed_in_as(state, req, &[Role::Supervisor, Role::Admin], "统计分析仅供监督人员和管理员使用。").await
 }
 
 /// The period from the query, or the last six months up to today.
 fn period_of(query: &HashMap<String, String>) -> Result<(Period, String, String), AppError> {
-    let today = clock::now().with_timezone(&Shanghai).date_naive();
+    let today = local_date(clock::now());
     let six_months_ago = NaiveDate::from_ymd_opt(today.year(), today.month(), 1)
         .and_then(|d| d.checked_sub_months(chrono::Months::new(5)))
         .unwrap_or(today - Duration::days(180));
@@ -67,7 +59,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
         .await;
     let (by_month, by_department, runs) = match data {
         Ok(d) => d,
-        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => return busy(&e),
     };
     let csrf = state.cookies.csrf(&token);
     let body = html! {
@@ -207,8 +199,8 @@ pub async fn run_clustering(state: web::Data<AppState>, req: HttpRequest, form: 
         Err(r) => return r,
     };
     let form = form.into_inner();
-    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
-        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    if let Err(refused) = check_csrf(&state, &token, &form) {
+        return refused;
     }
     let date = |name: &str| form.get(name).filter(|s| !s.is_empty()).and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
     let k = match form.get("k").map(String::as_str) {
@@ -243,7 +235,7 @@ pub async fn show_run(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
     match state.db(move |conn, _| analysis_runs::load(conn, id)).await {
         Ok(run) => page(StatusCode::OK, run_page(&run, &principal, &state.cookies.csrf(&token))),
         Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到", "该聚类结果不存在。"),
-        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => busy(&e),
     }
 }
 

@@ -12,15 +12,14 @@ use crate::app::AppState;
 use crate::case_work::{self, CaseFilter, CaseList, CaseListItem};
 use crate::clock;
 use crate::domain::case_flow::Action;
+use crate::domain::sla::ESCALATION_WORKING_DAYS;
 use crate::error::AppError;
 use crate::master_data::{self, DepartmentView};
 use crate::security::Role;
 
-use super::staff::{alert_badge, department_select, short_time, signed_in, staff_header};
-use super::{layout, message_page, page, see_other};
+use super::staff::{alert_badge, department_select, short_time, signed_in_as, staff_header};
+use super::{busy, layout, page};
 
-/// Overdue more than this many working days is 督办 (SPEC §3).
-const ESCALATION_DAYS: u32 = 3;
 const ROWS_PER_SECTION: i64 = 30;
 
 struct Board {
@@ -35,10 +34,10 @@ struct Board {
 }
 
 pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
-    if principal.role() != Some(Role::Supervisor) {
-        return message_page(StatusCode::FORBIDDEN, "无权访问", "督办看板仅供监督人员使用。");
-    }
+    let (principal, token) = match signed_in_as(&state, &req, &[Role::Supervisor], "督办看板仅供监督人员使用。").await {
+        Ok(p) => p,
+        Err(away) => return away,
+    };
     let who = principal.clone();
     let board = state
         .db(move |conn, state| {
@@ -62,12 +61,12 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         .await;
     match board {
         Ok(board) => page(StatusCode::OK, board_page(&board, &principal, &state.cookies.csrf(&token))),
-        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => busy(&e),
     }
 }
 
 fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
-    let escalated = b.overdue.items.iter().filter(|c| c.overdue_days > ESCALATION_DAYS).count();
+    let escalated = b.overdue.items.iter().filter(|c| c.overdue_days > ESCALATION_WORKING_DAYS).count();
     let tiles = [
         ("超期", b.overdue.total, "red", "#overdue"),
         ("督办（超期3个工作日以上）", escalated as i64, "red", "#overdue"),
@@ -90,7 +89,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             h2 { "超期案件（" (b.overdue.total) "）" }
             p.muted { "按超期时间排序，最久的在前；超期3个工作日以上为督办。" }
             @if b.overdue.items.is_empty() { p.card { "没有超期案件。" } }
-            @for c in &b.overdue.items { (case_row(c, c.overdue_days > ESCALATION_DAYS)) }
+            @for c in &b.overdue.items { (case_row(c, c.overdue_days > ESCALATION_WORKING_DAYS)) }
         }
         section #appeals {
             h2 { "申诉待裁决（" (b.appeals.total) "）" }

@@ -76,6 +76,12 @@ pub fn message_page(status: StatusCode, title: &str, text: &str) -> HttpResponse
     HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.into_string())
 }
 
+/// A failure that is not the user's: logged for us, a plain "try again" for them.
+pub fn busy(e: &crate::error::AppError) -> HttpResponse {
+    tracing::warn!(error = %e, "page failed");
+    message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。")
+}
+
 /// Redirect after a form post (Post/Redirect/Get), so a reload does not post again.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("Location", location)).finish()

@@ -6,24 +6,27 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Datelike;
-use chrono_tz::Asia::Shanghai;
 use maud::html;
 
 use crate::app::AppState;
 use crate::clock;
+use crate::domain::calendar::local_date;
 use crate::disclosure::{self, PublicQuery};
 use crate::error::AppError;
 use crate::security::Role;
 
-use super::staff::{short_time, signed_in, staff_header};
-use super::{layout, message_page, page, see_other};
+use super::staff::{short_time, signed_in_as, staff_header};
+use super::{busy, layout, message_page, page};
+
+const REPORT_READERS: &[Role] = &[Role::Supervisor, Role::Admin];
+const REPORTS_FOR: &str = "运营报告仅供监督人员和管理员使用。";
 
 pub async fn reports_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
-    if !matches!(principal.role(), Some(Role::Supervisor | Role::Admin)) {
-        return message_page(StatusCode::FORBIDDEN, "无权访问", "运营报告仅供监督人员和管理员使用。");
-    }
-    let today = clock::now().with_timezone(&Shanghai).date_naive();
+    let (principal, token) = match signed_in_as(&state, &req, REPORT_READERS, REPORTS_FOR).await {
+        Ok(p) => p,
+        Err(away) => return away,
+    };
+    let today = local_date(clock::now());
     let months: Vec<String> = (0..12)
         .filter_map(|back| today.with_day(1).and_then(|d| d.checked_sub_months(chrono::Months::new(back))))
         .map(|d| d.format("%Y-%m").to_string())
@@ -47,9 +50,8 @@ pub async fn reports_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
 
 /// The report in the browser with the staff session (the API takes a bearer token instead).
 pub async fn monthly(state: web::Data<AppState>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
-    let Some((principal, _)) = signed_in(&state, &req).await else { return see_other("/login") };
-    if !matches!(principal.role(), Some(Role::Supervisor | Role::Admin)) {
-        return message_page(StatusCode::FORBIDDEN, "无权访问", "运营报告仅供监督人员和管理员使用。");
+    if let Err(away) = signed_in_as(&state, &req, REPORT_READERS, REPORTS_FOR).await {
+        return away;
     }
     let Some(month) = query.get("month").cloned() else {
         return message_page(StatusCode::UNPROCESSABLE_ENTITY, "请选择月份", "请从运营报告页选择月份。");
@@ -57,7 +59,7 @@ pub async fn monthly(state: web::Data<AppState>, req: HttpRequest, query: web::Q
     match crate::http::reports::monthly_report(&state, month, query.get("format").map(String::as_str), None).await {
         Ok(response) => response,
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "参数有误", "月份应为 YYYY-MM，格式为 html、csv 或 xlsx。"),
-        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => busy(&e),
     }
 }
 
@@ -68,7 +70,7 @@ pub async fn disclosure_page(state: web::Data<AppState>, query: web::Query<HashM
     let q = PublicQuery { grade: grade.clone(), department: None, page: Some(page_no), per_page: Some(20) };
     let list = match state.db(move |conn, _| disclosure::public_reviews(conn, &q)).await {
         Ok(l) => l,
-        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => return busy(&e),
     };
     let bad = grade.is_some();
     let pages = (list.total + list.per_page - 1) / list.per_page;

@@ -188,7 +188,7 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
 }
 
 pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip())).is_err() {
+    if state.throttle.citizen_rating(crate::http::extract::client_address(&req)).is_err() {
         return too_many();
     }
     let token = token.into_inner();
@@ -255,7 +255,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
 }
 
 pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if state.throttle.citizen_rating(req.peer_addr().map(|a| a.ip())).is_err() {
+    if state.throttle.citizen_rating(crate::http::extract::client_address(&req)).is_err() {
         return too_many();
     }
     let token = token.into_inner();

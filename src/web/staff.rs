@@ -21,7 +21,7 @@ use crate::master_data::{self, DepartmentView};
 use crate::security::Role;
 use crate::storage::queries;
 
-use super::{layout, message_page, page, see_other};
+use super::{busy, layout, message_page, page, see_other};
 
 const SESSION_COOKIE: &str = "hcp_session";
 
@@ -32,6 +32,25 @@ pub(super) async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) ->
     let lookup = token.clone();
     let principal = state.db(move |conn, _| accounts::authenticate_bearer(conn, &lookup, clock::now())).await.ok()?;
     matches!(principal, Principal::User { .. }).then_some((principal, token))
+}
+
+/// The signed-in user when their role is one of `roles`; otherwise the way out: the login page for
+/// a visitor, a 403 page saying who the page is for (`for_whom`) for the wrong role.
+pub(super) async fn signed_in_as(state: &web::Data<AppState>, req: &HttpRequest, roles: &[Role], for_whom: &str) -> Result<(Principal, String), HttpResponse> {
+    let Some((principal, token)) = signed_in(state, req).await else { return Err(see_other("/login")) };
+    match principal.role() {
+        Some(role) if roles.contains(&role) => Ok((principal, token)),
+        _ => Err(message_page(StatusCode::FORBIDDEN, "无权访问", for_whom)),
+    }
+}
+
+/// Refuses a staff form whose CSRF field does not belong to this session.
+pub(super) fn check_csrf(state: &AppState, token: &str, form: &HashMap<String, String>) -> Result<(), HttpResponse> {
+    if form.get("csrf") == Some(&state.cookies.csrf(token)) {
+        Ok(())
+    } else {
+        Err(message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。"))
+    }
 }
 
 fn login_page(error: Option<&str>) -> Markup {
@@ -61,7 +80,7 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
     if username.len() > 200 || password.len() > 1024 {
         return page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")));
     }
-    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(req.peer_addr().map(|a| a.ip()), &username) {
+    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(crate::http::extract::client_address(&req), &username) {
         let text = format!("登录尝试过于频繁，请 {} 分钟后再试。", seconds.div_ceil(60));
         return page(StatusCode::TOO_MANY_REQUESTS, login_page(Some(&text)));
     }
@@ -81,7 +100,7 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
             HttpResponse::SeeOther().insert_header(("Location", home_for(result.role))).cookie(cookie).finish()
         }
         Err(AppError::Unauthorized(_)) => page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。"))),
-        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => busy(&e),
     }
 }
 
@@ -132,10 +151,9 @@ pub(super) fn home_for(role: Role) -> &'static str {
 }
 
 /// `2026-11-22T09:30:00+08:00` → `2026-11-22 09:30` (the API's times are already local).
-pub(super) fn short_time(rfc3339: &str) -> String {
+pub(crate) fn short_time(rfc3339: &str) -> String {
     rfc3339.replace('T', " ").chars().take(16).collect()
 }
-
 
 pub(super) fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
     html! {
@@ -170,7 +188,7 @@ pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Que
         Ok(l) => l,
         Err(AppError::Invalid(_)) => return message_page(StatusCode::UNPROCESSABLE_ENTITY, "筛选条件有误", "请返回案件列表重新筛选。"),
         Err(AppError::Forbidden(_)) => return message_page(StatusCode::FORBIDDEN, "无权访问", "该页面仅供承办部门和监督人员使用。"),
-        Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => return busy(&e),
     };
     let csrf = state.cookies.csrf(&token);
     let body = html! {
@@ -274,7 +292,7 @@ async fn load_case_page(state: &web::Data<AppState>, principal: Principal, token
         Ok((view, departments)) => page(status, case_page(&view, &departments, &state.cookies.csrf(token), &principal, error)),
         Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到案件", "该案件不存在，或不属于您的部门。"),
         Err(AppError::Forbidden(_)) => message_page(StatusCode::FORBIDDEN, "无权访问", "该页面仅供承办部门和监督人员使用。"),
-        Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "请稍后再试。"),
+        Err(e) => busy(&e),
     }
 }
 
@@ -287,8 +305,8 @@ pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64
     let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
     let id = id.into_inner();
     let form = form.into_inner();
-    if form.get("csrf") != Some(&state.cookies.csrf(&token)) {
-        return message_page(StatusCode::FORBIDDEN, "请求无效", "页面已过期，请刷新后重试。");
+    if let Err(refused) = check_csrf(&state, &token, &form) {
+        return refused;
     }
     let Some(action) = form.get("action").and_then(|a| Action::parse(a)).filter(|a| *a != Action::FollowUpDissatisfied) else {
         return load_case_page(&state, principal, &token, id, Some("请选择一个办理操作。"), StatusCode::UNPROCESSABLE_ENTITY).await;
