@@ -86,15 +86,20 @@ pub struct AppState {
     rules: RwLock<(Instant, Arc<Rules>)>,
 }
 
+/// Connections per instance: SQLite has one writer at a time anyway; PostgreSQL's are shared
+/// by every instance, so a few each.
+pub fn pool_size(backend: crate::storage::Backend) -> u32 {
+    match backend {
+        crate::storage::Backend::Sqlite => 8,
+        crate::storage::Backend::Postgres => 16,
+    }
+}
+
 impl AppState {
     /// Migrates, seeds what must exist (official calendars, the signing secret) and returns
     /// the state every command shares.
     pub fn bootstrap(config: Config) -> anyhow::Result<Arc<AppState>> {
-        let pool_size = match crate::storage::backend_of(&config.database_url)? {
-            crate::storage::Backend::Sqlite => 8,
-            crate::storage::Backend::Postgres => 16,
-        };
-        let pool = DbPool::connect(&config.database_url, pool_size)?;
+        let pool = DbPool::connect(&config.database_url, pool_size(crate::storage::backend_of(&config.database_url)?))?;
         let applied = pool.migrate()?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");

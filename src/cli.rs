@@ -99,10 +99,41 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Load benchmarks (SPEC §9) on scratch databases that are removed afterwards.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Review intake over HTTP against plain committed inserts; last line
+    /// `ratio=… rate=… ceiling=… p50_ms=… p99_ms=… rss_mb=…`.
+    Intake {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: crate::bench::BenchBackend,
+        /// Measured seconds per phase (after a 1 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections of the load generator.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Share of one-star reviews, each of which opens a case.
+        #[arg(long, default_value_t = 0.1)]
+        bad_share: f64,
+    },
+    /// `haochaping scan` over generated open cases, first and repeated.
+    Scan {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: crate::bench::BenchBackend,
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
     },
 }
 
@@ -187,6 +218,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Command::Bench { command: BenchCommand::Intake { backend, seconds, connections, bad_share } } => {
+            crate::bench::intake(&crate::bench::IntakeArgs { backend, seconds, connections, bad_share })
+        }
+        Command::Bench { command: BenchCommand::Scan { backend, cases } } => crate::bench::scan(&crate::bench::ScanArgs { backend, cases }),
         Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, supervisor or department"))?;
             let mut password = String::new();

@@ -13,6 +13,7 @@ pub mod analytics;
 pub mod analytics_cli;
 pub mod analysis_runs;
 pub mod app;
+pub mod bench;
 pub mod calendar_admin;
 pub mod case_actions;
 pub mod case_export;

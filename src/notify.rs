@@ -98,31 +98,59 @@ pub fn queue_reply_to_citizen(conn: &mut Conn, case: &crate::storage::models::Ca
     enqueue(conn, "reply_to_citizen", &[address], &subject, &body, Some(case.id), now)
 }
 
-/// Due-soon and overdue notices to the department; escalations (督办) to supervisors.
-pub fn queue_alert(conn: &mut Conn, case_id: i64, department_id: Option<i64>, level: &str, due: DateTime<Utc>, overdue_days: u32, now: DateTime<Utc>) -> AppResult<()> {
-    let due_text = display_local(clock::to_db(due));
-    match level {
-        "escalated" => {
-            let recipients = supervisor_addresses(conn)?;
-            let subject = format!("【好差评】督办：案件 #{case_id} 已超期 {overdue_days} 个工作日");
-            let body = format!("监督人员：\n\n案件 #{case_id} 的办理期限为 {due_text}，已超期 {overdue_days} 个工作日，请督办。\n");
-            enqueue(conn, "escalated", &recipients, &subject, &body, Some(case_id), now)
-        }
-        _ => {
-            let Some(department_id) = department_id else { return Ok(()) };
-            let Some((name, address)) = department_address(conn, department_id)? else { return Ok(()) };
-            let (subject, body) = if level == "overdue" {
-                (
-                    format!("【好差评】红灯：案件 #{case_id} 已超期"),
-                    format!("{name}：\n\n案件 #{case_id} 的当前环节已于 {due_text} 到期，现已超期，请立即办理。\n"),
-                )
-            } else {
-                (
-                    format!("【好差评】黄灯：案件 #{case_id} 即将到期"),
-                    format!("{name}：\n\n案件 #{case_id} 的当前环节将于 {due_text} 到期，请抓紧办理。\n"),
-                )
-            };
-            enqueue(conn, level, &[address], &subject, &body, Some(case_id), now)
+/// Due-soon and overdue notices to each department, escalations (督办) to the supervisors: one
+/// digest per recipient and level for the alerts a scan raised, so that a department with many
+/// late cases gets one mail listing them rather than one mail each.
+pub fn queue_alert_digests(conn: &mut Conn, level: &str, raised: &[&crate::scanner::Candidate], now: DateTime<Utc>) -> AppResult<()> {
+    if raised.is_empty() {
+        return Ok(());
+    }
+    if level == "escalated" {
+        let recipients = supervisor_addresses(conn)?;
+        let subject = format!("【好差评】督办：{} 件案件超期 3 个工作日以上", raised.len());
+        let body = format!("监督人员：\n\n以下案件已超期 3 个工作日以上，请督办：\n\n{}", digest_lines(raised, true));
+        return enqueue(conn, "escalated", &recipients, &subject, &body, single_case(raised), now);
+    }
+    let mut by_department: std::collections::BTreeMap<i64, Vec<&crate::scanner::Candidate>> = Default::default();
+    for alert in raised {
+        if let Some(department_id) = alert.department_id {
+            by_department.entry(department_id).or_default().push(alert);
         }
     }
+    for (department_id, alerts) in by_department {
+        let Some((name, address)) = department_address(conn, department_id)? else { continue };
+        let (subject, intro) = if level == "overdue" {
+            (format!("【好差评】红灯：{} 件案件已超期", alerts.len()), "以下案件的当前环节已到期，现已超期，请立即办理：")
+        } else {
+            (format!("【好差评】黄灯：{} 件案件即将到期", alerts.len()), "以下案件的当前环节即将到期，请抓紧办理：")
+        };
+        let body = format!("{name}：\n\n{intro}\n\n{}", digest_lines(&alerts, level == "overdue"));
+        enqueue(conn, level, &[address], &subject, &body, single_case(&alerts), now)?;
+    }
+    Ok(())
+}
+
+/// A digest about one case is linked to it, as a single mail would be.
+fn single_case(alerts: &[&crate::scanner::Candidate]) -> Option<i64> {
+    match alerts {
+        [only] => Some(only.case_id),
+        _ => None,
+    }
+}
+
+fn digest_lines(alerts: &[&crate::scanner::Candidate], with_late_days: bool) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    for alert in alerts.iter().take(crate::scanner::DIGEST_LISTED) {
+        let _ = write!(text, "  案件 #{}　期限 {}", alert.case_id, display_local(alert.due));
+        if with_late_days && alert.late_days > 0 {
+            let _ = write!(text, "　已超期 {} 个工作日", alert.late_days);
+        }
+        text.push('\n');
+    }
+    if alerts.len() > crate::scanner::DIGEST_LISTED {
+        let _ = writeln!(text, "  另有 {} 件，请登录好差评系统查看。", alerts.len() - crate::scanner::DIGEST_LISTED);
+    }
+    text.push_str("\n此邮件由好差评系统自动发送，请勿直接回复。\n");
+    text
 }

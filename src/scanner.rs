@@ -2,11 +2,13 @@
 //! case's running stage, and escalates (督办) to supervisors past three overdue working days.
 //!
 //! Idempotent and safe with several instances: an alert is a row whose UNIQUE key is
-//! (case, level, stage, due time), inserted with ON CONFLICT DO NOTHING; its mail is queued in
-//! the same transaction only when the row was new. Running twice raises nothing twice; a new
+//! (case, level, stage, due time), inserted with ON CONFLICT DO NOTHING; the mail is queued in
+//! the same transaction, for the rows that were new only: one digest per department and level
+//! (and one to the supervisors for escalations), not one mail per case. Running twice raises nothing twice; a new
 //! deadline (extension, reassignment) is a new key and alerts again.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -21,8 +23,10 @@ use crate::storage::schema::{alerts, cases};
 use crate::storage::Conn;
 
 
-/// Cases examined per database round trip and per transaction.
-const BATCH: i64 = 2_000;
+/// Candidate cases read (and alerts written) per transaction.
+const BATCH: i64 = 5_000;
+/// Case numbers listed in one digest mail; the rest are counted.
+pub const DIGEST_LISTED: usize = 50;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ScanReport {
@@ -43,76 +47,126 @@ impl std::fmt::Display for ScanReport {
     }
 }
 
-/// Scans every open case whose running stage is due by the end of the next working day.
+/// What one pass looks for: cases whose running stage is due in `(after, until]` and that have
+/// no alert of `level` for that due time yet.
+struct Pass {
+    level: &'static str,
+    after: Option<NaiveDateTime>,
+    until: NaiveDateTime,
+}
+
+/// Raises every alert that is due and not yet raised.
+///
+/// Each pass asks the database only for cases *without* the alert (an anti-join on the alerts'
+/// UNIQUE key), so a scan over a million open cases reads the few that changed since the last
+/// scan instead of re-deciding every overdue case each minute.
 pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<ScanReport> {
+    let now = clock::to_db(at);
     let horizon = clock::to_db(rules.calendar.deadline(at, 1));
-    let mut report = ScanReport { at: clock::rfc3339_local(clock::to_db(at)), ..ScanReport::default() };
-    let mut after_id = 0i64;
-    loop {
-        // The batch is read inside the transaction that raises its alerts, so a case answered
-        // or extended meanwhile is not alerted on a stale deadline. PostgreSQL locks the rows
-        // (skipping those another scanner or a handler holds; they come round next time).
-        let raised = conn.transaction(|conn| {
-            let batch: Vec<(i64, String, Option<i64>, Option<NaiveDateTime>)> = match conn {
-                Conn::Postgres(c) => cases::table
-                    .filter(cases::stage_due.le(horizon))
-                    .filter(cases::id.gt(after_id))
-                    .order(cases::id.asc())
-                    .limit(BATCH)
-                    .select((cases::id, cases::state, cases::department_id, cases::stage_due))
-                    .for_update()
-                    .skip_locked()
-                    .load(&mut **c)?,
-                Conn::Sqlite(c) => cases::table
-                    .filter(cases::stage_due.le(horizon))
-                    .filter(cases::id.gt(after_id))
-                    .order(cases::id.asc())
-                    .limit(BATCH)
-                    .select((cases::id, cases::state, cases::department_id, cases::stage_due))
-                    .load(&mut **c)?,
-            };
-            let Some(last) = batch.last() else { return Ok::<bool, crate::error::AppError>(false) };
-            after_id = last.0;
-            for (case_id, state, department_id, due) in &batch {
-                let (Some(due), Some(stage)) = (due, CaseState::parse(state).and_then(Stage::of)) else { continue };
-                report.examined += 1;
-                let due = clock::from_db(*due);
-                let Some(level) = alert_level(at, due, &rules.calendar) else { continue };
-                let late_days = overdue_days(at, due, &rules.calendar);
-                if raise(conn, *case_id, level.as_str(), stage, due, at)? {
-                    notify::queue_alert(conn, *case_id, *department_id, level.as_str(), due, late_days, at)?;
-                    match level {
-                        AlertLevel::DueSoon => report.due_soon += 1,
-                        AlertLevel::Overdue => report.overdue += 1,
+    // More than N working days late is more than N calendar days late: a bound the index can
+    // use; the calendar decides each candidate.
+    let escalation_bound = now - Duration::days(i64::from(ESCALATION_WORKING_DAYS));
+    let examined: i64 = db_run!(conn, |c| cases::table.filter(cases::stage_due.le(horizon)).count().get_result(c))?;
+    let mut report = ScanReport { at: clock::rfc3339_local(now), examined: examined.max(0) as u64, ..ScanReport::default() };
+    let passes = [
+        Pass { level: "due_soon", after: Some(now), until: horizon },
+        Pass { level: "overdue", after: None, until: now },
+        Pass { level: "escalated", after: None, until: escalation_bound },
+    ];
+    for pass in &passes {
+        let mut after_id = 0i64;
+        loop {
+            // The batch is read inside the transaction that raises its alerts, so a case
+            // answered or extended meanwhile is not alerted on a stale deadline. PostgreSQL
+            // locks the rows (skipping those another scanner or a handler holds; they come
+            // round next time).
+            let outcome = conn.transaction(|conn| {
+                let batch = candidates(conn, pass, after_id)?;
+                let Some(last) = batch.last() else { return Ok::<_, crate::error::AppError>(None) };
+                let last_id = last.0;
+                let mut due_now = Vec::new();
+                for (case_id, state, department_id, due) in batch {
+                    let (Some(due), Some(stage)) = (due, CaseState::parse(&state).and_then(Stage::of)) else { continue };
+                    let due_utc = clock::from_db(due);
+                    let late_days = overdue_days(at, due_utc, &rules.calendar);
+                    let wanted = match pass.level {
+                        "escalated" => late_days > ESCALATION_WORKING_DAYS,
+                        level => alert_level(at, due_utc, &rules.calendar).map(AlertLevel::as_str) == Some(level),
+                    };
+                    if wanted {
+                        due_now.push(Candidate { case_id, department_id, stage, due, late_days });
                     }
                 }
-                if late_days > ESCALATION_WORKING_DAYS && raise(conn, *case_id, "escalated", stage, due, at)? {
-                    notify::queue_alert(conn, *case_id, *department_id, "escalated", due, late_days, at)?;
-                    report.escalated += 1;
-                }
+                let raised = raise(conn, pass.level, &due_now, now)?;
+                notify::queue_alert_digests(conn, pass.level, &raised, at)?;
+                Ok(Some((last_id, raised.len() as u64)))
+            })?;
+            let Some((last_id, raised)) = outcome else { break };
+            after_id = last_id;
+            match pass.level {
+                "due_soon" => report.due_soon += raised,
+                "overdue" => report.overdue += raised,
+                _ => report.escalated += raised,
             }
-            Ok(true)
-        })?;
-        if !raised {
-            break;
         }
     }
     Ok(report)
 }
 
-/// Inserts the alert unless it exists; true when this call raised it.
-fn raise(conn: &mut Conn, case_id: i64, level: &str, stage: Stage, due: DateTime<Utc>, at: DateTime<Utc>) -> AppResult<bool> {
-    let inserted: Option<i64> = db_run!(conn, |c| diesel::insert_into(alerts::table)
-        .values((
-            alerts::case_id.eq(case_id),
-            alerts::level.eq(level),
-            alerts::stage.eq(stage.as_str()),
-            alerts::due_at.eq(clock::to_db(due)),
-            alerts::raised_at.eq(clock::to_db(at)),
-        ))
-        .on_conflict_do_nothing()
-        .returning(alerts::id)
-        .get_result(c)
-        .optional())?;
-    Ok(inserted.is_some())
+type CaseRow = (i64, String, Option<i64>, Option<NaiveDateTime>);
+
+fn candidates(conn: &mut Conn, pass: &Pass, after_id: i64) -> AppResult<Vec<CaseRow>> {
+    let already = alerts::table
+        .filter(alerts::case_id.eq(cases::id))
+        .filter(alerts::level.eq(pass.level))
+        .filter(alerts::due_at.nullable().eq(cases::stage_due));
+    // Only the due-soon pass has a lower bound; no case is due before the epoch.
+    let after = pass.after.unwrap_or(DateTime::UNIX_EPOCH.naive_utc());
+    let query = cases::table
+        .filter(cases::stage_due.le(pass.until))
+        .filter(cases::stage_due.gt(after))
+        .filter(cases::id.gt(after_id))
+        .filter(not(exists(already)))
+        .order(cases::id.asc())
+        .limit(BATCH)
+        .select((cases::id, cases::state, cases::department_id, cases::stage_due));
+    Ok(match conn {
+        Conn::Postgres(c) => query.for_update().skip_locked().load(&mut **c)?,
+        Conn::Sqlite(c) => query.load(&mut **c)?,
+    })
+}
+
+pub struct Candidate {
+    pub case_id: i64,
+    pub department_id: Option<i64>,
+    pub stage: Stage,
+    pub due: NaiveDateTime,
+    pub late_days: u32,
+}
+
+/// Inserts the alerts in multi-row statements; returns those this call raised (another
+/// scanner may have raised some first: the UNIQUE key keeps them once).
+fn raise<'a>(conn: &mut Conn, level: &str, due_now: &'a [Candidate], now: NaiveDateTime) -> AppResult<Vec<&'a Candidate>> {
+    let mut raised_ids = std::collections::HashSet::new();
+    for chunk in due_now.chunks(1_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|c| {
+                (
+                    alerts::case_id.eq(c.case_id),
+                    alerts::level.eq(level),
+                    alerts::stage.eq(c.stage.as_str()),
+                    alerts::due_at.eq(c.due),
+                    alerts::raised_at.eq(now),
+                )
+            })
+            .collect();
+        let ids: Vec<i64> = db_run!(conn, |c| diesel::insert_into(alerts::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .returning(alerts::case_id)
+            .get_results(c))?;
+        raised_ids.extend(ids);
+    }
+    Ok(due_now.iter().filter(|c| raised_ids.contains(&c.case_id)).collect())
 }

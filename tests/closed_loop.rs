@@ -325,8 +325,9 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert_eq!(app.count(&format!("alerts WHERE case_id = {id2} AND level = 'overdue'")), 1);
-
-    assert_eq!(app.count(&format!("outbox WHERE case_id = {id2} AND kind = 'overdue'")), 1);
+    // One digest to D1 lists every case that turned red in that scan (T2's and T3's).
+    assert_eq!(app.count(&format!("outbox WHERE kind = 'overdue' AND body LIKE '%案件 #{id2}　%'")), 1);
+    assert_eq!(app.count(&format!("outbox WHERE kind = 'overdue' AND body LIKE '%案件 #{id2}　%' AND subject LIKE '%2 件案件已超期%'")), 1);
 
     // Once the department verifies, the feedback-stage alerts no longer show (history keeps them).
     assert_eq!(app.act(&d.clerk1, id, "verify", None).await.0, 200);

@@ -1,0 +1,645 @@
+//! `haochaping bench`: the load figures of SPEC §9, reproducible on any machine.
+//!
+//! `bench intake` measures, on a scratch database of each backend, (a) plain single-row
+//! committed inserts as the ceiling and (b) `POST /api/v1/reviews` over HTTP against a real
+//! `haochaping serve` child process, driven by many keep-alive connections; it prints rates,
+//! latency percentiles, the server's peak RSS and (b)/(a).
+//!
+//! `bench scan` fills a scratch database with open cases and times `haochaping scan` (the real
+//! command, as a child process) twice: the first scan raises every alert, the second is the
+//! steady state of a scan every minute.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use diesel::prelude::*;
+
+use crate::clock;
+use crate::db_run;
+use crate::storage::models::NewTransaction;
+use crate::storage::schema::{cases, transactions};
+use crate::storage::{Backend, DbPool};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+impl BenchBackend {
+    fn each(self) -> Vec<Backend> {
+        match self {
+            BenchBackend::Sqlite => vec![Backend::Sqlite],
+            BenchBackend::Postgres => vec![Backend::Postgres],
+            BenchBackend::Both => vec![Backend::Sqlite, Backend::Postgres],
+        }
+    }
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
+
+/// The PostgreSQL server the scratch databases are created on.
+fn pg_admin_url() -> String {
+    std::env::var("HCP_BENCH_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database made for one benchmark and removed afterwards.
+struct ScratchDb {
+    url: String,
+    dir: PathBuf,
+    pg_name: Option<String>,
+}
+
+impl ScratchDb {
+    fn create(backend: Backend) -> anyhow::Result<ScratchDb> {
+        let tag = crate::security::random_secret().to_lowercase().replace(['-', '_'], "");
+        let tag = &tag[..12];
+        let dir = std::env::temp_dir().join(format!("haochaping-bench-{tag}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        match backend {
+            Backend::Sqlite => Ok(ScratchDb { url: format!("sqlite://{}", dir.join("bench.db").display()), dir, pg_name: None }),
+            Backend::Postgres => {
+                let admin_url = pg_admin_url();
+                let name = format!("hcp_bench_{tag}");
+                let mut admin = PgConnection::establish(&admin_url)
+                    .with_context(|| format!("PostgreSQL at {admin_url} (set HCP_BENCH_PG_URL)"))?;
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin)?;
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin_url);
+                Ok(ScratchDb { url: format!("{base}/{name}"), dir, pg_name: Some(name) })
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut admin) = PgConnection::establish(&pg_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `haochaping serve` child process on a free local port.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(db: &ScratchDb) -> anyhow::Result<Server> {
+        let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let log = db.dir.join("server.log");
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--bind", &addr.to_string()])
+            .env("DATABASE_URL", &db.url)
+            .env("HCP_SECRET", "bench-secret")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting haochaping serve")?;
+        let mut server = Server { child, addr, log };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("the server exited ({status}) before listening:\n{}", server.log_tail());
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the server did not listen within 60 s:\n{}", server.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    /// Peak resident set size (VmHWM) so far, in MiB.
+    fn peak_rss_mb(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).context("reading the server's /proc status")?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmHWM in /proc status"))?;
+        Ok(kb / 1024.0)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Latencies in microseconds.
+#[derive(Default)]
+struct Latencies(Vec<u32>);
+
+impl Latencies {
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        self.0.sort_unstable();
+        let rank = ((p * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
+        f64::from(self.0[rank - 1]) / 1000.0
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+pub struct IntakeArgs {
+    pub backend: BenchBackend,
+    pub seconds: u64,
+    pub connections: usize,
+    /// Share of reviews with one star: each opens a case (audit event, mail).
+    pub bad_share: f64,
+}
+
+pub struct IntakeResult {
+    pub ceiling: f64,
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub rss_mb: f64,
+}
+
+impl IntakeResult {
+    pub fn summary_line(&self) -> String {
+        format!(
+            "ratio={:.2} rate={:.0} ceiling={:.0} p50_ms={:.1} p99_ms={:.1} rss_mb={:.0}",
+            self.rate / self.ceiling,
+            self.rate,
+            self.ceiling,
+            self.p50_ms,
+            self.p99_ms,
+            self.rss_mb
+        )
+    }
+}
+
+pub fn intake(args: &IntakeArgs) -> anyhow::Result<()> {
+    if args.seconds == 0 || args.connections == 0 || !(0.0..=1.0).contains(&args.bad_share) {
+        bail!("--seconds and --connections must be positive and --bad-share between 0 and 1");
+    }
+    let backends = args.backend.each();
+    let mut lines = Vec::new();
+    for backend in &backends {
+        let result = intake_on(*backend, args)?;
+        lines.push((*backend, result.summary_line()));
+    }
+    if backends.len() > 1 {
+        for (backend, line) in &lines[..lines.len() - 1] {
+            println!("{}: {line}", backend_name(*backend));
+        }
+        println!("{}:", backend_name(lines[lines.len() - 1].0));
+    }
+    if let Some((_, line)) = lines.last() {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Pool size of `serve` for the backend, so that the ceiling is measured with as many
+/// connections as the server itself can use.
+fn server_pool_size(backend: Backend) -> usize {
+    crate::app::pool_size(backend) as usize
+}
+
+fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
+    let name = backend_name(backend);
+    eprintln!(
+        "== bench intake · {name} · {} s per phase after 1 s warm-up · {} connections · {:.0}% one-star reviews",
+        args.seconds,
+        args.connections,
+        args.bad_share * 100.0
+    );
+    let db = ScratchDb::create(backend)?;
+    // Enough transactions that the load cannot run out of unrated ones at 25 k reviews/s.
+    let transactions = (args.seconds as usize + 1) * 25_000;
+    let started = Instant::now();
+    let (key, transaction_nos) = seed_intake(&db.url, transactions)?;
+    eprintln!("[1/3] seeded 1 department, 1 service item, {transactions} transactions in {:.1} s", started.elapsed().as_secs_f64());
+
+    let pool_size = server_pool_size(backend);
+    let mut ceiling = 0.0f64;
+    for connections in [1, pool_size] {
+        let (rate, mut lat) = insert_ceiling(&db.url, connections, args.seconds)?;
+        eprintln!(
+            "[2/3] ceiling, plain single-row committed inserts, {connections} connection(s): {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
+            lat.percentile_ms(0.50),
+            lat.percentile_ms(0.99)
+        );
+        ceiling = ceiling.max(rate);
+    }
+
+    let server = Server::start(&db)?;
+    let load = run_load(server.addr, &key, transaction_nos, args)?;
+    let rss_mb = server.peak_rss_mb()?;
+    drop(server);
+    let mut lat = load.latencies;
+    let result = IntakeResult { ceiling, rate: load.created as f64 / load.seconds, p50_ms: lat.percentile_ms(0.50), p99_ms: lat.percentile_ms(0.99), rss_mb };
+    eprintln!(
+        "[3/3] POST /api/v1/reviews: {} created in {:.1} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {} other answers{}, server peak RSS {:.0} MB",
+        load.created,
+        load.seconds,
+        result.rate,
+        result.p50_ms,
+        result.p99_ms,
+        load.failed,
+        load.first_failure.map(|f| format!(" (first: {f})")).unwrap_or_default(),
+        rss_mb
+    );
+
+    // Every 201 must be a stored review, and nothing else stored.
+    let pool = DbPool::connect(&db.url, 1)?;
+    let mut conn = pool.get()?;
+    let stored: i64 = db_run!(&mut conn, |c| crate::storage::schema::reviews::table.count().get_result(c))?;
+    let answered = load.created + load.warmup_created;
+    if stored as u64 != answered {
+        bail!("{stored} reviews stored but {answered} answered 201");
+    }
+    eprintln!("check: {stored} reviews stored = {answered} answered 201 (warm-up included)");
+    drop(conn);
+    drop(pool);
+    Ok(result)
+}
+
+/// Master data, an integration key and `n` completed transactions waiting for their review.
+fn seed_intake(url: &str, n: usize) -> anyhow::Result<(String, Arc<Vec<String>>)> {
+    let pool = DbPool::connect(url, 1)?;
+    pool.migrate()?;
+    let mut conn = pool.get()?;
+    let now = clock::now();
+    let department = crate::master_data::create_department(&mut conn, "bench", "BENCH", "基准测试局", None, None, now)
+        .map_err(|e| anyhow!("{e}"))?;
+    let item = crate::master_data::create_service_item(&mut conn, "bench", "BENCH-1", "基准测试事项", "BENCH", now).map_err(|e| anyhow!("{e}"))?;
+    let (_, key) = crate::accounts::create_api_key(&mut conn, "bench", now).map_err(|e| anyhow!("{e}"))?;
+    let nos: Vec<String> = (0..n).map(|i| format!("BENCH-{i:08}")).collect();
+    let at = clock::to_db(now);
+    for chunk in nos.chunks(1_000) {
+        let rows: Vec<NewTransaction> = chunk
+            .iter()
+            .map(|no| NewTransaction {
+                transaction_no: no,
+                service_item_id: item.id,
+                department_id: department.id,
+                window_id: None,
+                staff_id: None,
+                channel: "pc",
+                applicant_name: None,
+                applicant_phone: None,
+                applicant_email: None,
+                accepted_at: None,
+                completed_at: at,
+                created_at: at,
+            })
+            .collect();
+        db_run!(&mut conn, |c| diesel::insert_into(transactions::table).values(&rows).execute(c))?;
+    }
+    Ok((key, Arc::new(nos)))
+}
+
+/// Single-row INSERTs, each its own committed transaction, from `connections` threads: the
+/// most the database itself takes, to compare the service with.
+fn insert_ceiling(url: &str, connections: usize, seconds: u64) -> anyhow::Result<(f64, Latencies)> {
+    let pool = DbPool::connect(url, connections as u32)?;
+    let (create, insert) = match pool.backend() {
+        Backend::Sqlite => (
+            "CREATE TABLE IF NOT EXISTS bench_ceiling (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, transaction_no TEXT NOT NULL, stars INTEGER NOT NULL, comment TEXT, created_at TIMESTAMP NOT NULL)",
+            "INSERT INTO bench_ceiling (transaction_no, stars, comment, created_at) VALUES (?, ?, ?, CURRENT_TIMESTAMP)",
+        ),
+        Backend::Postgres => (
+            "CREATE TABLE IF NOT EXISTS bench_ceiling (id BIGSERIAL PRIMARY KEY, transaction_no TEXT NOT NULL, stars INTEGER NOT NULL, comment TEXT, created_at TIMESTAMP NOT NULL)",
+            "INSERT INTO bench_ceiling (transaction_no, stars, comment, created_at) VALUES ($1, $2, $3, CURRENT_TIMESTAMP)",
+        ),
+    };
+    db_run!(&mut pool.get()?, |c| diesel::sql_query(create).execute(c))?;
+    let warmup_end = Instant::now() + Duration::from_secs(1);
+    let end = warmup_end + Duration::from_secs(seconds);
+    let counter = AtomicU64::new(0);
+    let all = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections)
+            .map(|w| {
+                let (pool, counter) = (&pool, &counter);
+                scope.spawn(move || -> anyhow::Result<Latencies> {
+                    use diesel::sql_types::{Integer, Nullable, Text};
+                    let mut conn = pool.get()?;
+                    let mut lat = Latencies::default();
+                    for i in 0u64.. {
+                        let t0 = Instant::now();
+                        if t0 >= end {
+                            break;
+                        }
+                        let no = format!("CEIL-{w}-{i}");
+                        let comment = (i % 10 == 0).then_some("窗口工作人员态度差，办理时间太长");
+                        db_run!(&mut conn, |c| diesel::sql_query(insert)
+                            .bind::<Text, _>(&no)
+                            .bind::<Integer, _>(if comment.is_some() { 1 } else { 5 })
+                            .bind::<Nullable<Text>, _>(comment)
+                            .execute(c))?;
+                        if t0 >= warmup_end {
+                            lat.0.push(micros(t0.elapsed()));
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(lat)
+                })
+            })
+            .collect();
+        let mut all = Latencies::default();
+        for worker in workers {
+            let lat = worker.join().map_err(|_| anyhow!("an insert thread panicked"))??;
+            all.0.extend(lat.0);
+        }
+        anyhow::Ok(all)
+    })?;
+    Ok((counter.load(Ordering::Relaxed) as f64 / seconds as f64, all))
+}
+
+struct LoadResult {
+    created: u64,
+    warmup_created: u64,
+    failed: u64,
+    first_failure: Option<String>,
+    seconds: f64,
+    latencies: Latencies,
+}
+
+/// Drives `connections` keep-alive HTTP/1.1 connections, each sending the next unrated
+/// transaction's review as soon as the previous answer arrived (a closed loop: the rate is what
+/// the server sustains, the latency what a client sees at that rate).
+fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, args: &IntakeArgs) -> anyhow::Result<LoadResult> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let seconds = args.seconds;
+    let connections = args.connections;
+    let bad_every = if args.bad_share > 0.0 { (1.0 / args.bad_share).round().max(1.0) as usize } else { usize::MAX };
+    let authorization = format!("Bearer {key}");
+    runtime.block_on(async move {
+        let next = Arc::new(AtomicUsize::new(0));
+        let created = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let warmup_end = Instant::now() + Duration::from_secs(1);
+        let end = warmup_end + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (next, created, stop, nos, authorization) = (next.clone(), created.clone(), stop.clone(), transaction_nos.clone(), authorization.clone());
+            tasks.push(tokio::spawn(async move {
+                client_loop(addr, &authorization, &nos, &next, &created, &stop, bad_every, warmup_end, end).await
+            }));
+        }
+        let progress = {
+            let (created, stop) = (created.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut last = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let now = created.load(Ordering::Relaxed);
+                    if Instant::now() < end {
+                        eprintln!("      … {now} reviews created ({:.0}/s over the last 2 s)", (now - last) as f64 / 2.0);
+                    }
+                    last = now;
+                }
+            })
+        };
+        let mut result = LoadResult { created: 0, warmup_created: 0, failed: 0, first_failure: None, seconds: seconds as f64, latencies: Latencies::default() };
+        let mut finished_early = None;
+        for task in tasks {
+            let part = task.await.map_err(|e| anyhow!("load task: {e}"))??;
+            result.created += part.created;
+            result.warmup_created += part.warmup_created;
+            result.failed += part.failed;
+            if result.first_failure.is_none() {
+                result.first_failure = part.first_failure;
+            }
+            result.latencies.0.extend(part.latencies.0);
+            if let Some(t) = part.ran_out_at {
+                finished_early = Some(finished_early.map_or(t, |f: Instant| f.max(t)));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        progress.abort();
+        if let Some(t) = finished_early {
+            result.seconds = t.saturating_duration_since(warmup_end).as_secs_f64();
+            eprintln!("      (all {} transactions were rated before the time was up)", transaction_nos.len());
+        }
+        anyhow::Ok(result)
+    })
+}
+
+struct ClientPart {
+    created: u64,
+    warmup_created: u64,
+    failed: u64,
+    first_failure: Option<String>,
+    latencies: Latencies,
+    ran_out_at: Option<Instant>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn client_loop(
+    addr: SocketAddr,
+    authorization: &str,
+    nos: &[String],
+    next: &AtomicUsize,
+    created: &AtomicU64,
+    stop: &AtomicBool,
+    bad_every: usize,
+    warmup_end: Instant,
+    end: Instant,
+) -> anyhow::Result<ClientPart> {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let host = addr.to_string();
+    let mut part = ClientPart { created: 0, warmup_created: 0, failed: 0, first_failure: None, latencies: Latencies::default(), ran_out_at: None };
+    loop {
+        let t0 = Instant::now();
+        if t0 >= end || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(no) = nos.get(i) else {
+            part.ran_out_at = Some(t0);
+            break;
+        };
+        let body = if i % bad_every == 0 {
+            serde_json::json!({"transaction_no": no, "stars": 1, "channel": "pc", "tags": ["态度不好"], "comment": "窗口工作人员态度差，办理时间太长，材料要求反复变化"})
+        } else {
+            serde_json::json!({"transaction_no": no, "stars": 5, "channel": "pc"})
+        };
+        let request = hyper::Request::post("/api/v1/reviews")
+            .header("host", &host)
+            .header("authorization", authorization)
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(body.to_string())))?;
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let answer = response.into_body().collect().await?.to_bytes();
+        let took = t0.elapsed();
+        if status == 201 {
+            created.fetch_add(1, Ordering::Relaxed);
+            if t0 >= warmup_end {
+                part.created += 1;
+                part.latencies.0.push(micros(took));
+            } else {
+                part.warmup_created += 1;
+            }
+        } else {
+            part.failed += 1;
+            if part.first_failure.is_none() {
+                part.first_failure = Some(format!("{status} {}", String::from_utf8_lossy(&answer).chars().take(200).collect::<String>()));
+            }
+        }
+    }
+    Ok(part)
+}
+
+pub struct ScanArgs {
+    pub backend: BenchBackend,
+    pub cases: usize,
+}
+
+/// Fills a scratch database with `cases` open cases and times `haochaping scan` twice.
+pub fn scan(args: &ScanArgs) -> anyhow::Result<()> {
+    if args.cases == 0 {
+        bail!("--cases must be positive");
+    }
+    let backends = args.backend.each();
+    let mut lines = Vec::new();
+    for backend in &backends {
+        lines.push((*backend, scan_on(*backend, args.cases)?));
+    }
+    for (i, (backend, line)) in lines.iter().enumerate() {
+        if i + 1 < lines.len() || backends.len() > 1 {
+            println!("{}:", backend_name(*backend));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn scan_on(backend: Backend, n: usize) -> anyhow::Result<String> {
+    eprintln!("== bench scan · {} · {n} open cases", backend_name(backend));
+    let db = ScratchDb::create(backend)?;
+    let started = Instant::now();
+    let spread = generate_open_cases(&db.url, n)?;
+    eprintln!(
+        "[1/3] generated {n} open cases in {:.1} s: {} due within a day, {} overdue (of which {} by over 3 days)",
+        started.elapsed().as_secs_f64(),
+        spread.due_soon,
+        spread.overdue,
+        spread.overdue_over_3_days
+    );
+    let first = timed_scan(&db)?;
+    eprintln!("[2/3] first scan (raises every alert): {:.2} s — {}", first.0, first.1.trim());
+    let second = timed_scan(&db)?;
+    eprintln!("[3/3] second scan (the steady state, every minute): {:.2} s — {}", second.0, second.1.trim());
+    Ok(format!("cases={n} first_scan_s={:.2} scan_s={:.2}", first.0, second.0))
+}
+
+fn timed_scan(db: &ScratchDb) -> anyhow::Result<(f64, String)> {
+    let started = Instant::now();
+    let output = Command::new(std::env::current_exe()?)
+        .arg("scan")
+        .env("DATABASE_URL", &db.url)
+        .env("HCP_SECRET", "bench-secret")
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("running haochaping scan")?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!("haochaping scan failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok((seconds, String::from_utf8_lossy(&output.stdout).into_owned()))
+}
+
+#[derive(Default)]
+struct Spread {
+    due_soon: u64,
+    overdue: u64,
+    overdue_over_3_days: u64,
+}
+
+/// Open cases over 50 departments, in every running stage, due from 20 days ago to 40 days
+/// ahead (evenly, so about a third are overdue): a province's backlog on a bad day.
+fn generate_open_cases(url: &str, n: usize) -> anyhow::Result<Spread> {
+    let pool = DbPool::connect(url, 1)?;
+    pool.migrate()?;
+    let mut conn = pool.get()?;
+    let now = clock::now();
+    let mut department_ids = Vec::new();
+    for d in 0..50 {
+        let view = crate::master_data::create_department(&mut conn, "bench", &format!("D{d:02}"), &format!("第{d}部门"), None, Some(&format!("d{d}@bench.test")), now)
+            .map_err(|e| anyhow!("{e}"))?;
+        department_ids.push(view.id);
+    }
+    let states = ["feedback", "rectification", "reply", "supervision"];
+    let window = 60 * 86_400i64;
+    let mut spread = Spread::default();
+    let mut made = 0usize;
+    let chunk = 2_000usize;
+    let mut next_report = 100_000usize;
+    while made < n {
+        let size = chunk.min(n - made);
+        let rows: Vec<_> = (made..made + size)
+            .map(|i| {
+                // A fixed stride through the window, so every run generates the same spread.
+                let offset = (i as i64 * 7_919) % window - 20 * 86_400;
+                let due = now + chrono::Duration::seconds(offset);
+                if offset < 0 {
+                    spread.overdue += 1;
+                    if offset < -3 * 86_400 {
+                        spread.overdue_over_3_days += 1;
+                    }
+                } else if offset < 86_400 {
+                    spread.due_soon += 1;
+                }
+                let opened = clock::to_db(due - chrono::Duration::days(7));
+                (
+                    cases::source.eq("review"),
+                    cases::department_id.eq(Some(department_ids[i % department_ids.len()])),
+                    cases::state.eq(states[i % states.len()]),
+                    cases::opened_at.eq(opened),
+                    cases::stage_due.eq(Some(clock::to_db(due))),
+                    cases::extension.eq(crate::domain::case_flow::Extension::None.as_str()),
+                    cases::cycle_started_at.eq(opened),
+                    cases::updated_at.eq(opened),
+                )
+            })
+            .collect();
+        conn.transaction(|conn| db_run!(conn, |c| diesel::insert_into(cases::table).values(&rows).execute(c)))?;
+        made += size;
+        if made >= next_report || made == n {
+            eprintln!("      … {made} cases");
+            next_report += 100_000;
+        }
+    }
+    Ok(spread)
+}
