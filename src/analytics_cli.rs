@@ -9,14 +9,18 @@ use crate::analytics::router::{RouterModel, TrainOptions};
 
 /// Reads one text column (and optionally a label column) from a CSV with a header row.
 pub fn read_columns(path: &Path, text_column: &str, label_column: Option<&str>) -> anyhow::Result<(Vec<String>, Option<Vec<String>>)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    read_columns_from(file, &path.display().to_string(), text_column, label_column)
+}
+
+/// [`read_columns`] over any reader; `source` names it in errors. Fuzzed (`fuzz/`).
+pub fn read_columns_from(input: impl std::io::Read, source: &str, text_column: &str, label_column: Option<&str>) -> anyhow::Result<(Vec<String>, Option<Vec<String>>)> {
+    let path = source;
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = reader.headers()?.clone();
     let find = |name: &str| {
         headers.iter().position(|h| h.trim_start_matches('\u{feff}') == name).ok_or_else(|| {
-            anyhow::anyhow!("{} has no column {name:?}; columns: {}", path.display(), headers.iter().collect::<Vec<_>>().join(", "))
+            anyhow::anyhow!("{path} has no column {name:?}; columns: {}", headers.iter().collect::<Vec<_>>().join(", "))
         })
     };
     let text_at = find(text_column)?;
@@ -24,7 +28,7 @@ pub fn read_columns(path: &Path, text_column: &str, label_column: Option<&str>) 
     let mut texts = Vec::new();
     let mut labels = label_at.map(|_| Vec::new());
     for (n, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| anyhow::anyhow!("{} row {}: {e}", path.display(), n + 1))?;
+        let record = record.map_err(|e| anyhow::anyhow!("{path} row {}: {e}", n + 1))?;
         texts.push(record.get(text_at).unwrap_or("").to_owned());
         if let (Some(at), Some(labels)) = (label_at, labels.as_mut()) {
             labels.push(record.get(at).unwrap_or("").to_owned());

@@ -241,7 +241,7 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     // Enough transactions that the load cannot run out of unrated ones at 25 k reviews/s.
     let transactions = (args.seconds as usize + 1) * 25_000;
     let started = Instant::now();
-    let (key, transaction_nos) = seed_intake(&db.url, transactions)?;
+    let (key, transaction_nos) = seed_review_load(&db.url, transactions)?;
     eprintln!("[1/3] seeded 1 department, 1 service item, {transactions} transactions in {:.1} s", started.elapsed().as_secs_f64());
 
     let pool_size = server_pool_size(backend);
@@ -288,8 +288,9 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     Ok(result)
 }
 
-/// Master data, an integration key and `n` completed transactions waiting for their review.
-fn seed_intake(url: &str, n: usize) -> anyhow::Result<(String, Arc<Vec<String>>)> {
+/// Master data, an integration key and `n` completed transactions waiting for their review
+/// (`BENCH-00000000`…); migrates first. Also the durability test's fixture.
+pub fn seed_review_load(url: &str, n: usize) -> anyhow::Result<(String, Arc<Vec<String>>)> {
     let pool = DbPool::connect(url, 1)?;
     pool.migrate()?;
     let mut conn = pool.get()?;

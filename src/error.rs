@@ -41,6 +41,10 @@ pub enum AppError {
     /// `503`: the database (or another dependency) is unavailable; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// `503`: the database cannot be written (disk full, read-only file system); reads still
+    /// work and nothing of the refused request was saved.
+    #[error("{0}")]
+    StorageUnwritable(&'static str, &'static str),
     /// `500`: a bug or an unexpected failure; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -85,6 +89,7 @@ impl AppError {
             AppError::Invalid(_) => "invalid",
             AppError::RateLimited(_) => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::StorageUnwritable(code, _) => code,
             AppError::Internal(_) => "internal",
         }
     }
@@ -128,21 +133,29 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 AppError::Unavailable("the database connection was lost; retry".into())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
-                if is_unavailable_message(info.message()) =>
-            {
-                AppError::Unavailable("the database is unavailable; retry later".into())
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info) => {
+                let m = info.message().to_ascii_lowercase();
+                if m.contains("disk is full") || m.contains("no space left on device") {
+                    tracing::error!(error = %info.message(), "database disk full");
+                    AppError::StorageUnwritable("storage_full", "the database's disk is full; nothing was saved — retry once space is freed")
+                } else if m.contains("readonly database") || m.contains("read-only") {
+                    tracing::error!(error = %info.message(), "database read-only");
+                    AppError::StorageUnwritable("read_only", "the database is read-only; nothing was saved — retry later")
+                } else if is_unavailable_message(&m) {
+                    AppError::Unavailable("the database is unavailable; retry later".into())
+                } else {
+                    AppError::Internal(e.into())
+                }
             }
             other => AppError::Internal(other.into()),
         }
     }
 }
 
-fn is_unavailable_message(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    ["database is locked", "terminating connection", "server closed the connection", "no connection to the server", "could not connect", "readonly database", "disk is full", "database or disk is full", "disk i/o error"]
+fn is_unavailable_message(lowercase: &str) -> bool {
+    ["database is locked", "terminating connection", "server closed the connection", "no connection to the server", "could not connect", "disk i/o error"]
         .iter()
-        .any(|needle| m.contains(needle))
+        .any(|needle| lowercase.contains(needle))
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
@@ -170,7 +183,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::StorageUnwritable(..) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod endpoints;
 pub mod smtp;
 
 use std::net::TcpListener;

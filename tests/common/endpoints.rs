@@ -1,0 +1,269 @@
+//! Every endpoint, once: its method and route, a request that its rightful callers would
+//! send, and what each kind of caller must get. The authorisation matrix and the hostile-input
+//! battery both run from this table, and [`routes_in_source`] fails them when a route is
+//! registered without a row here.
+
+use serde_json::{json, Value};
+
+use super::{District, TestApp};
+
+/// The callers of the matrix, in the order of the expectation columns.
+pub const WHO: [&str; 8] = ["anonymous", "expired", "citizen", "integration", "other_dept", "own_dept", "supervisor", "admin"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    Json(fn(&Fixture) -> Value),
+    /// A page form; the caller's CSRF field is added.
+    Form(fn(&Fixture) -> Vec<(&'static str, String)>),
+}
+
+pub struct Endpoint {
+    pub method: &'static str,
+    /// The route as registered.
+    pub route: &'static str,
+    /// The concrete path; `{case}`, `{case_of_d2}`, `{run}`, `{key_id}` and `{token}` are
+    /// filled from the fixture.
+    pub path: &'static str,
+    pub body: Body,
+    /// One cell per [`WHO`]: an exact status, or `ok` for "allowed" (any answer below 500
+    /// other than 401 and 403: what follows depends on the data, not on who asks).
+    pub expect: &'static str,
+}
+
+pub struct Fixture {
+    pub district: District,
+    /// A one-star review of a D1 transaction opened this case.
+    pub case: i64,
+    /// A D2 case, for the other department's positive cells.
+    pub case_of_d2: i64,
+    /// The rating token of T1 (the case's transaction) and of T2 (another transaction).
+    pub t1_token: String,
+    pub t2_token: String,
+    pub expired_rating_token: String,
+    pub expired_login: String,
+    pub spare_key_id: i64,
+    pub serial: std::cell::Cell<u32>,
+}
+
+impl Fixture {
+    /// A fresh number for bodies that must be unique (codes, usernames, transaction numbers).
+    pub fn next(&self) -> u32 {
+        let n = self.serial.get() + 1;
+        self.serial.set(n);
+        n
+    }
+
+    pub async fn build(app: &TestApp) -> Fixture {
+        let district = app.seed().await;
+        let case = app.bad_case(&district, "T1").await;
+        let t1_token = app.state.signer.sign("T1", haochaping::clock::now() + chrono::Duration::days(30));
+        let t2 = app.transaction(&district, "T2", "I1", json!({})).await;
+        let t2_token = t2["rating_token"].as_str().expect("rating token").to_owned();
+        app.transaction(&district, "T9", "I2", json!({})).await;
+        let r = app.post("/api/v1/reviews", Some(&district.key), &json!({"transaction_no": "T9", "stars": 1, "channel": "pc", "comment": "社保卡两周没办好"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let case_of_d2 = r.1["case_id"].as_i64().expect("case id");
+        let expired_rating_token = app.state.signer.sign("T1", haochaping::clock::now() - chrono::Duration::days(1));
+        app.add_user("expired", haochaping::security::Role::Supervisor, None);
+        let expired_login = app.login("expired").await;
+        app.execute(&format!(
+            "UPDATE auth_tokens SET expires_at = '2000-01-01 00:00:00' WHERE token_hash = '{}'",
+            haochaping::security::sha256_hex(&expired_login)
+        ));
+        let r = app.post("/api/v1/api-keys", Some(&district.admin), &json!({"name": "spare", "role": "integration"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let spare_key_id = r.1["id"].as_i64().expect("key id");
+        Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, serial: std::cell::Cell::new(0) }
+    }
+
+    pub fn path(&self, template: &str) -> String {
+        template
+            .replace("{case}", &self.case.to_string())
+            .replace("{case_of_d2}", &self.case_of_d2.to_string())
+            .replace("{run}", "999999")
+            .replace("{key_id}", &self.spare_key_id.to_string())
+            .replace("{token}", &self.t1_token)
+            .replace("{expired_token}", &self.expired_rating_token)
+    }
+
+    /// Bearer token, rating token and session token of a caller of [`WHO`].
+    pub fn credentials(&self, who: &str) -> Credentials {
+        let d = &self.district;
+        let staff = |t: &str| Credentials { bearer: Some(t.to_owned()), rating: None, session: Some(t.to_owned()) };
+        match who {
+            "anonymous" => Credentials::default(),
+            "expired" => staff(&self.expired_login),
+            "citizen" => Credentials { rating: Some(self.t2_token.clone()), ..Credentials::default() },
+            "integration" => Credentials { bearer: Some(d.key.clone()), ..Credentials::default() },
+            "other_dept" => staff(&d.clerk2),
+            "own_dept" => staff(&d.clerk1),
+            "supervisor" => staff(&d.supervisor),
+            "admin" => staff(&d.admin),
+            other => panic!("unknown caller {other}"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Credentials {
+    pub bearer: Option<String>,
+    pub rating: Option<String>,
+    /// Pages: the signed session cookie of this token.
+    pub session: Option<String>,
+}
+
+fn review_body(_: &Fixture) -> Value {
+    json!({"transaction_no": "T1", "stars": 5, "channel": "pc"})
+}
+
+fn unique_code(f: &Fixture, prefix: &str) -> String {
+    format!("{prefix}{}", f.next())
+}
+
+/// The table. Columns: anonymous, expired, citizen (of another transaction), integration key,
+/// department D2 on D1's data, department D1 on its own, supervisor, admin.
+pub fn all() -> Vec<Endpoint> {
+    use Body::{Form, Json, None as NoBody};
+    let e = |method, route, path, body, expect| Endpoint { method, route, path, body, expect };
+    vec![
+        e("GET", "/healthz", "/healthz", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/metrics", "/metrics", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/api/openapi.json", "/api/openapi.json", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("POST", "/api/v1/auth/login", "/api/v1/auth/login", Json(|_| json!({"username": "sup", "password": "password-123"})), "ok ok ok ok ok ok ok ok"),
+        e("POST", "/api/v1/departments", "/api/v1/departments", Json(|f| json!({"code": unique_code(f, "DX"), "name": "新部门"})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/departments", "/api/v1/departments", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("POST", "/api/v1/service-items", "/api/v1/service-items", Json(|f| json!({"code": unique_code(f, "IX"), "name": "新事项", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/windows", "/api/v1/windows", Json(|f| json!({"code": unique_code(f, "WX"), "name": "新窗口", "hall": "二楼"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/assignments", "/api/v1/assignments", Json(|_| json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I1"], "effective_from": "2027-01-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/users", "/api/v1/users", Json(|f| json!({"username": unique_code(f, "user"), "password": "password-123", "role": "supervisor"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
+        e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),
+        e("POST", "/api/v1/complaints", "/api/v1/complaints", Json(|_| json!({"source": "hotline_12345", "title": "噪音扰民", "content": "夜间施工噪音", "department_code": "D1"})), "401 401 403 ok 403 403 403 ok"),
+        e("GET", "/api/v1/cases", "/api/v1/cases", NoBody, "401 401 403 403 ok ok ok 403"),
+        e("GET", "/api/v1/cases/{id}", "/api/v1/cases/{case}", NoBody, "401 401 403 403 404 ok ok 403"),
+        e("POST", "/api/v1/cases/{id}/actions", "/api/v1/cases/{case}/actions", Json(|_| json!({"action": "verify", "note": "已联系"})), "401 401 403 403 404 ok ok 403"),
+        e("GET", "/api/v1/alerts", "/api/v1/alerts", NoBody, "401 401 403 403 ok ok ok 403"),
+        e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_| json!({"transaction_no": "T1", "kind": "append", "comment": "补充"})), "401 401 403 403 403 403 403 403"),
+        e("GET", "/api/v1/calendar/{year}", "/api/v1/calendar/2026", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("PUT", "/api/v1/calendar/{year}", "/api/v1/calendar/2030", Json(|_| json!({"holidays": ["2030-01-01"], "workdays": []})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/sla-policies", "/api/v1/sla-policies", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("PUT", "/api/v1/sla-policies/{source}", "/api/v1/sla-policies/review", Json(|_| json!({"feedback_days": 1, "reply_days": 5, "extended_reply_days": 15, "supervision_days": 3})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", Json(|_| json!({"kind": "bad_reviews", "k": 2})), "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/analysis/clusters/{id}", "/api/v1/analysis/clusters/{run}", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/router/label-map", "/api/v1/router/label-map", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("PUT", "/api/v1/router/label-map", "/api/v1/router/label-map", Json(|_| json!({})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/stats", "/api/v1/stats", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/reports/monthly", "/api/v1/reports/monthly?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/exports/cases", "/api/v1/exports/cases", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/public/reviews", "/api/v1/public/reviews", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/open311/v2/services.json", "/open311/v2/services.json", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/open311/v2/requests.json", "/open311/v2/requests.json", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/open311/v2/requests/{id}.json", "/open311/v2/requests/{case}.json", NoBody, "ok ok ok ok ok ok ok ok"),
+        // Pages: staff sign in with a session cookie; without one a page sends them to /login.
+        e("GET", "/static/app.css", "/static/app.css", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/static/app.js", "/static/app.js", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/rate/{token}", "/rate/{token}", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/rate/{token}", "/rate/{expired_token}", NoBody, "410 410 410 410 410 410 410 410"),
+        e("POST", "/rate/{token}", "/rate/{expired_token}", Form(|_| vec![("stars", "5".into())]), "410 410 410 410 410 410 410 410"),
+        e("POST", "/rate/{token}/follow-up", "/rate/{expired_token}/follow-up", Form(|_| vec![("comment", "补充".into())]), "410 410 410 410 410 410 410 410"),
+        e("GET", "/", "/", NoBody, "303 303 303 303 303 303 303 303"),
+        e("GET", "/login", "/login", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("POST", "/login", "/login", Form(|_| vec![("username", "sup".into()), ("password", "password-123".into())]), "303 303 303 303 303 303 303 303"),
+        e("GET", "/cases", "/cases", NoBody, "303 303 303 303 ok ok ok 403"),
+        e("GET", "/cases/{id}", "/cases/{case}", NoBody, "303 303 303 303 404 ok ok 403"),
+        e("POST", "/cases/{id}/act", "/cases/{case}/act", Form(|_| vec![("action", "note".into()), ("note", "跟进".into())]), "303 303 303 303 404 ok ok 403"),
+        e("GET", "/board", "/board", NoBody, "303 303 303 303 403 403 ok 403"),
+        e("GET", "/analytics", "/analytics", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("POST", "/analytics/clusters", "/analytics/clusters", Form(|_| vec![("kind", "bad_reviews".into()), ("k", "2".into())]), "303 303 303 303 403 403 ok ok"),
+        e("GET", "/analytics/clusters/{id}", "/analytics/clusters/{run}", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("GET", "/admin", "/admin", NoBody, "303 303 303 303 403 403 403 ok"),
+        e("GET", "/admin/{section}", "/admin/departments", NoBody, "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/{section}", "/admin/departments", Form(|f| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/keys/{id}/revoke", "/admin/keys/{key_id}/revoke", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("GET", "/reports", "/reports", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("GET", "/reports/monthly", "/reports/monthly?month=2026-11", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),
+        // Signing out last: it ends the callers' sessions.
+        e("POST", "/logout", "/logout", Form(|_| vec![]), "303 303 303 303 303 303 303 303"),
+        e("POST", "/api/v1/auth/logout", "/api/v1/auth/logout", NoBody, "401 401 401 ok ok ok ok ok"),
+    ]
+}
+
+/// Sends the row's request as `who`; `body` overrides the row's own (hostile inputs).
+pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Option<&str>, body: Option<reqwest::Body>, content_type: Option<&str>) -> (u16, String) {
+    let creds = f.credentials(who);
+    let path = path.map(str::to_owned).unwrap_or_else(|| f.path(ep.path));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
+    let mut req = client.request(method, app.url(&path));
+    let is_page = !path.starts_with("/api/") && !path.starts_with("/open311/") && path != "/healthz" && path != "/metrics";
+    if is_page {
+        if let Some(token) = &creds.session {
+            req = req.header("Cookie", format!("hcp_session={}", app.state.cookies.sign(token)));
+        }
+    } else {
+        if let Some(token) = &creds.bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(token) = &creds.rating {
+            req = req.header("X-Rating-Token", token);
+        }
+    }
+    req = match (body, ep.body) {
+        (Some(b), _) => req.header("Content-Type", content_type.unwrap_or("application/json")).body(b),
+        (None, Body::None) => req,
+        (None, Body::Json(make)) => req.json(&make(f)),
+        (None, Body::Form(make)) => {
+            let mut fields = make(f);
+            if let Some(token) = &creds.session {
+                fields.push(("csrf", app.state.cookies.csrf(token)));
+            }
+            req.form(&fields)
+        }
+    };
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return (599, format!("no answer: {e}")),
+    };
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// `(METHOD, route)` of every route registered in `src/http/mod.rs` and `src/web/mod.rs`,
+/// read from the source: a route added there without a row in [`all`] fails the tests.
+pub fn routes_in_source() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for source in [include_str!("../../src/http/mod.rs"), include_str!("../../src/web/mod.rs")] {
+        let code = source.split("pub fn routes").nth(1).expect("a routes function");
+        let code = code.split("\n}\n").next().unwrap_or(code);
+        let mut prefix = String::new();
+        let mut current: Option<String> = None;
+        let mut rest = code;
+        while !rest.is_empty() {
+            let next = ["web::scope(\"", "resource(\"", ".route(\"", "web::get()", "web::post()", "web::put()", "web::delete()"]
+                .iter()
+                .filter_map(|pat| rest.find(pat).map(|i| (i, *pat)))
+                .min();
+            let Some((i, pat)) = next else { break };
+            rest = &rest[i + pat.len()..];
+            let quoted = || rest.split('"').next().unwrap_or("").to_owned();
+            match pat {
+                "web::scope(\"" => prefix = quoted(),
+                "resource(\"" => current = Some(format!("{prefix}{}", quoted())),
+                ".route(\"" => current = Some(format!("{prefix}{}", quoted())),
+                method => {
+                    let method = method.trim_start_matches("web::").trim_end_matches("()").to_uppercase();
+                    found.push((method, current.clone().expect("a method before any route")));
+                }
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,223 @@
+//! The hostile-input battery: random and malicious bodies, paths, query strings and headers
+//! thrown at every endpoint of `common/endpoints.rs` (property-based, seeded so a failure
+//! reproduces). Whatever comes in, the answer is below 500, the server keeps answering, and a
+//! refused request writes no row.
+
+mod common;
+
+use common::endpoints::{self, Body, Endpoint, Fixture, WHO};
+use common::TestApp;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::Value;
+
+on_both_backends!(hostile_requests_never_get_5xx_nor_write_rows);
+
+/// Requests per endpoint per backend.
+const CASES_PER_ENDPOINT: usize = 24;
+
+fn nasty_strings() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("' OR '1'='1".to_owned()),
+        Just("'; DROP TABLE reviews; --".to_owned()),
+        Just("1; SELECT pg_sleep(10)".to_owned()),
+        Just("<script>alert(1)</script>".to_owned()),
+        Just("\"><img src=x onerror=alert(1)>".to_owned()),
+        Just("../../../../etc/passwd".to_owned()),
+        Just("%s%n%x%d".to_owned()),
+        Just("\u{0000}\u{0007}\u{001b}[31m".to_owned()),
+        Just("\u{202e}gnp.exe".to_owned()),
+        Just("💩".repeat(300)),
+        Just("差".repeat(5000)),
+        Just("99999999999999999999999999999".to_owned()),
+        Just("-9223372036854775809".to_owned()),
+        Just("1e309".to_owned()),
+        Just("NaN".to_owned()),
+        Just(String::new()),
+        Just(" ".to_owned()),
+        Just("2026-02-30T25:61:00+08:00".to_owned()),
+        Just("0000-00-00".to_owned()),
+        "\\PC{0,40}",
+        any::<String>(),
+    ]
+}
+
+fn nasty_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|x| serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)),
+        Just(serde_json::json!(1e300)),
+        Just(serde_json::json!(u64::MAX)),
+        nasty_strings().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// One hostile request for an endpoint.
+#[derive(Debug, Clone)]
+enum Attack {
+    /// The endpoint's own good body with one field replaced.
+    Field(String, Value),
+    /// Any JSON at all.
+    Json(Value),
+    /// Bytes that are not JSON (or not UTF-8), with a content type.
+    Raw(Vec<u8>, String),
+    /// 50 000 nested arrays.
+    Deep,
+    /// A hostile path segment where an id or token goes.
+    Path(String),
+    /// Hostile query parameters.
+    Query(Vec<(String, String)>),
+    /// A forged or garbage credential header.
+    Header(String, String),
+}
+
+fn attacks() -> impl Strategy<Value = Attack> {
+    let field_names = prop_oneof![
+        Just("transaction_no"), Just("stars"), Just("channel"), Just("comment"), Just("tags"), Just("code"), Just("name"),
+        Just("department_code"), Just("action"), Just("note"), Just("username"), Just("password"), Just("role"),
+        Just("completed_at"), Just("effective_from"), Just("holidays"), Just("k"), Just("text"), Just("title"), Just("content"),
+    ];
+    prop_oneof![
+        3 => (field_names, nasty_json()).prop_map(|(k, v)| Attack::Field(k.to_owned(), v)),
+        2 => nasty_json().prop_map(Attack::Json),
+        1 => (prop::collection::vec(any::<u8>(), 0..200), prop_oneof![
+                Just("application/json".to_owned()), Just("text/plain".to_owned()), Just("application/x-www-form-urlencoded".to_owned()),
+                Just("multipart/form-data; boundary=x".to_owned()), Just("application/xml".to_owned()), Just("".to_owned())])
+            .prop_map(|(b, t)| Attack::Raw(b, t)),
+        1 => Just(Attack::Raw(b"{\"transaction_no\": \"T1\xff\xfe\", \"stars\": 5}".to_vec(), "application/json".to_owned())),
+        1 => Just(Attack::Deep),
+        2 => prop_oneof![
+                Just("-1".to_owned()), Just("0".to_owned()), Just("99999999999999999999".to_owned()), Just("1e5".to_owned()),
+                Just("%00".to_owned()), Just("..%2F..%2Fetc%2Fpasswd".to_owned()), Just("%FF%FE".to_owned()), Just("x".repeat(3000)),
+                Just("1%27%20OR%201%3D1".to_owned()), Just("%3Cscript%3E".to_owned()), "[a-zA-Z0-9%._~-]{1,60}"]
+            .prop_map(Attack::Path),
+        2 => prop::collection::vec((prop_oneof![Just("month".to_owned()), Just("from".to_owned()), Just("to".to_owned()), Just("state".to_owned()),
+                Just("page".to_owned()), Just("per_page".to_owned()), Just("by".to_owned()), Just("min_ratings".to_owned()), Just("format".to_owned()),
+                Just("department".to_owned()), Just("level".to_owned()), Just("q".to_owned()), "[a-z_]{1,10}"], nasty_strings()), 1..4)
+            .prop_map(Attack::Query),
+        1 => (prop_oneof![Just("Authorization".to_owned()), Just("X-Rating-Token".to_owned()), Just("Cookie".to_owned()), Just("X-Forwarded-For".to_owned())],
+              prop_oneof![Just("Bearer ".to_owned() + &"A".repeat(5000)), Just("Bearer hcpk_' OR 1=1 --".to_owned()), Just("hcp_session=forged.signature".to_owned()),
+                  Just("v1.eyJ0IjoiVDEifQ.forged".to_owned()), "[ -~]{0,80}"])
+            .prop_map(|(h, v)| Attack::Header(h, v)),
+    ]
+}
+
+/// The caller with the most rights on the row: the hostile input must get past authorisation
+/// to reach the parsing and the use case.
+fn strongest_caller(ep: &Endpoint) -> &'static str {
+    let cells: Vec<&str> = ep.expect.split_whitespace().collect();
+    WHO.iter().zip(cells).rev().find(|(_, cell)| *cell == "ok").map(|(who, _)| *who).unwrap_or("admin")
+}
+
+fn total_rows(app: &TestApp) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let mut conn = app.conn();
+    let sql = match app.backend {
+        common::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%'",
+        common::Backend::Postgres => "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE '__diesel%'",
+    };
+    let tables: Vec<Name> = haochaping::db_run!(&mut conn, |c| diesel::RunQueryDsl::load(diesel::sql_query(sql), c)).expect("tables");
+    drop(conn);
+    tables.iter().map(|t| app.count(&t.name)).sum()
+}
+
+async fn hostile_requests_never_get_5xx_nor_write_rows(app: TestApp) {
+    let f = Fixture::build(&app).await;
+    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let strategy = attacks();
+    let mut failures = Vec::new();
+    let mut sent = 0;
+    for ep in endpoints::all() {
+        // Signing out would end the callers' sessions for the rows after it.
+        if ep.route.ends_with("logout") {
+            continue;
+        }
+        let who = strongest_caller(&ep);
+        for _ in 0..CASES_PER_ENDPOINT {
+            let attack = strategy.new_tree(&mut runner).expect("attack").current();
+            let before = total_rows(&app);
+            let (status, body) = send(&app, &f, &ep, who, &attack).await;
+            sent += 1;
+            let after = total_rows(&app);
+            if status >= 500 {
+                failures.push(format!("{} {} as {who} with {attack:?}: {status} {}", ep.method, ep.path, body.chars().take(200).collect::<String>()));
+            } else if status >= 400 && after != before {
+                failures.push(format!("{} {} as {who} with {attack:?}: refused ({status}) but rows went {before} → {after}", ep.method, ep.path));
+            }
+        }
+    }
+    // The server still answers after all of it.
+    assert_eq!(app.get("/healthz", None).await.0, 200);
+    assert!(failures.is_empty(), "{} of {sent} hostile requests misbehaved:\n{}", failures.len(), failures.join("\n"));
+}
+
+async fn send(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, attack: &Attack) -> (u16, String) {
+    let path = f.path(ep.path);
+    match attack {
+        Attack::Field(name, value) => {
+            let mut good = match ep.body {
+                Body::Json(make) => make(f),
+                Body::Form(make) => Value::Object(make(f).into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect()),
+                Body::None => Value::Object(Default::default()),
+            };
+            good[name.as_str()] = value.clone();
+            // Page forms get it as JSON: the wrong content type, on purpose.
+            let bytes = serde_json::to_vec(&good).unwrap_or_default();
+            endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
+        }
+        Attack::Json(value) => {
+            let bytes = serde_json::to_vec(value).unwrap_or_default();
+            endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
+        }
+        Attack::Raw(bytes, content_type) => endpoints::call(app, f, ep, who, None, Some(bytes.clone().into()), Some(content_type)).await,
+        Attack::Deep => {
+            let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+            endpoints::call(app, f, ep, who, None, Some(deep.into()), Some("application/json")).await
+        }
+        Attack::Path(segment) => {
+            let hostile = ["{case}", "{case_of_d2}", "{run}", "{key_id}", "{token}", "{expired_token}", "2026", "2030", "review", "departments"]
+                .iter()
+                .find(|p| ep.path.contains(*p))
+                .map(|p| ep.path.replacen(p, segment, 1));
+            let Some(hostile) = hostile else { return endpoints::call(app, f, ep, who, Some(&format!("{path}/{segment}")), None, None).await };
+            endpoints::call(app, f, ep, who, Some(&f.path(&hostile)), None, None).await
+        }
+        Attack::Query(pairs) => {
+            let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let joined = if path.contains('?') { format!("{path}&{}", query.join("&")) } else { format!("{path}?{}", query.join("&")) };
+            endpoints::call(app, f, ep, who, Some(&joined), None, None).await
+        }
+        Attack::Header(name, value) => {
+            let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+            let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
+            let Ok(header) = reqwest::header::HeaderValue::from_bytes(value.as_bytes()) else { return (400, String::new()) };
+            let resp = client.request(method, app.url(&path)).header(name.as_str(), header).send().await;
+            match resp {
+                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                Err(e) => (599, format!("no answer: {e}")),
+            }
+        }
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
