@@ -64,11 +64,14 @@ pub fn apply_action(conn: &mut Conn, principal: &Principal, id: i64, request: &A
     conn.transaction(|conn| {
         let case = lock_case(conn, id)?;
         let actor = actor_for(principal, &case);
-        if matches!(actor, Actor::Department { own: false }) || matches!(principal, Principal::Citizen { .. }) {
-            // Someone else's case: 403 whatever the state, without telling what is allowed.
-            if request.action != Action::FollowUpDissatisfied {
-                return Err(AppError::Forbidden(format!("case {id} is not your department's")));
-            }
+        // Another department's case does not exist for this caller (404, as when reading it);
+        // callers who never act on cases get 403 whatever the state, without being told what
+        // is allowed.
+        if matches!(actor, Actor::Department { own: false }) {
+            return Err(AppError::NotFound(format!("no case {id}")));
+        }
+        if matches!(actor, Actor::Other) || (matches!(principal, Principal::Citizen { .. }) && request.action != Action::FollowUpDissatisfied) {
+            return Err(AppError::Forbidden("this caller does not act on cases".into()));
         }
         let facts = facts_of(&case)?;
         let outcome = decide(&facts, actor, request.action)?;

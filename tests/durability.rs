@@ -47,12 +47,12 @@ fn serve(database_url: &str) -> Served {
     Served { child, base: format!("http://{addr}") }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_web::test]
 async fn sigkill_mid_load_sqlite() {
     sigkill_mid_load(Backend::Sqlite).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_web::test]
 async fn sigkill_mid_load_postgres() {
     sigkill_mid_load(Backend::Postgres).await;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::{self, NewUserSpec};
+use crate::accounts::{self, NewUserSpec, Principal};
 use crate::app::AppState;
 use crate::clock;
 use crate::error::{AppError, AppResult};
@@ -61,7 +61,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)), security(("bearer" = [])))]
-pub async fn logout(state: web::Data<AppState>, req: HttpRequest, _caller: Caller) -> AppResult<HttpResponse> {
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest, caller: Caller) -> AppResult<HttpResponse> {
+    if !matches!(caller.0, Principal::User { .. }) {
+        return Err(AppError::Forbidden("only a signed-in user signs out; API keys are revoked by an admin".into()));
+    }
     if let Some(token) = super::extract::bearer_token(&req) {
         state.db(move |conn, _| accounts::logout(conn, &token)).await?;
     }

@@ -323,16 +323,16 @@ pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64
             apply_action(conn, &who, id, &request, clock::now(), &rules)
         })
         .await;
-    let problem = match result {
+    let (problem, status) = match result {
         Ok(_) => return see_other(&return_to(&form).unwrap_or_else(|| format!("/cases/{id}"))),
-        Err(AppError::Invalid(f)) if f.field == "note" => "该操作需要填写说明。".to_owned(),
-        Err(AppError::Invalid(f)) => format!("填写有误：{}", f.message),
-        Err(AppError::Conflict { .. }) => "当前状态下不能执行该操作，页面已刷新。".to_owned(),
-        Err(AppError::Forbidden(_)) => "您无权执行该操作。".to_owned(),
+        Err(AppError::Invalid(f)) if f.field == "note" => ("该操作需要填写说明。".to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(AppError::Invalid(f)) => (format!("填写有误：{}", f.message), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(AppError::Conflict { .. }) => ("当前状态下不能执行该操作，页面已刷新。".to_owned(), StatusCode::CONFLICT),
+        Err(AppError::Forbidden(_)) => ("您无权执行该操作。".to_owned(), StatusCode::FORBIDDEN),
         Err(AppError::NotFound(_)) => return message_page(StatusCode::NOT_FOUND, "未找到案件", "该案件不存在，或不属于您的部门。"),
         Err(_) => return message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "操作未完成，请稍后再试。"),
     };
-    load_case_page(&state, principal, &token, id, Some(&problem), StatusCode::UNPROCESSABLE_ENTITY).await
+    load_case_page(&state, principal, &token, id, Some(&problem), status).await
 }
 
 /// Where a decision form sent from a list (the supervisor board) returns to: only the board or a

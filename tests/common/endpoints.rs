@@ -10,7 +10,7 @@ use super::{District, TestApp};
 /// The callers of the matrix, in the order of the expectation columns.
 pub const WHO: [&str; 8] = ["anonymous", "expired", "citizen", "integration", "other_dept", "own_dept", "supervisor", "admin"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Body {
     None,
     Json(fn(&Fixture) -> Value),
@@ -132,7 +132,8 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/openapi.json", "/api/openapi.json", NoBody, "ok ok ok ok ok ok ok ok"),
         e("POST", "/api/v1/auth/login", "/api/v1/auth/login", Json(|_| json!({"username": "sup", "password": "password-123"})), "ok ok ok ok ok ok ok ok"),
         e("POST", "/api/v1/departments", "/api/v1/departments", Json(|f| json!({"code": unique_code(f, "DX"), "name": "新部门"})), "401 401 403 403 403 403 403 ok"),
-        e("GET", "/api/v1/departments", "/api/v1/departments", NoBody, "401 401 403 403 ok ok ok ok"),
+        // Counter systems look department codes up too.
+        e("GET", "/api/v1/departments", "/api/v1/departments", NoBody, "401 401 403 ok ok ok ok ok"),
         e("POST", "/api/v1/service-items", "/api/v1/service-items", Json(|f| json!({"code": unique_code(f, "IX"), "name": "新事项", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/windows", "/api/v1/windows", Json(|f| json!({"code": unique_code(f, "WX"), "name": "新窗口", "hall": "二楼"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
@@ -141,25 +142,27 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),
-        e("POST", "/api/v1/complaints", "/api/v1/complaints", Json(|_| json!({"source": "hotline_12345", "title": "噪音扰民", "content": "夜间施工噪音", "department_code": "D1"})), "401 401 403 ok 403 403 403 ok"),
-        e("GET", "/api/v1/cases", "/api/v1/cases", NoBody, "401 401 403 403 ok ok ok 403"),
-        e("GET", "/api/v1/cases/{id}", "/api/v1/cases/{case}", NoBody, "401 401 403 403 404 ok ok 403"),
+        // The office's supervisors also register complaints that reach them directly.
+        e("POST", "/api/v1/complaints", "/api/v1/complaints", Json(|f| json!({"source": "hotline_12345", "external_no": unique_code(f, "H"), "title": "噪音扰民", "content": "夜间施工噪音", "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 ok ok"),
+        e("GET", "/api/v1/cases", "/api/v1/cases", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/cases/{id}", "/api/v1/cases/{case}", NoBody, "401 401 403 403 404 ok ok ok"),
         e("POST", "/api/v1/cases/{id}/actions", "/api/v1/cases/{case}/actions", Json(|_| json!({"action": "verify", "note": "已联系"})), "401 401 403 403 404 ok ok 403"),
-        e("GET", "/api/v1/alerts", "/api/v1/alerts", NoBody, "401 401 403 403 ok ok ok 403"),
-        e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_| json!({"transaction_no": "T1", "kind": "append", "comment": "补充"})), "401 401 403 403 403 403 403 403"),
+        e("GET", "/api/v1/alerts", "/api/v1/alerts", NoBody, "401 401 403 403 ok ok ok ok"),
+        // Devices and apps relay a citizen's follow-up as they relay the review; staff never write one.
+        e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_| json!({"transaction_no": "T1", "kind": "addendum", "comment": "补充"})), "401 401 403 ok 403 403 403 403"),
         e("GET", "/api/v1/calendar/{year}", "/api/v1/calendar/2026", NoBody, "401 401 403 403 ok ok ok ok"),
         e("PUT", "/api/v1/calendar/{year}", "/api/v1/calendar/2030", Json(|_| json!({"holidays": ["2030-01-01"], "workdays": []})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/sla-policies", "/api/v1/sla-policies", NoBody, "401 401 403 403 ok ok ok ok"),
         e("PUT", "/api/v1/sla-policies/{source}", "/api/v1/sla-policies/review", Json(|_| json!({"feedback_days": 1, "reply_days": 5, "extended_reply_days": 15, "supervision_days": 3})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", Json(|_| json!({"kind": "bad_reviews", "k": 2})), "401 401 403 403 403 403 ok ok"),
+        e("POST", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", Json(|_| json!({"k": 2})), "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/analysis/clusters/{id}", "/api/v1/analysis/clusters/{run}", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/router/label-map", "/api/v1/router/label-map", NoBody, "401 401 403 403 403 403 ok ok"),
         e("PUT", "/api/v1/router/label-map", "/api/v1/router/label-map", Json(|_| json!({})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 ok ok"),
+        e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 503 503"), // no model in tests
         e("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/stats", "/api/v1/stats", NoBody, "401 401 403 403 ok ok ok ok"),
-        e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/reports/monthly", "/api/v1/reports/monthly?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/exports/cases", "/api/v1/exports/cases", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/public/reviews", "/api/v1/public/reviews", NoBody, "ok ok ok ok ok ok ok ok"),
@@ -176,14 +179,14 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/", "/", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/login", "/login", NoBody, "ok ok ok ok ok ok ok ok"),
         e("POST", "/login", "/login", Form(|_| vec![("username", "sup".into()), ("password", "password-123".into())]), "303 303 303 303 303 303 303 303"),
-        e("GET", "/cases", "/cases", NoBody, "303 303 303 303 ok ok ok 403"),
-        e("GET", "/cases/{id}", "/cases/{case}", NoBody, "303 303 303 303 404 ok ok 403"),
-        e("POST", "/cases/{id}/act", "/cases/{case}/act", Form(|_| vec![("action", "note".into()), ("note", "跟进".into())]), "303 303 303 303 404 ok ok 403"),
+        e("GET", "/cases", "/cases", NoBody, "303 303 303 303 ok ok ok ok"),
+        e("GET", "/cases/{id}", "/cases/{case}", NoBody, "303 303 303 303 404 ok ok ok"),
+        e("POST", "/cases/{id}/act", "/cases/{case}/act", Form(|_| vec![("action", "verify".into()), ("note", "跟进".into())]), "303 303 303 303 404 ok ok 403"),
         e("GET", "/board", "/board", NoBody, "303 303 303 303 403 403 ok 403"),
         e("GET", "/analytics", "/analytics", NoBody, "303 303 303 303 403 403 ok ok"),
         e("POST", "/analytics/clusters", "/analytics/clusters", Form(|_| vec![("kind", "bad_reviews".into()), ("k", "2".into())]), "303 303 303 303 403 403 ok ok"),
         e("GET", "/analytics/clusters/{id}", "/analytics/clusters/{run}", NoBody, "303 303 303 303 403 403 ok ok"),
-        e("GET", "/admin", "/admin", NoBody, "303 303 303 303 403 403 403 ok"),
+        e("GET", "/admin", "/admin", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/admin/{section}", "/admin/departments", NoBody, "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/{section}", "/admin/departments", Form(|f| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/keys/{id}/revoke", "/admin/keys/{key_id}/revoke", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
@@ -192,7 +195,8 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),
         // Signing out last: it ends the callers' sessions.
         e("POST", "/logout", "/logout", Form(|_| vec![]), "303 303 303 303 303 303 303 303"),
-        e("POST", "/api/v1/auth/logout", "/api/v1/auth/logout", NoBody, "401 401 401 ok ok ok ok ok"),
+        // The page sign-out above ended the staff sessions on the server: their tokens are dead.
+        e("POST", "/api/v1/auth/logout", "/api/v1/auth/logout", NoBody, "401 401 403 403 401 401 401 401"),
     ]
 }
 
