@@ -238,18 +238,24 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
         args.bad_share * 100.0
     );
     let db = ScratchDb::create(backend)?;
-    // Enough transactions that the load cannot run out of unrated ones at 25 k reviews/s.
-    let transactions = (args.seconds as usize + 1) * 25_000;
+    // Enough transactions that the two load phases cannot run out of unrated ones.
+    let transactions = (args.seconds as usize + 1) * 30_000;
     let started = Instant::now();
     let (key, transaction_nos) = seed_review_load(&db.url, transactions)?;
-    eprintln!("[1/3] seeded 1 department, 1 service item, {transactions} transactions in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("[1/5] seeded 1 department, 1 service item, {transactions} transactions in {:.1} s", started.elapsed().as_secs_f64());
 
-    let pool_size = server_pool_size(backend);
+    // SQLite takes one writer at a time: more connections only poll its lock (and starve
+    // past the busy timeout), so its ceiling is one connection's. PostgreSQL commits in
+    // parallel: as many connections as the server's pool.
+    let connection_counts = match backend {
+        Backend::Sqlite => vec![1],
+        Backend::Postgres => vec![1, server_pool_size(backend)],
+    };
     let mut ceiling = 0.0f64;
-    for connections in [1, pool_size] {
+    for connections in connection_counts {
         let (rate, mut lat) = insert_ceiling(&db.url, connections, args.seconds)?;
         eprintln!(
-            "[2/3] ceiling, plain single-row committed inserts, {connections} connection(s): {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
+            "[2/5] ceiling, plain single-row committed inserts, {connections} connection(s): {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
             lat.percentile_ms(0.50),
             lat.percentile_ms(0.99)
         );
@@ -257,28 +263,48 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     }
 
     let server = Server::start(&db)?;
-    let load = run_load(server.addr, &key, transaction_nos, args)?;
-    let rss_mb = server.peak_rss_mb()?;
-    drop(server);
-    let mut lat = load.latencies;
-    let result = IntakeResult { ceiling, rate: load.created as f64 / load.seconds, p50_ms: lat.percentile_ms(0.50), p99_ms: lat.percentile_ms(0.99), rss_mb };
+    let next = Arc::new(AtomicUsize::new(0));
+    let load = run_load(server.addr, &key, transaction_nos.clone(), next.clone(), None, args)?;
+    let rate = load.created as f64 / load.seconds;
     eprintln!(
-        "[3/3] POST /api/v1/reviews: {} created in {:.1} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {} other answers{}, server peak RSS {:.0} MB",
+        "[3/5] POST /api/v1/reviews, closed loop (each connection sends when answered): {} created in {:.1} s = {rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {} other answers{}",
         load.created,
         load.seconds,
-        result.rate,
-        result.p50_ms,
-        result.p99_ms,
+        { let mut l = Latencies(load.latencies.0.clone()); l.percentile_ms(0.50) },
+        { let mut l = Latencies(load.latencies.0.clone()); l.percentile_ms(0.99) },
         load.failed,
-        load.first_failure.map(|f| format!(" (first: {f})")).unwrap_or_default(),
-        rss_mb
+        load.first_failure.clone().map(|f| format!(" (first: {f})")).unwrap_or_default(),
     );
+    // The latency bar holds at the target rate, half the ceiling, offered on a schedule.
+    let target = ceiling / 2.0;
+    let paced = run_load(server.addr, &key, transaction_nos, next, Some(target), args)?;
+    let mut lat = paced.latencies;
+    let (p50_ms, p99_ms) = (lat.percentile_ms(0.50), lat.percentile_ms(0.99));
+    eprintln!(
+        "[4/5] POST /api/v1/reviews, open loop at half the ceiling ({target:.0}/s offered): {} created in {:.1} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms (from the scheduled send), {} other answers{}",
+        paced.created,
+        paced.seconds,
+        paced.created as f64 / paced.seconds,
+        p50_ms,
+        p99_ms,
+        paced.failed,
+        paced.first_failure.clone().map(|f| format!(" (first: {f})")).unwrap_or_default(),
+    );
+    let floor = http_floor(server.addr, args)?;
+    eprintln!(
+        "[5/5] for reference, GET /healthz (one SELECT 1, no transaction) over the same connections: {floor:.0}/s — \
+         the most any request that touches the database gets through this HTTP stack on this machine"
+    );
+    let rss_mb = server.peak_rss_mb()?;
+    drop(server);
+    eprintln!("server peak RSS (VmHWM) over all phases: {rss_mb:.0} MB");
+    let result = IntakeResult { ceiling, rate, p50_ms, p99_ms, rss_mb };
 
     // Every 201 must be a stored review, and nothing else stored.
     let pool = DbPool::connect(&db.url, 1)?;
     let mut conn = pool.get()?;
     let stored: i64 = db_run!(&mut conn, |c| crate::storage::schema::reviews::table.count().get_result(c))?;
-    let answered = load.created + load.warmup_created;
+    let answered = load.created + load.warmup_created + paced.created + paced.warmup_created;
     if stored as u64 != answered {
         bail!("{stored} reviews stored but {answered} answered 201");
     }
@@ -393,23 +419,31 @@ struct LoadResult {
 /// Drives `connections` keep-alive HTTP/1.1 connections, each sending the next unrated
 /// transaction's review as soon as the previous answer arrived (a closed loop: the rate is what
 /// the server sustains, the latency what a client sees at that rate).
-fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, args: &IntakeArgs) -> anyhow::Result<LoadResult> {
+///
+/// With `offered` (reviews per second) the load is open instead: each connection sends on a
+/// fixed schedule whether or not answers keep up, and latency counts from the scheduled time,
+/// so a slow server cannot hide its queue by slowing the client down.
+fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next: Arc<AtomicUsize>, offered: Option<f64>, args: &IntakeArgs) -> anyhow::Result<LoadResult> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let seconds = args.seconds;
     let connections = args.connections;
     let bad_every = if args.bad_share > 0.0 { (1.0 / args.bad_share).round().max(1.0) as usize } else { usize::MAX };
     let authorization = format!("Bearer {key}");
     runtime.block_on(async move {
-        let next = Arc::new(AtomicUsize::new(0));
         let created = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let warmup_end = Instant::now() + Duration::from_secs(1);
         let end = warmup_end + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
-        for _ in 0..connections {
+        let begun = Instant::now();
+        for c in 0..connections {
             let (next, created, stop, nos, authorization) = (next.clone(), created.clone(), stop.clone(), transaction_nos.clone(), authorization.clone());
+            let pace = offered.map(|rate| {
+                let interval = Duration::from_secs_f64(connections as f64 / rate);
+                (begun + interval.mul_f64(c as f64 / connections as f64), interval)
+            });
             tasks.push(tokio::spawn(async move {
-                client_loop(addr, &authorization, &nos, &next, &created, &stop, bad_every, warmup_end, end).await
+                client_loop(addr, &authorization, &nos, &next, &created, &stop, bad_every, pace, warmup_end, end).await
             }));
         }
         let progress = {
@@ -451,6 +485,43 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, args
     })
 }
 
+/// Requests per second of `GET /healthz` from `connections` keep-alive connections.
+fn http_floor(addr: SocketAddr, args: &IntakeArgs) -> anyhow::Result<f64> {
+    use http_body_util::{BodyExt, Empty};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let seconds = args.seconds;
+    let connections = args.connections;
+    runtime.block_on(async move {
+        let end = Instant::now() + Duration::from_secs(seconds);
+        let done = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let done = done.clone();
+            tasks.push(tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+                tokio::spawn(connection);
+                while Instant::now() < end {
+                    let request = hyper::Request::get("/healthz").header("host", addr.to_string()).body(Empty::<bytes::Bytes>::new())?;
+                    sender.ready().await?;
+                    let response = sender.send_request(request).await?;
+                    let ok = response.status().is_success();
+                    response.into_body().collect().await?;
+                    if ok {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for task in tasks {
+            task.await.map_err(|e| anyhow!("load task: {e}"))??;
+        }
+        anyhow::Ok(done.load(Ordering::Relaxed) as f64 / seconds as f64)
+    })
+}
+
 struct ClientPart {
     created: u64,
     warmup_created: u64,
@@ -469,6 +540,7 @@ async fn client_loop(
     created: &AtomicU64,
     stop: &AtomicBool,
     bad_every: usize,
+    pace: Option<(Instant, Duration)>,
     warmup_end: Instant,
     end: Instant,
 ) -> anyhow::Result<ClientPart> {
@@ -479,8 +551,15 @@ async fn client_loop(
     tokio::spawn(connection);
     let host = addr.to_string();
     let mut part = ClientPart { created: 0, warmup_created: 0, failed: 0, first_failure: None, latencies: Latencies::default(), ran_out_at: None };
-    loop {
-        let t0 = Instant::now();
+    for k in 0u32.. {
+        let t0 = match pace {
+            Some((first, interval)) => {
+                let scheduled = first + interval * k;
+                tokio::time::sleep_until(scheduled.into()).await;
+                scheduled
+            }
+            None => Instant::now(),
+        };
         if t0 >= end || stop.load(Ordering::Relaxed) {
             break;
         }

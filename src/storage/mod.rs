@@ -119,7 +119,6 @@ impl DbPool {
             Backend::Postgres => {
                 let pool = Pool::builder()
                     .max_size(max_size)
-                    .test_on_check_out(std::env::var("HCP_EXP_TEST").is_ok())
                     .connection_timeout(Duration::from_secs(5))
                     .build(ConnectionManager::<PgConnection>::new(url))?;
                 Ok(DbPool::Postgres(pool))
