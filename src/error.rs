@@ -214,3 +214,49 @@ impl ResponseError for AppError {
         response.json(json!({ "error": Value::Object(body) }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Info(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn mapped(message: &'static str) -> (u16, &'static str) {
+        let e = AppError::from(DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(Info(message))));
+        (e.status_code().as_u16(), e.code())
+    }
+
+    #[test]
+    fn storage_faults_are_503_with_their_own_codes() {
+        assert_eq!(mapped("database or disk is full"), (503, "storage_full"));
+        assert_eq!(mapped("could not extend file \"base/1/2\": No space left on device"), (503, "storage_full"));
+        assert_eq!(mapped("attempt to write a readonly database"), (503, "read_only"));
+        assert_eq!(mapped("cannot execute INSERT in a read-only transaction"), (503, "read_only"));
+        assert_eq!(mapped("server closed the connection unexpectedly"), (503, "unavailable"));
+        assert_eq!(mapped("syntax error near x"), (500, "internal"));
+    }
+}
