@@ -223,12 +223,6 @@ pub fn intake(args: &IntakeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pool size of `serve` for the backend, so that the ceiling is measured with as many
-/// connections as the server itself can use.
-fn server_pool_size(backend: Backend) -> usize {
-    crate::app::pool_size(backend) as usize
-}
-
 fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult> {
     let name = backend_name(backend);
     eprintln!(
@@ -249,7 +243,7 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     // parallel: as many connections as the server's pool.
     let connection_counts = match backend {
         Backend::Sqlite => vec![1],
-        Backend::Postgres => vec![1, server_pool_size(backend)],
+        Backend::Postgres => vec![1, crate::app::pool_size(backend) as usize],
     };
     let mut ceiling = 0.0f64;
     for connections in connection_counts {
@@ -266,14 +260,15 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     let next = Arc::new(AtomicUsize::new(0));
     let load = run_load(server.addr, &key, transaction_nos.clone(), next.clone(), None, args)?;
     let rate = load.created as f64 / load.seconds;
+    let mut closed = load.latencies;
     eprintln!(
         "[3/5] POST /api/v1/reviews, closed loop (each connection sends when answered): {} created in {:.1} s = {rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {} other answers{}",
         load.created,
         load.seconds,
-        { let mut l = Latencies(load.latencies.0.clone()); l.percentile_ms(0.50) },
-        { let mut l = Latencies(load.latencies.0.clone()); l.percentile_ms(0.99) },
+        closed.percentile_ms(0.50),
+        closed.percentile_ms(0.99),
         load.failed,
-        load.first_failure.clone().map(|f| format!(" (first: {f})")).unwrap_or_default(),
+        load.first_failure.map(|f| format!(" (first: {f})")).unwrap_or_default(),
     );
     // The latency bar holds at the target rate, half the ceiling, offered on a schedule.
     let target = ceiling / 2.0;
@@ -288,7 +283,7 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
         p50_ms,
         p99_ms,
         paced.failed,
-        paced.first_failure.clone().map(|f| format!(" (first: {f})")).unwrap_or_default(),
+        paced.first_failure.map(|f| format!(" (first: {f})")).unwrap_or_default(),
     );
     let floor = http_floor(server.addr, args)?;
     eprintln!(
@@ -485,6 +480,20 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next
     })
 }
 
+/// One keep-alive HTTP/1.1 connection of the load generator.
+async fn open_connection<B>(addr: SocketAddr) -> anyhow::Result<hyper::client::conn::http1::SendRequest<B>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
 /// Requests per second of `GET /healthz` from `connections` keep-alive connections.
 fn http_floor(addr: SocketAddr, args: &IntakeArgs) -> anyhow::Result<f64> {
     use http_body_util::{BodyExt, Empty};
@@ -498,10 +507,7 @@ fn http_floor(addr: SocketAddr, args: &IntakeArgs) -> anyhow::Result<f64> {
         for _ in 0..connections {
             let done = done.clone();
             tasks.push(tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await?;
-                stream.set_nodelay(true)?;
-                let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-                tokio::spawn(connection);
+                let mut sender = open_connection(addr).await?;
                 while Instant::now() < end {
                     let request = hyper::Request::get("/healthz").header("host", addr.to_string()).body(Empty::<bytes::Bytes>::new())?;
                     sender.ready().await?;
@@ -545,10 +551,7 @@ async fn client_loop(
     end: Instant,
 ) -> anyhow::Result<ClientPart> {
     use http_body_util::{BodyExt, Full};
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+    let mut sender = open_connection(addr).await?;
     let host = addr.to_string();
     let mut part = ClientPart { created: 0, warmup_created: 0, failed: 0, first_failure: None, latencies: Latencies::default(), ran_out_at: None };
     for k in 0u32.. {

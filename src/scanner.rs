@@ -53,6 +53,8 @@ struct Pass {
     level: &'static str,
     after: Option<NaiveDateTime>,
     until: NaiveDateTime,
+    /// Where the report counts what this pass raised.
+    tally: fn(&mut ScanReport) -> &mut u64,
 }
 
 /// Raises every alert that is due and not yet raised.
@@ -69,9 +71,9 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
     let examined: i64 = db_run!(conn, |c| cases::table.filter(cases::stage_due.le(horizon)).count().get_result(c))?;
     let mut report = ScanReport { at: clock::rfc3339_local(now), examined: examined.max(0) as u64, ..ScanReport::default() };
     let passes = [
-        Pass { level: "due_soon", after: Some(now), until: horizon },
-        Pass { level: "overdue", after: None, until: now },
-        Pass { level: "escalated", after: None, until: escalation_bound },
+        Pass { level: "due_soon", after: Some(now), until: horizon, tally: |r| &mut r.due_soon },
+        Pass { level: "overdue", after: None, until: now, tally: |r| &mut r.overdue },
+        Pass { level: "escalated", after: None, until: escalation_bound, tally: |r| &mut r.escalated },
     ];
     for pass in &passes {
         let mut after_id = 0i64;
@@ -103,11 +105,7 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
             })?;
             let Some((last_id, raised)) = outcome else { break };
             after_id = last_id;
-            match pass.level {
-                "due_soon" => report.due_soon += raised,
-                "overdue" => report.overdue += raised,
-                _ => report.escalated += raised,
-            }
+            *(pass.tally)(&mut report) += raised;
         }
     }
     Ok(report)

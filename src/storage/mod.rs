@@ -205,22 +205,18 @@ impl Conn {
     where
         E: From<diesel::result::Error>,
     {
-        let mut writer = None;
-        match self {
-            // Nested calls become savepoints; only the outermost takes the write lock.
-            Conn::Sqlite(c) => {
-                if in_transaction(&mut **c)? {
-                    AnsiTransactionManager::begin_transaction(&mut **c)?
-                } else {
-                    writer = Some(c.writer.clone());
-                }
-            }
-            Conn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
-        }
-        // Held until this function returns, after the commit or rollback.
+        // Nested calls become savepoints; only the outermost SQLite transaction queues for the
+        // pool's writer lock (held until this function returns, after commit or rollback) and
+        // then takes SQLite's own with BEGIN IMMEDIATE.
+        let writer = match self {
+            Conn::Sqlite(c) => (!in_transaction(&mut **c)?).then(|| c.writer.clone()),
+            Conn::Postgres(_) => None,
+        };
         let _turn = writer.as_ref().map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if let (Some(_), Conn::Sqlite(c)) = (&writer, &mut *self) {
-            AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN IMMEDIATE")?;
+        match self {
+            Conn::Sqlite(c) if writer.is_some() => AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN IMMEDIATE")?,
+            Conn::Sqlite(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
+            Conn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
         }
         match f(self) {
             Ok(value) => {

@@ -44,6 +44,8 @@ pub struct Fixture {
     pub expired_login: String,
     pub spare_key_id: i64,
     pub serial: std::cell::Cell<u32>,
+    /// Follows no redirects: a 303 to the sign-in page is the answer under test.
+    pub client: reqwest::Client,
 }
 
 impl Fixture {
@@ -74,7 +76,8 @@ impl Fixture {
         let r = app.post("/api/v1/api-keys", Some(&district.admin), &json!({"name": "spare", "role": "integration"})).await;
         assert_eq!(r.0, 201, "{}", r.1);
         let spare_key_id = r.1["id"].as_i64().expect("key id");
-        Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, serial: std::cell::Cell::new(0) }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, serial: std::cell::Cell::new(0), client }
     }
 
     pub fn path(&self, template: &str) -> String {
@@ -204,9 +207,8 @@ pub fn all() -> Vec<Endpoint> {
 pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Option<&str>, body: Option<reqwest::Body>, content_type: Option<&str>) -> (u16, String) {
     let creds = f.credentials(who);
     let path = path.map(str::to_owned).unwrap_or_else(|| f.path(ep.path));
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
-    let mut req = client.request(method, app.url(&path));
+    let mut req = f.client.request(method, app.url(&path));
     let is_page = !path.starts_with("/api/") && !path.starts_with("/open311/") && path != "/healthz" && path != "/metrics";
     if is_page {
         if let Some(token) = &creds.session {
