@@ -97,18 +97,26 @@ pub enum DbSetupError {
 
 /// SQLite settings applied to every connection: WAL for concurrent readers, foreign keys (off
 /// by default in SQLite), and a busy timeout so writers queue instead of failing.
+///
+/// `synchronous = FULL`: a 201 means the review is on disk (the WAL is synced at each commit),
+/// as PostgreSQL's default `synchronous_commit = on` means; NORMAL would lose the last commits
+/// on a power cut.
+///
+/// Pooled connections never checkpoint: SQLite's automatic checkpoint runs inside the COMMIT
+/// that crosses 1 000 WAL pages, with fsyncs, while every other writer waits on the write lock.
+/// The pool's [`spawn_checkpointer`] thread does it instead, beside the writers.
 #[derive(Debug)]
 struct SqliteOptions;
 
+/// One statement each: `sql_query` runs only the first statement of a string, so these went
+/// unapplied (journal mode `delete`, no foreign keys) until a test asked SQLite.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteOptions {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        diesel::sql_query(
-            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
-        .execute(conn)
-        .map(|_| ())
-        .map_err(diesel::r2d2::Error::QueryError)
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(SQLITE_PRAGMAS).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -130,7 +138,9 @@ impl DbPool {
                     .connection_timeout(Duration::from_secs(10))
                     .connection_customizer(Box::new(SqliteOptions))
                     .build(ConnectionManager::<SqliteConnection>::new(path))?;
-                Ok(DbPool::Sqlite(pool, WriteLock::default()))
+                let writer = WriteLock::default();
+                spawn_checkpointer(path.to_owned(), std::sync::Arc::downgrade(&writer));
+                Ok(DbPool::Sqlite(pool, writer))
             }
         }
     }
@@ -169,6 +179,51 @@ impl DbPool {
             }
         };
         Ok(applied)
+    }
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the pool's WAL from a connection of its own until the pool (the last holder of
+/// its [`WriteLock`]) is dropped. The bulk is copied beside the writers (PASSIVE waits for no
+/// one); only the frames written meanwhile are copied while the writers wait.
+fn spawn_checkpointer(path: String, pool_alive: std::sync::Weak<std::sync::Mutex<()>>) {
+    let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+        let mut conn: Option<SqliteConnection> = None;
+        let mut warned = false;
+        while pool_alive.strong_count() > 0 {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if conn.is_none() {
+                conn = SqliteConnection::establish(&path).ok();
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            let checkpointed = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(c).and_then(|_| {
+                // Writers kept appending meanwhile, and the WAL only starts over when a writer
+                // finds every frame copied: copy the few new ones between two writers.
+                let Some(writer) = pool_alive.upgrade() else { return Ok(0) };
+                let _turn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(c)
+            });
+            match checkpointed {
+                Ok(_) => warned = false,
+                Err(e) => {
+                    // Disk full or read-only: the writers report it; say it once here.
+                    if !warned {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+                        warned = true;
+                    }
+                    conn = None;
+                }
+            }
+        }
+        // The pool is gone: a last checkpoint so the WAL does not outlive it.
+        if let Some(c) = conn.as_mut() {
+            let _ = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(c);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the SQLite checkpointer");
     }
 }
 
@@ -237,6 +292,18 @@ impl Conn {
         }
     }
 
+    /// Runs one write statement that commits by itself: on PostgreSQL one round trip in
+    /// autocommit instead of BEGIN … COMMIT; on SQLite after queueing for the pool's writer
+    /// lock, as [`Conn::transaction`] does. Inside a transaction it is just the statement.
+    pub fn single_write<T>(&mut self, f: impl FnOnce(&mut Conn) -> QueryResult<T>) -> QueryResult<T> {
+        let writer = match self {
+            Conn::Sqlite(c) => (!in_transaction(&mut **c)?).then(|| c.writer.clone()),
+            Conn::Postgres(_) => None,
+        };
+        let _turn = writer.as_ref().map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        f(self)
+    }
+
     fn rollback_quietly(&mut self) {
         let result = match self {
             Conn::Sqlite(c) => AnsiTransactionManager::rollback_transaction(&mut **c),
@@ -256,5 +323,53 @@ impl Conn {
                 .execute(&mut **c)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits never checkpoint themselves, so without the pool's checkpointer the WAL would
+    /// grow by every page written.
+    #[test]
+    fn sqlite_connections_use_wal_and_foreign_keys_and_the_checkpointer_keeps_the_wal_small() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("wal.db");
+        let pool = DbPool::connect(&format!("sqlite://{}", path.display()), 2).expect("pool");
+        let mut conn = pool.get().expect("connection");
+        #[derive(QueryableByName)]
+        struct Pragma {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let mode: Pragma = db_run!(&mut conn, |c| diesel::sql_query("PRAGMA journal_mode").get_result(c)).expect("journal mode");
+        assert_eq!(mode.journal_mode, "wal");
+        #[derive(QueryableByName)]
+        struct ForeignKeys {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            foreign_keys: i32,
+        }
+        let fk: ForeignKeys = db_run!(&mut conn, |c| diesel::sql_query("PRAGMA foreign_keys").get_result(c)).expect("foreign keys");
+        assert_eq!(fk.foreign_keys, 1);
+        db_run!(&mut conn, |c| diesel::sql_query("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)").execute(c))
+            .expect("create");
+        let body = vec![7u8; 16 * 1024];
+        let started = std::time::Instant::now();
+        let (mut largest_wal, mut commits) = (0, 0u64);
+        // Long enough for several checkpoint periods.
+        while started.elapsed() < CHECKPOINT_EVERY * 8 {
+            commits += 1;
+            conn.transaction(|conn| {
+                db_run!(conn, |c| diesel::sql_query("INSERT INTO blobs (body) VALUES (?)")
+                    .bind::<diesel::sql_types::Binary, _>(&body)
+                    .execute(c))
+            })
+            .expect("insert");
+            let wal = std::fs::metadata(dir.path().join("wal.db-wal")).map(|m| m.len()).unwrap_or(0);
+            largest_wal = largest_wal.max(wal);
+        }
+        let written = commits * body.len() as u64;
+        assert!(largest_wal < written / 2, "WAL reached {largest_wal} bytes for {written} bytes written");
     }
 }
