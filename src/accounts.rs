@@ -93,6 +93,50 @@ pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> 
     Ok(Principal::User { id: user.id, username: user.username, role, department_id: user.department_id })
 }
 
+/// Integration keys recently found valid, by hash, so that a counter system's every request
+/// does not cost a database round trip. A key revoked on this instance is dropped at once
+/// ([`ApiKeyCache::clear`]); one revoked on another instance stops working here within
+/// [`API_KEY_CACHE_TTL`]. Unknown keys are never cached.
+#[derive(Default)]
+pub struct ApiKeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, i64, String)>>,
+}
+
+pub const API_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Keys are few (one per business system); the bound only stops a flood of valid keys.
+const API_KEY_CACHE_MAX: usize = 1_000;
+
+impl ApiKeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, i64, String)>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The principal of a cached, still fresh API key.
+    pub fn get(&self, token: &str) -> Option<Principal> {
+        if !token.starts_with(API_KEY_PREFIX) {
+            return None;
+        }
+        let hash = sha256_hex(token);
+        let entries = self.lock();
+        let (seen, id, name) = entries.get(&hash)?;
+        (seen.elapsed() < API_KEY_CACHE_TTL).then(|| Principal::ApiKey { id: *id, name: name.clone() })
+    }
+
+    pub fn remember(&self, token: &str, principal: &Principal) {
+        if let Principal::ApiKey { id, name } = principal {
+            let mut entries = self.lock();
+            if entries.len() >= API_KEY_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(sha256_hex(token), (std::time::Instant::now(), *id, name.clone()));
+        }
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 pub struct LoginResult {
     pub token: String,
     pub role: Role,

@@ -83,6 +83,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub router: Option<crate::routing::ComplaintRouter>,
     pub throttle: crate::throttle::Throttle,
+    pub api_keys: crate::accounts::ApiKeyCache,
     rules: RwLock<(Instant, Arc<Rules>)>,
 }
 
@@ -127,6 +128,7 @@ impl AppState {
             config,
             metrics: Metrics::new(),
             throttle: crate::throttle::Throttle::default(),
+            api_keys: crate::accounts::ApiKeyCache::default(),
             rules: RwLock::new((Instant::now(), Arc::new(rules))),
         }))
     }

@@ -140,7 +140,87 @@ pub struct ReviewRecorded {
 
 /// 一事一评: stores the one review of a transaction and, for a bad one, opens its case.
 pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReviewRecorded> {
-    let outcome = conn.transaction(|conn| {
+    let outcome = if cmd.content.stars.is_bad() {
+        record_bad_review(conn, cmd, actor, now, rules)
+    } else {
+        record_good_review(conn, cmd, now)
+    };
+    match outcome {
+        // Two submissions racing past the check: the UNIQUE index decides, and the loser is
+        // told which review won.
+        Err(e) if e.is_unique_violation() => {
+            let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?;
+            let existing = match tx {
+                Some(tx) => queries::review_of_transaction(conn, tx.id)?,
+                None => None,
+            };
+            match existing {
+                Some(r) => Err(already_rated(&cmd.transaction_no, &r)),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A review that opens no case (most of them) is one `INSERT … SELECT` that copies the
+/// transaction's attribution and commits by itself: on PostgreSQL one round trip instead of
+/// six, which is what `haochaping bench intake` is limited by. A repeat fails on the UNIQUE
+/// index (409 in [`record_review`]); no row inserted means no such transaction.
+fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
+    let tags = serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)?;
+    let stars = i32::from(cmd.content.stars.get());
+    let (rated_at, created_at) = (clock::to_db(cmd.rated_at), clock::to_db(now));
+    let inserted: Option<i64> = conn.single_write(|conn| {
+        db_run!(conn, |c| {
+            let attributed = transactions::table.filter(transactions::transaction_no.eq(&cmd.transaction_no)).select((
+                transactions::id,
+                stars.into_sql::<Integer>(),
+                cmd.channel.as_str().into_sql::<Text>(),
+                tags.as_str().into_sql::<Text>(),
+                cmd.content.comment.as_deref().into_sql::<Nullable<Text>>(),
+                cmd.anonymous.into_sql::<Bool>(),
+                cmd.is_public.into_sql::<Bool>(),
+                sql::<Bool>("FALSE"),
+                transactions::department_id,
+                transactions::service_item_id,
+                transactions::window_id,
+                transactions::staff_id,
+                rated_at.into_sql::<Timestamp>(),
+                created_at.into_sql::<Timestamp>(),
+            ));
+            diesel::insert_into(reviews::table)
+                .values(attributed)
+                .into_columns((
+                    reviews::transaction_id,
+                    reviews::stars,
+                    reviews::channel,
+                    reviews::tags,
+                    reviews::comment,
+                    reviews::anonymous,
+                    reviews::is_public,
+                    reviews::invalidated,
+                    reviews::department_id,
+                    reviews::service_item_id,
+                    reviews::window_id,
+                    reviews::staff_id,
+                    reviews::rated_at,
+                    reviews::created_at,
+                ))
+                .returning(reviews::id)
+                .get_result(c)
+                .optional()
+        })
+    })?;
+    let id = inserted.ok_or_else(|| AppError::unknown_code("transaction_no", &cmd.transaction_no))?;
+    Ok(ReviewRecorded { id, is_bad: false, case_id: None })
+}
+
+/// A bad review and its case, audit event and mail land in one transaction.
+fn record_bad_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReviewRecorded> {
+    conn.transaction(|conn| {
         let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?
             .ok_or_else(|| AppError::unknown_code("transaction_no", &cmd.transaction_no))?;
         if let Some(existing) = queries::review_of_transaction(conn, tx.id)? {
@@ -167,38 +247,17 @@ pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: Dat
             .values(&new)
             .returning(reviews::id)
             .get_result(c))?;
-        let is_bad = cmd.content.stars.is_bad();
-        let case_id = if is_bad {
-            let spec = OpenCase {
-                source: "review",
-                review_id: Some(id),
-                complaint_id: None,
-                department_id: Some(tx.department_id),
-                window_id: tx.window_id,
-                staff_id: tx.staff_id,
-            };
-            Some(open_case(conn, &spec, actor, now, rules)?)
-        } else {
-            None
+        let spec = OpenCase {
+            source: "review",
+            review_id: Some(id),
+            complaint_id: None,
+            department_id: Some(tx.department_id),
+            window_id: tx.window_id,
+            staff_id: tx.staff_id,
         };
-        Ok(ReviewRecorded { id, is_bad, case_id })
-    });
-    match outcome {
-        // Two submissions racing past the check: the UNIQUE index decides, and the loser is
-        // told which review won.
-        Err(e) if e.is_unique_violation() => {
-            let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?;
-            let existing = match tx {
-                Some(tx) => queries::review_of_transaction(conn, tx.id)?,
-                None => None,
-            };
-            match existing {
-                Some(r) => Err(already_rated(&cmd.transaction_no, &r)),
-                None => Err(e),
-            }
-        }
-        other => other,
-    }
+        let case_id = open_case(conn, &spec, actor, now, rules)?;
+        Ok(ReviewRecorded { id, is_bad: true, case_id: Some(case_id) })
+    })
 }
 
 fn already_rated(transaction_no: &str, existing: &crate::storage::models::Review) -> AppError {

@@ -71,7 +71,16 @@ impl FromRequest for Caller {
                 if token.is_empty() || token.len() > 200 {
                     return Err(AppError::Unauthorized("invalid credentials".into()));
                 }
-                let principal = state.db(move |conn, _| authenticate_bearer(conn, &token, clock::now())).await?;
+                if let Some(principal) = state.api_keys.get(&token) {
+                    return Ok(Caller(principal));
+                }
+                let principal = state
+                    .db(move |conn, state| {
+                        let principal = authenticate_bearer(conn, &token, clock::now())?;
+                        state.api_keys.remember(&token, &principal);
+                        Ok(principal)
+                    })
+                    .await?;
                 return Ok(Caller(principal));
             }
             if let Some(token) = rating_token {

@@ -472,7 +472,9 @@ pub async fn revoke_key(state: web::Data<AppState>, req: HttpRequest, id: web::P
     }
     let id = id.into_inner();
     let actor = principal.actor_label();
-    match state.db(move |conn, _| accounts::revoke_api_key_by(conn, &actor, id, clock::now())).await {
+    let revoked = state.db(move |conn, _| accounts::revoke_api_key_by(conn, &actor, id, clock::now())).await;
+    state.api_keys.clear();
+    match revoked {
         Ok(()) | Err(AppError::NotFound(_)) => see_other("/admin/keys?saved=1"),
         Err(e) => busy(&e),
     }
