@@ -84,6 +84,7 @@ pub struct AppState {
     pub router: Option<crate::routing::ComplaintRouter>,
     pub throttle: crate::throttle::Throttle,
     pub api_keys: crate::accounts::ApiKeyCache,
+    pub reviews: crate::review_writer::ReviewWriter,
     rules: RwLock<(Instant, Arc<Rules>)>,
 }
 
@@ -121,6 +122,7 @@ impl AppState {
             });
         }
         Ok(Arc::new(AppState {
+            reviews: crate::review_writer::ReviewWriter::new(pool.clone()),
             pool,
             router,
             signer: RatingSigner::new(&secret),
@@ -153,12 +155,16 @@ impl AppState {
 
     /// The cached rules, reloaded when older than [`RULES_TTL`].
     pub fn rules(&self, conn: &mut Conn) -> AppResult<Arc<Rules>> {
-        if let Ok(guard) = self.rules.read() {
-            if guard.0.elapsed() < RULES_TTL {
-                return Ok(Arc::clone(&guard.1));
-            }
+        match self.fresh_rules() {
+            Some(rules) => Ok(rules),
+            None => self.reload_rules(conn),
         }
-        self.reload_rules(conn)
+    }
+
+    /// The cached rules unless they are due for a reload.
+    pub fn fresh_rules(&self) -> Option<Arc<Rules>> {
+        let guard = self.rules.read().ok()?;
+        (guard.0.elapsed() < RULES_TTL).then(|| Arc::clone(&guard.1))
     }
 
     pub fn reload_rules(&self, conn: &mut Conn) -> AppResult<Arc<Rules>> {

@@ -33,6 +33,22 @@ pub struct OpenCase<'a> {
 /// Opens a case in `feedback` with its deadlines, logs it and queues the department's mail,
 /// all inside the caller's transaction.
 pub fn open_case(conn: &mut Conn, spec: &OpenCase<'_>, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<i64> {
+    let (id, opened) = open_case_unaudited(conn, spec, actor, now, rules)?;
+    // Last: the audit chain is one sequence, locked from the append to the commit, so every
+    // other statement runs before other writers have to wait for it.
+    audit::append(conn, opened)?;
+    Ok(id)
+}
+
+/// [`open_case`] without its audit event, which it returns for the caller to append (with
+/// others, at the end of its transaction): the case row and its mail.
+pub fn open_case_unaudited<'a>(
+    conn: &mut Conn,
+    spec: &OpenCase<'_>,
+    actor: &'a str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> AppResult<(i64, AuditEntry<'a>)> {
     let deadlines = Deadlines::compute(now, None, false, &rules.policy(spec.source), &rules.calendar);
     let now_db = clock::to_db(now);
     let new = NewCase {
@@ -56,23 +72,20 @@ pub fn open_case(conn: &mut Conn, spec: &OpenCase<'_>, actor: &str, now: DateTim
         .values(&new)
         .returning(cases::id)
         .get_result(c))?;
-    audit::append(
-        conn,
-        AuditEntry {
-            case_id: Some(id),
-            actor,
-            action: "open",
-            from_state: None,
-            to_state: Some(CaseState::Feedback.as_str()),
-            note: None,
-            detail: None,
-            at: now_db,
-        },
-    )?;
     if let Some(department_id) = spec.department_id {
         crate::notify::queue_new_case(conn, id, department_id, deadlines.feedback, now)?;
     }
-    Ok(id)
+    let opened = AuditEntry {
+        case_id: Some(id),
+        actor,
+        action: "open",
+        from_state: None,
+        to_state: Some(CaseState::Feedback.as_str()),
+        note: None,
+        detail: None,
+        at: now_db,
+    };
+    Ok((id, opened))
 }
 
 /// The state machine's view of who is asking.

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::app::Rules;
-use crate::case_work::{open_case, OpenCase};
+use crate::case_work::{open_case, open_case_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::intake_rules::{check_code, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
@@ -15,6 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::routing::ComplaintRouter;
 use crate::storage::models::{NewComplaint, NewReview, NewTransaction, Transaction};
 use crate::storage::schema::{cases, complaints, departments, reviews, transactions};
+use crate::storage::audit::AuditEntry;
 use crate::storage::{queries, Conn};
 
 /// How long a rating link stays valid after it is issued: long enough for the 7-day 追评 and
@@ -140,14 +141,24 @@ pub struct ReviewRecorded {
 
 /// 一事一评: stores the one review of a transaction and, for a bad one, opens its case.
 pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReviewRecorded> {
-    let outcome = if cmd.content.stars.is_bad() {
-        record_bad_review(conn, cmd, actor, now, rules)
+    if cmd.content.stars.is_bad() {
+        let outcome = record_bad_review(conn, cmd, actor, now, rules);
+        explain_conflict(conn, cmd, outcome)
     } else {
-        record_good_review(conn, cmd, now)
-    };
+        record_good_review_alone(conn, cmd, now)
+    }
+}
+
+/// A review that opens no case, on its own (see [`record_good_reviews`] for many at once).
+pub fn record_good_review_alone(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
+    let outcome = record_good_review(conn, cmd, now);
+    explain_conflict(conn, cmd, outcome)
+}
+
+/// Two submissions racing past the check: the UNIQUE index decides, and the loser is told
+/// which review won.
+fn explain_conflict<T>(conn: &mut Conn, cmd: &ReviewCommand, outcome: AppResult<T>) -> AppResult<T> {
     match outcome {
-        // Two submissions racing past the check: the UNIQUE index decides, and the loser is
-        // told which review won.
         Err(e) if e.is_unique_violation() => {
             let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?;
             let existing = match tx {
@@ -161,6 +172,86 @@ pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: Dat
         }
         other => other,
     }
+}
+
+/// What [`record_good_reviews`] decided for one review of the batch.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    Decided(AppResult<ReviewRecorded>),
+    /// Already rated, or twice in this batch: [`record_good_review_alone`] finds out which
+    /// review won (409).
+    Alone,
+}
+
+/// Many reviews that open no case in one transaction: one lookup of their transactions and one
+/// multi-row INSERT, so reviews arriving together share one commit (one WAL flush) instead of
+/// paying one each. Nothing is stored unless everything is: an error leaves no row.
+pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTime<Utc>) -> AppResult<Vec<BatchOutcome>> {
+    type Attribution = (i64, String, i64, i64, Option<i64>, Option<i64>);
+    let tags: Vec<String> = cmds.iter().map(|c| serde_json::to_string(&c.content.tags)).collect::<Result<_, _>>().map_err(AppError::internal)?;
+    let created_at = clock::to_db(now);
+    conn.transaction(|conn| {
+        let nos: Vec<&str> = cmds.iter().map(|c| c.transaction_no.as_str()).collect();
+        let found: Vec<Attribution> = db_run!(conn, |c| transactions::table
+            .filter(transactions::transaction_no.eq_any(&nos))
+            .select((
+                transactions::id,
+                transactions::transaction_no,
+                transactions::department_id,
+                transactions::service_item_id,
+                transactions::window_id,
+                transactions::staff_id,
+            ))
+            .load(c))?;
+        let by_no: std::collections::HashMap<&str, &Attribution> = found.iter().map(|t| (t.1.as_str(), t)).collect();
+        let mut outcomes: Vec<Option<BatchOutcome>> = Vec::with_capacity(cmds.len());
+        let mut rows = Vec::new();
+        let mut row_of_transaction = std::collections::HashMap::new();
+        for (cmd, tags) in cmds.iter().zip(&tags) {
+            let Some(&&(transaction_id, _, department_id, service_item_id, window_id, staff_id)) = by_no.get(cmd.transaction_no.as_str()) else {
+                outcomes.push(Some(BatchOutcome::Decided(Err(AppError::unknown_code("transaction_no", &cmd.transaction_no)))));
+                continue;
+            };
+            if row_of_transaction.contains_key(&transaction_id) {
+                outcomes.push(Some(BatchOutcome::Alone));
+                continue;
+            }
+            row_of_transaction.insert(transaction_id, outcomes.len());
+            outcomes.push(None);
+            rows.push(NewReview {
+                transaction_id,
+                stars: i32::from(cmd.content.stars.get()),
+                channel: cmd.channel.as_str(),
+                tags,
+                comment: cmd.content.comment.as_deref(),
+                anonymous: cmd.anonymous,
+                is_public: cmd.is_public,
+                invalidated: false,
+                department_id,
+                service_item_id,
+                window_id,
+                staff_id,
+                rated_at: clock::to_db(cmd.rated_at),
+                created_at,
+            });
+        }
+        let inserted: Vec<(i64, i64)> = if rows.is_empty() {
+            Vec::new()
+        } else {
+            db_run!(conn, |c| diesel::insert_into(reviews::table)
+                .values(&rows)
+                .on_conflict_do_nothing()
+                .returning((reviews::id, reviews::transaction_id))
+                .get_results(c))?
+        };
+        for (id, transaction_id) in inserted {
+            if let Some(&k) = row_of_transaction.get(&transaction_id) {
+                outcomes[k] = Some(BatchOutcome::Decided(Ok(ReviewRecorded { id, is_bad: false, case_id: None })));
+            }
+        }
+        // A row the INSERT skipped: its transaction was rated before.
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(BatchOutcome::Alone)).collect())
+    })
 }
 
 /// A review that opens no case (most of them) is one `INSERT … SELECT` that copies the
@@ -221,43 +312,68 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
 /// A bad review and its case, audit event and mail land in one transaction.
 fn record_bad_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReviewRecorded> {
     conn.transaction(|conn| {
-        let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?
-            .ok_or_else(|| AppError::unknown_code("transaction_no", &cmd.transaction_no))?;
-        if let Some(existing) = queries::review_of_transaction(conn, tx.id)? {
-            return Err(already_rated(&cmd.transaction_no, &existing));
-        }
-        let tags = serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)?;
-        let new = NewReview {
-            transaction_id: tx.id,
-            stars: i32::from(cmd.content.stars.get()),
-            channel: cmd.channel.as_str(),
-            tags: &tags,
-            comment: cmd.content.comment.as_deref(),
-            anonymous: cmd.anonymous,
-            is_public: cmd.is_public,
-            invalidated: false,
-            department_id: tx.department_id,
-            service_item_id: tx.service_item_id,
-            window_id: tx.window_id,
-            staff_id: tx.staff_id,
-            rated_at: clock::to_db(cmd.rated_at),
-            created_at: clock::to_db(now),
-        };
-        let id: i64 = db_run!(conn, |c| diesel::insert_into(reviews::table)
-            .values(&new)
-            .returning(reviews::id)
-            .get_result(c))?;
-        let spec = OpenCase {
-            source: "review",
-            review_id: Some(id),
-            complaint_id: None,
-            department_id: Some(tx.department_id),
-            window_id: tx.window_id,
-            staff_id: tx.staff_id,
-        };
-        let case_id = open_case(conn, &spec, actor, now, rules)?;
-        Ok(ReviewRecorded { id, is_bad: true, case_id: Some(case_id) })
+        let (recorded, opened) = store_bad_review(conn, cmd, actor, now, rules)?;
+        crate::storage::audit::append(conn, opened)?;
+        Ok(recorded)
     })
+}
+
+/// A bad review with its case and mail, in a transaction (a savepoint inside the caller's),
+/// returning the case's audit event for the caller to append with others before it commits.
+pub fn record_bad_review_deferring_audit<'a>(
+    conn: &mut Conn,
+    cmd: &ReviewCommand,
+    actor: &'a str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> AppResult<(ReviewRecorded, AuditEntry<'a>)> {
+    let outcome = conn.transaction(|conn| store_bad_review(conn, cmd, actor, now, rules));
+    explain_conflict(conn, cmd, outcome)
+}
+
+fn store_bad_review<'a>(
+    conn: &mut Conn,
+    cmd: &ReviewCommand,
+    actor: &'a str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> AppResult<(ReviewRecorded, AuditEntry<'a>)> {
+    let tx = queries::transaction_by_no(conn, &cmd.transaction_no)?
+        .ok_or_else(|| AppError::unknown_code("transaction_no", &cmd.transaction_no))?;
+    if let Some(existing) = queries::review_of_transaction(conn, tx.id)? {
+        return Err(already_rated(&cmd.transaction_no, &existing));
+    }
+    let tags = serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)?;
+    let new = NewReview {
+        transaction_id: tx.id,
+        stars: i32::from(cmd.content.stars.get()),
+        channel: cmd.channel.as_str(),
+        tags: &tags,
+        comment: cmd.content.comment.as_deref(),
+        anonymous: cmd.anonymous,
+        is_public: cmd.is_public,
+        invalidated: false,
+        department_id: tx.department_id,
+        service_item_id: tx.service_item_id,
+        window_id: tx.window_id,
+        staff_id: tx.staff_id,
+        rated_at: clock::to_db(cmd.rated_at),
+        created_at: clock::to_db(now),
+    };
+    let id: i64 = db_run!(conn, |c| diesel::insert_into(reviews::table)
+        .values(&new)
+        .returning(reviews::id)
+        .get_result(c))?;
+    let spec = OpenCase {
+        source: "review",
+        review_id: Some(id),
+        complaint_id: None,
+        department_id: Some(tx.department_id),
+        window_id: tx.window_id,
+        staff_id: tx.staff_id,
+    };
+    let (case_id, opened) = open_case_unaudited(conn, &spec, actor, now, rules)?;
+    Ok((ReviewRecorded { id, is_bad: true, case_id: Some(case_id) }, opened))
 }
 
 fn already_rated(transaction_no: &str, existing: &crate::storage::models::Review) -> AppError {

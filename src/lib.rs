@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod notify;
 pub mod open311;
 pub mod reports;
+pub mod review_writer;
 pub mod routing;
 pub mod scanner;
 pub mod security;

@@ -65,7 +65,7 @@ async fn sigkill_mid_load(backend: Backend) {
 
     let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
     let next = Arc::new(AtomicUsize::new(0));
-    let client = reqwest::Client::new();
+    let client = common::client_builder().build().expect("client");
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let (accepted, next, nos, client, key, base) = (accepted.clone(), next.clone(), nos.clone(), client.clone(), key.clone(), server.base.clone());
@@ -122,7 +122,7 @@ async fn sigkill_mid_load(backend: Backend) {
     assert_eq!(case_events, one_star, "one audit event per opened case");
 
     // The restarted server answers: a repeat is refused, a new review lands.
-    let client = reqwest::Client::new();
+    let client = common::client_builder().build().expect("client");
     let repeat = accepted.iter().next().expect("one accepted");
     let r = client
         .post(format!("{}/api/v1/reviews", restarted.base))

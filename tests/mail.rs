@@ -116,7 +116,7 @@ async fn serve_delivers_the_new_case_mail_in_the_background() {
         .spawn()
         .expect("serve"));
     let base = format!("http://127.0.0.1:{http_port}");
-    let client = reqwest::Client::new();
+    let client = common::client_builder().build().expect("client");
     let mut up = false;
     for _ in 0..100 {
         if client.get(format!("{base}/healthz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) {

@@ -12,7 +12,7 @@ async fn citizen_rates_on_the_page_and_sees_the_reply(app: TestApp) {
     let t = app.transaction(&d, "T1", "I1", json!({"window_code": "W1"})).await;
     let token = t["rating_token"].as_str().expect("token").to_owned();
     let url = app.url(&format!("/rate/{token}"));
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
 
     let page = client.get(&url).send().await.expect("get");
     assert_eq!(page.status().as_u16(), 200);
@@ -92,7 +92,7 @@ fn csrf_of(html: &str) -> String {
 async fn staff_sign_in_work_their_inbox_and_act_on_a_case(app: TestApp) {
     let d = app.seed().await;
     let id = app.bad_case(&d, "T1").await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let r = client.get(app.url("/cases")).send().await.expect("get");
     assert_eq!((r.status().as_u16(), r.headers().get("location").and_then(|v| v.to_str().ok())), (303, Some("/login")));
     let r = client.post(app.url("/login")).form(&[("username", "clerk1"), ("password", "wrong-password")]).send().await.expect("post");

@@ -15,7 +15,7 @@ struct Browser {
 
 impl Browser {
     async fn sign_in(app: &TestApp, username: &str) -> Browser {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let r = client.post(app.url("/login")).form(&[("username", username), ("password", "password-123")]).send().await.expect("login");
         assert_eq!(r.status().as_u16(), 303, "login {username}");
         let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();

@@ -22,7 +22,7 @@ async fn limits_on_login_and_rating(app: TestApp) {
     assert!(retry > 60, "locked for minutes, not seconds: {retry}");
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(error_code(&body), "rate_limited");
-    let page = reqwest::Client::new().post(app.url("/login")).form(&[("username", "clerk1"), ("password", "password-123")]).send().await.expect("page login");
+    let page = common::client_builder().build().expect("client").post(app.url("/login")).form(&[("username", "clerk1"), ("password", "password-123")]).send().await.expect("page login");
     assert_eq!(page.status().as_u16(), 429);
     assert!(page.text().await.unwrap_or_default().contains("登录尝试过于频繁"));
     assert_eq!(app.post("/api/v1/auth/login", None, &json!({"username": "clerk2", "password": "password-123"})).await.0, 200, "other users are not locked");

@@ -11,6 +11,7 @@ use crate::clock;
 use crate::domain::intake_rules::{Channel, ComplaintSource, ReviewContent};
 use crate::error::{AppError, AppResult};
 use crate::intake::{self, ComplaintCommand, ReviewCommand, TransactionCommand};
+use crate::review_writer::CaseOpener;
 use crate::security::Role;
 
 use super::extract::Caller;
@@ -142,12 +143,19 @@ pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller:
         rated_at,
     };
     let actor = caller.0.actor_label();
-    let recorded = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
-            intake::record_review(conn, &cmd, &actor, now, &rules)
-        })
-        .await?;
+    let recorded = match (cmd.content.stars.is_bad(), state.fresh_rules()) {
+        (false, _) => state.reviews.submit(cmd, now, None).await?,
+        (true, Some(rules)) => state.reviews.submit(cmd, now, Some(CaseOpener { actor, rules })).await?,
+        // The deadline rules are due for a reload, which needs a connection of its own.
+        (true, None) => {
+            state
+                .db(move |conn, state| {
+                    let rules = state.rules(conn)?;
+                    intake::record_review(conn, &cmd, &actor, now, &rules)
+                })
+                .await?
+        }
+    };
     state.metrics.review_recorded(recorded.is_bad);
     Ok(HttpResponse::Created().json(ReviewCreated { id: recorded.id, is_bad: recorded.is_bad, case_id: recorded.case_id }))
 }

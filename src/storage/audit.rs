@@ -51,27 +51,39 @@ fn event_hash(
 
 /// Appends one event inside the caller's transaction and returns its id.
 pub fn append(conn: &mut Conn, entry: AuditEntry<'_>) -> QueryResult<i64> {
+    let ids = append_all(conn, std::slice::from_ref(&entry))?;
+    ids.last().copied().ok_or(diesel::result::Error::NotFound)
+}
+
+/// Appends events in order inside the caller's transaction, in one INSERT, and returns their
+/// ids. The chain is locked from here to the commit, so callers append last and, when they
+/// have several events (a batch of bad reviews), all at once.
+pub fn append_all(conn: &mut Conn, entries: &[AuditEntry<'_>]) -> QueryResult<Vec<i64>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
     conn.lock_for_chain(CHAIN_LOCK)?;
-    let at = crate::clock::truncate_micros(entry.at);
     let prev: Option<String> = db_run!(conn, |c| audit_events::table
         .select(audit_events::hash)
         .order(audit_events::id.desc())
         .first(c)
         .optional())?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
-    let hash = event_hash(
-        &prev,
-        entry.case_id,
-        entry.actor,
-        entry.action,
-        entry.from_state,
-        entry.to_state,
-        entry.note,
-        entry.detail.as_deref(),
-        at,
-    );
-    let id: i64 = db_run!(conn, |c| diesel::insert_into(audit_events::table)
-        .values((
+    let mut prev = prev.unwrap_or_else(|| GENESIS.to_owned());
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let at = crate::clock::truncate_micros(entry.at);
+        let hash = event_hash(
+            &prev,
+            entry.case_id,
+            entry.actor,
+            entry.action,
+            entry.from_state,
+            entry.to_state,
+            entry.note,
+            entry.detail.as_deref(),
+            at,
+        );
+        rows.push((
             audit_events::case_id.eq(entry.case_id),
             audit_events::actor.eq(entry.actor),
             audit_events::action.eq(entry.action),
@@ -80,12 +92,18 @@ pub fn append(conn: &mut Conn, entry: AuditEntry<'_>) -> QueryResult<i64> {
             audit_events::note.eq(entry.note),
             audit_events::detail.eq(entry.detail.as_deref()),
             audit_events::at.eq(at),
-            audit_events::prev_hash.eq(&prev),
-            audit_events::hash.eq(&hash),
-        ))
+            audit_events::prev_hash.eq(prev),
+            audit_events::hash.eq(hash.clone()),
+        ));
+        prev = hash;
+    }
+    // Ids follow the rows' order (one sequence, one statement), which is the chain's order.
+    let ids: Vec<i64> = db_run!(conn, |c| diesel::insert_into(audit_events::table)
+        .values(&rows)
         .returning(audit_events::id)
-        .get_result(c))?;
-    let head = format!("{id}:{hash}");
+        .get_results(c))?;
+    let last = ids.iter().copied().max().unwrap_or(0);
+    let head = format!("{last}:{prev}");
     db_run!(conn, |c| {
         let updated = diesel::update(settings::table.filter(settings::key.eq(HEAD_KEY)))
             .set(settings::value.eq(&head))
@@ -97,7 +115,7 @@ pub fn append(conn: &mut Conn, entry: AuditEntry<'_>) -> QueryResult<i64> {
         }
         QueryResult::Ok(())
     })?;
-    Ok(id)
+    Ok(ids)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

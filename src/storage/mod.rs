@@ -198,12 +198,12 @@ fn spawn_checkpointer(path: String, pool_alive: std::sync::Weak<std::sync::Mutex
                 conn = SqliteConnection::establish(&path).ok();
             }
             let Some(c) = conn.as_mut() else { continue };
-            let checkpointed = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(c).and_then(|_| {
+            let checkpointed = checkpoint_beside_writers(c).and_then(|()| {
                 // Writers kept appending meanwhile, and the WAL only starts over when a writer
                 // finds every frame copied: copy the few new ones between two writers.
-                let Some(writer) = pool_alive.upgrade() else { return Ok(0) };
+                let Some(writer) = pool_alive.upgrade() else { return Ok(()) };
                 let _turn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(c)
+                wal_checkpoint(c).map(|_| ())
             });
             match checkpointed {
                 Ok(_) => warned = false,
@@ -225,6 +225,34 @@ fn spawn_checkpointer(path: String, pool_alive: std::sync::Weak<std::sync::Mutex
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the SQLite checkpointer");
     }
+}
+
+/// WAL frames left to copy at most before the checkpointer makes the writers wait for it.
+const CHECKPOINT_TAIL_FRAMES: i64 = 200;
+
+#[derive(QueryableByName)]
+struct CheckpointProgress {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
+}
+
+/// One PASSIVE checkpoint: the frames still not copied into the database file.
+fn wal_checkpoint(conn: &mut SqliteConnection) -> QueryResult<i64> {
+    let progress: CheckpointProgress = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?;
+    Ok(i64::from(progress.log) - i64::from(progress.checkpointed))
+}
+
+/// PASSIVE checkpoints until what the writers added meanwhile is small (a few rounds at most:
+/// under a heavy load the locked pass copies what is left).
+fn checkpoint_beside_writers(conn: &mut SqliteConnection) -> QueryResult<()> {
+    for _ in 0..4 {
+        if wal_checkpoint(conn)? <= CHECKPOINT_TAIL_FRAMES {
+            break;
+        }
+    }
+    Ok(())
 }
 
 pub fn backend_of(url: &str) -> Result<Backend, DbSetupError> {

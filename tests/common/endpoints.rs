@@ -76,7 +76,7 @@ impl Fixture {
         let r = app.post("/api/v1/api-keys", Some(&district.admin), &json!({"name": "spare", "role": "integration"})).await;
         assert_eq!(r.0, 201, "{}", r.1);
         let spare_key_id = r.1["id"].as_i64().expect("key id");
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let client = super::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, serial: std::cell::Cell::new(0), client }
     }
 

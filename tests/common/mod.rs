@@ -41,6 +41,13 @@ fn pg_url_for(db: &str) -> String {
     }
 }
 
+/// Every test's HTTP client. Idle connections are dropped before the server's 5 s keep-alive
+/// closes them: otherwise a request after a pause (a loaded CI machine) can meet the server's
+/// close and fail with IncompleteMessage.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(2))
+}
+
 pub struct TestApp {
     pub backend: Backend,
     pub base: String,
@@ -111,7 +118,7 @@ impl TestApp {
         Some(TestApp {
             backend,
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: client_builder().build().expect("HTTP client"),
             state,
             database_url,
             pg_database,

@@ -1,0 +1,191 @@
+//! Review intake under load. Reviews are handed to a few writer threads; each takes whatever
+//! has queued up while its previous batch was committing and stores it in one transaction: the
+//! reviews that open no case (nine in ten) with one multi-row INSERT
+//! ([`intake::record_good_reviews`]), each bad one with its case, audit event and mail in a
+//! savepoint of its own. A lone review waits for nobody (a batch of one); under load, reviews
+//! share one commit (one WAL flush) and one hold of the audit chain's lock instead of queueing
+//! for one each. Every caller is answered only after its batch committed.
+//!
+//! Measured with `haochaping bench intake` on PostgreSQL (10 % one-star reviews): one
+//! transaction per review sustained 1 200 reviews/s, the server waiting on WAL flushes and on
+//! the audit chain's lock, held across each bad review's commit.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+
+use crate::app::Rules;
+use crate::error::{AppError, AppResult};
+use crate::intake::{self, BatchOutcome, ReviewCommand, ReviewRecorded};
+use crate::storage::{audit, Backend, Conn, DbPool};
+
+/// Reviews stored in one transaction at most.
+const MAX_BATCH: usize = 64;
+/// Reviews waiting for a writer at most; beyond that callers get 503 rather than a queue
+/// that grows without bound.
+const MAX_WAITING: usize = 4_096;
+
+/// What a bad review needs to open its case.
+pub struct CaseOpener {
+    /// Written to the audit log.
+    pub actor: String,
+    pub rules: Arc<Rules>,
+}
+
+struct Job {
+    cmd: ReviewCommand,
+    now: DateTime<Utc>,
+    /// Set for a bad review.
+    case: Option<CaseOpener>,
+    reply: tokio::sync::oneshot::Sender<AppResult<ReviewRecorded>>,
+}
+
+pub struct ReviewWriter {
+    pool: DbPool,
+    /// Started on first use, so commands that never take a review start no threads.
+    queue: OnceLock<SyncSender<Job>>,
+}
+
+impl ReviewWriter {
+    pub fn new(pool: DbPool) -> Self {
+        ReviewWriter { pool, queue: OnceLock::new() }
+    }
+
+    /// SQLite has one writer at a time: one thread batches best. PostgreSQL commits in
+    /// parallel: a few batches in flight keep its group commit busy.
+    fn writers(&self) -> usize {
+        match self.pool.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        }
+    }
+
+    fn queue(&self) -> &SyncSender<Job> {
+        self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::sync_channel(MAX_WAITING);
+            let receiver = Arc::new(Mutex::new(receiver));
+            for n in 0..self.writers() {
+                let (pool, receiver) = (self.pool.clone(), Arc::clone(&receiver));
+                let spawned = std::thread::Builder::new().name(format!("review-writer-{n}")).spawn(move || write_batches(&pool, &receiver));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start a review writer");
+                }
+            }
+            sender
+        })
+    }
+
+    /// Stores one review (a bad one needs `case`); the answer comes once it is committed.
+    pub async fn submit(&self, cmd: ReviewCommand, now: DateTime<Utc>, case: Option<CaseOpener>) -> AppResult<ReviewRecorded> {
+        if cmd.content.stars.is_bad() && case.is_none() {
+            return Err(AppError::internal(anyhow::anyhow!("a bad review was submitted without what its case needs")));
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue().try_send(Job { cmd, now, case, reply }).map_err(|e| match e {
+            TrySendError::Full(_) => AppError::Unavailable("too many reviews are waiting to be stored; retry shortly".into()),
+            TrySendError::Disconnected(_) => AppError::internal(anyhow::anyhow!("the review writers have stopped")),
+        })?;
+        answer.await.map_err(|_| AppError::internal(anyhow::anyhow!("a review writer stopped before answering")))?
+    }
+}
+
+/// One writer thread: until the channel closes, takes the next review and whatever else is
+/// already waiting, and stores them.
+fn write_batches(pool: &DbPool, receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let batch = {
+            let receiver = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Ok(first) = receiver.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        store(pool, batch);
+    }
+}
+
+fn store(pool: &DbPool, batch: Vec<Job>) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let message = unavailable_message(&AppError::from(e));
+            for job in batch {
+                let _ = job.reply.send(Err(AppError::Unavailable(message.clone())));
+            }
+            return;
+        }
+    };
+    if batch.len() == 1 {
+        answer_all(batch, vec![None], &mut conn);
+        return;
+    }
+    let outcomes = match conn.transaction(|conn| store_together(conn, &batch)) {
+        Ok(outcomes) => outcomes,
+        Err(e @ AppError::Unavailable(_)) => {
+            let message = unavailable_message(&e);
+            batch.iter().map(|_| Some(Err(AppError::Unavailable(message.clone())))).collect()
+        }
+        // Whatever failed the batch (nothing of it is stored), each review on its own gets
+        // its own answer and cannot fail the others.
+        Err(e) => {
+            tracing::warn!(error = %e, reviews = batch.len(), "review batch failed; storing each alone");
+            batch.iter().map(|_| None).collect()
+        }
+    };
+    answer_all(batch, outcomes, &mut conn);
+}
+
+/// Inside the batch's transaction: the good reviews in one INSERT, then each bad one in a
+/// savepoint (its refusal, 409 or 422, undoes only its own statements), then the bad ones'
+/// audit events. `None`: store alone after the commit.
+fn store_together(conn: &mut Conn, batch: &[Job]) -> AppResult<Vec<Option<AppResult<ReviewRecorded>>>> {
+    let mut outcomes: Vec<Option<AppResult<ReviewRecorded>>> = batch.iter().map(|_| None).collect();
+    let good: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].case.is_none()).collect();
+    if !good.is_empty() {
+        let cmds: Vec<&ReviewCommand> = good.iter().map(|&i| &batch[i].cmd).collect();
+        let now = good.iter().map(|&i| batch[i].now).max().unwrap_or_else(crate::clock::now);
+        for (&i, outcome) in good.iter().zip(intake::record_good_reviews(conn, &cmds, now)?) {
+            if let BatchOutcome::Decided(result) = outcome {
+                outcomes[i] = Some(result);
+            }
+        }
+    }
+    let mut opened = Vec::new();
+    for (job, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        if let Some(case) = &job.case {
+            *outcome = Some(intake::record_bad_review_deferring_audit(conn, &job.cmd, &case.actor, job.now, &case.rules).map(|(recorded, event)| {
+                opened.push(event);
+                recorded
+            }));
+        }
+    }
+    // The cases' audit events in one append, last: the chain's lock is held only from here to
+    // the commit, once per batch.
+    audit::append_all(conn, &opened)?;
+    Ok(outcomes)
+}
+
+/// Answers each job: with its decided outcome, or by storing it alone.
+fn answer_all(batch: Vec<Job>, outcomes: Vec<Option<AppResult<ReviewRecorded>>>, conn: &mut Conn) {
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let outcome = outcome.unwrap_or_else(|| match &job.case {
+            Some(case) => intake::record_review(conn, &job.cmd, &case.actor, job.now, &case.rules),
+            None => intake::record_good_review_alone(conn, &job.cmd, job.now),
+        });
+        // The caller may have gone away (timeout, closed connection); the review stays stored.
+        let _ = job.reply.send(outcome);
+    }
+}
+
+fn unavailable_message(e: &AppError) -> String {
+    match e {
+        AppError::Unavailable(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
