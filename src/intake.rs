@@ -235,14 +235,28 @@ pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTi
                 created_at,
             });
         }
-        let inserted: Vec<(i64, i64)> = if rows.is_empty() {
-            Vec::new()
-        } else {
-            db_run!(conn, |c| diesel::insert_into(reviews::table)
+        let inserted: Vec<(i64, i64)> = match conn {
+            _ if rows.is_empty() => Vec::new(),
+            Conn::Postgres(c) => diesel::insert_into(reviews::table)
                 .values(&rows)
                 .on_conflict_do_nothing()
                 .returning((reviews::id, reviews::transaction_id))
-                .get_results(c))?
+                .get_results(&mut **c)?,
+            // diesel runs a SQLite batch insert row by row and fails on a skipped row; the
+            // rows still share the one commit, and SQLite has no round trips to save.
+            Conn::Sqlite(c) => {
+                let mut inserted = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let id: Option<(i64, i64)> = diesel::insert_into(reviews::table)
+                        .values(row)
+                        .on_conflict_do_nothing()
+                        .returning((reviews::id, reviews::transaction_id))
+                        .get_result(&mut **c)
+                        .optional()?;
+                    inserted.extend(id);
+                }
+                inserted
+            }
         };
         for (id, transaction_id) in inserted {
             if let Some(&k) = row_of_transaction.get(&transaction_id) {

@@ -16,6 +16,8 @@ on_both_backends!(
     transactions_are_attributed_by_assignment_at_their_time,
     admin_calls_need_the_admin_role,
     concurrent_repeats_store_one_review_and_one_complaint,
+    a_burst_of_reviews_gets_one_answer_each,
+    a_batch_of_good_reviews_decides_each_on_its_own,
 );
 
 async fn bad_review_opens_one_case_for_the_items_department(app: TestApp) {
@@ -260,3 +262,80 @@ async fn concurrent_repeats_store_one_review_and_one_complaint(app: TestApp) {
     assert_eq!(app.count("cases"), 2);
 }
 
+
+/// Reviews arriving together are stored in shared transactions by the review writers: each
+/// still gets its own answer (201, 409 naming the winner, 422), and nothing else is stored.
+async fn a_burst_of_reviews_gets_one_answer_each(app: TestApp) {
+    let d = app.seed().await;
+    for i in 0..30 {
+        app.transaction(&d, &format!("BURST-{i}"), "I1", json!({})).await;
+    }
+    let mut bodies = Vec::new();
+    for i in 0..20 {
+        // Good reviews, each transaction twice.
+        for _ in 0..2 {
+            bodies.push(json!({"transaction_no": format!("BURST-{i}"), "stars": 5, "channel": "kiosk"}));
+        }
+    }
+    for i in 20..28 {
+        bodies.push(json!({"transaction_no": format!("BURST-{i}"), "stars": 1, "channel": "kiosk", "comment": "等了很久"}));
+    }
+    // One transaction rated good and bad at once: one of them wins.
+    bodies.push(json!({"transaction_no": "BURST-28", "stars": 4, "channel": "kiosk"}));
+    bodies.push(json!({"transaction_no": "BURST-28", "stars": 2, "channel": "kiosk", "comment": "态度差"}));
+    for i in 0..5 {
+        bodies.push(json!({"transaction_no": format!("NO-SUCH-{i}"), "stars": 5, "channel": "kiosk"}));
+    }
+    let answers = join_all(bodies.iter().map(|b| app.post("/api/v1/reviews", Some(&d.key), b))).await;
+    let with = |status: u16| answers.iter().filter(|r| r.0 == status).count();
+    assert_eq!((with(201), with(409), with(422)), (20 + 8 + 1, 20 + 1, 5), "{answers:?}");
+    assert_eq!(app.count("reviews"), 29);
+    let bad_created = answers.iter().filter(|r| r.0 == 201 && r.1["is_bad"] == true).count();
+    assert_eq!(app.count("cases"), bad_created as i64);
+    assert!(answers.iter().filter(|r| r.0 == 201 && r.1["is_bad"] == true).all(|r| r.1["case_id"].is_i64()), "{answers:?}");
+    for (body, answer) in bodies.iter().zip(&answers) {
+        if answer.0 == 409 {
+            let winner = answers.iter().zip(&bodies).find(|(a, b)| a.0 == 201 && b["transaction_no"] == body["transaction_no"]);
+            let (winner, _) = winner.expect("the review that won");
+            assert_eq!(answer.1["error"]["review_id"], winner.1["id"], "{answer:?}");
+        }
+    }
+    let (_, audit) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(app.count("audit_events WHERE action = 'open'"), bad_created as i64, "one open event per case");
+}
+
+/// The batch itself, called directly so that a batch is certain: a repeat inside it, a
+/// transaction rated before, an unknown transaction.
+async fn a_batch_of_good_reviews_decides_each_on_its_own(app: TestApp) {
+    use haochaping::domain::intake_rules::{Channel, ReviewContent};
+    use haochaping::intake::{record_good_reviews, BatchOutcome, ReviewCommand};
+    let d = app.seed().await;
+    for no in ["B-1", "B-2", "B-3"] {
+        app.transaction(&d, no, "I1", json!({})).await;
+    }
+    let first = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "B-3", "stars": 5, "channel": "kiosk"})).await;
+    assert_eq!(first.0, 201);
+    let review = |no: &str, stars: i64| ReviewCommand {
+        transaction_no: no.to_owned(),
+        content: ReviewContent::parse(stars, vec![], Some("很方便".into())).expect("content"),
+        channel: Channel::parse("kiosk").expect("channel"),
+        anonymous: false,
+        is_public: true,
+        rated_at: haochaping::clock::now(),
+    };
+    let cmds = [review("B-1", 5), review("B-2", 4), review("B-1", 3), review("B-3", 5), review("NOPE", 5)];
+    let mut conn = app.state.conn().expect("connection");
+    let outcomes = record_good_reviews(&mut conn, &cmds.iter().collect::<Vec<_>>(), haochaping::clock::now()).expect("batch");
+    let summary: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            BatchOutcome::Decided(Ok(r)) => format!("stored bad={}", r.is_bad),
+            BatchOutcome::Decided(Err(e)) => e.code().to_owned(),
+            BatchOutcome::Alone => "alone".to_owned(),
+        })
+        .collect();
+    assert_eq!(summary, ["stored bad=false", "stored bad=false", "alone", "alone", "invalid"]);
+    assert_eq!(app.count("reviews"), 3);
+    assert_eq!(app.count("reviews WHERE comment = '很方便'"), 2);
+}

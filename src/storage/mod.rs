@@ -91,6 +91,8 @@ pub enum DbSetupError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("cannot migrate the database: {0}")]
     Migration(String),
+    #[error("cannot open {0}: {1}")]
+    Open(String, diesel::ConnectionError),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }
@@ -110,8 +112,18 @@ struct SqliteOptions;
 
 /// One statement each: `sql_query` runs only the first statement of a string, so these went
 /// unapplied (journal mode `delete`, no foreign keys) until a test asked SQLite.
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+
+/// WAL is a property of the file: set once, before the pool opens its connections at the same
+/// time (each switching a new file itself raced for the lock and failed with "database is
+/// locked").
+fn use_wal(path: &str) -> Result<(), DbSetupError> {
+    use diesel::connection::SimpleConnection;
+    let mut conn = SqliteConnection::establish(path).map_err(|e| DbSetupError::Open(path.to_owned(), e))?;
+    conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+    Ok(())
+}
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteOptions {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
@@ -133,6 +145,7 @@ impl DbPool {
             }
             Backend::Sqlite => {
                 let path = url.strip_prefix("sqlite://").unwrap_or(url);
+                use_wal(path)?;
                 let pool = Pool::builder()
                     .max_size(max_size)
                     .connection_timeout(Duration::from_secs(10))
@@ -321,15 +334,16 @@ impl Conn {
     }
 
     /// Runs one write statement that commits by itself: on PostgreSQL one round trip in
-    /// autocommit instead of BEGIN … COMMIT; on SQLite after queueing for the pool's writer
-    /// lock, as [`Conn::transaction`] does. Inside a transaction it is just the statement.
+    /// autocommit instead of BEGIN … COMMIT; on SQLite in [`Conn::transaction`] (in process,
+    /// no round trips to save).
     pub fn single_write<T>(&mut self, f: impl FnOnce(&mut Conn) -> QueryResult<T>) -> QueryResult<T> {
-        let writer = match self {
-            Conn::Sqlite(c) => (!in_transaction(&mut **c)?).then(|| c.writer.clone()),
-            Conn::Postgres(_) => None,
-        };
-        let _turn = writer.as_ref().map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        f(self)
+        match self {
+            // BEGIN IMMEDIATE as well: a statement that reads before it writes would otherwise
+            // start as a reader, and a reader that must become the writer after another
+            // process wrote gets SQLITE_BUSY at once, without the busy timeout.
+            Conn::Sqlite(_) => self.transaction(f),
+            Conn::Postgres(_) => f(self),
+        }
     }
 
     fn rollback_quietly(&mut self) {
