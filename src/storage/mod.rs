@@ -104,6 +104,9 @@ pub enum DbSetupError {
 /// as PostgreSQL's default `synchronous_commit = on` means; NORMAL would lose the last commits
 /// on a power cut.
 ///
+/// The WAL file is cut back to 1 MiB whenever it starts over, so that a burst (migrations, an
+/// import) does not keep its size on disk.
+///
 /// Pooled connections never checkpoint: SQLite's automatic checkpoint runs inside the COMMIT
 /// that crosses 1 000 WAL pages, with fsyncs, while every other writer waits on the write lock.
 /// The pool's [`spawn_checkpointer`] thread does it instead, beside the writers.
@@ -112,8 +115,8 @@ struct SqliteOptions;
 
 /// One statement each: `sql_query` runs only the first statement of a string, so these went
 /// unapplied (journal mode `delete`, no foreign keys) until a test asked SQLite.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 1048576;";
 
 /// WAL is a property of the file: set once, before the pool opens its connections at the same
 /// time (each switching a new file itself raced for the lock and failed with "database is
