@@ -169,6 +169,16 @@ impl SmallDisk {
         }
     }
 
+    /// The files on the disk and their sizes, for failure messages.
+    fn listing(&self) -> String {
+        let entries = std::fs::read_dir(&self.path).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+        entries
+            .iter()
+            .map(|e| format!("{} {} bytes", e.file_name().to_string_lossy(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Fills the disk with a file; returns its path.
     fn fill(&self) -> PathBuf {
         let filler = self.path.join("filler");
@@ -216,7 +226,9 @@ async fn sqlite_disk_full_refuses_cleanly_and_loses_nothing() {
     let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| c.database_url = url).await else { return };
     let d = app.seed().await;
     for i in 0..200 {
-        app.transaction(&d, &format!("T{i}"), "I1", json!({})).await;
+        let body = json!({"transaction_no": format!("T{i}"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"});
+        let (status, answer) = app.post("/api/v1/transactions", Some(&d.key), &body).await;
+        assert_eq!(status, 201, "transaction {i}: {answer}; on the disk: {}", disk.listing());
     }
     let review = |i: usize| json!({"transaction_no": format!("T{i}"), "stars": 1, "channel": "pc", "comment": "材料被退回三次，".repeat(40)});
     assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &review(0)).await.0, 201);

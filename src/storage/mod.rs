@@ -107,16 +107,18 @@ pub enum DbSetupError {
 /// The WAL file is cut back to 1 MiB whenever it starts over, so that a burst (migrations, an
 /// import) does not keep its size on disk.
 ///
-/// Pooled connections never checkpoint: SQLite's automatic checkpoint runs inside the COMMIT
-/// that crosses 1 000 WAL pages, with fsyncs, while every other writer waits on the write lock.
-/// The pool's [`spawn_checkpointer`] thread does it instead, beside the writers.
+/// SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, with
+/// fsyncs, while every other writer waits on the write lock (at the default 1 000 pages it put
+/// p99 at 560 ms). The pool's [`spawn_checkpointer`] thread does it instead, beside the
+/// writers; the automatic one stays, at 4 000 pages (16 MiB), only as a bound on the WAL should
+/// that thread fall behind.
 #[derive(Debug)]
 struct SqliteOptions;
 
 /// One statement each: `sql_query` runs only the first statement of a string, so these went
 /// unapplied (journal mode `delete`, no foreign keys) until a test asked SQLite.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 1048576;";
+     PRAGMA wal_autocheckpoint = 4000; PRAGMA journal_size_limit = 1048576;";
 
 /// WAL is a property of the file: set once, before the pool opens its connections at the same
 /// time (each switching a new file itself raced for the lock and failed with "database is
@@ -198,8 +200,10 @@ impl DbPool {
     }
 }
 
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the checkpointer copies the WAL back into the database file: often enough that a
+/// burst of commits on a fast disk (hundreds of KB in 50 ms) leaves a small WAL; a checkpoint
+/// with nothing to copy only reads the WAL index.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Checkpoints the pool's WAL from a connection of its own until the pool (the last holder of
 /// its [`WriteLock`]) is dropped. The bulk is copied beside the writers (PASSIVE waits for no
@@ -375,8 +379,8 @@ impl Conn {
 mod tests {
     use super::*;
 
-    /// Commits never checkpoint themselves, so without the pool's checkpointer the WAL would
-    /// grow by every page written.
+    /// Commits checkpoint themselves only past 16 MiB of WAL, so without the pool's
+    /// checkpointer the WAL would grow far beyond what the checkpointer leaves.
     #[test]
     fn sqlite_connections_use_wal_and_foreign_keys_and_the_checkpointer_keeps_the_wal_small() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -402,8 +406,8 @@ mod tests {
         let body = vec![7u8; 16 * 1024];
         let started = std::time::Instant::now();
         let (mut largest_wal, mut commits) = (0, 0u64);
-        // Long enough for several checkpoint periods.
-        while started.elapsed() < CHECKPOINT_EVERY * 8 {
+        // Long enough for many checkpoint periods.
+        while started.elapsed() < Duration::from_secs(2) {
             commits += 1;
             conn.transaction(|conn| {
                 db_run!(conn, |c| diesel::sql_query("INSERT INTO blobs (body) VALUES (?)")
@@ -415,6 +419,6 @@ mod tests {
             largest_wal = largest_wal.max(wal);
         }
         let written = commits * body.len() as u64;
-        assert!(largest_wal < written / 2, "WAL reached {largest_wal} bytes for {written} bytes written");
+        assert!(largest_wal < written / 4, "WAL reached {largest_wal} bytes for {written} bytes written");
     }
 }
