@@ -75,7 +75,6 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
         Pass { level: "overdue", after: None, until: now, tally: |r| &mut r.overdue },
         Pass { level: "escalated", after: None, until: escalation_bound, tally: |r| &mut r.escalated },
     ];
-    let mut raised_unanalysed = 0u64;
     for pass in &passes {
         let mut after_id = 0i64;
         loop {
@@ -107,28 +106,9 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
             let Some((last_id, raised)) = outcome else { break };
             after_id = last_id;
             *(pass.tally)(&mut report) += raised;
-            raised_unanalysed += raised;
-            if raised_unanalysed >= REANALYSE_AFTER {
-                analyse_alerts(conn)?;
-                raised_unanalysed = 0;
-            }
         }
     }
     Ok(report)
-}
-
-/// Alerts raised by one scan after which PostgreSQL's statistics of `alerts` are refreshed.
-const REANALYSE_AFTER: u64 = 50_000;
-
-/// A first scan over a large backlog raises hundreds of thousands of alerts into a table the
-/// planner believed empty: the anti-join keeps a plan (hashing all of `alerts` for every batch)
-/// made for an empty table until autovacuum catches up. ANALYZE, as autovacuum would, and the
-/// next batch is planned for the table as it is. SQLite plans by its indexes alone.
-fn analyse_alerts(conn: &mut Conn) -> AppResult<()> {
-    if let Conn::Postgres(c) = conn {
-        diesel::sql_query("ANALYZE alerts").execute(&mut **c)?;
-    }
-    Ok(())
 }
 
 type CaseRow = (i64, String, Option<i64>, Option<NaiveDateTime>);
