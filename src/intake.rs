@@ -187,12 +187,10 @@ pub enum BatchOutcome {
 /// multi-row INSERT, so reviews arriving together share one commit (one WAL flush) instead of
 /// paying one each. Nothing is stored unless everything is: an error leaves no row.
 pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTime<Utc>) -> AppResult<Vec<BatchOutcome>> {
-    type Attribution = (i64, String, i64, i64, Option<i64>, Option<i64>);
-    let tags: Vec<String> = cmds.iter().map(|c| serde_json::to_string(&c.content.tags)).collect::<Result<_, _>>().map_err(AppError::internal)?;
-    let created_at = clock::to_db(now);
+    let tags: Vec<String> = cmds.iter().map(|c| tags_json(c)).collect::<AppResult<_>>()?;
     conn.transaction(|conn| {
         let nos: Vec<&str> = cmds.iter().map(|c| c.transaction_no.as_str()).collect();
-        let found: Vec<Attribution> = db_run!(conn, |c| transactions::table
+        let found: Vec<(i64, String, i64, i64, Option<i64>, Option<i64>)> = db_run!(conn, |c| transactions::table
             .filter(transactions::transaction_no.eq_any(&nos))
             .select((
                 transactions::id,
@@ -203,37 +201,27 @@ pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTi
                 transactions::staff_id,
             ))
             .load(c))?;
-        let by_no: std::collections::HashMap<&str, &Attribution> = found.iter().map(|t| (t.1.as_str(), t)).collect();
+        let by_no: std::collections::HashMap<&str, Attribution> = found
+            .iter()
+            .map(|&(transaction_id, ref no, department_id, service_item_id, window_id, staff_id)| {
+                (no.as_str(), Attribution { transaction_id, department_id, service_item_id, window_id, staff_id })
+            })
+            .collect();
         let mut outcomes: Vec<Option<BatchOutcome>> = Vec::with_capacity(cmds.len());
         let mut rows = Vec::new();
         let mut row_of_transaction = std::collections::HashMap::new();
         for (cmd, tags) in cmds.iter().zip(&tags) {
-            let Some(&&(transaction_id, _, department_id, service_item_id, window_id, staff_id)) = by_no.get(cmd.transaction_no.as_str()) else {
+            let Some(&attribution) = by_no.get(cmd.transaction_no.as_str()) else {
                 outcomes.push(Some(BatchOutcome::Decided(Err(AppError::unknown_code("transaction_no", &cmd.transaction_no)))));
                 continue;
             };
-            if row_of_transaction.contains_key(&transaction_id) {
+            if row_of_transaction.contains_key(&attribution.transaction_id) {
                 outcomes.push(Some(BatchOutcome::Alone));
                 continue;
             }
-            row_of_transaction.insert(transaction_id, outcomes.len());
+            row_of_transaction.insert(attribution.transaction_id, outcomes.len());
             outcomes.push(None);
-            rows.push(NewReview {
-                transaction_id,
-                stars: i32::from(cmd.content.stars.get()),
-                channel: cmd.channel.as_str(),
-                tags,
-                comment: cmd.content.comment.as_deref(),
-                anonymous: cmd.anonymous,
-                is_public: cmd.is_public,
-                invalidated: false,
-                department_id,
-                service_item_id,
-                window_id,
-                staff_id,
-                rated_at: clock::to_db(cmd.rated_at),
-                created_at,
-            });
+            rows.push(new_review(cmd, tags, attribution, now));
         }
         let inserted: Vec<(i64, i64)> = match conn {
             _ if rows.is_empty() => Vec::new(),
@@ -275,7 +263,7 @@ pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTi
 fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
-    let tags = serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)?;
+    let tags = tags_json(cmd)?;
     let stars = i32::from(cmd.content.stars.get());
     let (rated_at, created_at) = (clock::to_db(cmd.rated_at), clock::to_db(now));
     let inserted: Option<i64> = conn.single_write(|conn| {
@@ -357,23 +345,15 @@ fn store_bad_review<'a>(
     if let Some(existing) = queries::review_of_transaction(conn, tx.id)? {
         return Err(already_rated(&cmd.transaction_no, &existing));
     }
-    let tags = serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)?;
-    let new = NewReview {
+    let tags = tags_json(cmd)?;
+    let attribution = Attribution {
         transaction_id: tx.id,
-        stars: i32::from(cmd.content.stars.get()),
-        channel: cmd.channel.as_str(),
-        tags: &tags,
-        comment: cmd.content.comment.as_deref(),
-        anonymous: cmd.anonymous,
-        is_public: cmd.is_public,
-        invalidated: false,
         department_id: tx.department_id,
         service_item_id: tx.service_item_id,
         window_id: tx.window_id,
         staff_id: tx.staff_id,
-        rated_at: clock::to_db(cmd.rated_at),
-        created_at: clock::to_db(now),
     };
+    let new = new_review(cmd, &tags, attribution, now);
     let id: i64 = db_run!(conn, |c| diesel::insert_into(reviews::table)
         .values(&new)
         .returning(reviews::id)
@@ -388,6 +368,40 @@ fn store_bad_review<'a>(
     };
     let (case_id, opened) = open_case_unaudited(conn, &spec, actor, now, rules)?;
     Ok((ReviewRecorded { id, is_bad: true, case_id: Some(case_id) }, opened))
+}
+
+/// Who a review is about: copied from its transaction (三对应).
+#[derive(Debug, Clone, Copy)]
+struct Attribution {
+    transaction_id: i64,
+    department_id: i64,
+    service_item_id: i64,
+    window_id: Option<i64>,
+    staff_id: Option<i64>,
+}
+
+fn new_review<'a>(cmd: &'a ReviewCommand, tags: &'a str, by: Attribution, now: DateTime<Utc>) -> NewReview<'a> {
+    NewReview {
+        transaction_id: by.transaction_id,
+        stars: i32::from(cmd.content.stars.get()),
+        channel: cmd.channel.as_str(),
+        tags,
+        comment: cmd.content.comment.as_deref(),
+        anonymous: cmd.anonymous,
+        is_public: cmd.is_public,
+        invalidated: false,
+        department_id: by.department_id,
+        service_item_id: by.service_item_id,
+        window_id: by.window_id,
+        staff_id: by.staff_id,
+        rated_at: clock::to_db(cmd.rated_at),
+        created_at: clock::to_db(now),
+    }
+}
+
+/// The review's tags as stored: a JSON array.
+fn tags_json(cmd: &ReviewCommand) -> AppResult<String> {
+    serde_json::to_string(&cmd.content.tags).map_err(AppError::internal)
 }
 
 fn already_rated(transaction_no: &str, existing: &crate::storage::models::Review) -> AppError {

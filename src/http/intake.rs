@@ -142,19 +142,19 @@ pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller:
         is_public: b.public.unwrap_or(true),
         rated_at,
     };
-    let actor = caller.0.actor_label();
-    let recorded = match (cmd.content.stars.is_bad(), state.fresh_rules()) {
-        (false, _) => state.reviews.submit(cmd, now, None).await?,
-        (true, Some(rules)) => state.reviews.submit(cmd, now, Some(CaseOpener { actor, rules })).await?,
+    let recorded = if !cmd.content.stars.is_bad() {
+        state.reviews.submit(cmd, now, None).await?
+    } else if let Some(rules) = state.fresh_rules() {
+        state.reviews.submit(cmd, now, Some(CaseOpener { actor: caller.0.actor_label(), rules })).await?
+    } else {
         // The deadline rules are due for a reload, which needs a connection of its own.
-        (true, None) => {
-            state
-                .db(move |conn, state| {
-                    let rules = state.rules(conn)?;
-                    intake::record_review(conn, &cmd, &actor, now, &rules)
-                })
-                .await?
-        }
+        let actor = caller.0.actor_label();
+        state
+            .db(move |conn, state| {
+                let rules = state.rules(conn)?;
+                intake::record_review(conn, &cmd, &actor, now, &rules)
+            })
+            .await?
     };
     state.metrics.review_recorded(recorded.is_bad);
     Ok(HttpResponse::Created().json(ReviewCreated { id: recorded.id, is_bad: recorded.is_bad, case_id: recorded.case_id }))
