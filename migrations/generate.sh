@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates both backend trees from one template per migration, so SQLite and PostgreSQL
 # cannot drift apart. Usage: bash migrations/generate.sh migrations/templates/<name>.sql
+# (a <name>.down.sql beside it is the reverse, for a template that alters tables)
 set -euo pipefail
 src=$1
 name=$(basename "$src" .sql)
@@ -14,6 +15,11 @@ for backend in sqlite postgres; do
     id='BIGSERIAL PRIMARY KEY'; ts='TIMESTAMP'
   fi
   sed -e "s/@ID@/$id/g" -e "s/@TS@/$ts/g" "$src" > "$dir/up.sql"
-  # down.sql: drop every table the template creates, newest first.
-  grep -oE '^CREATE TABLE [a-z_]+' "$src" | awk '{print $3}' | tac | sed 's/.*/DROP TABLE IF EXISTS &;/' > "$dir/down.sql"
+  # down.sql: the template's own <name>.down.sql when it alters tables; otherwise drop every
+  # table the template creates, newest first.
+  if [ -f "$here/templates/$name.down.sql" ]; then
+    cp "$here/templates/$name.down.sql" "$dir/down.sql"
+  else
+    grep -oE '^CREATE TABLE [a-z_]+' "$src" | awk '{print $3}' | tac | sed 's/.*/DROP TABLE IF EXISTS &;/' > "$dir/down.sql"
+  fi
 done

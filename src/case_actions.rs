@@ -145,6 +145,9 @@ fn apply_outcome(
             cases::reply_due.eq(next.reply_due),
             cases::supervision_due.eq(next.supervision_due),
             cases::stage_due.eq(next.stage_due),
+            // A new stage or deadline is alerted afresh (the alerts' UNIQUE key keeps an
+            // unchanged one from alerting twice).
+            cases::alerted_level.eq(crate::scanner::NOT_ALERTED),
             cases::updated_at.eq(next.updated_at),
         ))
         .execute(c))?;
@@ -208,14 +211,20 @@ pub fn recompute_open_deadlines(conn: &mut Conn, rules: &Rules, source: Option<&
             let Some(state) = CaseState::parse(&case.state) else { continue };
             let d = deadlines_of(&case, rules);
             let stage_due = stage_due_for(state, &d).map(clock::to_db);
-            db_run!(conn, |c| diesel::update(cases::table.find(case.id))
-                .set((
-                    cases::feedback_due.eq(Some(clock::to_db(d.feedback))),
-                    cases::reply_due.eq(Some(clock::to_db(d.reply))),
-                    cases::supervision_due.eq(d.supervision.map(clock::to_db)),
-                    cases::stage_due.eq(stage_due),
-                ))
-                .execute(c))?;
+            let set = (
+                cases::feedback_due.eq(Some(clock::to_db(d.feedback))),
+                cases::reply_due.eq(Some(clock::to_db(d.reply))),
+                cases::supervision_due.eq(d.supervision.map(clock::to_db)),
+                cases::stage_due.eq(stage_due),
+            );
+            if stage_due == case.stage_due {
+                db_run!(conn, |c| diesel::update(cases::table.find(case.id)).set(set).execute(c))?;
+            } else {
+                // A moved deadline is alerted afresh.
+                db_run!(conn, |c| diesel::update(cases::table.find(case.id))
+                    .set((set, cases::alerted_level.eq(crate::scanner::NOT_ALERTED)))
+                    .execute(c))?;
+            }
             updated += 1;
         }
     }

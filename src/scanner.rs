@@ -1,14 +1,16 @@
 //! The deadline scanner: raises `due_soon` (黄灯) and `overdue` (红灯) alerts on each open
 //! case's running stage, and escalates (督办) to supervisors past three overdue working days.
 //!
-//! Idempotent and safe with several instances: an alert is a row whose UNIQUE key is
-//! (case, level, stage, due time), inserted with ON CONFLICT DO NOTHING; the mail is queued in
-//! the same transaction, for the rows that were new only: one digest per department and level
-//! (and one to the supervisors for escalations), not one mail per case. Running twice raises nothing twice; a new
-//! deadline (extension, reassignment) is a new key and alerts again.
+//! Each case records the highest alert raised on its current deadline (`alerted_level`, set
+//! back to 0 when the deadline moves), so a pass is one indexed range read of the cases that
+//! crossed its threshold since the last scan, however large the backlog. The pass raises the
+//! level in the same statement that reads the batch, so several scanners never take the same
+//! case. Alerts are rows whose UNIQUE key is (case, level, stage, due time), inserted with ON
+//! CONFLICT DO NOTHING; the mail is queued in the same transaction, for the rows that were new
+//! only: one digest per department and level (and one to the supervisors for escalations), not
+//! one mail per case. A new deadline (extension, reassignment) is a new key and alerts again.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use diesel::dsl::{exists, not};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -16,12 +18,17 @@ use crate::app::Rules;
 use crate::clock;
 use crate::db_run;
 use crate::domain::case_flow::CaseState;
-use crate::domain::sla::{alert_level, overdue_days, AlertLevel, Stage, ESCALATION_WORKING_DAYS};
+use crate::domain::sla::{due_soon_before, escalation_due_before, overdue_days, Stage};
 use crate::error::AppResult;
 use crate::notify;
 use crate::storage::schema::{alerts, cases};
 use crate::storage::Conn;
 
+/// `cases.alerted_level` of a case whose current deadline has raised nothing yet.
+pub const NOT_ALERTED: i32 = 0;
+const DUE_SOON: i32 = 1;
+const OVERDUE: i32 = 2;
+const ESCALATED: i32 = 3;
 
 /// Candidate cases read (and alerts written) per transaction.
 const BATCH: i64 = 5_000;
@@ -41,71 +48,74 @@ impl std::fmt::Display for ScanReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "scan at {}: {} cases near or past a deadline; new alerts: {} due_soon, {} overdue, {} escalated",
+            "scan at {}: {} cases crossed a threshold; new alerts: {} due_soon, {} overdue, {} escalated",
             self.at, self.examined, self.due_soon, self.overdue, self.escalated
         )
     }
 }
 
-/// What one pass looks for: cases whose running stage is due in `(after, until]` and that have
-/// no alert of `level` for that due time yet.
+/// What one pass raises: `level` on the cases at one of `from_levels` whose running stage is
+/// due in `[due_from, due_before)`.
 struct Pass {
     level: &'static str,
-    after: Option<NaiveDateTime>,
-    until: NaiveDateTime,
+    to_level: i32,
+    from_levels: &'static [i32],
+    due_from: NaiveDateTime,
+    due_before: NaiveDateTime,
     /// Where the report counts what this pass raised.
     tally: fn(&mut ScanReport) -> &mut u64,
 }
 
 /// Raises every alert that is due and not yet raised.
-///
-/// Each pass asks the database only for cases *without* the alert (an anti-join on the alerts'
-/// UNIQUE key), so a scan over a million open cases reads the few that changed since the last
-/// scan instead of re-deciding every overdue case each minute.
 pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<ScanReport> {
     let now = clock::to_db(at);
-    let horizon = clock::to_db(rules.calendar.deadline(at, 1));
-    // More than N working days late is more than N calendar days late: a bound the index can
-    // use; the calendar decides each candidate.
-    let escalation_bound = now - Duration::days(i64::from(ESCALATION_WORKING_DAYS));
-    let examined: i64 = db_run!(conn, |c| cases::table.filter(cases::stage_due.le(horizon)).count().get_result(c))?;
-    let mut report = ScanReport { at: clock::rfc3339_local(now), examined: examined.max(0) as u64, ..ScanReport::default() };
+    let mut report = ScanReport { at: clock::rfc3339_local(now), ..ScanReport::default() };
+    // No case is due before the epoch.
+    let ever = DateTime::UNIX_EPOCH.naive_utc();
     let passes = [
-        Pass { level: "due_soon", after: Some(now), until: horizon, tally: |r| &mut r.due_soon },
-        Pass { level: "overdue", after: None, until: now, tally: |r| &mut r.overdue },
-        Pass { level: "escalated", after: None, until: escalation_bound, tally: |r| &mut r.escalated },
+        Pass {
+            level: "due_soon",
+            to_level: DUE_SOON,
+            from_levels: &[NOT_ALERTED],
+            due_from: now,
+            due_before: clock::to_db(due_soon_before(at, &rules.calendar)),
+            tally: |r| &mut r.due_soon,
+        },
+        // A case first seen past its deadline goes red without a yellow light first.
+        Pass { level: "overdue", to_level: OVERDUE, from_levels: &[NOT_ALERTED, DUE_SOON], due_from: ever, due_before: now, tally: |r| &mut r.overdue },
+        // Escalation follows the red light, never replaces it.
+        Pass {
+            level: "escalated",
+            to_level: ESCALATED,
+            from_levels: &[OVERDUE],
+            due_from: ever,
+            due_before: clock::to_db(escalation_due_before(at, &rules.calendar)).min(now),
+            tally: |r| &mut r.escalated,
+        },
     ];
     for pass in &passes {
-        let mut after_id = 0i64;
         loop {
-            // The batch is read inside the transaction that raises its alerts, so a case
-            // answered or extended meanwhile is not alerted on a stale deadline. PostgreSQL
-            // locks the rows (skipping those another scanner or a handler holds; they come
-            // round next time).
-            let outcome = conn.transaction(|conn| {
-                let batch = candidates(conn, pass, after_id)?;
-                let Some(last) = batch.last() else { return Ok::<_, crate::error::AppError>(None) };
-                let last_id = last.0;
+            // The batch is claimed (its level raised) in the transaction that raises its
+            // alerts, so a case answered or extended meanwhile is not alerted on a stale
+            // deadline, and a failed batch leaves its cases for the next scan.
+            let claimed = conn.transaction(|conn| {
+                let batch = claim_batch(conn, pass)?;
+                let claimed = batch.len() as u64;
                 let mut due_now = Vec::new();
                 for (case_id, state, department_id, due) in batch {
                     let (Some(due), Some(stage)) = (due, CaseState::parse(&state).and_then(Stage::of)) else { continue };
-                    let due_utc = clock::from_db(due);
-                    let late_days = overdue_days(at, due_utc, &rules.calendar);
-                    let wanted = match pass.level {
-                        "escalated" => late_days > ESCALATION_WORKING_DAYS,
-                        level => alert_level(at, due_utc, &rules.calendar).map(AlertLevel::as_str) == Some(level),
-                    };
-                    if wanted {
-                        due_now.push(Candidate { case_id, department_id, stage, due, late_days });
-                    }
+                    let late_days = overdue_days(at, clock::from_db(due), &rules.calendar);
+                    due_now.push(Candidate { case_id, department_id, stage, due, late_days });
                 }
                 let raised = raise(conn, pass.level, &due_now, now)?;
                 notify::queue_alert_digests(conn, pass.level, &raised, at)?;
-                Ok(Some((last_id, raised.len() as u64)))
+                *(pass.tally)(&mut report) += raised.len() as u64;
+                Ok::<_, crate::error::AppError>(claimed)
             })?;
-            let Some((last_id, raised)) = outcome else { break };
-            after_id = last_id;
-            *(pass.tally)(&mut report) += raised;
+            report.examined += claimed;
+            if claimed < BATCH as u64 {
+                break;
+            }
         }
     }
     Ok(report)
@@ -113,24 +123,28 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
 
 type CaseRow = (i64, String, Option<i64>, Option<NaiveDateTime>);
 
-fn candidates(conn: &mut Conn, pass: &Pass, after_id: i64) -> AppResult<Vec<CaseRow>> {
-    let already = alerts::table
-        .filter(alerts::case_id.eq(cases::id))
-        .filter(alerts::level.eq(pass.level))
-        .filter(alerts::due_at.nullable().eq(cases::stage_due));
-    // Only the due-soon pass has a lower bound; no case is due before the epoch.
-    let after = pass.after.unwrap_or(DateTime::UNIX_EPOCH.naive_utc());
-    let query = cases::table
-        .filter(cases::stage_due.le(pass.until))
-        .filter(cases::stage_due.gt(after))
-        .filter(cases::id.gt(after_id))
-        .filter(not(exists(already)))
-        .order(cases::id.asc())
-        .limit(BATCH)
-        .select((cases::id, cases::state, cases::department_id, cases::stage_due));
+/// Raises up to [`BATCH`] of the pass's cases to its level and returns them. PostgreSQL skips
+/// the rows another scanner or a handler holds; they come round next time.
+fn claim_batch(conn: &mut Conn, pass: &Pass) -> AppResult<Vec<CaseRow>> {
+    let pending_cases = diesel::alias!(cases as pending_cases);
+    let pending = pending_cases
+        .filter(pending_cases.field(cases::alerted_level).eq_any(pass.from_levels))
+        .filter(pending_cases.field(cases::stage_due).ge(pass.due_from))
+        .filter(pending_cases.field(cases::stage_due).lt(pass.due_before))
+        .select(pending_cases.field(cases::id))
+        .limit(BATCH);
+    let returned = (cases::id, cases::state, cases::department_id, cases::stage_due);
     Ok(match conn {
-        Conn::Postgres(c) => query.for_update().skip_locked().load(&mut **c)?,
-        Conn::Sqlite(c) => query.load(&mut **c)?,
+        Conn::Postgres(c) => diesel::update(cases::table)
+            .filter(cases::id.eq_any(pending.for_update().skip_locked()))
+            .set(cases::alerted_level.eq(pass.to_level))
+            .returning(returned)
+            .get_results(&mut **c)?,
+        Conn::Sqlite(c) => diesel::update(cases::table)
+            .filter(cases::id.eq_any(pending))
+            .set(cases::alerted_level.eq(pass.to_level))
+            .returning(returned)
+            .get_results(&mut **c)?,
     })
 }
 

@@ -335,6 +335,14 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
     assert!(current.as_array().expect("alerts").iter().all(|a| a["case_id"] != id), "{current}");
     let (_, history) = app.get("/api/v1/alerts?history=true", Some(&d.supervisor)).await;
     assert_eq!(history.as_array().expect("alerts").iter().filter(|a| a["case_id"] == id).count(), 3);
+
+    // The next stage's deadline is alerted afresh, once.
+    let (_, verified) = app.get(&format!("/api/v1/cases/{id}"), Some(&d.supervisor)).await;
+    let reply_due = chrono::DateTime::parse_from_rfc3339(verified["deadlines"]["reply"].as_str().expect("due")).expect("rfc3339");
+    let past_reply = (reply_due + chrono::Duration::hours(1)).to_rfc3339();
+    assert!(scan_at(&app, &past_reply)["overdue"].as_u64() >= Some(1));
+    assert_eq!(scan_at(&app, &past_reply)["overdue"], 0);
+    assert_eq!(app.count(&format!("alerts WHERE case_id = {id} AND level = 'overdue' AND stage = 'reply'")), 1);
 }
 
 async fn audit_chain_finds_tampering(app: TestApp) {

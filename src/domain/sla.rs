@@ -1,8 +1,8 @@
 //! Deadlines per stage (SPEC §3) and the alert levels derived from them.
 
-use super::calendar::{local_date, WorkCalendar};
+use super::calendar::{local_date, start_of_local_day, WorkCalendar};
 use super::case_flow::CaseState;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Working days allowed per stage; admin-editable per source.
@@ -128,6 +128,32 @@ pub fn alert_level(now: DateTime<Utc>, due: DateTime<Utc>, calendar: &WorkCalend
     }
 }
 
+/// Due times that are 黄灯 at `now` lie in `[now, due_soon_before(now))`: due on or before the
+/// next working day. The scanner's range query; agrees with [`alert_level`].
+pub fn due_soon_before(now: DateTime<Utc>, calendar: &WorkCalendar) -> DateTime<Utc> {
+    let last_day = calendar.nth_working_day_after(local_date(now), 1);
+    start_of_local_day(last_day + Days::new(1))
+}
+
+/// A stage due before the returned instant is, at `now`, more than
+/// [`ESCALATION_WORKING_DAYS`] working days overdue (agrees with [`overdue_days`]): its due date
+/// lies before the fourth most recent working day up to today.
+pub fn escalation_due_before(now: DateTime<Utc>, calendar: &WorkCalendar) -> DateTime<Utc> {
+    let mut day = local_date(now);
+    let mut working_days_seen = 0;
+    // A calendar without working days for a whole year escalates nothing.
+    for _ in 0..366 {
+        if calendar.is_working_day(day) {
+            working_days_seen += 1;
+            if working_days_seen > ESCALATION_WORKING_DAYS {
+                return start_of_local_day(day);
+            }
+        }
+        day = day - Days::new(1);
+    }
+    DateTime::UNIX_EPOCH
+}
+
 /// 超期天数: working days after the due date up to today, zero when not overdue.
 pub fn overdue_days(now: DateTime<Utc>, due: DateTime<Utc>, calendar: &WorkCalendar) -> u32 {
     if now <= due {
@@ -171,6 +197,20 @@ mod tests {
         assert_eq!(overdue_days(at(2026, 12, 1, 9), due, &cal), 1);
         assert_eq!(overdue_days(at(2026, 12, 4, 9), due, &cal), 4);
         assert_eq!(overdue_days(at(2026, 12, 6, 9), due, &cal), 4, "the weekend does not count");
+    }
+
+    proptest::proptest! {
+        /// The scanner's range bounds pick exactly the cases the per-case rules would.
+        #[test]
+        fn scan_bounds_agree_with_the_per_case_rules(now_s in 1_767_225_600i64..1_830_297_600, due_offset_s in -40 * 86_400i64..40 * 86_400) {
+            let cal = WorkCalendar::official();
+            let now = DateTime::from_timestamp(now_s, 0).unwrap();
+            let due = now + chrono::Duration::seconds(due_offset_s);
+            let due_soon = alert_level(now, due, &cal) == Some(AlertLevel::DueSoon);
+            proptest::prop_assert_eq!(due_soon, due >= now && due < due_soon_before(now, &cal));
+            let escalated = overdue_days(now, due, &cal) > ESCALATION_WORKING_DAYS;
+            proptest::prop_assert_eq!(escalated, due < now && due < escalation_due_before(now, &cal));
+        }
     }
 
     #[test]

@@ -177,6 +177,7 @@ diesel::table! {
         replied_at -> Nullable<Timestamp>,
         closed_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        alerted_level -> Integer,
     }
 }
 
