@@ -3,9 +3,8 @@
 //!
 //! Each case records the highest alert raised on its current deadline (`alerted_level`, set
 //! back to 0 when the deadline moves), so a pass is one indexed range read of the cases that
-//! crossed its threshold since the last scan, however large the backlog. The pass raises the
-//! level in the same statement that reads the batch, so several scanners never take the same
-//! case. Alerts are rows whose UNIQUE key is (case, level, stage, due time), inserted with ON
+//! crossed its threshold since the last scan, however large the backlog. A batch raises the
+//! level with a compare-and-set UPDATE, so several scanners never take the same case. Alerts are rows whose UNIQUE key is (case, level, stage, due time), inserted with ON
 //! CONFLICT DO NOTHING; the mail is queued in the same transaction, for the rows that were new
 //! only: one digest per department and level (and one to the supervisors for escalations), not
 //! one mail per case. A new deadline (extension, reassignment) is a new key and alerts again.
@@ -30,8 +29,8 @@ const DUE_SOON: i32 = 1;
 const OVERDUE: i32 = 2;
 const ESCALATED: i32 = 3;
 
-/// Candidate cases read (and alerts written) per transaction.
-const BATCH: i64 = 5_000;
+/// Cases claimed (and alerts written) per transaction.
+const BATCH: usize = 5_000;
 /// Case numbers listed in one digest mail; the rest are counted.
 pub const DIGEST_LISTED: usize = 50;
 
@@ -94,15 +93,17 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
         },
     ];
     for pass in &passes {
-        loop {
+        let pending = pending_ids(conn, pass)?;
+        report.examined += pending.len() as u64;
+        // In id order, so a batch rewrites neighbouring rows (a few hundred pages), not rows
+        // spread over the whole table.
+        for ids in pending.chunks(BATCH) {
             // The batch is claimed (its level raised) in the transaction that raises its
             // alerts, so a case answered or extended meanwhile is not alerted on a stale
             // deadline, and a failed batch leaves its cases for the next scan.
-            let claimed = conn.transaction(|conn| {
-                let batch = claim_batch(conn, pass)?;
-                let claimed = batch.len() as u64;
+            conn.transaction(|conn| {
                 let mut due_now = Vec::new();
-                for (case_id, state, department_id, due) in batch {
+                for (case_id, state, department_id, due) in claim(conn, pass, ids)? {
                     let (Some(due), Some(stage)) = (due, CaseState::parse(&state).and_then(Stage::of)) else { continue };
                     let late_days = overdue_days(at, clock::from_db(due), &rules.calendar);
                     due_now.push(Candidate { case_id, department_id, stage, due, late_days });
@@ -110,12 +111,8 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
                 let raised = raise(conn, pass.level, &due_now, now)?;
                 notify::queue_alert_digests(conn, pass.level, &raised, at)?;
                 *(pass.tally)(&mut report) += raised.len() as u64;
-                Ok::<_, crate::error::AppError>(claimed)
+                Ok::<_, crate::error::AppError>(())
             })?;
-            report.examined += claimed;
-            if claimed < BATCH as u64 {
-                break;
-            }
         }
     }
     Ok(report)
@@ -123,29 +120,29 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
 
 type CaseRow = (i64, String, Option<i64>, Option<NaiveDateTime>);
 
-/// Raises up to [`BATCH`] of the pass's cases to its level and returns them. PostgreSQL skips
-/// the rows another scanner or a handler holds; they come round next time.
-fn claim_batch(conn: &mut Conn, pass: &Pass) -> AppResult<Vec<CaseRow>> {
-    let pending_cases = diesel::alias!(cases as pending_cases);
-    let pending = pending_cases
-        .filter(pending_cases.field(cases::alerted_level).eq_any(pass.from_levels))
-        .filter(pending_cases.field(cases::stage_due).ge(pass.due_from))
-        .filter(pending_cases.field(cases::stage_due).lt(pass.due_before))
-        .select(pending_cases.field(cases::id))
-        .limit(BATCH);
-    let returned = (cases::id, cases::state, cases::department_id, cases::stage_due);
-    Ok(match conn {
-        Conn::Postgres(c) => diesel::update(cases::table)
-            .filter(cases::id.eq_any(pending.for_update().skip_locked()))
-            .set(cases::alerted_level.eq(pass.to_level))
-            .returning(returned)
-            .get_results(&mut **c)?,
-        Conn::Sqlite(c) => diesel::update(cases::table)
-            .filter(cases::id.eq_any(pending))
-            .set(cases::alerted_level.eq(pass.to_level))
-            .returning(returned)
-            .get_results(&mut **c)?,
-    })
+/// The cases this pass is for, in id order: one range read of `cases_alert_scan`.
+fn pending_ids(conn: &mut Conn, pass: &Pass) -> AppResult<Vec<i64>> {
+    Ok(db_run!(conn, |c| cases::table
+        .filter(cases::alerted_level.eq_any(pass.from_levels))
+        .filter(cases::stage_due.ge(pass.due_from))
+        .filter(cases::stage_due.lt(pass.due_before))
+        .select(cases::id)
+        .order(cases::id)
+        .load(c))?)
+}
+
+/// Raises those of `ids` still pending for this pass to its level and returns them. The
+/// condition is checked again on each row as it is updated, so a case another scanner took
+/// or a handler moved meanwhile is left alone.
+fn claim(conn: &mut Conn, pass: &Pass, ids: &[i64]) -> AppResult<Vec<CaseRow>> {
+    Ok(db_run!(conn, |c| diesel::update(cases::table)
+        .filter(cases::id.eq_any(ids))
+        .filter(cases::alerted_level.eq_any(pass.from_levels))
+        .filter(cases::stage_due.ge(pass.due_from))
+        .filter(cases::stage_due.lt(pass.due_before))
+        .set(cases::alerted_level.eq(pass.to_level))
+        .returning((cases::id, cases::state, cases::department_id, cases::stage_due))
+        .get_results(c))?)
 }
 
 pub struct Candidate {
