@@ -178,7 +178,7 @@ fn apply_outcome(
         notify::queue_to_supervisors(conn, case.id, request.action, note, now)?;
     }
     if let Some(department_id) = new_department {
-        notify::queue_new_case(conn, case.id, department_id, deadlines.feedback, now)?;
+        notify::queue_new_cases(conn, &[(case.id, department_id, deadlines.feedback)], now)?;
     }
     if request.action == Action::Approve && next.state == CaseState::Closed.as_str() {
         notify::queue_reply_to_citizen(conn, &next, now)?;

@@ -49,9 +49,56 @@ pub fn open_case_unaudited<'a>(
     now: DateTime<Utc>,
     rules: &Rules,
 ) -> AppResult<(i64, AuditEntry<'a>)> {
+    let (new, feedback_due) = new_case(spec, now, rules);
+    let id: i64 = db_run!(conn, |c| diesel::insert_into(cases::table)
+        .values(&new)
+        .returning(cases::id)
+        .get_result(c))?;
+    if let Some(department_id) = spec.department_id {
+        crate::notify::queue_new_cases(conn, &[(id, department_id, feedback_due)], now)?;
+    }
+    Ok((id, opened_event(id, actor, now)))
+}
+
+/// Many cases at once, each `(spec, actor, now, rules)`: one multi-row INSERT on PostgreSQL,
+/// one lookup of the departments' addresses and one INSERT of their mails. Returns the case
+/// ids in order and their audit events, for the caller to append last.
+pub fn open_cases_unaudited<'a>(conn: &mut Conn, opening: &[(OpenCase<'_>, &'a str, DateTime<Utc>, &Rules)]) -> AppResult<(Vec<i64>, Vec<AuditEntry<'a>>)> {
+    if opening.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let (rows, feedback_dues): (Vec<NewCase<'_>>, Vec<DateTime<Utc>>) = opening.iter().map(|(spec, _, now, rules)| new_case(spec, *now, rules)).unzip();
+    let ids: Vec<i64> = match conn {
+        Conn::Postgres(c) => diesel::insert_into(cases::table).values(&rows).returning(cases::id).get_results(&mut **c)?,
+        // No round trips to save on SQLite; one statement per row keeps the ids in order.
+        Conn::Sqlite(c) => {
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in &rows {
+                ids.push(diesel::insert_into(cases::table).values(row).returning(cases::id).get_result(&mut **c)?);
+            }
+            ids
+        }
+    };
+    if ids.len() != opening.len() {
+        return Err(AppError::internal(anyhow::anyhow!("{} cases inserted for {} opened", ids.len(), opening.len())));
+    }
+    let mails: Vec<(i64, i64, DateTime<Utc>)> = ids
+        .iter()
+        .zip(opening)
+        .zip(&feedback_dues)
+        .filter_map(|((&id, (spec, ..)), &due)| spec.department_id.map(|d| (id, d, due)))
+        .collect();
+    let newest = opening.iter().map(|(_, _, now, _)| *now).max().unwrap_or_else(clock::now);
+    crate::notify::queue_new_cases(conn, &mails, newest)?;
+    let events = ids.iter().zip(opening).map(|(&id, (_, actor, now, _))| opened_event(id, *actor, *now)).collect();
+    Ok((ids, events))
+}
+
+/// The row of a case opened now in `feedback`, and its feedback deadline.
+fn new_case<'s>(spec: &OpenCase<'s>, now: DateTime<Utc>, rules: &Rules) -> (NewCase<'s>, DateTime<Utc>) {
     let deadlines = Deadlines::compute(now, None, false, &rules.policy(spec.source), &rules.calendar);
     let now_db = clock::to_db(now);
-    let new = NewCase {
+    let row = NewCase {
         source: spec.source,
         review_id: spec.review_id,
         complaint_id: spec.complaint_id,
@@ -68,24 +115,20 @@ pub fn open_case_unaudited<'a>(
         cycle_started_at: now_db,
         updated_at: now_db,
     };
-    let id: i64 = db_run!(conn, |c| diesel::insert_into(cases::table)
-        .values(&new)
-        .returning(cases::id)
-        .get_result(c))?;
-    if let Some(department_id) = spec.department_id {
-        crate::notify::queue_new_case(conn, id, department_id, deadlines.feedback, now)?;
-    }
-    let opened = AuditEntry {
-        case_id: Some(id),
+    (row, deadlines.feedback)
+}
+
+fn opened_event(case_id: i64, actor: &str, now: DateTime<Utc>) -> AuditEntry<'_> {
+    AuditEntry {
+        case_id: Some(case_id),
         actor,
         action: "open",
         from_state: None,
         to_state: Some(CaseState::Feedback.as_str()),
         note: None,
         detail: None,
-        at: now_db,
-    };
-    Ok((id, opened))
+        at: clock::to_db(now),
+    }
 }
 
 /// The state machine's view of who is asking.

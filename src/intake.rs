@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::app::Rules;
-use crate::case_work::{open_case, open_case_unaudited, OpenCase};
+use crate::case_work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::intake_rules::{check_code, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
@@ -149,7 +149,7 @@ pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: Dat
     }
 }
 
-/// A review that opens no case, on its own (see [`record_good_reviews`] for many at once).
+/// A review that opens no case, on its own (see [`record_reviews_together`] for many at once).
 pub fn record_good_review_alone(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
     let outcome = record_good_review(conn, cmd, now);
     explain_conflict(conn, cmd, outcome)
@@ -174,7 +174,7 @@ fn explain_conflict<T>(conn: &mut Conn, cmd: &ReviewCommand, outcome: AppResult<
     }
 }
 
-/// What [`record_good_reviews`] decided for one review of the batch.
+/// What [`record_reviews_together`] decided for one review of the batch.
 #[derive(Debug)]
 pub enum BatchOutcome {
     Decided(AppResult<ReviewRecorded>),
@@ -183,13 +183,22 @@ pub enum BatchOutcome {
     Alone,
 }
 
-/// Many reviews that open no case in one transaction: one lookup of their transactions and one
-/// multi-row INSERT, so reviews arriving together share one commit (one WAL flush) instead of
-/// paying one each. Nothing is stored unless everything is: an error leaves no row.
-pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTime<Utc>) -> AppResult<Vec<BatchOutcome>> {
-    let tags: Vec<String> = cmds.iter().map(|c| tags_json(c)).collect::<AppResult<_>>()?;
+/// One review of a batch; a bad one carries who opens its case and under which rules.
+pub struct BatchReview<'a> {
+    pub cmd: &'a ReviewCommand,
+    pub now: DateTime<Utc>,
+    pub opens_case: Option<(&'a str, &'a Rules)>,
+}
+
+/// Many reviews in one transaction: one lookup of their transactions, one multi-row INSERT of
+/// the reviews, then one of the bad ones' cases and one of their mails, so reviews arriving
+/// together share one commit (one WAL flush) and a few round trips instead of paying them
+/// each. Returns each review's outcome and the cases' audit events, for the caller to append
+/// last. Nothing is stored unless everything is: an error leaves no row.
+pub fn record_reviews_together<'a>(conn: &mut Conn, batch: &[BatchReview<'a>]) -> AppResult<(Vec<BatchOutcome>, Vec<AuditEntry<'a>>)> {
+    let tags: Vec<String> = batch.iter().map(|r| tags_json(r.cmd)).collect::<AppResult<_>>()?;
     conn.transaction(|conn| {
-        let nos: Vec<&str> = cmds.iter().map(|c| c.transaction_no.as_str()).collect();
+        let nos: Vec<&str> = batch.iter().map(|r| r.cmd.transaction_no.as_str()).collect();
         let found: Vec<(i64, String, i64, i64, Option<i64>, Option<i64>)> = db_run!(conn, |c| transactions::table
             .filter(transactions::transaction_no.eq_any(&nos))
             .select((
@@ -207,21 +216,21 @@ pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTi
                 (no.as_str(), Attribution { transaction_id, department_id, service_item_id, window_id, staff_id })
             })
             .collect();
-        let mut outcomes: Vec<Option<BatchOutcome>> = Vec::with_capacity(cmds.len());
+        let mut outcomes: Vec<Option<BatchOutcome>> = Vec::with_capacity(batch.len());
         let mut rows = Vec::new();
         let mut row_of_transaction = std::collections::HashMap::new();
-        for (cmd, tags) in cmds.iter().zip(&tags) {
-            let Some(&attribution) = by_no.get(cmd.transaction_no.as_str()) else {
-                outcomes.push(Some(BatchOutcome::Decided(Err(AppError::unknown_code("transaction_no", &cmd.transaction_no)))));
+        for (review, tags) in batch.iter().zip(&tags) {
+            let Some(&attribution) = by_no.get(review.cmd.transaction_no.as_str()) else {
+                outcomes.push(Some(BatchOutcome::Decided(Err(AppError::unknown_code("transaction_no", &review.cmd.transaction_no)))));
                 continue;
             };
             if row_of_transaction.contains_key(&attribution.transaction_id) {
                 outcomes.push(Some(BatchOutcome::Alone));
                 continue;
             }
-            row_of_transaction.insert(attribution.transaction_id, outcomes.len());
+            row_of_transaction.insert(attribution.transaction_id, (outcomes.len(), attribution));
             outcomes.push(None);
-            rows.push(new_review(cmd, tags, attribution, now));
+            rows.push(new_review(review.cmd, tags, attribution, review.now));
         }
         let inserted: Vec<(i64, i64)> = match conn {
             _ if rows.is_empty() => Vec::new(),
@@ -246,13 +255,32 @@ pub fn record_good_reviews(conn: &mut Conn, cmds: &[&ReviewCommand], now: DateTi
                 inserted
             }
         };
+        let mut opening = Vec::new();
+        let mut opened_by = Vec::new();
         for (id, transaction_id) in inserted {
-            if let Some(&k) = row_of_transaction.get(&transaction_id) {
-                outcomes[k] = Some(BatchOutcome::Decided(Ok(ReviewRecorded { id, is_bad: false, case_id: None })));
+            let Some(&(k, by)) = row_of_transaction.get(&transaction_id) else { continue };
+            match batch[k].opens_case {
+                None => outcomes[k] = Some(BatchOutcome::Decided(Ok(ReviewRecorded { id, is_bad: false, case_id: None }))),
+                Some((actor, rules)) => {
+                    let spec = OpenCase {
+                        source: "review",
+                        review_id: Some(id),
+                        complaint_id: None,
+                        department_id: Some(by.department_id),
+                        window_id: by.window_id,
+                        staff_id: by.staff_id,
+                    };
+                    opening.push((spec, actor, batch[k].now, rules));
+                    opened_by.push((k, id));
+                }
             }
         }
+        let (case_ids, events) = open_cases_unaudited(conn, &opening)?;
+        for ((k, id), case_id) in opened_by.into_iter().zip(case_ids) {
+            outcomes[k] = Some(BatchOutcome::Decided(Ok(ReviewRecorded { id, is_bad: true, case_id: Some(case_id) })));
+        }
         // A row the INSERT skipped: its transaction was rated before.
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(BatchOutcome::Alone)).collect())
+        Ok((outcomes.into_iter().map(|o| o.unwrap_or(BatchOutcome::Alone)).collect(), events))
     })
 }
 
@@ -320,19 +348,8 @@ fn record_bad_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: Dat
     })
 }
 
-/// A bad review with its case and mail, in a transaction (a savepoint inside the caller's),
-/// returning the case's audit event for the caller to append with others before it commits.
-pub fn record_bad_review_deferring_audit<'a>(
-    conn: &mut Conn,
-    cmd: &ReviewCommand,
-    actor: &'a str,
-    now: DateTime<Utc>,
-    rules: &Rules,
-) -> AppResult<(ReviewRecorded, AuditEntry<'a>)> {
-    let outcome = conn.transaction(|conn| store_bad_review(conn, cmd, actor, now, rules));
-    explain_conflict(conn, cmd, outcome)
-}
-
+/// A bad review with its case and mail, returning the case's audit event for the caller to
+/// append last.
 fn store_bad_review<'a>(
     conn: &mut Conn,
     cmd: &ReviewCommand,

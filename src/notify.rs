@@ -42,18 +42,53 @@ fn department_address(conn: &mut Conn, department_id: i64) -> AppResult<Option<(
     Ok(row.and_then(|(name, email)| email.map(|e| (name, e))))
 }
 
-/// 新案件: the department is told a case has arrived and when verification is due.
-pub fn queue_new_case(conn: &mut Conn, case_id: i64, department_id: i64, feedback_due: DateTime<Utc>, now: DateTime<Utc>) -> AppResult<()> {
-    let Some((name, address)) = department_address(conn, department_id)? else {
-        tracing::info!(case_id, department_id, "department has no email address; no mail queued");
+/// 新案件: each department is told a case `(case, department, feedback due)` has arrived and
+/// when verification is due. One lookup of the addresses and one INSERT for all of them.
+pub fn queue_new_cases(conn: &mut Conn, cases: &[(i64, i64, DateTime<Utc>)], now: DateTime<Utc>) -> AppResult<()> {
+    if cases.is_empty() {
         return Ok(());
-    };
-    let subject = format!("【好差评】新案件 #{case_id} 待核实");
-    let body = format!(
-        "{name}：\n\n您单位收到一件新的差评/投诉案件（编号 #{case_id}）。\n请于 {} 前联系评价人回访核实，并按期整改、回复。\n\n此邮件由好差评系统自动发送，请勿直接回复。\n",
-        display_local(clock::to_db(feedback_due))
-    );
-    enqueue(conn, "new_case", &[address], &subject, &body, Some(case_id), now)
+    }
+    let mut department_ids: Vec<i64> = cases.iter().map(|&(_, d, _)| d).collect();
+    department_ids.sort_unstable();
+    department_ids.dedup();
+    let found: Vec<(i64, String, Option<String>)> = db_run!(conn, |c| departments::table
+        .filter(departments::id.eq_any(&department_ids))
+        .select((departments::id, departments::name, departments::email))
+        .load(c))?;
+    let addresses: std::collections::HashMap<i64, (String, String)> =
+        found.into_iter().filter_map(|(id, name, email)| email.map(|e| (id, (name, e)))).collect();
+    let mut mails = Vec::with_capacity(cases.len());
+    for &(case_id, department_id, feedback_due) in cases {
+        let Some((name, address)) = addresses.get(&department_id) else {
+            tracing::info!(case_id, department_id, "department has no email address; no mail queued");
+            continue;
+        };
+        let recipients = serde_json::to_string(&[address]).map_err(crate::error::AppError::internal)?;
+        let subject = format!("【好差评】新案件 #{case_id} 待核实");
+        let body = format!(
+            "{name}：\n\n您单位收到一件新的差评/投诉案件（编号 #{case_id}）。\n请于 {} 前联系评价人回访核实，并按期整改、回复。\n\n此邮件由好差评系统自动发送，请勿直接回复。\n",
+            display_local(clock::to_db(feedback_due))
+        );
+        mails.push((case_id, recipients, subject, body));
+    }
+    let now = clock::to_db(now);
+    let rows: Vec<NewOutboxMail<'_>> = mails
+        .iter()
+        .map(|(case_id, recipients, subject, body)| NewOutboxMail {
+            kind: "new_case",
+            recipients,
+            subject,
+            body,
+            case_id: Some(*case_id),
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+        })
+        .collect();
+    if !rows.is_empty() {
+        db_run!(conn, |c| diesel::insert_into(outbox::table).values(&rows).execute(c))?;
+    }
+    Ok(())
 }
 
 /// Addresses of every supervisor with one.

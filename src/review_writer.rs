@@ -1,10 +1,10 @@
 //! Review intake under load. Reviews are handed to a few writer threads; each takes whatever
-//! has queued up while its previous batch was committing and stores it in one transaction: the
-//! reviews that open no case (nine in ten) with one multi-row INSERT
-//! ([`intake::record_good_reviews`]), each bad one with its case, audit event and mail in a
-//! savepoint of its own. A lone review waits for nobody (a batch of one); under load, reviews
-//! share one commit (one WAL flush) and one hold of the audit chain's lock instead of queueing
-//! for one each. Every caller is answered only after its batch committed.
+//! has queued up while its previous batch was committing and stores it in one transaction:
+//! the reviews in one multi-row INSERT, the bad ones' cases and mails in one more each
+//! ([`intake::record_reviews_together`]), their audit events in one append at the end. A lone
+//! review waits for nobody (a batch of one); under load, reviews share one commit (one WAL
+//! flush) and one hold of the audit chain's lock instead of queueing for one each. Every
+//! caller is answered only after its batch committed.
 //!
 //! Measured with `haochaping bench intake` on PostgreSQL (10 % one-star reviews): one
 //! transaction per review sustained 1 200 reviews/s, the server waiting on WAL flushes and on
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::Rules;
 use crate::error::{AppError, AppResult};
-use crate::intake::{self, BatchOutcome, ReviewCommand, ReviewRecorded};
+use crate::intake::{self, BatchOutcome, BatchReview, ReviewCommand, ReviewRecorded};
 use crate::storage::{audit, Backend, Conn, DbPool};
 
 /// Reviews stored in one transaction at most.
@@ -141,34 +141,24 @@ fn store(pool: &DbPool, batch: Vec<Job>) {
     answer_all(batch, outcomes, &mut conn);
 }
 
-/// Inside the batch's transaction: the good reviews in one INSERT, then each bad one in a
-/// savepoint (its refusal, 409 or 422, undoes only its own statements), then the bad ones'
-/// audit events. `None`: store alone after the commit.
+/// Inside the batch's transaction: the reviews, the bad ones' cases and their mails in a few
+/// multi-row INSERTs, then the cases' audit events. `None`: store alone after the commit.
 fn store_together(conn: &mut Conn, batch: &[Job]) -> AppResult<Vec<Option<AppResult<ReviewRecorded>>>> {
-    let mut outcomes: Vec<Option<AppResult<ReviewRecorded>>> = batch.iter().map(|_| None).collect();
-    let good: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].case.is_none()).collect();
-    if !good.is_empty() {
-        let cmds: Vec<&ReviewCommand> = good.iter().map(|&i| &batch[i].cmd).collect();
-        let now = good.iter().map(|&i| batch[i].now).max().unwrap_or_else(crate::clock::now);
-        for (&i, outcome) in good.iter().zip(intake::record_good_reviews(conn, &cmds, now)?) {
-            if let BatchOutcome::Decided(result) = outcome {
-                outcomes[i] = Some(result);
-            }
-        }
-    }
-    let mut opened = Vec::new();
-    for (job, outcome) in batch.iter().zip(outcomes.iter_mut()) {
-        if let Some(case) = &job.case {
-            *outcome = Some(intake::record_bad_review_deferring_audit(conn, &job.cmd, &case.actor, job.now, &case.rules).map(|(recorded, event)| {
-                opened.push(event);
-                recorded
-            }));
-        }
-    }
+    let reviews: Vec<BatchReview<'_>> = batch
+        .iter()
+        .map(|job| BatchReview { cmd: &job.cmd, now: job.now, opens_case: job.case.as_ref().map(|c| (c.actor.as_str(), &*c.rules)) })
+        .collect();
+    let (outcomes, opened) = intake::record_reviews_together(conn, &reviews)?;
     // The cases' audit events in one append, last: the chain's lock is held only from here to
     // the commit, once per batch.
     audit::append_all(conn, &opened)?;
-    Ok(outcomes)
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            BatchOutcome::Decided(result) => Some(result),
+            BatchOutcome::Alone => None,
+        })
+        .collect())
 }
 
 /// Answers each job: with its decided outcome, or by storing it alone.

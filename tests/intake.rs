@@ -17,7 +17,7 @@ on_both_backends!(
     admin_calls_need_the_admin_role,
     concurrent_repeats_store_one_review_and_one_complaint,
     a_burst_of_reviews_gets_one_answer_each,
-    a_batch_of_good_reviews_decides_each_on_its_own,
+    a_batch_of_reviews_decides_each_on_its_own,
 );
 
 async fn bad_review_opens_one_case_for_the_items_department(app: TestApp) {
@@ -307,11 +307,11 @@ async fn a_burst_of_reviews_gets_one_answer_each(app: TestApp) {
 
 /// The batch itself, called directly so that a batch is certain: a repeat inside it, a
 /// transaction rated before, an unknown transaction.
-async fn a_batch_of_good_reviews_decides_each_on_its_own(app: TestApp) {
+async fn a_batch_of_reviews_decides_each_on_its_own(app: TestApp) {
     use haochaping::domain::intake_rules::{Channel, ReviewContent};
-    use haochaping::intake::{record_good_reviews, BatchOutcome, ReviewCommand};
+    use haochaping::intake::{record_reviews_together, BatchOutcome, BatchReview, ReviewCommand};
     let d = app.seed().await;
-    for no in ["B-1", "B-2", "B-3"] {
+    for no in ["B-1", "B-2", "B-3", "B-4", "B-5"] {
         app.transaction(&d, no, "I1", json!({})).await;
     }
     let first = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "B-3", "stars": 5, "channel": "kiosk"})).await;
@@ -324,18 +324,38 @@ async fn a_batch_of_good_reviews_decides_each_on_its_own(app: TestApp) {
         is_public: true,
         rated_at: haochaping::clock::now(),
     };
-    let cmds = [review("B-1", 5), review("B-2", 4), review("B-1", 3), review("B-3", 5), review("NOPE", 5)];
+    let cmds = [review("B-1", 5), review("B-2", 4), review("B-1", 3), review("B-3", 5), review("NOPE", 5), review("B-4", 1), review("B-5", 2)];
     let mut conn = app.state.conn().expect("connection");
-    let outcomes = record_good_reviews(&mut conn, &cmds.iter().collect::<Vec<_>>(), haochaping::clock::now()).expect("batch");
+    let rules = app.state.reload_rules(&mut conn).expect("rules");
+    let batch: Vec<BatchReview<'_>> = cmds
+        .iter()
+        .map(|cmd| BatchReview { cmd, now: haochaping::clock::now(), opens_case: cmd.content.stars.is_bad().then_some(("integration:test", &*rules)) })
+        .collect();
+    let (outcomes, opened) = record_reviews_together(&mut conn, &batch).expect("batch");
+    haochaping::storage::audit::append_all(&mut conn, &opened).expect("audit");
     let summary: Vec<String> = outcomes
         .iter()
         .map(|o| match o {
-            BatchOutcome::Decided(Ok(r)) => format!("stored bad={}", r.is_bad),
+            BatchOutcome::Decided(Ok(r)) => format!("stored bad={} case={}", r.is_bad, r.case_id.is_some()),
             BatchOutcome::Decided(Err(e)) => e.code().to_owned(),
             BatchOutcome::Alone => "alone".to_owned(),
         })
         .collect();
-    assert_eq!(summary, ["stored bad=false", "stored bad=false", "alone", "alone", "invalid"]);
-    assert_eq!(app.count("reviews"), 3);
-    assert_eq!(app.count("reviews WHERE comment = '很方便'"), 2);
+    let good = "stored bad=false case=false";
+    let bad = "stored bad=true case=true";
+    assert_eq!(summary, [good, good, "alone", "alone", "invalid", bad, bad]);
+    assert_eq!(app.count("reviews"), 5);
+    assert_eq!(app.count("reviews WHERE comment = '很方便'"), 4);
+    // Each bad review opened its own case, told its department and logged the opening.
+    let case_of = |r: &BatchOutcome| match r {
+        BatchOutcome::Decided(Ok(r)) => (r.id, r.case_id.expect("case")),
+        _ => unreachable!(),
+    };
+    for (review_id, case_id) in [case_of(&outcomes[5]), case_of(&outcomes[6])] {
+        assert_eq!(app.count(&format!("cases WHERE id = {case_id} AND review_id = {review_id} AND state = 'feedback' AND department_id IS NOT NULL")), 1);
+        assert_eq!(app.count(&format!("outbox WHERE kind = 'new_case' AND case_id = {case_id} AND recipients LIKE '%d1@example.test%'")), 1);
+        assert_eq!(app.count(&format!("audit_events WHERE case_id = {case_id} AND action = 'open'")), 1);
+    }
+    let (status, verdict) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
+    assert_eq!((status, verdict["ok"].clone()), (200, json!(true)), "{verdict}");
 }
