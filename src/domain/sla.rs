@@ -128,11 +128,11 @@ pub fn alert_level(now: DateTime<Utc>, due: DateTime<Utc>, calendar: &WorkCalend
     }
 }
 
-/// Due times that are 黄灯 at `now` lie in `[now, due_soon_before(now))`: due on or before the
-/// next working day. The scanner's range query; agrees with [`alert_level`].
+/// Due times that are 黄灯 at `now` lie in `[now, due_soon_before(now))`: due before the second
+/// working day after today (a due date on the rest days after the next working day counts as
+/// that day). The scanner's range query; agrees with [`alert_level`].
 pub fn due_soon_before(now: DateTime<Utc>, calendar: &WorkCalendar) -> DateTime<Utc> {
-    let last_day = calendar.nth_working_day_after(local_date(now), 1);
-    start_of_local_day(last_day + Days::new(1))
+    start_of_local_day(calendar.nth_working_day_after(local_date(now), 2))
 }
 
 /// A stage due before the returned instant is, at `now`, more than
@@ -199,7 +199,22 @@ mod tests {
         assert_eq!(overdue_days(at(2026, 12, 6, 9), due, &cal), 4, "the weekend does not count");
     }
 
+    #[test]
+    fn due_soon_reaches_over_the_rest_days_after_the_next_working_day() {
+        let cal = WorkCalendar::official();
+        // Friday 13 Feb 2026: Saturday the 14th is a make-up working day, then the Spring
+        // Festival holiday; a stage due on the holiday's first day is one working day away.
+        let now = at(2026, 2, 13, 0);
+        let due = at(2026, 2, 15, 0);
+        assert_eq!(alert_level(now, due, &cal), Some(AlertLevel::DueSoon));
+        assert!(due < due_soon_before(now, &cal));
+        assert_eq!(local_date(due_soon_before(now, &cal)).to_string(), "2026-02-24");
+    }
+
     proptest::proptest! {
+        // Holidays and make-up days are a few dozen days of the two years: enough cases to land
+        // on and around them.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
         /// The scanner's range bounds pick exactly the cases the per-case rules would.
         #[test]
         fn scan_bounds_agree_with_the_per_case_rules(now_s in 1_767_225_600i64..1_830_297_600, due_offset_s in -40 * 86_400i64..40 * 86_400) {
