@@ -29,8 +29,10 @@ const DUE_SOON: i32 = 1;
 const OVERDUE: i32 = 2;
 const ESCALATED: i32 = 3;
 
-/// Cases claimed (and alerts written) per transaction.
-const BATCH: usize = 5_000;
+/// Cases claimed (and alerts written) per transaction at most. Large, because a batch rewrites
+/// leaf pages of `cases_alert_scan` all over the index (it is ordered by deadline, the batch by
+/// id): on SQLite the first scan of a million-case backlog wrote the whole index once per batch.
+const BATCH: usize = 50_000;
 /// Case numbers listed in one digest mail; the rest are counted.
 pub const DIGEST_LISTED: usize = 50;
 
@@ -95,15 +97,16 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
     for pass in &passes {
         let pending = pending_ids(conn, pass)?;
         report.examined += pending.len() as u64;
-        // In id order, so a batch rewrites neighbouring rows (a few hundred pages), not rows
-        // spread over the whole table.
+        // In id order, so a batch rewrites neighbouring rows, not rows spread over the whole
+        // table.
         for ids in pending.chunks(BATCH) {
+            let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else { continue };
             // The batch is claimed (its level raised) in the transaction that raises its
             // alerts, so a case answered or extended meanwhile is not alerted on a stale
             // deadline, and a failed batch leaves its cases for the next scan.
             conn.transaction(|conn| {
                 let mut due_now = Vec::new();
-                for (case_id, state, department_id, due) in claim(conn, pass, ids)? {
+                for (case_id, state, department_id, due) in claim(conn, pass, first, last)? {
                     let (Some(due), Some(stage)) = (due, CaseState::parse(&state).and_then(Stage::of)) else { continue };
                     let late_days = overdue_days(at, clock::from_db(due), &rules.calendar);
                     due_now.push(Candidate { case_id, department_id, stage, due, late_days });
@@ -131,12 +134,12 @@ fn pending_ids(conn: &mut Conn, pass: &Pass) -> AppResult<Vec<i64>> {
         .load(c))?)
 }
 
-/// Raises those of `ids` still pending for this pass to its level and returns them. The
-/// condition is checked again on each row as it is updated, so a case another scanner took
-/// or a handler moved meanwhile is left alone.
-fn claim(conn: &mut Conn, pass: &Pass, ids: &[i64]) -> AppResult<Vec<CaseRow>> {
+/// Raises the cases with ids in `first..=last` still pending for this pass to its level and
+/// returns them. The condition is checked again on each row as it is updated, so a case
+/// another scanner took or a handler moved meanwhile is left alone.
+fn claim(conn: &mut Conn, pass: &Pass, first: i64, last: i64) -> AppResult<Vec<CaseRow>> {
     Ok(db_run!(conn, |c| diesel::update(cases::table)
-        .filter(cases::id.eq_any(ids))
+        .filter(cases::id.between(first, last))
         .filter(cases::alerted_level.eq_any(pass.from_levels))
         .filter(cases::stage_due.ge(pass.due_from))
         .filter(cases::stage_due.lt(pass.due_before))
