@@ -55,44 +55,64 @@ impl std::fmt::Display for ScanReport {
     }
 }
 
-/// What one pass raises: `level` on the cases at one of `from_levels` whose running stage is
-/// due in `[due_from, due_before)`.
+/// What one pass raises: the alerts `raises`, in order, on the cases at one of `from_levels`
+/// whose running stage is due in `[due_from, due_before)`, which then stand at `to_level`.
 struct Pass {
-    level: &'static str,
+    raises: &'static [Raise],
     to_level: i32,
     from_levels: &'static [i32],
     due_from: NaiveDateTime,
     due_before: NaiveDateTime,
-    /// Where the report counts what this pass raised.
+}
+
+/// One alert level a pass raises, and where the report counts it.
+struct Raise {
+    level: &'static str,
     tally: fn(&mut ScanReport) -> &mut u64,
 }
 
+const RAISE_DUE_SOON: Raise = Raise { level: "due_soon", tally: |r| &mut r.due_soon };
+const RAISE_OVERDUE: Raise = Raise { level: "overdue", tally: |r| &mut r.overdue };
+const RAISE_ESCALATED: Raise = Raise { level: "escalated", tally: |r| &mut r.escalated };
+
+/// SQLite page cache of the scanning connection while it scans, in KiB. With SQLite's default
+/// 2 MiB each batch of a backlog read the same index pages from the file again and again: the
+/// first scan of a million-case backlog took 6.05 s, with 64 MiB 5.14 s (256 MiB: 5.08 s).
+const SQLITE_SCAN_CACHE_KIB: i64 = 65_536;
+/// SQLite's default, which the pool's connections keep otherwise.
+const SQLITE_DEFAULT_CACHE_KIB: i64 = 2_000;
+
 /// Raises every alert that is due and not yet raised.
 pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<ScanReport> {
+    set_sqlite_cache(conn, SQLITE_SCAN_CACHE_KIB)?;
+    let report = scan_passes(conn, at, rules);
+    // Shrinking frees the pages, so the pooled connection does not keep 64 MiB.
+    set_sqlite_cache(conn, SQLITE_DEFAULT_CACHE_KIB)?;
+    report
+}
+
+fn set_sqlite_cache(conn: &mut Conn, kib: i64) -> AppResult<()> {
+    if let Conn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(&format!("PRAGMA cache_size = -{kib}"))?;
+    }
+    Ok(())
+}
+
+fn scan_passes(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<ScanReport> {
     let now = clock::to_db(at);
     let mut report = ScanReport { at: clock::rfc3339_local(now), ..ScanReport::default() };
     // No case is due before the epoch.
     let ever = DateTime::UNIX_EPOCH.naive_utc();
+    let escalate_before = clock::to_db(escalation_due_before(at, &rules.calendar)).min(now);
     let passes = [
-        Pass {
-            level: "due_soon",
-            to_level: DUE_SOON,
-            from_levels: &[NOT_ALERTED],
-            due_from: now,
-            due_before: clock::to_db(due_soon_before(at, &rules.calendar)),
-            tally: |r| &mut r.due_soon,
-        },
-        // A case first seen past its deadline goes red without a yellow light first.
-        Pass { level: "overdue", to_level: OVERDUE, from_levels: &[NOT_ALERTED, DUE_SOON], due_from: ever, due_before: now, tally: |r| &mut r.overdue },
-        // Escalation follows the red light, never replaces it.
-        Pass {
-            level: "escalated",
-            to_level: ESCALATED,
-            from_levels: &[OVERDUE],
-            due_from: ever,
-            due_before: clock::to_db(escalation_due_before(at, &rules.calendar)).min(now),
-            tally: |r| &mut r.escalated,
-        },
+        Pass { raises: &[RAISE_DUE_SOON], to_level: DUE_SOON, from_levels: &[NOT_ALERTED], due_from: now, due_before: clock::to_db(due_soon_before(at, &rules.calendar)) },
+        // A case first seen past its deadline goes red without a yellow light first; one
+        // first seen more than three working days late is raised to 督办 in the same update
+        // (the red light is still raised first: escalation follows it, never replaces it).
+        Pass { raises: &[RAISE_OVERDUE, RAISE_ESCALATED], to_level: ESCALATED, from_levels: &[NOT_ALERTED, DUE_SOON], due_from: ever, due_before: escalate_before },
+        Pass { raises: &[RAISE_OVERDUE], to_level: OVERDUE, from_levels: &[NOT_ALERTED, DUE_SOON], due_from: escalate_before, due_before: now },
+        Pass { raises: &[RAISE_ESCALATED], to_level: ESCALATED, from_levels: &[OVERDUE], due_from: ever, due_before: escalate_before },
     ];
     for pass in &passes {
         let pending = pending_ids(conn, pass)?;
@@ -111,9 +131,11 @@ pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<Scan
                     let late_days = overdue_days(at, clock::from_db(due), &rules.calendar);
                     due_now.push(Candidate { case_id, department_id, stage, due, late_days });
                 }
-                let raised = raise(conn, pass.level, &due_now, now)?;
-                notify::queue_alert_digests(conn, pass.level, &raised, at)?;
-                *(pass.tally)(&mut report) += raised.len() as u64;
+                for alert in pass.raises {
+                    let raised = raise(conn, alert.level, &due_now, now)?;
+                    notify::queue_alert_digests(conn, alert.level, &raised, at)?;
+                    *(alert.tally)(&mut report) += raised.len() as u64;
+                }
                 Ok::<_, crate::error::AppError>(())
             })?;
         }

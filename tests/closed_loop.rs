@@ -343,6 +343,21 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
     assert!(scan_at(&app, &past_reply)["overdue"].as_u64() >= Some(1));
     assert_eq!(scan_at(&app, &past_reply)["overdue"], 0);
     assert_eq!(app.count(&format!("alerts WHERE case_id = {id} AND level = 'overdue' AND stage = 'reply'")), 1);
+
+    // A case first scanned more than three working days late: red and 督办 in the same scan,
+    // each once.
+    let id4 = app.bad_case(&d, "T4").await;
+    let (_, case4) = app.get(&format!("/api/v1/cases/{id4}"), Some(&d.supervisor)).await;
+    let due4 = chrono::DateTime::parse_from_rfc3339(case4["deadlines"]["feedback"].as_str().expect("due")).expect("rfc3339");
+    let very_late = (cal.deadline(due4.with_timezone(&chrono::Utc), 4) - chrono::Duration::hours(1)).to_rfc3339();
+    scan_at(&app, &very_late);
+    assert_eq!(app.count(&format!("alerts WHERE case_id = {id4} AND level = 'overdue'")), 1);
+    assert_eq!(app.count(&format!("alerts WHERE case_id = {id4} AND level = 'escalated'")), 1);
+    assert_eq!(app.count(&format!("alerts WHERE case_id = {id4} AND level = 'due_soon'")), 0, "no yellow light after the fact");
+    let again = scan_at(&app, &very_late);
+    assert_eq!((again["overdue"].clone(), again["escalated"].clone()), (json!(0), json!(0)), "{again}");
+    assert_eq!(app.count(&format!("outbox WHERE kind = 'overdue' AND body LIKE '%案件 #{id4}　%'")), 1);
+    assert_eq!(app.count(&format!("outbox WHERE kind = 'escalated' AND body LIKE '%案件 #{id4}　%'")), 1);
 }
 
 async fn audit_chain_finds_tampering(app: TestApp) {
