@@ -4,7 +4,10 @@
 //! Each case records the highest alert raised on its current deadline (`alerted_level`, set
 //! back to 0 when the deadline moves), so a pass is one indexed range read of the cases that
 //! crossed its threshold since the last scan, however large the backlog. A batch raises the
-//! level with a compare-and-set UPDATE, so several scanners never take the same case. Alerts are rows whose UNIQUE key is (case, level, stage, due time), inserted with ON
+//! level with a compare-and-set UPDATE, so several scanners never take the same case; a case
+//! first seen more than three working days late gets 红灯 and 督办 in one update.
+//!
+//! Alerts are rows whose UNIQUE key is (case, level, stage, due time), inserted with ON
 //! CONFLICT DO NOTHING; the mail is queued in the same transaction, for the rows that were new
 //! only: one digest per department and level (and one to the supervisors for escalations), not
 //! one mail per case. A new deadline (extension, reassignment) is a new key and alerts again.
