@@ -121,8 +121,37 @@ async fn sigkill_mid_load(backend: Backend) {
     let case_events: i64 = haochaping::db_run!(&mut conn, |c| audit_events::table.filter(audit_events::case_id.is_not_null()).count().get_result(c)).expect("events");
     assert_eq!(case_events, one_star, "one audit event per opened case");
 
-    // The restarted server answers: a repeat is refused, a new review lands.
+    if backend == Backend::Sqlite {
+        #[derive(QueryableByName)]
+        struct Check {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            integrity_check: String,
+        }
+        let check: Vec<Check> = haochaping::db_run!(&mut conn, |c| diesel::sql_query("PRAGMA integrity_check").load(c)).expect("integrity check");
+        assert_eq!(check.iter().map(|r| r.integrity_check.as_str()).collect::<Vec<_>>(), ["ok"], "SQLite file after SIGKILL");
+    }
+
+    // A client retries what it sent and never heard back about: each retry is stored now (201)
+    // or was stored before the kill (409 already rated), and either way exactly once.
     let client = common::client_builder().build().expect("client");
+    let unconfirmed: Vec<(usize, &String)> = nos.iter().enumerate().filter(|(_, no)| attempted.contains(no) && !accepted.contains(*no)).collect();
+    eprintln!("accepted {}, attempted {}, retried {}", accepted.len(), attempted.len(), unconfirmed.len());
+    for (i, no) in &unconfirmed {
+        let stars = if i % 5 == 0 { 1 } else { 5 };
+        let body = serde_json::json!({"transaction_no": no, "stars": stars, "channel": "pc", "comment": "办理慢"});
+        let r = client.post(format!("{}/api/v1/reviews", restarted.base)).bearer_auth(&key).json(&body).send().await.expect("retry");
+        let status = r.status().as_u16();
+        assert!(status == 201 || status == 409, "retry of {no}: {status} {}", r.text().await.unwrap_or_default());
+    }
+    let stored_after: i64 = haochaping::db_run!(&mut conn, |c| reviews::table.count().get_result(c)).expect("reviews");
+    assert_eq!(stored_after as usize, attempted.len(), "every attempted review stored exactly once after the retries");
+    let attempted_one_star = nos.iter().enumerate().filter(|(i, no)| i % 5 == 0 && attempted.contains(no)).count() as i64;
+    let review_cases: i64 = haochaping::db_run!(&mut conn, |c| cases::table.filter(cases::source.eq("review")).count().get_result(c)).expect("cases");
+    assert_eq!(review_cases, attempted_one_star, "one case per one-star review after the retries");
+    let chain = haochaping::storage::audit::verify(&mut conn).expect("verify");
+    assert!(chain.ok, "audit chain after the retries: {chain:?}");
+
+    // The restarted server answers: a repeat is refused, a new review lands.
     let repeat = accepted.iter().next().expect("one accepted");
     let r = client
         .post(format!("{}/api/v1/reviews", restarted.base))

@@ -131,6 +131,12 @@ async fn postgres_stopped_answers_503_and_recovers_without_restart() {
     let page = app.client.get(app.url("/public")).send().await.expect("page");
     assert_eq!(page.status().as_u16(), 503);
     assert!(page.text().await.unwrap_or_default().contains("系统繁忙"), "pages say so in Chinese");
+    // A login token is checked against the database on every call (the integration key above
+    // is cached in memory): that path, and signing in, answer 503 too, not 401 or 500.
+    let (status, body) = app.get("/api/v1/cases", Some(&d.supervisor)).await;
+    assert_eq!((status, error_code(&body)), (503, "unavailable".to_owned()), "{body}");
+    let (status, body) = app.post("/api/v1/auth/login", None, &json!({"username": "sup", "password": "password-123"})).await;
+    assert_eq!((status, error_code(&body)), (503, "unavailable".to_owned()), "{body}");
 
     relay.start_database();
     // Same server, no restart: the pool reconnects on its own.
