@@ -97,7 +97,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Security headers on every response; pages add a stricter policy of their own.
+/// Security headers on every response, pages and API alike (`tests/access.rs` checks them on
+/// every endpoint for every caller).
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))

@@ -239,8 +239,25 @@ pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Op
         Err(e) => return (599, format!("no answer: {e}")),
     };
     let status = resp.status().as_u16();
+    let missing: Vec<&str> = SECURITY_HEADERS
+        .iter()
+        .filter(|(name, value)| resp.headers().get(*name).and_then(|v| v.to_str().ok()) != Some(*value))
+        .map(|(name, _)| *name)
+        .collect();
+    if !missing.is_empty() {
+        // Counts as a failure wherever a status is checked (the matrix, the hostile battery).
+        return (598, format!("answered {status} without the security headers {missing:?}"));
+    }
     (status, resp.text().await.unwrap_or_default())
 }
+
+/// On every answer, whatever the caller and the status.
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+    ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
+];
 
 /// `(METHOD, route)` of every route registered in `src/http/mod.rs` and `src/web/mod.rs`,
 /// read from the source: a route added there without a row in [`all`] fails the tests.
