@@ -27,7 +27,8 @@ pub struct Endpoint {
     pub path: &'static str,
     pub body: Body,
     /// One cell per [`WHO`]: an exact status, or `ok` for "allowed" (any answer below 500
-    /// other than 401 and 403: what follows depends on the data, not on who asks).
+    /// other than 401, 403, 404 and a redirect to the sign-in page: what follows depends on the
+    /// data, not on who asks). `{run}` names no run, so its allowed callers get an exact 404.
     pub expect: &'static str,
 }
 
@@ -159,7 +160,7 @@ pub fn all() -> Vec<Endpoint> {
         e("PUT", "/api/v1/sla-policies/{source}", "/api/v1/sla-policies/review", Json(|_| json!({"feedback_days": 1, "reply_days": 5, "extended_reply_days": 15, "supervision_days": 3})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", Json(|_| json!({"k": 2})), "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", NoBody, "401 401 403 403 403 403 ok ok"),
-        e("GET", "/api/v1/analysis/clusters/{id}", "/api/v1/analysis/clusters/{run}", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/analysis/clusters/{id}", "/api/v1/analysis/clusters/{run}", NoBody, "401 401 403 403 403 403 404 404"),
         e("GET", "/api/v1/router/label-map", "/api/v1/router/label-map", NoBody, "401 401 403 403 403 403 ok ok"),
         e("PUT", "/api/v1/router/label-map", "/api/v1/router/label-map", Json(|_| json!({})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 503 503"), // no model in tests
@@ -188,7 +189,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/board", "/board", NoBody, "303 303 303 303 403 403 ok 403"),
         e("GET", "/analytics", "/analytics", NoBody, "303 303 303 303 403 403 ok ok"),
         e("POST", "/analytics/clusters", "/analytics/clusters", Form(|_| vec![("kind", "bad_reviews".into()), ("k", "2".into())]), "303 303 303 303 403 403 ok ok"),
-        e("GET", "/analytics/clusters/{id}", "/analytics/clusters/{run}", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("GET", "/analytics/clusters/{id}", "/analytics/clusters/{run}", NoBody, "303 303 303 303 403 403 404 404"),
         e("GET", "/admin", "/admin", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/admin/{section}", "/admin/departments", NoBody, "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/{section}", "/admin/departments", Form(|f| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
@@ -247,6 +248,10 @@ pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Op
     if !missing.is_empty() {
         // Counts as a failure wherever a status is checked (the matrix, the hostile battery).
         return (598, format!("answered {status} without the security headers {missing:?}"));
+    }
+    if resp.status().is_redirection() {
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        return (status, format!("redirect to {location}"));
     }
     (status, resp.text().await.unwrap_or_default())
 }
