@@ -139,8 +139,9 @@ async fn hostile_requests_never_get_5xx_nor_write_rows(app: TestApp) {
     let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
     let strategy = attacks();
     let mut failures = Vec::new();
-    let mut sent = 0;
     // Nothing else writes meanwhile (no background jobs): each count after is the next before.
+    // First, while the citizen-rating quota of this address is untouched.
+    let mut sent = attack_rating_form(&app, &f, &mut runner, &mut failures).await;
     let mut before = total_rows(&app);
     for ep in endpoints::all() {
         // Signing out would end the callers' sessions for the rows after it.
@@ -172,17 +173,31 @@ async fn hostile_requests_never_get_5xx_nor_write_rows(app: TestApp) {
 async fn send(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, attack: &Attack) -> (u16, String) {
     let path = f.path(ep.path);
     match attack {
-        Attack::Field(name, value) => {
-            let mut good = match ep.body {
-                Body::Json(make) => make(f),
-                Body::Form(make) => Value::Object(make(f).into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect()),
-                Body::None => Value::Object(Default::default()),
-            };
-            good[name.as_str()] = value.clone();
-            // Page forms get it as JSON: the wrong content type, on purpose.
-            let bytes = serde_json::to_vec(&good).unwrap_or_default();
-            endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
-        }
+        Attack::Field(name, value) => match ep.body {
+            // Page forms get it form-encoded, with the session's CSRF token, so it reaches the
+            // handler's own checks.
+            Body::Form(make) => {
+                let mut fields: Vec<(String, String)> = make(f).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                let key = target_field(name, fields.iter().map(|(k, _)| k.as_str()));
+                set_field(&mut fields, &key, form_text(value));
+                if let Some(session) = f.credentials(who).session {
+                    fields.push(("csrf".to_owned(), app.state.cookies.csrf(&session)));
+                }
+                endpoints::call(app, f, ep, who, None, Some(form_encoded(&fields).into()), Some("application/x-www-form-urlencoded")).await
+            }
+            Body::Json(make) => {
+                let mut good = make(f);
+                let keys: Vec<String> = good.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+                let key = target_field(name, keys.iter().map(String::as_str));
+                good[key.as_str()] = value.clone();
+                let bytes = serde_json::to_vec(&good).unwrap_or_default();
+                endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
+            }
+            Body::None => {
+                let bytes = serde_json::to_vec(&serde_json::json!({ name.as_str(): value })).unwrap_or_default();
+                endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
+            }
+        },
         Attack::Json(value) => {
             let bytes = serde_json::to_vec(value).unwrap_or_default();
             endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
@@ -216,6 +231,68 @@ async fn send(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, attack: &Att
             }
         }
     }
+}
+
+/// The attacked field: `name` when the body has it (or has no fields), else one of the body's
+/// own fields, so most attacks get past "unknown field" to the field's own validation.
+fn target_field<'a>(name: &str, keys: impl Iterator<Item = &'a str>) -> String {
+    let keys: Vec<&str> = keys.collect();
+    if keys.is_empty() || keys.contains(&name) {
+        name.to_owned()
+    } else {
+        keys[name.len() % keys.len()].to_owned()
+    }
+}
+
+fn set_field(fields: &mut Vec<(String, String)>, key: &str, value: String) {
+    match fields.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => fields.push((key.to_owned(), value)),
+    }
+}
+
+fn form_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn form_encoded(fields: &[(String, String)]) -> String {
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+/// The citizen's rating form with a link that is still good, a fresh transaction per attack, so
+/// each one reaches the form's checks rather than "already rated" or "link expired". Returns the
+/// requests sent.
+async fn attack_rating_form(app: &TestApp, f: &Fixture, runner: &mut TestRunner, failures: &mut Vec<String>) -> usize {
+    let strategy = (prop_oneof![Just("stars"), Just("comment"), Just("tags"), Just("form"), Just("channel")], nasty_json());
+    for i in 0..CASES_PER_ENDPOINT {
+        let (field, value) = strategy.new_tree(runner).expect("attack").current();
+        let transaction = app.transaction(&f.district, &format!("HX{i}"), "I1", serde_json::json!({})).await;
+        let token = transaction["rating_token"].as_str().expect("rating token").to_owned();
+        let form_token = app.state.signer.sign(&format!("form:{token}"), chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let mut fields = vec![("form".to_owned(), form_token), ("stars".to_owned(), "4".to_owned()), ("comment".to_owned(), "办事顺利".to_owned())];
+        set_field(&mut fields, field, form_text(&value));
+        let before = total_rows(app);
+        let sent = f
+            .client
+            .post(app.url(&format!("/rate/{token}")))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_encoded(&fields))
+            .send()
+            .await;
+        let status = sent.map(|r| r.status().as_u16()).unwrap_or(599);
+        let after = total_rows(app);
+        let shown: String = format!("{field} = {value}").chars().take(300).collect();
+        // 429 would mean the battery was throttled instead of testing the form.
+        if status >= 500 || status == 429 {
+            failures.push(format!("POST /rate/{{token}} with {shown}: {status}"));
+        } else if status >= 400 && after != before {
+            failures.push(format!("POST /rate/{{token}} with {shown}: refused ({status}) but rows went {before} → {after}"));
+        }
+    }
+    CASES_PER_ENDPOINT
 }
 
 fn encode(s: &str) -> String {
