@@ -1,7 +1,7 @@
 //! The hostile-input battery: random and malicious bodies, paths, query strings and headers
 //! thrown at every endpoint of `common/endpoints.rs` (property-based, seeded so a failure
 //! reproduces). Whatever comes in, the answer is below 500, the server keeps answering, and a
-//! refused request writes no row.
+//! refused request changes no table's contents.
 
 mod common;
 
@@ -118,20 +118,43 @@ fn strongest_caller(ep: &Endpoint) -> &'static str {
     WHO.iter().zip(cells).rev().find(|(_, cell)| *cell == "ok" || *cell == "503").map(|(who, _)| *who).unwrap_or("admin")
 }
 
-fn total_rows(app: &TestApp) -> i64 {
+/// Every table's full contents, in a canonical order: a refused request must leave it as it
+/// was (an UPDATE or an insert-and-delete would not show in row counts).
+fn database_contents(app: &TestApp) -> Vec<(String, String)> {
     #[derive(diesel::QueryableByName)]
-    struct Name {
+    struct Text {
         #[diesel(sql_type = diesel::sql_types::Text)]
-        name: String,
+        text: String,
     }
     let mut conn = app.conn();
-    let sql = match app.backend {
-        common::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%'",
-        common::Backend::Postgres => "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE '__diesel%'",
+    let mut load = |sql: &str| -> Vec<String> {
+        let rows: Vec<Text> = haochaping::db_run!(&mut conn, |c| diesel::RunQueryDsl::load(diesel::sql_query(sql), c)).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|r| r.text).collect()
     };
-    let tables: Vec<Name> = haochaping::db_run!(&mut conn, |c| diesel::RunQueryDsl::load(diesel::sql_query(sql), c)).expect("tables");
-    drop(conn);
-    tables.iter().map(|t| app.count(&t.name)).sum()
+    let tables = load(match app.backend {
+        common::Backend::Sqlite => "SELECT name AS text FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%' ORDER BY name",
+        common::Backend::Postgres => "SELECT table_name::text AS text FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE '__diesel%' ORDER BY table_name",
+    });
+    tables
+        .into_iter()
+        .map(|table| {
+            let sql = match app.backend {
+                common::Backend::Postgres => format!("SELECT COALESCE(string_agg(t::text, E'\\n' ORDER BY t::text), '') AS text FROM {table} t"),
+                common::Backend::Sqlite => {
+                    let columns = load(&format!("SELECT name AS text FROM pragma_table_info('{table}')"));
+                    let row = columns.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || ',' || ");
+                    format!("SELECT COALESCE(group_concat(r, char(10)), '') AS text FROM (SELECT {row} AS r FROM {table} ORDER BY 1)")
+                }
+            };
+            let contents = load(&sql).concat();
+            (table, contents)
+        })
+        .collect()
+}
+
+/// The tables whose contents differ, for the failure message.
+fn changed_tables(before: &[(String, String)], after: &[(String, String)]) -> Vec<String> {
+    after.iter().filter(|t| !before.contains(t)).map(|(name, _)| name.clone()).collect()
 }
 
 async fn hostile_requests_never_get_5xx_nor_write_rows(app: TestApp) {
@@ -142,7 +165,7 @@ async fn hostile_requests_never_get_5xx_nor_write_rows(app: TestApp) {
     // Nothing else writes meanwhile (no background jobs): each count after is the next before.
     // First, while the citizen-rating quota of this address is untouched.
     let mut sent = attack_rating_form(&app, &f, &mut runner, &mut failures).await;
-    let mut before = total_rows(&app);
+    let mut before = database_contents(&app);
     for ep in endpoints::all() {
         // Signing out would end the callers' sessions for the rows after it.
         if ep.route.ends_with("logout") {
@@ -155,12 +178,12 @@ async fn hostile_requests_never_get_5xx_nor_write_rows(app: TestApp) {
             let attack = strategy.new_tree(&mut runner).expect("attack").current();
             let (status, body) = send(&app, &f, &ep, who, &attack).await;
             sent += 1;
-            let after = total_rows(&app);
+            let after = database_contents(&app);
             let shown: String = format!("{attack:?}").chars().take(300).collect();
             if status >= 500 && !(expected_unavailable && status == 503) {
                 failures.push(format!("{} {} as {who} with {shown}: {status} {}", ep.method, ep.path, body.chars().take(200).collect::<String>()));
             } else if status >= 400 && after != before {
-                failures.push(format!("{} {} as {who} with {shown}: refused ({status}) but rows went {before} → {after}", ep.method, ep.path));
+                failures.push(format!("{} {} as {who} with {shown}: refused ({status}) but wrote to {:?}", ep.method, ep.path, changed_tables(&before, &after)));
             }
             before = after;
         }
@@ -274,7 +297,7 @@ async fn attack_rating_form(app: &TestApp, f: &Fixture, runner: &mut TestRunner,
         let form_token = app.state.signer.sign(&format!("form:{token}"), chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let mut fields = vec![("form".to_owned(), form_token), ("stars".to_owned(), "4".to_owned()), ("comment".to_owned(), "办事顺利".to_owned())];
         set_field(&mut fields, field, form_text(&value));
-        let before = total_rows(app);
+        let before = database_contents(app);
         let sent = f
             .client
             .post(app.url(&format!("/rate/{token}")))
@@ -283,13 +306,13 @@ async fn attack_rating_form(app: &TestApp, f: &Fixture, runner: &mut TestRunner,
             .send()
             .await;
         let status = sent.map(|r| r.status().as_u16()).unwrap_or(599);
-        let after = total_rows(app);
+        let after = database_contents(app);
         let shown: String = format!("{field} = {value}").chars().take(300).collect();
         // 429 would mean the battery was throttled instead of testing the form.
         if status >= 500 || status == 429 {
             failures.push(format!("POST /rate/{{token}} with {shown}: {status}"));
         } else if status >= 400 && after != before {
-            failures.push(format!("POST /rate/{{token}} with {shown}: refused ({status}) but rows went {before} → {after}"));
+            failures.push(format!("POST /rate/{{token}} with {shown}: refused ({status}) but wrote to {:?}", changed_tables(&before, &after)));
         }
     }
     CASES_PER_ENDPOINT
