@@ -55,4 +55,14 @@ async fn limits_on_login_and_rating(app: TestApp) {
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(statuses.iter().all(|s| [201, 409, 429].contains(s)), "{statuses:?}");
     assert_eq!(app.count("reviews r JOIN transactions t ON t.id = r.transaction_id WHERE t.transaction_no = 'C1'"), 1);
+
+    // The rating page shares that quota: this address has used it up, so the form answers 429
+    // with a page saying so (and what was rated stays rated).
+    let t = app.transaction(&d, "C2", "I1", json!({})).await;
+    let token = t["rating_token"].as_str().expect("token").to_owned();
+    let form_token = app.state.signer.sign(&format!("form:{token}"), chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let page = app.client.post(app.url(&format!("/rate/{token}"))).form(&[("form", form_token.as_str()), ("stars", "5")]).send().await.expect("rating page");
+    assert_eq!(page.status().as_u16(), 429);
+    assert!(page.text().await.unwrap_or_default().contains("提交过于频繁"), "the page says so in Chinese");
+    assert_eq!(app.count("reviews r JOIN transactions t ON t.id = r.transaction_id WHERE t.transaction_no = 'C2'"), 0);
 }
