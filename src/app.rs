@@ -127,9 +127,9 @@ impl AppState {
             router,
             signer: RatingSigner::new(&secret),
             cookies: crate::security::CookieSigner::new(&format!("session:{secret}")),
+            throttle: crate::throttle::Throttle::new(config.integration_per_second),
             config,
             metrics: Metrics::new(),
-            throttle: crate::throttle::Throttle::default(),
             api_keys: crate::accounts::ApiKeyCache::default(),
             rules: RwLock::new((Instant::now(), Arc::new(rules))),
         }))

@@ -18,6 +18,8 @@ pub struct Config {
     pub nlp_dir: std::path::PathBuf,
     /// The router assigns a complaint itself only at or above this probability.
     pub router_threshold: f32,
+    /// Requests per integration key and second, every endpoint together.
+    pub integration_per_second: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,13 @@ impl Config {
                 Some(v) => v.parse().ok().filter(|t: &f32| (0.0..=1.0).contains(t)).ok_or_else(|| ConfigError {
                     name: "HCP_ROUTER_THRESHOLD",
                     message: "a probability between 0 and 1".into(),
+                })?,
+            },
+            integration_per_second: match var("HCP_INTEGRATION_RATE") {
+                None => crate::throttle::INTEGRATION_PER_SECOND,
+                Some(v) => v.parse().ok().filter(|n: &u32| *n > 0).ok_or_else(|| ConfigError {
+                    name: "HCP_INTEGRATION_RATE",
+                    message: "a positive number of requests per key and second".into(),
                 })?,
             },
         })

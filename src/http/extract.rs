@@ -71,16 +71,23 @@ impl FromRequest for Caller {
                 if token.is_empty() || token.len() > 200 {
                     return Err(AppError::Unauthorized("invalid credentials".into()));
                 }
-                if let Some(principal) = state.api_keys.get(&token) {
-                    return Ok(Caller(principal));
+                let principal = match state.api_keys.get(&token) {
+                    Some(principal) => principal,
+                    None => {
+                        state
+                            .db(move |conn, state| {
+                                let principal = authenticate_bearer(conn, &token, clock::now())?;
+                                state.api_keys.remember(&token, &principal);
+                                Ok(principal)
+                            })
+                            .await?
+                    }
+                };
+                // Each integration key has its own quota, on every endpoint, apart from the
+                // per-address limits of citizens and sign-ins.
+                if let Principal::ApiKey { id, .. } = &principal {
+                    state.throttle.integration(*id)?;
                 }
-                let principal = state
-                    .db(move |conn, state| {
-                        let principal = authenticate_bearer(conn, &token, clock::now())?;
-                        state.api_keys.remember(&token, &principal);
-                        Ok(principal)
-                    })
-                    .await?;
                 return Ok(Caller(principal));
             }
             if let Some(token) = rating_token {
