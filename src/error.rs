@@ -141,6 +141,10 @@ impl From<DieselError> for AppError {
                 } else if m.contains("readonly database") || m.contains("read-only") {
                     tracing::error!(error = %info.message(), "database read-only");
                     AppError::StorageUnwritable("read_only", "the database is read-only; nothing was saved — retry later")
+                } else if m.contains("invalid byte sequence for encoding") {
+                    // PostgreSQL refuses NUL in text (SQLite stores it): whatever field or filter
+                    // carried it, the request is at fault, not the server.
+                    AppError::BadRequest("text must not contain NUL characters".into())
                 } else if is_unavailable_message(&m) {
                     AppError::Unavailable("the database is unavailable; retry later".into())
                 } else {
@@ -258,5 +262,6 @@ mod tests {
         assert_eq!(mapped("cannot execute INSERT in a read-only transaction"), (503, "read_only"));
         assert_eq!(mapped("server closed the connection unexpectedly"), (503, "unavailable"));
         assert_eq!(mapped("syntax error near x"), (500, "internal"));
+        assert_eq!(mapped("invalid byte sequence for encoding \"UTF8\": 0x00"), (400, "bad_request"));
     }
 }

@@ -5,7 +5,26 @@ mod common;
 use common::{error_code, TestApp};
 use serde_json::json;
 
-on_both_backends!(bad_bodies_are_refused_cleanly, system_endpoints_answer);
+on_both_backends!(bad_bodies_are_refused_cleanly, system_endpoints_answer, nul_characters_are_the_callers_fault);
+
+/// PostgreSQL refuses NUL in text where SQLite stores it: a NUL in a filter or a field is a
+/// 4xx on both, never a 500 (found by the hostile battery: `?department=%00…` was a 500).
+async fn nul_characters_are_the_callers_fault(app: TestApp) {
+    let d = app.seed().await;
+    let before = (app.count("transactions"), app.count("reviews"));
+    for path in ["/api/v1/cases?department=%00x", "/api/v1/alerts?department=D1%00", "/api/v1/cases?q=%00"] {
+        let r = app.client.get(app.url(path)).bearer_auth(&d.supervisor).send().await.expect("send");
+        let status = r.status().as_u16();
+        assert!(status < 500, "{path}: {status} {}", r.text().await.unwrap_or_default());
+    }
+    let (status, body) = app.post("/api/v1/transactions", Some(&d.key), &json!({"transaction_no": "N\u{0}1", "service_item_code": "I1", "channel": "window_device", "completed_at": "2026-11-20T10:00:00+08:00"})).await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    let (status, body) = app.post("/api/v1/transactions", Some(&d.key), &json!({"transaction_no": "N2", "service_item_code": "I1", "channel": "window_device", "applicant_name": "张\u{0}三", "completed_at": "2026-11-20T10:00:00+08:00"})).await;
+    assert!((200..500).contains(&status), "{status} {body}");
+    let stored_n2 = app.count("transactions WHERE transaction_no = 'N2'");
+    assert_eq!(app.count("transactions"), before.0 + stored_n2, "only a transaction that was accepted is stored");
+    assert_eq!(app.count("reviews"), before.1);
+}
 
 async fn send_raw(app: &TestApp, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
     let resp = app

@@ -76,8 +76,10 @@ enum Attack {
     Path(String),
     /// Hostile query parameters.
     Query(Vec<(String, String)>),
-    /// A forged or garbage credential header.
-    Header(String, String),
+    /// A query string sent as is: escapes that decode to invalid UTF-8 or control bytes.
+    RawQuery(String),
+    /// A forged or garbage credential header (its value as bytes: obs-text too).
+    Header(String, Vec<u8>),
 }
 
 fn attacks() -> impl Strategy<Value = Attack> {
@@ -104,9 +106,14 @@ fn attacks() -> impl Strategy<Value = Attack> {
                 Just("page".to_owned()), Just("per_page".to_owned()), Just("by".to_owned()), Just("min_ratings".to_owned()), Just("format".to_owned()),
                 Just("department".to_owned()), Just("level".to_owned()), Just("q".to_owned()), "[a-z_]{1,10}"], nasty_strings()), 1..4)
             .prop_map(Attack::Query),
+        1 => prop_oneof![Just("month=%FF%FE"), Just("state=%C0%AF"), Just("page=%ED%A0%80"), Just("q=%00%0A%0D%1B"), Just("%FF=1"),
+                Just("from=2026-11-01%FF"), Just("per_page=1%00"), Just("by=%E5%B7"), Just("&&==&"), Just("q=%")]
+            .prop_map(|q| Attack::RawQuery(q.to_owned())),
         1 => (prop_oneof![Just("Authorization".to_owned()), Just("X-Rating-Token".to_owned()), Just("Cookie".to_owned()), Just("X-Forwarded-For".to_owned())],
               prop_oneof![Just("Bearer ".to_owned() + &"A".repeat(5000)), Just("Bearer hcpk_' OR 1=1 --".to_owned()), Just("hcp_session=forged.signature".to_owned()),
-                  Just("v1.eyJ0IjoiVDEifQ.forged".to_owned()), "[ -~]{0,80}"])
+                  Just("v1.eyJ0IjoiVDEifQ.forged".to_owned()), "[ -~]{0,80}"].prop_map(String::into_bytes)
+                  .boxed()
+                  .prop_union(prop_oneof![Just(b"Bearer \xff\xfe\x80".to_vec()), Just(b"hcp_session=\xe5\xb7".to_vec()), Just("Bearer 差评".as_bytes().to_vec())].boxed()))
             .prop_map(|(h, v)| Attack::Header(h, v)),
     ]
 }
@@ -244,9 +251,13 @@ async fn send(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, attack: &Att
             let joined = if path.contains('?') { format!("{path}&{}", query.join("&")) } else { format!("{path}?{}", query.join("&")) };
             endpoints::call(app, f, ep, who, Some(&joined), None, None).await
         }
+        Attack::RawQuery(query) => {
+            let joined = if path.contains('?') { format!("{path}&{query}") } else { format!("{path}?{query}") };
+            endpoints::call(app, f, ep, who, Some(&joined), None, None).await
+        }
         Attack::Header(name, value) => {
             let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
-            let Ok(header) = reqwest::header::HeaderValue::from_bytes(value.as_bytes()) else { return (400, String::new()) };
+            let Ok(header) = reqwest::header::HeaderValue::from_bytes(value) else { return (400, String::new()) };
             let resp = f.client.request(method, app.url(&path)).header(name.as_str(), header).send().await;
             match resp {
                 Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
