@@ -22,7 +22,6 @@ use diesel::prelude::*;
 use crate::clock;
 use crate::db_run;
 use crate::storage::models::NewTransaction;
-use crate::domain::sla;
 use crate::storage::schema::{alerts, cases, transactions};
 use crate::storage::{Backend, DbPool};
 
@@ -667,11 +666,8 @@ fn alert_rows_floor(url: &str) -> anyhow::Result<(usize, f64)> {
     let pool = DbPool::connect(url, 1)?;
     let mut conn = pool.get()?;
     let rules = crate::app::Rules::load(&mut conn).map_err(|e| anyhow!("{e}"))?;
-    let at = clock::now();
-    let now = clock::to_db(at);
-    let ever = chrono::DateTime::UNIX_EPOCH.naive_utc();
-    let escalate_before = clock::to_db(sla::escalation_due_before(at, &rules.calendar)).min(now);
-    let levels = [("due_soon", now, clock::to_db(sla::due_soon_before(at, &rules.calendar))), ("overdue", ever, now), ("escalated", ever, escalate_before)];
+    let crate::scanner::AlertWindows { now, ever, due_soon_before, escalate_before } = crate::scanner::AlertWindows::at(clock::now(), &rules);
+    let levels = [("due_soon", now, due_soon_before), ("overdue", ever, now), ("escalated", ever, escalate_before)];
     let mut rows = 0;
     let mut took = Duration::ZERO;
     let outcome = conn.transaction(|conn| {

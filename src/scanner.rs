@@ -85,6 +85,28 @@ const SQLITE_SCAN_CACHE_KIB: i64 = 65_536;
 /// SQLite's default, which the pool's connections keep otherwise.
 const SQLITE_DEFAULT_CACHE_KIB: i64 = 2_000;
 
+/// Where each level's deadlines lie at one moment: a case is 黄灯 when due in
+/// `[now, due_soon_before)`, 红灯 when due before `now`, 督办 when due before `escalate_before`.
+pub struct AlertWindows {
+    pub now: NaiveDateTime,
+    /// Before any deadline (no case is due before the epoch).
+    pub ever: NaiveDateTime,
+    pub due_soon_before: NaiveDateTime,
+    pub escalate_before: NaiveDateTime,
+}
+
+impl AlertWindows {
+    pub fn at(at: DateTime<Utc>, rules: &Rules) -> AlertWindows {
+        let now = clock::to_db(at);
+        AlertWindows {
+            now,
+            ever: DateTime::UNIX_EPOCH.naive_utc(),
+            due_soon_before: clock::to_db(due_soon_before(at, &rules.calendar)),
+            escalate_before: clock::to_db(escalation_due_before(at, &rules.calendar)).min(now),
+        }
+    }
+}
+
 /// Raises every alert that is due and not yet raised.
 pub fn scan(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<ScanReport> {
     set_sqlite_cache(conn, SQLITE_SCAN_CACHE_KIB)?;
@@ -103,13 +125,10 @@ fn set_sqlite_cache(conn: &mut Conn, kib: i64) -> AppResult<()> {
 }
 
 fn scan_passes(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<ScanReport> {
-    let now = clock::to_db(at);
+    let AlertWindows { now, ever, due_soon_before, escalate_before } = AlertWindows::at(at, rules);
     let mut report = ScanReport { at: clock::rfc3339_local(now), ..ScanReport::default() };
-    // No case is due before the epoch.
-    let ever = DateTime::UNIX_EPOCH.naive_utc();
-    let escalate_before = clock::to_db(escalation_due_before(at, &rules.calendar)).min(now);
     let passes = [
-        Pass { raises: &[RAISE_DUE_SOON], to_level: DUE_SOON, from_levels: &[NOT_ALERTED], due_from: now, due_before: clock::to_db(due_soon_before(at, &rules.calendar)) },
+        Pass { raises: &[RAISE_DUE_SOON], to_level: DUE_SOON, from_levels: &[NOT_ALERTED], due_from: now, due_before: due_soon_before },
         // A case first seen past its deadline goes red without a yellow light first; one
         // first seen more than three working days late is raised to 督办 in the same update
         // (the red light is still raised first: escalation follows it, never replaces it).
