@@ -33,7 +33,8 @@ fn check_link(state: &AppState, token: &str) -> Result<String, HttpResponse> {
     }
 }
 
-fn form_token(state: &AppState, token: &str) -> String {
+/// The hidden `form` field of the rating page for this link (tests post the form with it).
+pub fn form_token(state: &AppState, token: &str) -> String {
     state.signer.sign(&format!("form:{token}"), chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
