@@ -122,13 +122,7 @@ async fn sigkill_mid_load(backend: Backend) {
     assert_eq!(case_events, one_star, "one audit event per opened case");
 
     if backend == Backend::Sqlite {
-        #[derive(QueryableByName)]
-        struct Check {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            integrity_check: String,
-        }
-        let check: Vec<Check> = haochaping::db_run!(&mut conn, |c| diesel::sql_query("PRAGMA integrity_check").load(c)).expect("integrity check");
-        assert_eq!(check.iter().map(|r| r.integrity_check.as_str()).collect::<Vec<_>>(), ["ok"], "SQLite file after SIGKILL");
+        assert_eq!(common::sqlite_integrity(&mut conn), "ok", "SQLite file after SIGKILL");
     }
 
     // A client retries what it sent and never heard back about: each retry is stored now (201)

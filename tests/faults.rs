@@ -210,17 +210,6 @@ impl Drop for SmallDisk {
     }
 }
 
-fn integrity(app: &TestApp) -> String {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        integrity_check: String,
-    }
-    let mut conn = app.conn();
-    let rows: Vec<Row> = haochaping::db_run!(&mut conn, |c| diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA integrity_check"), c)).expect("integrity");
-    rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("; ")
-}
-
 fn db_path(disk: &Path) -> String {
     format!("sqlite://{}", disk.join("haochaping.db").display())
 }
@@ -263,7 +252,7 @@ async fn sqlite_disk_full_refuses_cleanly_and_loses_nothing() {
     accepted += 1;
 
     assert_eq!(app.count("reviews") as usize, accepted);
-    assert_eq!(integrity(&app), "ok");
+    assert_eq!(common::sqlite_integrity(&mut app.conn()), "ok");
     let mut conn = app.conn();
     let chain = haochaping::storage::audit::verify(&mut conn).expect("verify");
     assert!(chain.ok, "{chain:?}");

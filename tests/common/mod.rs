@@ -292,6 +292,17 @@ pub async fn into_pair(resp: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// SQLite's `PRAGMA integrity_check`: `"ok"` when the file is sound.
+pub fn sqlite_integrity(conn: &mut Conn) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let rows: Vec<Row> = haochaping::db_run!(conn, |c| diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA integrity_check"), c)).expect("integrity check");
+    rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("; ")
+}
+
 /// Asserts the SPEC §6 error shape and returns its code.
 pub fn error_code(body: &Value) -> String {
     let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("not a JSON error: {body}"));
