@@ -28,16 +28,27 @@ pub fn require_all() -> bool {
     std::env::var("HCP_REQUIRE_ALL_TESTS").map(|v| v == "1").unwrap_or(false)
 }
 
-/// Server URL of the PostgreSQL used for per-test databases.
+/// Server URL of the PostgreSQL used for per-test databases, without TLS unless the URL sets
+/// `sslmode` itself. With TLS, libpq's OpenSSL frees its global state in an exit handler while
+/// a thread of the harness may still be ending and freeing its OpenSSL thread state: a test
+/// binary aborted after all its tests had passed ("double free or corruption": `OPENSSL_cleanup`
+/// in `exit` against a thread's TSD destructor, about 1 run in 30).
 pub fn pg_admin_url() -> String {
-    std::env::var("HCP_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    let url = std::env::var("HCP_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if url.contains("sslmode=") {
+        url
+    } else {
+        format!("{url}{}sslmode=disable", if url.contains('?') { '&' } else { '?' })
+    }
 }
 
 fn pg_url_for(db: &str) -> String {
     let admin = pg_admin_url();
+    let (admin, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
     match admin.rfind('/') {
-        Some(i) if admin[..i].contains("://") && i > admin.find("://").unwrap_or(0) + 2 => format!("{}/{db}", &admin[..i]),
-        _ => format!("{admin}/{db}"),
+        Some(i) if admin[..i].contains("://") && i > admin.find("://").unwrap_or(0) + 2 => format!("{}/{db}{query}", &admin[..i]),
+        _ => format!("{admin}/{db}{query}"),
     }
 }
 
