@@ -99,6 +99,12 @@ impl AppError {
     }
 }
 
+impl From<crate::domain::access::RoleRequired> for AppError {
+    fn from(e: crate::domain::access::RoleRequired) -> Self {
+        AppError::Forbidden(e.to_string())
+    }
+}
+
 impl From<FieldError> for AppError {
     fn from(e: FieldError) -> Self {
         AppError::Invalid(e)

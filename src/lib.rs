@@ -1,48 +1,32 @@
 //! haochaping: the government-service 好差评 closed loop.
 //!
-//! Layout: [`domain`] holds the rules as pure code; [`storage`] the diesel schema and queries;
-//! [`intake`], [`case_work`], [`master_data`], [`accounts`], [`calendar_admin`] the use cases;
-//! [`http`] the thin actix handlers; [`notify`] the email outbox; [`cli`] the commands.
+//! The folders are the layers; dependencies point down this list only.
+//!
+//! - [`interfaces`]: how people and systems reach the service — the JSON API ([`interfaces::http`]),
+//!   the pages ([`interfaces::web`]), the commands ([`interfaces::cli`]), the background jobs
+//!   ([`interfaces::jobs`]) and the composition root that wires them ([`interfaces::app`]).
+//! - The use cases, one folder per capability, each call one database transaction:
+//!   [`intake`] (transactions, reviews, complaints, the review writer), [`cases`] (the closed loop:
+//!   open, act, follow up, scan deadlines, export), [`admin`] (master data, accounts, calendar and
+//!   SLA rules), [`insight`] (statistics, the monthly report, disclosure, Open311, clustering runs).
+//! - [`domain`]: the rules as pure code (no I/O; the clock is passed in).
+//! - [`storage`]: diesel schema, rows, shared queries, the audit chain, loading the rules.
+//! - [`adapters`]: mail (outbox and SMTP), text analytics (jieba, TF-IDF, k-means, the router),
+//!   rendering (charts, report files, the shared stylesheet), security and throttling.
+//!
+//! [`error`] is the one error contract; [`clock`] converts instants between storage and display.
 
 // Lets test-only files shared with tests/ name this crate the same way from both sides.
 #[cfg(test)]
 extern crate self as haochaping;
 
-pub mod accounts;
-pub mod analytics;
-pub mod analytics_cli;
-pub mod analysis_runs;
-pub mod app;
-pub mod bench;
-pub mod calendar_admin;
-pub mod case_actions;
-pub mod case_export;
-pub mod case_work;
-pub mod charts;
-pub mod cli;
-pub mod citizen;
+pub mod adapters;
+pub mod admin;
+pub mod cases;
 pub mod clock;
-pub mod config;
-pub mod demo;
-pub mod disclosure;
 pub mod domain;
 pub mod error;
-pub mod follow_ups;
-pub mod http;
+pub mod insight;
 pub mod intake;
-pub mod jobs;
-pub mod mail_sender;
-pub mod master_data;
-pub mod metrics;
-pub mod notify;
-pub mod open311;
-pub mod reports;
-pub mod review_writer;
-pub mod routing;
-pub mod scanner;
-pub mod security;
-pub mod stats;
+pub mod interfaces;
 pub mod storage;
-pub mod telemetry;
-pub mod throttle;
-pub mod web;

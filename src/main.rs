@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    haochaping::cli::main()
+    haochaping::interfaces::cli::main()
 }

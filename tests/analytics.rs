@@ -4,7 +4,7 @@
 mod common;
 
 use common::{error_code, Backend, TestApp};
-use haochaping::analytics::router::{RouterModel, TrainOptions};
+use haochaping::adapters::nlp::router::{RouterModel, TrainOptions};
 use serde_json::json;
 
 on_both_backends!(clustering_runs_are_stored_and_listed);

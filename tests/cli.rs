@@ -41,8 +41,8 @@ fn migrate_then_add_users(backend: Backend) {
     let pool = haochaping::storage::DbPool::connect(&url, 1).expect("pool");
     let mut conn = pool.get().expect("conn");
     let now = haochaping::clock::now();
-    assert!(haochaping::accounts::login(&mut conn, "boss", "s3cret-pass", now).is_ok());
-    assert!(haochaping::accounts::login(&mut conn, "boss", "s3cret-pass\n", now).is_err());
+    assert!(haochaping::admin::accounts::login(&mut conn, "boss", "s3cret-pass", now).is_ok());
+    assert!(haochaping::admin::accounts::login(&mut conn, "boss", "s3cret-pass\n", now).is_err());
     drop(conn);
     drop(pool);
 

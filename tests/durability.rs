@@ -60,7 +60,7 @@ async fn sigkill_mid_load_postgres() {
 async fn sigkill_mid_load(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let Some((url, pg_database)) = fresh_database(backend, &dir) else { return };
-    let (key, nos) = haochaping::bench::seed_review_load(&url, 5_000).expect("seed");
+    let (key, nos) = common::review_load::seed_review_load(&url, 5_000).expect("seed");
     let mut server = serve(&url);
 
     let accepted = Arc::new(Mutex::new(Vec::<String>::new()));

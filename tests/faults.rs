@@ -162,7 +162,7 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(megabytes: u32) -> Option<SmallDisk> {
-        let path = std::env::temp_dir().join(format!("hcp-small-disk-{}", haochaping::security::random_secret().replace(['-', '_'], "")));
+        let path = std::env::temp_dir().join(format!("hcp-small-disk-{}", haochaping::adapters::security::random_secret().replace(['-', '_'], "")));
         std::fs::create_dir_all(&path).expect("mount point");
         let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"]).arg(&path).status();
         match mounted {

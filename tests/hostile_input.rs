@@ -305,7 +305,7 @@ async fn attack_rating_form(app: &TestApp, f: &Fixture, runner: &mut TestRunner,
         let (field, value) = strategy.new_tree(runner).expect("attack").current();
         let transaction = app.transaction(&f.district, &format!("HX{i}"), "I1", serde_json::json!({})).await;
         let token = transaction["rating_token"].as_str().expect("rating token").to_owned();
-        let form_token = haochaping::web::rating::form_token(&app.state, &token);
+        let form_token = haochaping::interfaces::web::rating::form_token(&app.state, &token);
         let mut fields = vec![("form".to_owned(), form_token), ("stars".to_owned(), "4".to_owned()), ("comment".to_owned(), "办事顺利".to_owned())];
         set_field(&mut fields, field, form_text(&value));
         let before = database_contents(app);

@@ -326,7 +326,7 @@ async fn a_batch_of_reviews_decides_each_on_its_own(app: TestApp) {
     };
     let cmds = [review("B-1", 5), review("B-2", 4), review("B-1", 3), review("B-3", 5), review("NOPE", 5), review("B-4", 1), review("B-5", 2)];
     let mut conn = app.state.conn().expect("connection");
-    let rules = app.state.reload_rules(&mut conn).expect("rules");
+    let rules = app.state.rules.reload(&mut conn).expect("rules");
     let batch: Vec<BatchReview<'_>> = cmds
         .iter()
         .map(|cmd| BatchReview { cmd, now: haochaping::clock::now(), opens_case: cmd.content.stars.is_bad().then_some(("integration:test", &*rules)) })

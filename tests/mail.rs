@@ -7,7 +7,7 @@ use chrono::Duration;
 use common::smtp::SmtpSink;
 use common::TestApp;
 use haochaping::clock;
-use haochaping::mail_sender::{deliver_due, Mailer, MAX_BACKOFF_SECONDS};
+use haochaping::adapters::mail::smtp::{deliver_due, Mailer, MAX_BACKOFF_SECONDS};
 use serde_json::json;
 
 on_both_backends!(mails_queued_while_smtp_is_down_are_delivered_once);
@@ -31,7 +31,7 @@ async fn mails_queued_while_smtp_is_down_are_delivered_once(app: TestApp) {
     let start = clock::now();
     let mut now = start;
     for round in 0..10 {
-        let report = deliver_due(&app.state, &mailer, now).await.expect("round");
+        let report = deliver_due(&app.state.pool, &mailer, now).await.expect("round");
         assert_eq!(report.sent, 0, "round {round}");
         now += Duration::seconds(MAX_BACKOFF_SECONDS + 1);
     }
@@ -40,13 +40,13 @@ async fn mails_queued_while_smtp_is_down_are_delivered_once(app: TestApp) {
     assert_eq!(app.count(&format!("outbox WHERE next_attempt_at <= '{}'", capped.format("%Y-%m-%d %H:%M:%S%.6f"))), 3, "backoff is capped at a minute");
     // Not due yet: a round right after a failure sends nothing even once the server is up.
     let sink = SmtpSink::start(format!("127.0.0.1:{port}").parse().expect("addr")).await;
-    let early = deliver_due(&app.state, &mailer, now - Duration::seconds(MAX_BACKOFF_SECONDS + 1)).await.expect("early");
+    let early = deliver_due(&app.state.pool, &mailer, now - Duration::seconds(MAX_BACKOFF_SECONDS + 1)).await.expect("early");
     assert_eq!(early.sent, 0);
     // Up and due: each mail goes once; further rounds send nothing.
-    let report = deliver_due(&app.state, &mailer, now + Duration::seconds(MAX_BACKOFF_SECONDS)).await.expect("delivery");
+    let report = deliver_due(&app.state.pool, &mailer, now + Duration::seconds(MAX_BACKOFF_SECONDS)).await.expect("delivery");
     assert_eq!((report.sent, report.failed), (3, 0));
     for _ in 0..3 {
-        assert_eq!(deliver_due(&app.state, &mailer, now + Duration::hours(1)).await.expect("again").sent, 0);
+        assert_eq!(deliver_due(&app.state.pool, &mailer, now + Duration::hours(1)).await.expect("again").sent, 0);
     }
     let mails = sink.mails();
     assert_eq!(mails.len(), 3, "{mails:?}");
@@ -74,7 +74,7 @@ async fn two_senders_at_once_deliver_each_mail_once(app: TestApp) {
     let url = format!("smtp://127.0.0.1:{port}");
     let (a, b) = (Mailer::from_url(&url, "a@x.test").expect("a"), Mailer::from_url(&url, "b@x.test").expect("b"));
     let now = clock::now();
-    let (ra, rb) = tokio::join!(deliver_due(&app.state, &a, now), deliver_due(&app.state, &b, now));
+    let (ra, rb) = tokio::join!(deliver_due(&app.state.pool, &a, now), deliver_due(&app.state.pool, &b, now));
     let (ra, rb) = (ra.expect("a"), rb.expect("b"));
     assert_eq!(ra.sent + rb.sent, 30, "{ra:?} {rb:?}");
     assert_eq!(sink.mails().len(), 30);

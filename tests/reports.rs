@@ -136,10 +136,10 @@ async fn every_figure_matches_the_hand_count(app: TestApp) {
     // Overdue, a month from now: D2's case and D1's complaint are late, counted in working days.
     {
         let mut conn = app.conn();
-        let rules = app.state.reload_rules(&mut conn).expect("rules");
-        let period = haochaping::stats::Period::parse(&s.from, &s.to).expect("period");
+        let rules = app.state.rules.reload(&mut conn).expect("rules");
+        let period = haochaping::insight::stats::Period::parse(&s.from, &s.to).expect("period");
         let later = Utc::now() + Duration::days(30);
-        let stats = haochaping::stats::compute(&mut conn, period, Some(haochaping::stats::GroupBy::Department), haochaping::stats::Scope::All, later, &rules).expect("stats");
+        let stats = haochaping::insight::stats::compute(&mut conn, period, Some(haochaping::insight::stats::GroupBy::Department), haochaping::insight::stats::Scope::All, later, &rules).expect("stats");
         let d2 = stats.groups.iter().find(|g| g.key == "D2").expect("D2");
         assert_eq!(d2.overdue_cases, 1);
         assert!((14..=22).contains(&d2.overdue_days), "about 20 working days late, got {}", d2.overdue_days);

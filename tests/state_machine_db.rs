@@ -2,17 +2,17 @@
 //! handlers call): every accepted transition is in the SPEC §2 table, logged exactly once,
 //! rejected ones change and log nothing, and the audit chain still verifies.
 
-use haochaping::accounts::Principal;
-use haochaping::app::AppState;
-use haochaping::case_actions::{apply_action, ActionRequest};
+use haochaping::domain::access::Principal;
+use haochaping::interfaces::app::AppState;
+use haochaping::cases::actions::{apply_action, ActionRequest};
 use haochaping::clock;
-use haochaping::config::Config;
+use haochaping::interfaces::app::config::Config;
 use haochaping::domain::case_flow::{Action, CaseState};
 use spec_table::is_spec_transition;
 use haochaping::domain::intake_rules::{Channel, ReviewContent};
 use haochaping::intake::{record_review, record_transaction, ReviewCommand, TransactionCommand};
-use haochaping::master_data;
-use haochaping::security::Role;
+use haochaping::admin::master_data;
+use haochaping::domain::access::Role;
 use haochaping::storage::{audit, queries};
 use proptest::prelude::*;
 
@@ -85,8 +85,8 @@ proptest! {
             let result = apply_action(&mut conn, &people[who], case_id, &request, now, &rules);
             let after = queries::case_by_id(&mut conn, case_id).expect("q").expect("case");
             let events_after = audit::verify(&mut conn).expect("verify").events_checked;
-            let from = CaseState::parse(&before.state).expect("state");
-            let to = CaseState::parse(&after.state).expect("state");
+            let from = before.state;
+            let to = after.state;
             match result {
                 Ok(_) => {
                     accepted += 1;

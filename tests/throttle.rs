@@ -103,7 +103,7 @@ async fn limits_on_login_and_rating(app: TestApp) {
     // with a page saying so (and what was rated stays rated).
     let t = app.transaction(&d, "C2", "I1", json!({})).await;
     let token = t["rating_token"].as_str().expect("token").to_owned();
-    let form_token = haochaping::web::rating::form_token(&app.state, &token);
+    let form_token = haochaping::interfaces::web::rating::form_token(&app.state, &token);
     let page = app.client.post(app.url(&format!("/rate/{token}"))).form(&[("form", form_token.as_str()), ("stars", "5")]).send().await.expect("rating page");
     assert_eq!(page.status().as_u16(), 429);
     assert!(page.text().await.unwrap_or_default().contains("提交过于频繁"), "the page says so in Chinese");

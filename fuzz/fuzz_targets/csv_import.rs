@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((texts, labels)) = haochaping::analytics_cli::read_columns_from(data, "fuzz.csv", "text", Some("label")) {
+    if let Ok((texts, labels)) = haochaping::interfaces::cli::text::read_columns_from(data, "fuzz.csv", "text", Some("label")) {
         assert_eq!(Some(texts.len()), labels.map(|l| l.len()));
     }
 });

@@ -2,7 +2,7 @@
 //! secret never verifies, and what we sign verifies back to the same transaction.
 #![no_main]
 
-use haochaping::security::RatingSigner;
+use haochaping::adapters::security::RatingSigner;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

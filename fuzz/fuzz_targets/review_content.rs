@@ -12,6 +12,6 @@ fuzz_target!(|input: (i64, Vec<String>, Option<String>)| {
         assert!(content.comment.as_deref().map_or(0, |c| c.chars().count()) <= 2000);
     }
     if let Some(text) = comment {
-        let _ = haochaping::analytics::tokenize::Tokenizer::shared().tokens(&text);
+        let _ = haochaping::adapters::nlp::tokenize::Tokenizer::shared().tokens(&text);
     }
 });

@@ -11,17 +11,6 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::domain::intake_rules::string_enum;
-
-string_enum! {
-    Role {
-        Admin = "admin",
-        Supervisor = "supervisor",
-        Department = "department",
-        Integration = "integration",
-    }
-}
-
 pub const SESSION_TOKEN_PREFIX: &str = "hcpt_";
 pub const API_KEY_PREFIX: &str = "hcpk_";
 

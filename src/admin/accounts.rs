@@ -6,9 +6,10 @@ use diesel::prelude::*;
 
 use crate::clock;
 use crate::db_run;
+use crate::domain::access::{Principal, Role};
 use crate::error::{AppError, AppResult};
-use crate::security::{
-    dummy_password_hash, hash_password, new_secret_token, sha256_hex, verify_password, Role, API_KEY_PREFIX,
+use crate::adapters::security::{
+    dummy_password_hash, hash_password, new_secret_token, sha256_hex, verify_password, API_KEY_PREFIX,
     SESSION_TOKEN_PREFIX,
 };
 use crate::storage::models::{NewUser, User};
@@ -17,51 +18,6 @@ use crate::storage::{queries, Conn};
 
 /// How long a login token lasts: one working day's shift and then some.
 pub const SESSION_HOURS: i64 = 12;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    User { id: i64, username: String, role: Role, department_id: Option<i64> },
-    ApiKey { id: i64, name: String },
-    /// A citizen holding the rating link of one transaction.
-    Citizen { transaction_no: String },
-}
-
-impl Principal {
-    pub fn role(&self) -> Option<Role> {
-        match self {
-            Principal::User { role, .. } => Some(*role),
-            Principal::ApiKey { .. } => Some(Role::Integration),
-            Principal::Citizen { .. } => None,
-        }
-    }
-
-    /// The name written to the audit log.
-    pub fn actor_label(&self) -> String {
-        match self {
-            Principal::User { username, role, .. } => format!("{role}:{username}"),
-            Principal::ApiKey { name, .. } => format!("integration:{name}"),
-            Principal::Citizen { .. } => "citizen".into(),
-        }
-    }
-
-    pub fn department_id(&self) -> Option<i64> {
-        match self {
-            Principal::User { department_id, .. } => *department_id,
-            _ => None,
-        }
-    }
-
-    /// `403` unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> AppResult<()> {
-        match self.role() {
-            Some(r) if roles.contains(&r) => Ok(()),
-            _ => Err(AppError::Forbidden(format!(
-                "this call needs the role {}",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
-            ))),
-        }
-    }
-}
 
 /// Resolves a bearer credential (login token or API key).
 pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> AppResult<Principal> {
@@ -263,7 +219,7 @@ pub fn create_api_key(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> AppRes
 pub fn create_user_by(conn: &mut Conn, actor: &str, spec: &NewUserSpec<'_>, now: DateTime<Utc>) -> AppResult<User> {
     conn.transaction(|conn| {
         let user = create_user(conn, spec, now)?;
-        crate::master_data::audit_admin_change(
+        crate::admin::master_data::audit_admin_change(
             conn,
             actor,
             "create_user",
@@ -278,7 +234,7 @@ pub fn create_user_by(conn: &mut Conn, actor: &str, spec: &NewUserSpec<'_>, now:
 pub fn create_api_key_by(conn: &mut Conn, actor: &str, name: &str, now: DateTime<Utc>) -> AppResult<(i64, String)> {
     conn.transaction(|conn| {
         let (id, key) = create_api_key(conn, name, now)?;
-        crate::master_data::audit_admin_change(conn, actor, "create_api_key", serde_json::json!({"id": id, "name": name}), now)?;
+        crate::admin::master_data::audit_admin_change(conn, actor, "create_api_key", serde_json::json!({"id": id, "name": name}), now)?;
         Ok((id, key))
     })
 }
@@ -292,7 +248,7 @@ pub fn revoke_api_key_by(conn: &mut Conn, actor: &str, id: i64, now: DateTime<Ut
         if changed == 0 {
             return Err(AppError::NotFound(format!("no active API key {id}")));
         }
-        crate::master_data::audit_admin_change(conn, actor, "revoke_api_key", serde_json::json!({"id": id}), now)?;
+        crate::admin::master_data::audit_admin_change(conn, actor, "revoke_api_key", serde_json::json!({"id": id}), now)?;
         Ok(())
     })
 }

@@ -7,13 +7,13 @@ use diesel::prelude::*;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::case_actions::recompute_open_deadlines;
+use crate::cases::actions::recompute_open_deadlines;
 use crate::db_run;
 use crate::domain::calendar::YearCalendar;
 use crate::domain::intake_rules::ComplaintSource;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
-use crate::master_data::audit_admin_change;
+use crate::admin::master_data::audit_admin_change;
 use crate::storage::schema::{calendar_days, calendar_years, sla_policies};
 use crate::storage::Conn;
 
@@ -79,7 +79,7 @@ pub fn replace_year(conn: &mut Conn, actor: &str, year: YearCalendar, now: DateT
     conn.transaction(|conn| {
         store_year(conn, &year, actor, crate::clock::to_db(now))?;
         audit_admin_change(conn, actor, "put_calendar", json!({"year": year.year, "holidays": year.holidays, "workdays": year.workdays}), now)?;
-        let rules = crate::app::Rules::load(conn)?;
+        let rules = crate::storage::rules::load(conn)?;
         recompute_open_deadlines(conn, &rules, None)?;
         Ok::<_, AppError>(())
     })?;
@@ -105,7 +105,7 @@ pub fn set_sla_policy(conn: &mut Conn, actor: &str, source: &str, policy: &SlaPo
                 .execute(c)
         })?;
         audit_admin_change(conn, actor, "put_sla_policy", json!({"source": source, "policy": policy}), now)?;
-        let rules = crate::app::Rules::load(conn)?;
+        let rules = crate::storage::rules::load(conn)?;
         recompute_open_deadlines(conn, &rules, Some(source))?;
         Ok(())
     })
@@ -126,7 +126,7 @@ pub struct SlaPolicyView {
 }
 
 /// The policy in force for every source, and whether it is the default.
-pub fn sla_policies_in_force(conn: &mut Conn, rules: &crate::app::Rules) -> AppResult<Vec<SlaPolicyView>> {
+pub fn sla_policies_in_force(conn: &mut Conn, rules: &crate::domain::rules::Rules) -> AppResult<Vec<SlaPolicyView>> {
     let set: Vec<String> = db_run!(conn, |c| sla_policies::table.select(sla_policies::source).load(c))?;
     Ok(sources()
         .into_iter()

@@ -4,16 +4,16 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::accounts::Principal;
-use crate::app::Rules;
-use crate::case_work::{actor_for, facts_of, stage_due_for};
+use crate::domain::access::Principal;
+use crate::domain::rules::Rules;
+use crate::cases::work::{actor_for, facts_of, stage_due_for};
 use crate::clock;
 use crate::db_run;
 use crate::domain::case_flow::{decide, Action, Actor, CaseState, Extension};
 use crate::domain::intake_rules::check_text;
 use crate::domain::sla::Deadlines;
 use crate::error::{AppError, AppResult};
-use crate::notify;
+use crate::adapters::mail::outbox;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::Case;
 use crate::storage::schema::{cases, reviews};
@@ -43,7 +43,7 @@ pub fn deadlines_of(case: &Case, rules: &Rules) -> Deadlines {
     Deadlines::compute(
         clock::from_db(case.cycle_started_at),
         case.replied_at.map(clock::from_db),
-        case.extension == Extension::Granted.as_str(),
+        case.extension == Extension::Granted,
         &rules.policy(&case.source),
         &rules.calendar,
     )
@@ -92,9 +92,9 @@ fn apply_outcome(
 ) -> AppResult<Case> {
     let now_db = clock::to_db(now);
     let mut next = case.clone();
-    let from = case.state.clone();
-    next.state = outcome.to.as_str().to_owned();
-    next.extension = outcome.extension.as_str().to_owned();
+    let from = case.state;
+    next.state = outcome.to;
+    next.extension = outcome.extension;
     next.updated_at = now_db;
     let mut new_department = None;
     if outcome.reassign {
@@ -147,7 +147,7 @@ fn apply_outcome(
             cases::stage_due.eq(next.stage_due),
             // A new stage or deadline is alerted afresh (the alerts' UNIQUE key keeps an
             // unchanged one from alerting twice).
-            cases::alerted_level.eq(crate::scanner::NOT_ALERTED),
+            cases::alerted_level.eq(crate::domain::sla::NOT_ALERTED),
             cases::updated_at.eq(next.updated_at),
         ))
         .execute(c))?;
@@ -167,21 +167,21 @@ fn apply_outcome(
             case_id: Some(case.id),
             actor: &actor_label,
             action: request.action.as_str(),
-            from_state: Some(&from),
-            to_state: Some(&next.state),
+            from_state: Some(from.as_str()),
+            to_state: Some(next.state.as_str()),
             note,
             detail,
             at: now_db,
         },
     )?;
     if outcome.notify_supervisors {
-        notify::queue_to_supervisors(conn, case.id, request.action, note, now)?;
+        outbox::queue_to_supervisors(conn, case.id, request.action, note, now)?;
     }
     if let Some(department_id) = new_department {
-        notify::queue_new_cases(conn, &[(case.id, department_id, deadlines.feedback)], now)?;
+        outbox::queue_new_cases(conn, &[(case.id, department_id, deadlines.feedback)], now)?;
     }
-    if request.action == Action::Approve && next.state == CaseState::Closed.as_str() {
-        notify::queue_reply_to_citizen(conn, &next, now)?;
+    if request.action == Action::Approve && next.state == CaseState::Closed {
+        outbox::queue_reply_to_citizen(conn, &next, now)?;
     }
     Ok(next)
 }
@@ -208,7 +208,7 @@ pub fn recompute_open_deadlines(conn: &mut Conn, rules: &Rules, source: Option<&
         let Some(last) = batch.last() else { break };
         after_id = last.id;
         for case in batch {
-            let Some(state) = CaseState::parse(&case.state) else { continue };
+            let state = case.state;
             let d = deadlines_of(&case, rules);
             let stage_due = stage_due_for(state, &d).map(clock::to_db);
             let set = (
@@ -222,7 +222,7 @@ pub fn recompute_open_deadlines(conn: &mut Conn, rules: &Rules, source: Option<&
             } else {
                 // A moved deadline is alerted afresh.
                 db_run!(conn, |c| diesel::update(cases::table.find(case.id))
-                    .set((set, cases::alerted_level.eq(crate::scanner::NOT_ALERTED)))
+                    .set((set, cases::alerted_level.eq(crate::domain::sla::NOT_ALERTED)))
                     .execute(c))?;
             }
             updated += 1;

@@ -55,7 +55,7 @@ pub fn status(conn: &mut Conn, transaction_no: &str) -> AppResult<RatingStatus> 
     };
     let (mut reply, mut handling_rating, mut in_progress) = (None, None, false);
     if let (Some(case), Some(review)) = (&case, &review) {
-        if case.state == CaseState::Closed.as_str() && case.reply_text.is_some() {
+        if case.state == CaseState::Closed && case.reply_text.is_some() {
             reply = case.reply_text.clone();
             let closed_at = case.closed_at.unwrap_or(NaiveDateTime::MIN);
             handling_rating = db_run!(conn, |c| review_follow_ups::table
@@ -68,7 +68,7 @@ pub fn status(conn: &mut Conn, transaction_no: &str) -> AppResult<RatingStatus> 
                 .optional())?
             .flatten();
         } else {
-            in_progress = case.state != CaseState::Closed.as_str();
+            in_progress = case.state != CaseState::Closed;
         }
     }
     Ok(RatingStatus {

@@ -7,15 +7,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::accounts::Principal;
-use crate::app::Rules;
-use crate::case_work::alert_of;
+use crate::domain::access::Principal;
+use crate::domain::rules::Rules;
+use crate::cases::work::alert_of;
 use crate::clock;
 use crate::db_run;
-use crate::domain::case_flow::CaseState;
 use crate::error::{AppError, AppResult};
-use crate::security::Role;
-use crate::stats::Period;
+use crate::domain::access::Role;
+use crate::insight::stats::Period;
 use crate::storage::models::Case;
 use crate::storage::schema::{audit_events, cases, departments};
 use crate::storage::Conn;
@@ -94,10 +93,10 @@ pub fn export(conn: &mut Conn, principal: &Principal, period: Period, now: DateT
         };
         let record = vec![
             case.id.to_string(),
-            crate::stats::channel_label(&case.source).to_owned(),
+            crate::insight::stats::channel_label(&case.source).to_owned(),
             code.unwrap_or_default(),
             name.unwrap_or_else(|| "待分派".into()),
-            CaseState::parse(&case.state).map(|s| s.label().to_owned()).unwrap_or_else(|| case.state.clone()),
+            case.state.label().to_owned(),
             time(Some(case.opened_at)),
             entered("rectification"),
             entered("reply"),
@@ -108,12 +107,12 @@ pub fn export(conn: &mut Conn, principal: &Principal, period: Period, now: DateT
             time(case.feedback_due),
             time(case.reply_due),
             time(case.supervision_due),
-            case.extension.clone(),
+            case.extension.as_str().to_owned(),
             alert.map(|a| a.as_str().to_owned()).unwrap_or_default(),
             overdue_days.to_string(),
             on_time.to_owned(),
         ];
-        out.write_record(record.iter().map(|cell| crate::reports::spreadsheet_safe(cell))).map_err(AppError::internal)?;
+        out.write_record(record.iter().map(|cell| crate::insight::monthly::spreadsheet_safe(cell))).map_err(AppError::internal)?;
     }
     out.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("csv: {e}")))
 }

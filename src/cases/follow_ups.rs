@@ -5,9 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::accounts::Principal;
-use crate::app::Rules;
-use crate::case_actions::{apply_action, ActionRequest};
+use crate::domain::access::Principal;
+use crate::domain::rules::Rules;
+use crate::cases::actions::{apply_action, ActionRequest};
 use crate::clock;
 use crate::db_run;
 use crate::domain::case_flow::{Action, CaseState};
@@ -117,7 +117,7 @@ pub fn record_follow_up(
             ))
             .returning(review_follow_ups::id)
             .get_result(c))?;
-        let mut case_state = case.as_ref().map(|c| c.state.clone());
+        let mut case_state = case.as_ref().map(|c| c.state.as_str().to_owned());
         if let (FollowUp::Handling { satisfaction: Satisfaction::Dissatisfied, .. }, Some(case)) = (follow_up, &case) {
             let request = ActionRequest {
                 action: Action::FollowUpDissatisfied,
@@ -125,7 +125,7 @@ pub fn record_follow_up(
                 department_code: None,
             };
             let reopened = apply_action(conn, actor, case.id, &request, now, rules)?;
-            case_state = Some(reopened.state);
+            case_state = Some(reopened.state.as_str().to_owned());
         }
         Ok(FollowUpRecorded { id, case_state })
     })

@@ -16,28 +16,24 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::app::Rules;
+use crate::domain::rules::Rules;
 use crate::clock;
 use crate::db_run;
 use crate::domain::case_flow::CaseState;
-use crate::domain::sla::{due_soon_before, escalation_due_before, overdue_days, Stage};
+use crate::domain::sla::{due_soon_before, escalation_due_before, overdue_days, AlertLevel, Stage, NOT_ALERTED};
 use crate::error::AppResult;
-use crate::notify;
+use crate::adapters::mail::outbox::{self, AlertNotice};
 use crate::storage::schema::{alerts, cases};
 use crate::storage::Conn;
 
-/// `cases.alerted_level` of a case whose current deadline has raised nothing yet.
-pub const NOT_ALERTED: i32 = 0;
-const DUE_SOON: i32 = 1;
-const OVERDUE: i32 = 2;
-const ESCALATED: i32 = 3;
+const DUE_SOON: i32 = AlertLevel::DueSoon.rank();
+const OVERDUE: i32 = AlertLevel::Overdue.rank();
+const ESCALATED: i32 = AlertLevel::Escalated.rank();
 
 /// Cases claimed (and alerts written) per transaction at most. Large, because a batch rewrites
 /// leaf pages of `cases_alert_scan` all over the index (it is ordered by deadline, the batch by
 /// id): on SQLite the first scan of a million-case backlog wrote the whole index once per batch.
 const BATCH: usize = 50_000;
-/// Case numbers listed in one digest mail; the rest are counted.
-pub const DIGEST_LISTED: usize = 50;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ScanReport {
@@ -70,13 +66,13 @@ struct Pass {
 
 /// One alert level a pass raises, and where the report counts it.
 struct Raise {
-    level: &'static str,
+    level: AlertLevel,
     tally: fn(&mut ScanReport) -> &mut u64,
 }
 
-const RAISE_DUE_SOON: Raise = Raise { level: "due_soon", tally: |r| &mut r.due_soon };
-const RAISE_OVERDUE: Raise = Raise { level: "overdue", tally: |r| &mut r.overdue };
-const RAISE_ESCALATED: Raise = Raise { level: "escalated", tally: |r| &mut r.escalated };
+const RAISE_DUE_SOON: Raise = Raise { level: AlertLevel::DueSoon, tally: |r| &mut r.due_soon };
+const RAISE_OVERDUE: Raise = Raise { level: AlertLevel::Overdue, tally: |r| &mut r.overdue };
+const RAISE_ESCALATED: Raise = Raise { level: AlertLevel::Escalated, tally: |r| &mut r.escalated };
 
 /// SQLite page cache of the scanning connection while it scans, in KiB. With SQLite's default
 /// 2 MiB each batch of a backlog read the same index pages from the file again and again: the
@@ -149,13 +145,13 @@ fn scan_passes(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<S
             conn.transaction(|conn| {
                 let mut due_now = Vec::new();
                 for (case_id, state, department_id, due) in claim(conn, pass, first, last)? {
-                    let (Some(due), Some(stage)) = (due, CaseState::parse(&state).and_then(Stage::of)) else { continue };
+                    let (Some(due), Some(stage)) = (due, Stage::of(state)) else { continue };
                     let late_days = overdue_days(at, clock::from_db(due), &rules.calendar);
-                    due_now.push(Candidate { case_id, department_id, stage, due, late_days });
+                    due_now.push(AlertNotice { case_id, department_id, stage, due, late_days });
                 }
                 for alert in pass.raises {
                     let raised = raise(conn, alert.level, &due_now, now)?;
-                    notify::queue_alert_digests(conn, alert.level, &raised, at)?;
+                    outbox::queue_alert_digests(conn, alert.level, &raised, at)?;
                     *(alert.tally)(&mut report) += raised.len() as u64;
                 }
                 Ok::<_, crate::error::AppError>(())
@@ -165,7 +161,7 @@ fn scan_passes(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<S
     Ok(report)
 }
 
-type CaseRow = (i64, String, Option<i64>, Option<NaiveDateTime>);
+type CaseRow = (i64, CaseState, Option<i64>, Option<NaiveDateTime>);
 
 /// The cases this pass is for, in id order: one range read of `cases_alert_scan`.
 fn pending_ids(conn: &mut Conn, pass: &Pass) -> AppResult<Vec<i64>> {
@@ -192,17 +188,9 @@ fn claim(conn: &mut Conn, pass: &Pass, first: i64, last: i64) -> AppResult<Vec<C
         .get_results(c))?)
 }
 
-pub struct Candidate {
-    pub case_id: i64,
-    pub department_id: Option<i64>,
-    pub stage: Stage,
-    pub due: NaiveDateTime,
-    pub late_days: u32,
-}
-
 /// Inserts the alerts in multi-row statements; returns those this call raised (another
 /// scanner may have raised some first: the UNIQUE key keeps them once).
-fn raise<'a>(conn: &mut Conn, level: &str, due_now: &'a [Candidate], now: NaiveDateTime) -> AppResult<Vec<&'a Candidate>> {
+fn raise<'a>(conn: &mut Conn, level: AlertLevel, due_now: &'a [AlertNotice], now: NaiveDateTime) -> AppResult<Vec<&'a AlertNotice>> {
     let mut raised_ids = std::collections::HashSet::new();
     for chunk in due_now.chunks(1_000) {
         let rows: Vec<_> = chunk

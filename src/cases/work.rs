@@ -4,15 +4,15 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::accounts::Principal;
-use crate::app::Rules;
+use crate::domain::access::Principal;
+use crate::domain::rules::Rules;
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::case_flow::{allowed_actions, Actor, CaseFacts, CaseState, Extension};
 use crate::domain::masking::{mask_name, mask_phone};
 use crate::domain::sla::{alert_level, overdue_days, AlertLevel, Deadlines, Stage};
 use crate::error::{AppError, AppResult};
-use crate::security::Role;
+use crate::domain::access::Role;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::{AuditEvent, Case, NewCase};
 use crate::storage::schema::{audit_events, cases, complaints, departments, reviews, service_items, staff, transactions, windows};
@@ -55,7 +55,7 @@ pub fn open_case_unaudited<'a>(
         .returning(cases::id)
         .get_result(c))?;
     if let Some(department_id) = spec.department_id {
-        crate::notify::queue_new_cases(conn, &[(id, department_id, feedback_due)], now)?;
+        crate::adapters::mail::outbox::queue_new_cases(conn, &[(id, department_id, feedback_due)], now)?;
     }
     Ok((id, opened_event(id, actor, now)))
 }
@@ -89,7 +89,7 @@ pub fn open_cases_unaudited<'a>(conn: &mut Conn, opening: &[(OpenCase<'_>, &'a s
         .filter_map(|((&id, (spec, ..)), &due)| spec.department_id.map(|d| (id, d, due)))
         .collect();
     let newest = opening.iter().map(|(_, _, now, _)| *now).max().unwrap_or_else(clock::now);
-    crate::notify::queue_new_cases(conn, &mails, newest)?;
+    crate::adapters::mail::outbox::queue_new_cases(conn, &mails, newest)?;
     let events = ids.iter().zip(opening).map(|(&id, (_, actor, now, _))| opened_event(id, *actor, *now)).collect();
     Ok((ids, events))
 }
@@ -105,13 +105,13 @@ fn new_case<'s>(spec: &OpenCase<'s>, now: DateTime<Utc>, rules: &Rules) -> (NewC
         department_id: spec.department_id,
         window_id: spec.window_id,
         staff_id: spec.staff_id,
-        state: CaseState::Feedback.as_str(),
+        state: CaseState::Feedback,
         opened_at: now_db,
         feedback_due: Some(clock::to_db(deadlines.feedback)),
         reply_due: Some(clock::to_db(deadlines.reply)),
         supervision_due: None,
         stage_due: Some(clock::to_db(deadlines.feedback)),
-        extension: Extension::None.as_str(),
+        extension: Extension::None,
         cycle_started_at: now_db,
         updated_at: now_db,
     };
@@ -145,9 +145,8 @@ pub fn actor_for(principal: &Principal, case: &Case) -> Actor {
 
 pub fn facts_of(case: &Case) -> AppResult<CaseFacts> {
     Ok(CaseFacts {
-        state: CaseState::parse(&case.state)
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("case {} has unknown state {}", case.id, case.state)))?,
-        extension: Extension::parse(&case.extension).unwrap_or(Extension::None),
+        state: case.state,
+        extension: case.extension,
         has_department: case.department_id.is_some(),
         from_review: case.review_id.is_some(),
     })
@@ -362,7 +361,7 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
     let actor = actor_for(principal, case);
     Ok(CaseView {
         id: case.id,
-        state: case.state.clone(),
+        state: case.state.as_str().to_owned(),
         state_label: facts.state.label().to_owned(),
         source: case.source.clone(),
         department_code: department.as_ref().map(|d| d.code.clone()),
@@ -375,7 +374,7 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
         },
         alert: alert.map(|a| a.as_str().to_owned()),
         overdue_days: overdue,
-        extension: case.extension.clone(),
+        extension: case.extension.as_str().to_owned(),
         allowed_actions: allowed_actions(&facts, actor).iter().map(|a| a.as_str().to_owned()).collect(),
         reply: case.reply_text.clone(),
         replied_at: opt_time(case.replied_at),
@@ -505,7 +504,7 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
                 ));
             }
             match alert {
-                Some(AlertLevel::Overdue) => q = q.filter(cases::stage_due.lt(now_db)),
+                Some(AlertLevel::Overdue | AlertLevel::Escalated) => q = q.filter(cases::stage_due.lt(now_db)),
                 Some(AlertLevel::DueSoon) => {
                     q = q.filter(cases::stage_due.ge(now_db)).filter(cases::stage_due.le(soon_db))
                 }
@@ -555,8 +554,8 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
             };
             CaseListItem {
                 id: case.id,
-                state_label: CaseState::parse(&case.state).map(|s| s.label()).unwrap_or("").to_owned(),
-                state: case.state,
+                state_label: case.state.label().to_owned(),
+                state: case.state.as_str().to_owned(),
                 source: case.source,
                 department_code: dept_code,
                 department_name: dept_name,

@@ -8,10 +8,13 @@ pub const MAX_TAG_CHARS: usize = 32;
 pub const MAX_COMPLAINT_CHARS: usize = 10_000;
 
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, utoipa::ToSchema)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        // Stored as its text: `storage::sql_enums` reads and writes it, refusing unknown text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize, utoipa::ToSchema)]
+        #[derive(::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow)]
+        #[diesel(sql_type = ::diesel::sql_types::Text)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

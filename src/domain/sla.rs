@@ -2,6 +2,7 @@
 
 use super::calendar::{local_date, start_of_local_day, WorkCalendar};
 use super::case_flow::CaseState;
+use super::intake_rules::string_enum;
 use chrono::{DateTime, Days, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -97,20 +98,29 @@ impl Deadlines {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertLevel {
-    /// 黄灯: at most one working day left.
-    DueSoon,
-    /// 红灯: past the deadline.
-    Overdue,
+string_enum! {
+    /// The alert a running deadline raises, in rising order.
+    AlertLevel {
+        /// 黄灯: at most one working day left.
+        DueSoon = "due_soon",
+        /// 红灯: past the deadline.
+        Overdue = "overdue",
+        /// 督办: more than [`ESCALATION_WORKING_DAYS`] working days past it, raised to supervisors.
+        Escalated = "escalated",
+    }
 }
 
+/// `cases.alerted_level` of a case whose current deadline has raised nothing yet; otherwise
+/// the [`AlertLevel::rank`] of the highest alert it raised.
+pub const NOT_ALERTED: i32 = 0;
+
 impl AlertLevel {
-    pub fn as_str(self) -> &'static str {
+    /// The level's place in `cases.alerted_level`: 1 黄灯, 2 红灯, 3 督办.
+    pub const fn rank(self) -> i32 {
         match self {
-            AlertLevel::DueSoon => "due_soon",
-            AlertLevel::Overdue => "overdue",
+            AlertLevel::DueSoon => 1,
+            AlertLevel::Overdue => 2,
+            AlertLevel::Escalated => 3,
         }
     }
 }

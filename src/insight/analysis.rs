@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::clustering::{cluster_texts, ClusterOptions, ClusterResult, KChoice};
+use crate::adapters::nlp::clustering::{cluster_texts, ClusterOptions, ClusterResult, KChoice};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::calendar::{end_of_local_day, start_of_local_day};

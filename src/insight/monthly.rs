@@ -8,15 +8,16 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use rust_xlsxwriter::{Format as CellFormat, FormatAlign, Workbook, Worksheet, XlsxError};
 use serde::Serialize;
 
-use crate::accounts::Principal;
-use crate::analysis_runs::{self, AnalysisRequest, ClusterView};
-use crate::app::Rules;
-use crate::case_work::{self, CaseFilter, CaseListItem};
-use crate::charts::{self, Format};
+use crate::domain::access::Principal;
+use crate::insight::analysis::{self, AnalysisRequest, ClusterView};
+use crate::domain::rules::Rules;
+use crate::cases::work::{self, CaseFilter, CaseListItem};
+use crate::adapters::render::charts::{self, Format};
 use crate::clock;
 use crate::error::{AppError, AppResult};
-use crate::security::Role;
-use crate::stats::{self, percent as pct, Figures, GroupBy, Period, Ranking, Scope};
+use crate::domain::access::Role;
+use crate::adapters::render::percent as pct;
+use crate::insight::stats::{self, Figures, GroupBy, Period, Ranking, Scope};
 use crate::storage::Conn;
 
 crate::domain::intake_rules::string_enum! {
@@ -35,6 +36,50 @@ impl ReportFormat {
             ReportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         }
     }
+}
+
+/// What a reader asked for: a month, a format and the ranking threshold.
+pub struct ReportRequest {
+    pub month: String,
+    pub format: ReportFormat,
+    pub min_ratings: i64,
+}
+
+impl ReportRequest {
+    pub fn parse(month: String, format: Option<&str>, min_ratings: Option<i64>) -> AppResult<ReportRequest> {
+        let format = match format {
+            None | Some("") => ReportFormat::Html,
+            Some(f) => ReportFormat::parse(f).ok_or_else(|| AppError::invalid("format", "html, csv or xlsx"))?,
+        };
+        let min_ratings = min_ratings.unwrap_or(stats::DEFAULT_MIN_RATINGS);
+        if !(1..=1_000_000).contains(&min_ratings) {
+            return Err(AppError::invalid("min_ratings", "1 or more"));
+        }
+        Period::month(&month)?;
+        Ok(ReportRequest { month, format, min_ratings })
+    }
+}
+
+/// A rendered report, as the API and the report page hand it out.
+pub struct ReportFile {
+    pub month: String,
+    pub format: ReportFormat,
+    pub bytes: Vec<u8>,
+}
+
+impl ReportFile {
+    /// HTML is read in place; CSV and XLSX are downloads with a file name.
+    pub fn content_disposition(&self) -> Option<String> {
+        (self.format != ReportFormat::Html)
+            .then(|| format!("attachment; filename=\"haochaping-report-{}.{}\"", self.month, self.format.as_str()))
+    }
+}
+
+/// Builds the month's report and renders it for the page (linked stylesheet).
+pub fn report_file(conn: &mut Conn, request: &ReportRequest, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReportFile> {
+    let report = build(conn, &request.month, request.min_ratings, now, rules)?;
+    let bytes = render(&report, request.format, false)?;
+    Ok(ReportFile { month: request.month.clone(), format: request.format, bytes })
 }
 
 const TREND_MONTHS: u32 = 6;
@@ -81,12 +126,12 @@ pub fn build(conn: &mut Conn, month: &str, min_ratings: i64, now: DateTime<Utc>,
         k: Some(serde_json::json!("auto")),
         seed: Some(42),
     };
-    let mut clusters = analysis_runs::preview(conn, &request)?;
+    let mut clusters = analysis::preview(conn, &request)?;
     clusters.sort_by(|a, b| b.size.cmp(&a.size));
     clusters.truncate(TOP_CLUSTERS);
     let supervisor = Principal::User { id: 0, username: "report".into(), role: Role::Supervisor, department_id: None };
     let filter = CaseFilter { alert: Some("overdue".into()), limit: Some(MAX_OVERDUE_LISTED), ..CaseFilter::default() };
-    let overdue = case_work::list_cases(conn, &supervisor, &filter, now, rules)?;
+    let overdue = work::list_cases(conn, &supervisor, &filter, now, rules)?;
     Ok(MonthlyReport {
         month: month_label(&period),
         generated_at: clock::rfc3339_local(clock::to_db(now)),
@@ -149,7 +194,7 @@ pub fn html(r: &MonthlyReport, standalone: bool) -> String {
     let stars: Vec<String> = ["1星 非常不满意", "2星 不满意", "3星 基本满意", "4星 满意", "5星 非常满意"].iter().map(|s| s.to_string()).collect();
     let body = html! {
         h1 { (title) }
-        p.muted { "统计期间：" (r.month) "（北京时间），生成于 " (crate::web::staff::short_time(&r.generated_at)) "。已剔除申诉成立的评价；默认评价单列。" }
+        p.muted { "统计期间：" (r.month) "（北京时间），生成于 " (crate::adapters::render::short_time(&r.generated_at)) "。已剔除申诉成立的评价；默认评价单列。" }
         section.card {
             h2 { "一、总体情况" }
             div.table-wrap { table {
@@ -174,7 +219,7 @@ pub fn html(r: &MonthlyReport, standalone: bool) -> String {
             }
             (PreEscaped(charts::bars("各部门超期案件", &r.departments.iter().filter(|g| g.overdue_cases > 0).map(|g| g.name.clone()).collect::<Vec<_>>(),
                 &r.departments.iter().filter(|g| g.overdue_cases > 0).map(|g| g.overdue_cases as f64).collect::<Vec<_>>(), Format::Count, charts::RED)))
-            (crate::web::analytics::figures_table("部门", &r.departments))
+            (crate::adapters::render::figures_table("部门", &r.departments.iter().map(Figures::row).collect::<Vec<_>>()))
         }
         section.card {
             h2 { "四、排名" }
@@ -210,7 +255,7 @@ pub fn html(r: &MonthlyReport, standalone: bool) -> String {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                @if standalone { style { (PreEscaped(crate::web::APP_CSS)) } } @else { link rel="stylesheet" href="/static/app.css"; }
+                @if standalone { style { (PreEscaped(crate::adapters::render::APP_CSS)) } } @else { link rel="stylesheet" href="/static/app.css"; }
             }
             body { main.report { (body) } }
         }

@@ -48,7 +48,7 @@ pub fn services(conn: &mut Conn) -> AppResult<Vec<Service>> {
         .collect();
     out.extend(ComplaintSource::ALL.iter().map(|s| Service {
         service_code: s.as_str().to_owned(),
-        service_name: crate::stats::channel_label(s.as_str()).to_owned(),
+        service_name: crate::insight::stats::channel_label(s.as_str()).to_owned(),
         description: "未关联具体事项的投诉工单".into(),
         metadata: false,
         kind: "realtime".into(),
@@ -182,7 +182,7 @@ pub fn requests(conn: &mut Conn, q: &RequestQuery, now: DateTime<Utc>) -> AppRes
                     Some(reply) if closed && source == "review" => reply,
                     _ => state_label.to_owned(),
                 }),
-                service_name: item_name.unwrap_or_else(|| crate::stats::channel_label(&source).to_owned()),
+                service_name: item_name.unwrap_or_else(|| crate::insight::stats::channel_label(&source).to_owned()),
                 service_code: item_code.unwrap_or_else(|| source.clone()),
                 description: comment.or(title).unwrap_or_else(|| if source == "review" { "差评".into() } else { "投诉".into() }),
                 agency_responsible: department,

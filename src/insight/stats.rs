@@ -25,7 +25,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use serde::Serialize;
 
-use crate::app::Rules;
+use crate::adapters::render::FigureRow;
+use crate::domain::rules::Rules;
 use crate::clock;
 use crate::db_run;
 use crate::domain::calendar::{local_date, start_of_local_day};
@@ -104,10 +105,6 @@ impl Period {
 }
 
 /// A rate as people read it: `92.3%`, or `—` when nothing was counted.
-pub fn percent(rate: Option<f64>) -> String {
-    rate.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
-}
-
 fn parse_bound(value: &str, field: &'static str, end: bool) -> AppResult<DateTime<Utc>> {
     let t = parse_instant(value, field, end)?;
     // Both backends keep these years; PostgreSQL refuses year 0 and before.
@@ -186,6 +183,23 @@ impl Counts {
 
 fn rate(numerator: i64, denominator: i64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+impl Figures {
+    /// Its line of the figures table on pages and in the report.
+    pub fn row(&self) -> FigureRow<'_> {
+        FigureRow {
+            name: &self.name,
+            ratings: self.ratings,
+            bad: self.stars[0] + self.stars[1],
+            good_rate: self.good_rate,
+            bad_reply_rate: self.bad_reply_rate,
+            rectification_rate: self.rectification_rate,
+            on_time_rate: self.on_time_rate,
+            follow_up_satisfaction_rate: self.follow_up_satisfaction_rate,
+            overdue_cases: self.overdue_cases,
+        }
+    }
 }
 
 /// The SPEC §10 figures of a group (or of the total).

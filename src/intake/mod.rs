@@ -2,17 +2,19 @@
 //! devices, complaints (投诉) from the 12345 hotline and elsewhere. Each request is one
 //! database transaction: it lands whole or not at all.
 
+pub mod writer;
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
-use crate::app::Rules;
-use crate::case_work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
+use crate::domain::rules::Rules;
+use crate::cases::work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::intake_rules::{check_code, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
 use crate::error::{AppError, AppResult};
-use crate::routing::ComplaintRouter;
+use crate::adapters::nlp::routing::ComplaintRouter;
 use crate::storage::models::{NewComplaint, NewReview, NewTransaction, Transaction};
 use crate::storage::schema::{cases, complaints, departments, reviews, transactions};
 use crate::storage::audit::AuditEntry;
@@ -130,6 +132,59 @@ pub struct ReviewCommand {
     pub anonymous: bool,
     pub is_public: bool,
     pub rated_at: DateTime<Utc>,
+}
+
+/// Who gives a rating: the citizen through the signed link of one transaction, or an
+/// integration (a window device, a counter system) with its key.
+pub enum Rater<'a> {
+    Citizen { link_transaction_no: &'a str },
+    Integration,
+}
+
+/// A rating as it arrives, from the API or from the rating page.
+pub struct RatingRequest {
+    pub transaction_no: String,
+    pub stars: i64,
+    pub channel: Channel,
+    pub tags: Vec<String>,
+    pub comment: Option<String>,
+    pub anonymous: bool,
+    /// Whether the review (masked) may be shown on the public page; default true.
+    pub public: Option<bool>,
+    /// The device's time; integrations only. Default: now.
+    pub rated_at: Option<DateTime<Utc>>,
+}
+
+/// The citizen-rating rules, once for the API and the page: a link rates its own transaction,
+/// from a citizen's channel, at the time it is received; an integration may give the device's
+/// time, never one in the future.
+pub fn review_command(rater: &Rater<'_>, request: RatingRequest, now: DateTime<Utc>) -> AppResult<ReviewCommand> {
+    let rated_at = match rater {
+        Rater::Integration => request.rated_at.unwrap_or(now),
+        Rater::Citizen { link_transaction_no } => {
+            if *link_transaction_no != request.transaction_no {
+                return Err(AppError::Forbidden("this rating link is for another transaction".into()));
+            }
+            if request.rated_at.is_some() {
+                return Err(AppError::invalid("rated_at", "only integrations may set rated_at"));
+            }
+            if !request.channel.open_to_citizens() {
+                return Err(AppError::invalid("channel", "a rating link can be used from pc, mobile, qr or sms"));
+            }
+            now
+        }
+    };
+    if rated_at > now + Duration::minutes(10) {
+        return Err(AppError::invalid("rated_at", "is in the future"));
+    }
+    Ok(ReviewCommand {
+        content: ReviewContent::parse(request.stars, request.tags, request.comment)?,
+        transaction_no: request.transaction_no,
+        channel: request.channel,
+        anonymous: request.anonymous,
+        is_public: request.public.unwrap_or(true),
+        rated_at,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 
-use crate::app::Rules;
+use crate::domain::rules::Rules;
 use crate::error::{AppError, AppResult};
 use crate::intake::{self, BatchOutcome, BatchReview, ReviewCommand, ReviewRecorded};
+use crate::storage::rules::RulesCache;
 use crate::storage::{audit, Backend, Conn, DbPool};
 
 /// Reviews stored in one transaction at most.
@@ -26,30 +27,26 @@ const MAX_BATCH: usize = 64;
 /// that grows without bound.
 const MAX_WAITING: usize = 4_096;
 
-/// What a bad review needs to open its case.
-pub struct CaseOpener {
-    /// Written to the audit log.
-    pub actor: String,
-    pub rules: Arc<Rules>,
-}
-
 struct Job {
     cmd: ReviewCommand,
     now: DateTime<Utc>,
-    /// Set for a bad review.
-    case: Option<CaseOpener>,
+    /// Who stored it, for the audit log of a bad review's case.
+    actor: String,
     reply: tokio::sync::oneshot::Sender<AppResult<ReviewRecorded>>,
 }
 
+/// The one way a review is stored: the API and the rating page both submit here.
 pub struct ReviewWriter {
     pool: DbPool,
+    /// The deadline rules a bad review's case is opened with, reloaded by the writer when due.
+    rules: Arc<RulesCache>,
     /// Started on first use, so commands that never take a review start no threads.
     queue: OnceLock<SyncSender<Job>>,
 }
 
 impl ReviewWriter {
-    pub fn new(pool: DbPool) -> Self {
-        ReviewWriter { pool, queue: OnceLock::new() }
+    pub fn new(pool: DbPool, rules: Arc<RulesCache>) -> Self {
+        ReviewWriter { pool, rules, queue: OnceLock::new() }
     }
 
     /// SQLite has one writer at a time: one thread batches best. PostgreSQL commits in
@@ -66,8 +63,9 @@ impl ReviewWriter {
             let (sender, receiver) = mpsc::sync_channel(MAX_WAITING);
             let receiver = Arc::new(Mutex::new(receiver));
             for n in 0..self.writers() {
-                let (pool, receiver) = (self.pool.clone(), Arc::clone(&receiver));
-                let spawned = std::thread::Builder::new().name(format!("review-writer-{n}")).spawn(move || write_batches(&pool, &receiver));
+                let (pool, rules, receiver) = (self.pool.clone(), Arc::clone(&self.rules), Arc::clone(&receiver));
+                let spawned =
+                    std::thread::Builder::new().name(format!("review-writer-{n}")).spawn(move || write_batches(&pool, &rules, &receiver));
                 if let Err(e) = spawned {
                     tracing::error!(error = %e, "cannot start a review writer");
                 }
@@ -76,13 +74,10 @@ impl ReviewWriter {
         })
     }
 
-    /// Stores one review (a bad one needs `case`); the answer comes once it is committed.
-    pub async fn submit(&self, cmd: ReviewCommand, now: DateTime<Utc>, case: Option<CaseOpener>) -> AppResult<ReviewRecorded> {
-        if cmd.content.stars.is_bad() && case.is_none() {
-            return Err(AppError::internal(anyhow::anyhow!("a bad review was submitted without what its case needs")));
-        }
+    /// Stores one review (a bad one with its case); the answer comes once it is committed.
+    pub async fn submit(&self, cmd: ReviewCommand, actor: String, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue().try_send(Job { cmd, now, case, reply }).map_err(|e| match e {
+        self.queue().try_send(Job { cmd, now, actor, reply }).map_err(|e| match e {
             TrySendError::Full(_) => AppError::Unavailable("too many reviews are waiting to be stored; retry shortly".into()),
             TrySendError::Disconnected(_) => AppError::internal(anyhow::anyhow!("the review writers have stopped")),
         })?;
@@ -92,7 +87,7 @@ impl ReviewWriter {
 
 /// One writer thread: until the channel closes, takes the next review and whatever else is
 /// already waiting, and stores them.
-fn write_batches(pool: &DbPool, receiver: &Mutex<Receiver<Job>>) {
+fn write_batches(pool: &DbPool, rules: &RulesCache, receiver: &Mutex<Receiver<Job>>) {
     loop {
         let batch = {
             let receiver = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -106,15 +101,19 @@ fn write_batches(pool: &DbPool, receiver: &Mutex<Receiver<Job>>) {
             }
             batch
         };
-        store(pool, batch);
+        store(pool, rules, batch);
     }
 }
 
-fn store(pool: &DbPool, batch: Vec<Job>) {
-    let mut conn = match pool.get() {
-        Ok(conn) => conn,
+fn store(pool: &DbPool, rules: &RulesCache, batch: Vec<Job>) {
+    let connected = pool.get().map_err(AppError::from).and_then(|mut conn| {
+        let rules = rules.get(&mut conn)?;
+        Ok((conn, rules))
+    });
+    let (mut conn, rules) = match connected {
+        Ok(connected) => connected,
         Err(e) => {
-            let message = unavailable_message(&AppError::from(e));
+            let message = unavailable_message(&e);
             for job in batch {
                 let _ = job.reply.send(Err(AppError::Unavailable(message.clone())));
             }
@@ -122,10 +121,10 @@ fn store(pool: &DbPool, batch: Vec<Job>) {
         }
     };
     if batch.len() == 1 {
-        answer_all(batch, vec![None], &mut conn);
+        answer_all(batch, vec![None], &mut conn, &rules);
         return;
     }
-    let outcomes = match conn.transaction(|conn| store_together(conn, &batch)) {
+    let outcomes = match conn.transaction(|conn| store_together(conn, &batch, &rules)) {
         Ok(outcomes) => outcomes,
         Err(e @ AppError::Unavailable(_)) => {
             let message = unavailable_message(&e);
@@ -138,15 +137,19 @@ fn store(pool: &DbPool, batch: Vec<Job>) {
             batch.iter().map(|_| None).collect()
         }
     };
-    answer_all(batch, outcomes, &mut conn);
+    answer_all(batch, outcomes, &mut conn, &rules);
 }
 
 /// Inside the batch's transaction: the reviews, the bad ones' cases and their mails in a few
 /// multi-row INSERTs, then the cases' audit events. `None`: store alone after the commit.
-fn store_together(conn: &mut Conn, batch: &[Job]) -> AppResult<Vec<Option<AppResult<ReviewRecorded>>>> {
+fn store_together(conn: &mut Conn, batch: &[Job], rules: &Rules) -> AppResult<Vec<Option<AppResult<ReviewRecorded>>>> {
     let reviews: Vec<BatchReview<'_>> = batch
         .iter()
-        .map(|job| BatchReview { cmd: &job.cmd, now: job.now, opens_case: job.case.as_ref().map(|c| (c.actor.as_str(), &*c.rules)) })
+        .map(|job| BatchReview {
+            cmd: &job.cmd,
+            now: job.now,
+            opens_case: job.cmd.content.stars.is_bad().then_some((job.actor.as_str(), rules)),
+        })
         .collect();
     let (outcomes, opened) = intake::record_reviews_together(conn, &reviews)?;
     // The cases' audit events in one append, last: the chain's lock is held only from here to
@@ -162,11 +165,14 @@ fn store_together(conn: &mut Conn, batch: &[Job]) -> AppResult<Vec<Option<AppRes
 }
 
 /// Answers each job: with its decided outcome, or by storing it alone.
-fn answer_all(batch: Vec<Job>, outcomes: Vec<Option<AppResult<ReviewRecorded>>>, conn: &mut Conn) {
+fn answer_all(batch: Vec<Job>, outcomes: Vec<Option<AppResult<ReviewRecorded>>>, conn: &mut Conn, rules: &Rules) {
     for (job, outcome) in batch.into_iter().zip(outcomes) {
-        let outcome = outcome.unwrap_or_else(|| match &job.case {
-            Some(case) => intake::record_review(conn, &job.cmd, &case.actor, job.now, &case.rules),
-            None => intake::record_good_review_alone(conn, &job.cmd, job.now),
+        let outcome = outcome.unwrap_or_else(|| {
+            if job.cmd.content.stars.is_bad() {
+                intake::record_review(conn, &job.cmd, &job.actor, job.now, rules)
+            } else {
+                intake::record_good_review_alone(conn, &job.cmd, job.now)
+            }
         });
         // The caller may have gone away (timeout, closed connection); the review stays stored.
         let _ = job.reply.send(outcome);

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::interfaces::app::AppState;
 use crate::clock;
-use crate::mail_sender::{deliver_due, mailer_from_config};
-use crate::scanner;
+use crate::adapters::mail::smtp::{deliver_due, mailer_for};
+use crate::cases::scan;
 
 pub const SCAN_EVERY: Duration = Duration::from_secs(60);
 pub const SEND_EVERY: Duration = Duration::from_secs(2);
@@ -26,7 +26,7 @@ pub fn spawn(state: Arc<AppState>) {
             let result = scan_state
                 .db(|conn, state| {
                     let rules = state.rules(conn)?;
-                    scanner::scan(conn, clock::now(), &rules)
+                    scan::scan(conn, clock::now(), &rules)
                 })
                 .await;
             match result {
@@ -36,14 +36,14 @@ pub fn spawn(state: Arc<AppState>) {
             }
         }
     });
-    match mailer_from_config(&state) {
+    match mailer_for(state.config.smtp_url.as_deref(), &state.config.mail_from) {
         None => tracing::info!("HCP_SMTP_URL unset: mails stay queued in the outbox"),
         Some(mailer) => {
             actix_web::rt::spawn(async move {
                 let mut tick = actix_web::rt::time::interval(SEND_EVERY);
                 loop {
                     tick.tick().await;
-                    if let Err(e) = deliver_due(&state, &mailer, clock::now()).await {
+                    if let Err(e) = deliver_due(&state.pool, &mailer, clock::now()).await {
                         tracing::warn!(error = %e, "mail delivery round failed");
                     }
                 }

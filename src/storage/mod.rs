@@ -9,6 +9,8 @@ pub mod schema;
 pub mod models;
 pub mod queries;
 pub mod audit;
+pub mod rules;
+pub mod sql_enums;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
@@ -272,6 +274,13 @@ fn checkpoint_beside_writers(conn: &mut SqliteConnection) -> QueryResult<()> {
             break;
         }
     }
+    Ok(())
+}
+
+/// One round trip to the database: whether it answers.
+pub fn ping(conn: &mut Conn) -> crate::error::AppResult<()> {
+    use diesel::RunQueryDsl;
+    crate::db_run!(conn, |c| diesel::sql_query("SELECT 1").execute(c))?;
     Ok(())
 }
 

@@ -4,6 +4,8 @@ use super::schema::*;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::case_flow::{CaseState, Extension};
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = departments)]
 pub struct Department {
@@ -236,13 +238,13 @@ pub struct Case {
     pub department_id: Option<i64>,
     pub window_id: Option<i64>,
     pub staff_id: Option<i64>,
-    pub state: String,
+    pub state: CaseState,
     pub opened_at: NaiveDateTime,
     pub feedback_due: Option<NaiveDateTime>,
     pub reply_due: Option<NaiveDateTime>,
     pub supervision_due: Option<NaiveDateTime>,
     pub stage_due: Option<NaiveDateTime>,
-    pub extension: String,
+    pub extension: Extension,
     pub cycle_started_at: NaiveDateTime,
     pub reply_text: Option<String>,
     pub replied_at: Option<NaiveDateTime>,
@@ -259,13 +261,13 @@ pub struct NewCase<'a> {
     pub department_id: Option<i64>,
     pub window_id: Option<i64>,
     pub staff_id: Option<i64>,
-    pub state: &'a str,
+    pub state: CaseState,
     pub opened_at: NaiveDateTime,
     pub feedback_due: Option<NaiveDateTime>,
     pub reply_due: Option<NaiveDateTime>,
     pub supervision_due: Option<NaiveDateTime>,
     pub stage_due: Option<NaiveDateTime>,
-    pub extension: &'a str,
+    pub extension: Extension,
     pub cycle_started_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

@@ -68,11 +68,11 @@ impl Fixture {
         assert_eq!(r.0, 201, "{}", r.1);
         let case_of_d2 = r.1["case_id"].as_i64().expect("case id");
         let expired_rating_token = app.state.signer.sign("T1", haochaping::clock::now() - chrono::Duration::days(1));
-        app.add_user("expired", haochaping::security::Role::Supervisor, None);
+        app.add_user("expired", haochaping::domain::access::Role::Supervisor, None);
         let expired_login = app.login("expired").await;
         app.execute(&format!(
             "UPDATE auth_tokens SET expires_at = '2000-01-01 00:00:00' WHERE token_hash = '{}'",
-            haochaping::security::sha256_hex(&expired_login)
+            haochaping::adapters::security::sha256_hex(&expired_login)
         ));
         let r = app.post("/api/v1/api-keys", Some(&district.admin), &json!({"name": "spare", "role": "integration"})).await;
         assert_eq!(r.0, 201, "{}", r.1);
@@ -264,15 +264,15 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
 ];
 
-/// `(METHOD, route)` of every route registered in `src/http/mod.rs` and `src/web/mod.rs`,
+/// `(METHOD, route)` of every route registered in `src/interfaces/http/mod.rs` and `src/interfaces/web/mod.rs`,
 /// read from the source: a route added there without a row in [`all`] fails the tests.
 pub fn routes_in_source() -> Vec<(String, String)> {
     let mut found = Vec::new();
-    let server = include_str!("../../src/http/mod.rs");
+    let server = include_str!("../../src/interfaces/http/mod.rs");
     // Routes come only from these two functions: another `configure` would bring routes this
     // reader does not see.
-    assert_eq!(server.matches(".configure(").count(), 2, "src/http/mod.rs configures routes elsewhere too: extend routes_in_source");
-    for source in [server, include_str!("../../src/web/mod.rs")] {
+    assert_eq!(server.matches(".configure(").count(), 2, "src/interfaces/http/mod.rs configures routes elsewhere too: extend routes_in_source");
+    for source in [server, include_str!("../../src/interfaces/web/mod.rs")] {
         let code = source.split("pub fn routes").nth(1).expect("a routes function");
         let code = code.split("\n}\n").next().unwrap_or(code);
         for unread in ["web::route()", "web::method(", "web::patch()", "web::head()", "web::to("] {

@@ -6,15 +6,16 @@
 #![allow(dead_code)]
 
 pub mod endpoints;
+pub mod review_load;
 pub mod smtp;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use haochaping::app::AppState;
-use haochaping::config::Config;
-use haochaping::security::Role;
+use haochaping::interfaces::app::AppState;
+use haochaping::interfaces::app::config::Config;
+use haochaping::domain::access::Role;
 use haochaping::storage::Conn;
 use serde_json::{json, Value};
 
@@ -75,7 +76,7 @@ pub fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> Option<(Stri
     match backend {
         Backend::Sqlite => Some((format!("sqlite://{}", dir.path().join("test.db").display()), None)),
         Backend::Postgres => {
-            let name = format!("hcp_test_{}", haochaping::security::random_secret().to_lowercase().replace(['-', '_'], "")[..16].to_owned());
+            let name = format!("hcp_test_{}", haochaping::adapters::security::random_secret().to_lowercase().replace(['-', '_'], "")[..16].to_owned());
             match PgConnection::establish(&pg_admin_url()) {
                 Ok(mut admin) => {
                     if let Err(e) = diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin) {
@@ -105,7 +106,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
-        haochaping::telemetry::init_with_default("warn");
+        haochaping::interfaces::app::telemetry::init_with_default("warn");
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = fresh_database(backend, &dir)?;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -123,7 +124,7 @@ impl TestApp {
             .await
             .expect("bootstrap task")
             .expect("bootstrap");
-        let server = haochaping::http::build_server(state.clone(), listener, Some(1)).expect("server");
+        let server = haochaping::interfaces::http::build_server(state.clone(), listener, Some(1)).expect("server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
         Some(TestApp {
@@ -168,8 +169,8 @@ impl TestApp {
     /// Creates a user straight in the database (the way `haochaping user add` does).
     pub fn add_user(&self, username: &str, role: Role, department: Option<&str>) {
         let mut conn = self.conn();
-        let spec = haochaping::accounts::NewUserSpec { username, password: "password-123", role, department_code: department, email: None };
-        haochaping::accounts::create_user(&mut conn, &spec, haochaping::clock::now()).expect("create user");
+        let spec = haochaping::admin::accounts::NewUserSpec { username, password: "password-123", role, department_code: department, email: None };
+        haochaping::admin::accounts::create_user(&mut conn, &spec, haochaping::clock::now()).expect("create user");
     }
 
     pub async fn login(&self, username: &str) -> String {

@@ -2,11 +2,12 @@
 //! as the change that causes it, so a rolled-back change sends nothing and a committed one is
 //! never forgotten. The sender delivers rows later (see `mail_sender`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::clock::{self, display_local};
 use crate::db_run;
+use crate::domain::sla::{AlertLevel, Stage};
 use crate::error::AppResult;
 use crate::storage::models::NewOutboxMail;
 use crate::storage::schema::{departments, outbox};
@@ -95,7 +96,7 @@ pub fn queue_new_cases(conn: &mut Conn, cases: &[(i64, i64, DateTime<Utc>)], now
 pub fn supervisor_addresses(conn: &mut Conn) -> AppResult<Vec<String>> {
     use crate::storage::schema::users;
     let rows: Vec<Option<String>> = db_run!(conn, |c| users::table
-        .filter(users::role.eq(crate::security::Role::Supervisor.as_str()))
+        .filter(users::role.eq(crate::domain::access::Role::Supervisor.as_str()))
         .select(users::email)
         .load(c))?;
     Ok(rows.into_iter().flatten().collect())
@@ -133,20 +134,32 @@ pub fn queue_reply_to_citizen(conn: &mut Conn, case: &crate::storage::models::Ca
     enqueue(conn, "reply_to_citizen", &[address], &subject, &body, Some(case.id), now)
 }
 
+/// Case numbers listed in one digest mail; the rest are counted.
+pub const DIGEST_LISTED: usize = 50;
+
+/// One alert a scan raised, as its digest mail lists it.
+pub struct AlertNotice {
+    pub case_id: i64,
+    pub department_id: Option<i64>,
+    pub stage: Stage,
+    pub due: NaiveDateTime,
+    pub late_days: u32,
+}
+
 /// Due-soon and overdue notices to each department, escalations (督办) to the supervisors: one
 /// digest per recipient and level for the alerts a scan raised, so that a department with many
 /// late cases gets one mail listing them rather than one mail each.
-pub fn queue_alert_digests(conn: &mut Conn, level: &str, raised: &[&crate::scanner::Candidate], now: DateTime<Utc>) -> AppResult<()> {
+pub fn queue_alert_digests(conn: &mut Conn, level: AlertLevel, raised: &[&AlertNotice], now: DateTime<Utc>) -> AppResult<()> {
     if raised.is_empty() {
         return Ok(());
     }
-    if level == "escalated" {
+    if level == AlertLevel::Escalated {
         let recipients = supervisor_addresses(conn)?;
         let subject = format!("【好差评】督办：{} 件案件超期 3 个工作日以上", raised.len());
         let body = format!("监督人员：\n\n以下案件已超期 3 个工作日以上，请督办：\n\n{}", digest_lines(raised, true));
-        return enqueue(conn, "escalated", &recipients, &subject, &body, single_case(raised), now);
+        return enqueue(conn, level.as_str(), &recipients, &subject, &body, single_case(raised), now);
     }
-    let mut by_department: std::collections::BTreeMap<i64, Vec<&crate::scanner::Candidate>> = Default::default();
+    let mut by_department: std::collections::BTreeMap<i64, Vec<&AlertNotice>> = Default::default();
     for alert in raised {
         if let Some(department_id) = alert.department_id {
             by_department.entry(department_id).or_default().push(alert);
@@ -154,37 +167,37 @@ pub fn queue_alert_digests(conn: &mut Conn, level: &str, raised: &[&crate::scann
     }
     for (department_id, alerts) in by_department {
         let Some((name, address)) = department_address(conn, department_id)? else { continue };
-        let (subject, intro) = if level == "overdue" {
+        let (subject, intro) = if level == AlertLevel::Overdue {
             (format!("【好差评】红灯：{} 件案件已超期", alerts.len()), "以下案件的当前环节已到期，现已超期，请立即办理：")
         } else {
             (format!("【好差评】黄灯：{} 件案件即将到期", alerts.len()), "以下案件的当前环节即将到期，请抓紧办理：")
         };
-        let body = format!("{name}：\n\n{intro}\n\n{}", digest_lines(&alerts, level == "overdue"));
-        enqueue(conn, level, &[address], &subject, &body, single_case(&alerts), now)?;
+        let body = format!("{name}：\n\n{intro}\n\n{}", digest_lines(&alerts, level == AlertLevel::Overdue));
+        enqueue(conn, level.as_str(), &[address], &subject, &body, single_case(&alerts), now)?;
     }
     Ok(())
 }
 
 /// A digest about one case is linked to it, as a single mail would be.
-fn single_case(alerts: &[&crate::scanner::Candidate]) -> Option<i64> {
+fn single_case(alerts: &[&AlertNotice]) -> Option<i64> {
     match alerts {
         [only] => Some(only.case_id),
         _ => None,
     }
 }
 
-fn digest_lines(alerts: &[&crate::scanner::Candidate], with_late_days: bool) -> String {
+fn digest_lines(alerts: &[&AlertNotice], with_late_days: bool) -> String {
     use std::fmt::Write;
     let mut text = String::new();
-    for alert in alerts.iter().take(crate::scanner::DIGEST_LISTED) {
+    for alert in alerts.iter().take(DIGEST_LISTED) {
         let _ = write!(text, "  案件 #{}　期限 {}", alert.case_id, display_local(alert.due));
         if with_late_days && alert.late_days > 0 {
             let _ = write!(text, "　已超期 {} 个工作日", alert.late_days);
         }
         text.push('\n');
     }
-    if alerts.len() > crate::scanner::DIGEST_LISTED {
-        let _ = writeln!(text, "  另有 {} 件，请登录好差评系统查看。", alerts.len() - crate::scanner::DIGEST_LISTED);
+    if alerts.len() > DIGEST_LISTED {
+        let _ = writeln!(text, "  另有 {} 件，请登录好差评系统查看。", alerts.len() - DIGEST_LISTED);
     }
     text.push_str("\n此邮件由好差评系统自动发送，请勿直接回复。\n");
     text

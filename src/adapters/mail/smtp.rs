@@ -3,7 +3,6 @@
 //! sent; a failure is recorded and retried with exponential backoff capped at one minute.
 //! Nothing is deleted: the outbox is also the record of what was sent.
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -14,12 +13,12 @@ use lettre::message::{Body, Mailbox, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::app::AppState;
+
 use crate::clock;
 use crate::db_run;
 use crate::error::AppResult;
 use crate::storage::schema::outbox;
-use crate::storage::Conn;
+use crate::storage::{Conn, DbPool};
 
 /// How long a claimed mail stays reserved for the instance sending it: longer than a whole
 /// batch can take at the SMTP timeout (10 mails × 10 s), so no other instance re-sends it.
@@ -159,10 +158,10 @@ pub struct DeliveryReport {
 }
 
 /// Sends every mail due at `now`, batch after batch, until none is left or one fails.
-pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer, now: DateTime<Utc>) -> AppResult<DeliveryReport> {
+pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> AppResult<DeliveryReport> {
     let mut report = DeliveryReport::default();
     loop {
-        let batch = state.db(move |conn, _| claim(conn, now)).await?;
+        let batch = on_pool(pool, move |conn| claim(conn, now)).await?;
         if batch.is_empty() {
             return Ok(report);
         }
@@ -171,13 +170,13 @@ pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer, now: DateTime<U
             match mailer.send(&mail).await {
                 Ok(()) => {
                     report.sent += 1;
-                    state.db(move |conn, _| mark_sent(conn, mail.id, clock::now())).await?;
+                    on_pool(pool, move |conn| mark_sent(conn, mail.id, clock::now())).await?;
                 }
                 Err(error) => {
                     report.failed += 1;
                     failed_in_batch = true;
                     tracing::warn!(mail_id = mail.id, attempts = mail.attempts + 1, %error, "mail not sent; will retry");
-                    state.db(move |conn, _| mark_failed(conn, &mail, &error, now)).await?;
+                    on_pool(pool, move |conn| mark_failed(conn, &mail, &error, now)).await?;
                 }
             }
         }
@@ -188,9 +187,20 @@ pub async fn deliver_due(state: &Arc<AppState>, mailer: &Mailer, now: DateTime<U
     }
 }
 
-pub fn mailer_from_config(state: &AppState) -> Option<Mailer> {
-    let url = state.config.smtp_url.as_deref()?;
-    match Mailer::from_url(url, &state.config.mail_from) {
+/// Blocking database work off the async executor, with a pooled connection.
+async fn on_pool<T, F>(pool: &DbPool, f: F) -> AppResult<T>
+where
+    F: FnOnce(&mut Conn) -> AppResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || f(&mut pool.get()?)).await?
+}
+
+/// The mailer for `HCP_SMTP_URL`, or none (mails stay queued) when unset or unusable.
+pub fn mailer_for(smtp_url: Option<&str>, mail_from: &str) -> Option<Mailer> {
+    let url = smtp_url?;
+    match Mailer::from_url(url, mail_from) {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::error!(error = %e, "HCP_SMTP_URL unusable; mails stay queued");

@@ -181,7 +181,7 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::quality::nmi;
+    use crate::adapters::nlp::quality::nmi;
 
     fn corpus() -> (Vec<String>, Vec<usize>) {
         let topics: [&[&str]; 3] = [

@@ -232,7 +232,7 @@ pub fn fit(docs: &[SparseVec], dim: usize, params: KMeansParams) -> KMeansResult
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::quality::nmi;
+    use crate::adapters::nlp::quality::nmi;
 
     fn unit(idx: &[u32]) -> SparseVec {
         let v = 1.0 / (idx.len() as f32).sqrt();

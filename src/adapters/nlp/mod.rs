@@ -5,5 +5,6 @@ pub mod clustering;
 pub mod kmeans;
 pub mod quality;
 pub mod router;
+pub mod routing;
 pub mod tfidf;
 pub mod tokenize;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::analytics::router::RouterModel;
+use crate::adapters::nlp::router::RouterModel;
 use crate::error::{AppError, AppResult};
 use crate::storage::{queries, Conn};
 

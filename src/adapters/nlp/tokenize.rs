@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
 
-const STOP_WORDS: &str = include_str!("../../nlp-models/stopwords.txt");
-const USER_DICT: &str = include_str!("../../nlp-models/user_dict.txt");
+const STOP_WORDS: &str = include_str!("../../../nlp-models/stopwords.txt");
+const USER_DICT: &str = include_str!("../../../nlp-models/user_dict.txt");
 
 pub struct Tokenizer {
     jieba: Jieba,

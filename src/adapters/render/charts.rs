@@ -27,7 +27,7 @@ impl Format {
     pub fn show(self, v: f64) -> String {
         match self {
             Format::Count => format!("{v:.0}"),
-            Format::Percent => crate::stats::percent(Some(v)),
+            Format::Percent => super::percent(Some(v)),
         }
     }
 }

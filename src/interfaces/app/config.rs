@@ -1,6 +1,10 @@
-//! Configuration from the environment (SPEC §10). Secrets never come from the repository.
+//! Configuration from the environment (SPEC §10), read and checked by clap's `env` support.
+//! Secrets never come from the repository, nor from the command line (`ps` would show them).
 
 use std::net::SocketAddr;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,54 +26,99 @@ pub struct Config {
     pub integration_per_second: u32,
 }
 
+/// A variable that is set but unusable, named with what it should be.
 #[derive(Debug, thiserror::Error)]
-#[error("{name}: {message}")]
-pub struct ConfigError {
-    name: &'static str,
-    message: String,
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// The variables themselves. Parsed from an empty command line: only the environment and the
+/// defaults count.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct Environment {
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://haochaping.db")]
+    database_url: String,
+    #[arg(long, env = "HCP_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[arg(long, env = "HCP_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    #[arg(long, env = "HCP_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    #[arg(long, env = "HCP_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[arg(long, env = "HCP_MAIL_FROM", default_value = "好差评系统 <noreply@haochaping.local>")]
+    mail_from: String,
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+    #[arg(long, env = "HCP_BACKGROUND_JOBS", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    background_jobs: bool,
+    #[arg(long, env = "HCP_NLP_DIR", default_value = "nlp-models")]
+    nlp_dir: std::path::PathBuf,
+    #[arg(long, env = "HCP_ROUTER_THRESHOLD", default_value_t = 0.6, value_parser = probability)]
+    router_threshold: f32,
+    #[arg(long, env = "HCP_INTEGRATION_RATE", default_value_t = crate::adapters::throttle::INTEGRATION_PER_SECOND,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    integration_rate: u32,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+fn probability(text: &str) -> Result<f32, String> {
+    text.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| "a probability between 0 and 1".to_owned())
 }
 
 impl Config {
+    /// The configuration in the environment; `bind_override` is `serve --bind`.
     pub fn from_env(bind_override: Option<SocketAddr>) -> Result<Self, ConfigError> {
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://haochaping.db".into());
-        let bind = match bind_override {
-            Some(b) => b,
-            None => var("HCP_BIND")
-                .unwrap_or_else(|| "127.0.0.1:8080".into())
-                .parse()
-                .map_err(|e| ConfigError { name: "HCP_BIND", message: format!("not host:port ({e})") })?,
-        };
-        let public_url = var("HCP_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://{bind}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let env = Environment::try_parse_from(std::iter::empty::<String>()).map_err(|e| ConfigError(e.render().to_string()))?;
+        let bind = bind_override.unwrap_or(env.bind);
+        let public_url = env.public_url.unwrap_or_else(|| format!("http://{bind}")).trim_end_matches('/').to_owned();
         Ok(Config {
-            database_url,
+            database_url: env.database_url,
             bind,
-            secret: var("HCP_SECRET"),
-            smtp_url: var("HCP_SMTP_URL"),
+            secret: env.secret,
+            smtp_url: env.smtp_url,
             public_url,
-            mail_from: var("HCP_MAIL_FROM").unwrap_or_else(|| "好差评系统 <noreply@haochaping.local>".into()),
-            background_jobs: var("HCP_BACKGROUND_JOBS").map(|v| v != "0").unwrap_or(true),
-            nlp_dir: var("HCP_NLP_DIR").unwrap_or_else(|| "nlp-models".into()).into(),
-            router_threshold: match var("HCP_ROUTER_THRESHOLD") {
-                None => 0.6,
-                Some(v) => v.parse().ok().filter(|t: &f32| (0.0..=1.0).contains(t)).ok_or_else(|| ConfigError {
-                    name: "HCP_ROUTER_THRESHOLD",
-                    message: "a probability between 0 and 1".into(),
-                })?,
-            },
-            integration_per_second: match var("HCP_INTEGRATION_RATE") {
-                None => crate::throttle::INTEGRATION_PER_SECOND,
-                Some(v) => v.parse().ok().filter(|n: &u32| *n > 0).ok_or_else(|| ConfigError {
-                    name: "HCP_INTEGRATION_RATE",
-                    message: "a positive number of requests per key and second".into(),
-                })?,
-            },
+            mail_from: env.mail_from,
+            background_jobs: env.background_jobs,
+            nlp_dir: env.nlp_dir,
+            router_threshold: env.router_threshold,
+            integration_per_second: env.integration_rate,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One test owns these variables (no other unit test reads the configuration), and runs its
+    /// cases in turn, so setting them cannot race.
+    #[test]
+    fn variables_parse_as_their_types() {
+        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET"];
+        let set = |pairs: &[(&str, &str)]| {
+            for name in names {
+                std::env::remove_var(name);
+            }
+            for (name, value) in pairs {
+                std::env::set_var(name, value);
+            }
+            Config::from_env(None)
+        };
+        let defaults = set(&[]).expect("defaults");
+        assert!(defaults.background_jobs);
+        assert_eq!(defaults.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(defaults.public_url, "http://127.0.0.1:8080");
+        for (text, on) in [("false", false), ("0", false), ("off", false), ("no", false), ("true", true), ("1", true), ("yes", true)] {
+            assert_eq!(set(&[("HCP_BACKGROUND_JOBS", text)]).expect(text).background_jobs, on, "HCP_BACKGROUND_JOBS={text}");
+        }
+        let refused = set(&[("HCP_BACKGROUND_JOBS", "sometimes")]).expect_err("not a boolean");
+        assert!(refused.to_string().contains("HCP_BACKGROUND_JOBS"), "{refused}");
+        let refused = set(&[("HCP_ROUTER_THRESHOLD", "1.5")]).expect_err("not a probability");
+        assert!(refused.to_string().contains("HCP_ROUTER_THRESHOLD"), "{refused}");
+        assert!(set(&[("HCP_BIND", "nowhere")]).is_err());
+        // An empty variable is unset, as a blank line in a unit file would leave it.
+        let blank = set(&[("HCP_SECRET", ""), ("HCP_BACKGROUND_JOBS", "")]).expect("blank");
+        assert_eq!(blank.secret, None);
+        assert!(blank.background_jobs);
+        set(&[]).expect("reset");
     }
 }

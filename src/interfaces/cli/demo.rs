@@ -5,14 +5,14 @@ use chrono::{Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::accounts::{self, NewUserSpec};
-use crate::app::AppState;
+use crate::admin::accounts::{self, NewUserSpec};
+use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::domain::intake_rules::{Channel, ComplaintSource, ReviewContent};
 use crate::error::AppError;
 use crate::intake::{self, ComplaintCommand, ReviewCommand, TransactionCommand};
-use crate::master_data::{self, AssignmentSpec};
-use crate::security::Role;
+use crate::admin::master_data::{self, AssignmentSpec};
+use crate::domain::access::Role;
 use crate::storage::queries;
 
 /// Demo accounts (also in the README). Only ever seeded into a demo database.
@@ -139,7 +139,7 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             .filter(|(label, _)| router.model.labels.iter().any(|l| l == label))
             .map(|(l, d)| (l.to_string(), d.to_string()))
             .collect();
-        crate::routing::set_label_map(&mut conn, &map).map_err(err)?;
+        crate::adapters::nlp::routing::set_label_map(&mut conn, &map).map_err(err)?;
     }
 
     let rules = state.rules(&mut conn).map_err(err)?;
@@ -232,7 +232,7 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
     }
     eprintln!("demo: moving cases through the loop…");
     advance_cases(&mut conn, &mut rng, now, &rules)?;
-    let report = crate::scanner::scan(&mut conn, now, &rules).map_err(err)?;
+    let report = crate::cases::scan::scan(&mut conn, now, &rules).map_err(err)?;
     eprintln!("demo: {report}");
     queries::setting_or_insert(&mut conn, "demo_seeded", &Utc::now().to_rfc3339())?;
     eprintln!("demo: done. Log in as admin / supervisor / clerk_scjg … with password {DEMO_PASSWORD}");
@@ -242,12 +242,12 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
 
 /// Walks the seeded cases through the loop at simulated times: old cases mostly closed (a few
 /// late, some appealed), recent ones spread over every state, so every list has content.
-fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono::DateTime<Utc>, rules: &crate::app::Rules) -> anyhow::Result<()> {
-    use crate::accounts::Principal;
-    use crate::case_actions::{apply_action, ActionRequest};
+fn advance_cases(conn: &mut crate::storage::Conn, rng: &mut StdRng, now: chrono::DateTime<Utc>, rules: &crate::domain::rules::Rules) -> anyhow::Result<()> {
+    use crate::domain::access::Principal;
+    use crate::cases::actions::{apply_action, ActionRequest};
     use crate::db_run;
     use crate::domain::case_flow::Action;
-    use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+    use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction};
     use crate::storage::schema::{cases, reviews, transactions, users};
     use diesel::prelude::*;
 

@@ -1,15 +1,18 @@
 //! The command line: one binary, one subcommand per job (SPEC §6).
 
+pub mod demo;
+pub mod text;
+
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::accounts::{self, NewUserSpec};
-use crate::app::AppState;
-use crate::config::Config;
-use crate::security::Role;
+use crate::admin::accounts::{self, NewUserSpec};
+use crate::interfaces::app::AppState;
+use crate::interfaces::app::config::Config;
+use crate::domain::access::Role;
 
 #[derive(Debug, Parser)]
 #[command(name = "haochaping", version, about = "政务服务“好差评”闭环系统")]
@@ -40,7 +43,7 @@ pub enum Command {
         #[arg(long, default_value = "html")]
         format: String,
         /// Ratings a department or window needs in the month to be ranked.
-        #[arg(long, default_value_t = crate::stats::DEFAULT_MIN_RATINGS)]
+        #[arg(long, default_value_t = crate::insight::stats::DEFAULT_MIN_RATINGS)]
         min_ratings: i64,
         /// Where to write the report.
         #[arg(long)]
@@ -63,7 +66,7 @@ pub enum Command {
         label_column: Option<String>,
         /// Number of clusters, or `auto` (best silhouette over 2..15).
         #[arg(long, default_value = "auto")]
-        k: crate::analytics::clustering::KChoice,
+        k: crate::adapters::nlp::clustering::KChoice,
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Seeded starts; the tightest wins.
@@ -99,41 +102,10 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
-    /// Load benchmarks (SPEC §9) on scratch databases that are removed afterwards.
-    Bench {
-        #[command(subcommand)]
-        command: BenchCommand,
-    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]
         command: UserCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Review intake over HTTP against plain committed inserts; last line
-    /// `ratio=… rate=… ceiling=… p50_ms=… p99_ms=… rss_mb=…`.
-    Intake {
-        #[arg(long, value_enum, default_value = "both")]
-        backend: crate::bench::BenchBackend,
-        /// Measured seconds per phase (after a 1 s warm-up).
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Concurrent keep-alive connections of the load generator.
-        #[arg(long, default_value_t = 64)]
-        connections: usize,
-        /// Share of one-star reviews, each of which opens a case.
-        #[arg(long, default_value_t = 0.1)]
-        bad_share: f64,
-    },
-    /// `haochaping scan` over generated open cases, first and repeated.
-    Scan {
-        #[arg(long, value_enum, default_value = "both")]
-        backend: crate::bench::BenchBackend,
-        #[arg(long, default_value_t = 1_000_000)]
-        cases: usize,
     },
 }
 
@@ -158,7 +130,7 @@ pub enum UserCommand {
 }
 
 pub fn main() -> ExitCode {
-    crate::telemetry::init();
+    crate::interfaces::app::telemetry::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,27 +152,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { demo, bind } => serve(Config::from_env(bind)?, demo),
         Command::Cluster { input, text_column, label_column, k, seed, n_init, out } => {
-            crate::analytics_cli::cluster(&crate::analytics_cli::ClusterArgs { input, text_column, label_column, k, seed, n_init, out })
+            crate::interfaces::cli::text::cluster(&crate::interfaces::cli::text::ClusterArgs { input, text_column, label_column, k, seed, n_init, out })
         }
         Command::TrainRouter { input, text_column, label_column, out, epochs } => {
-            crate::analytics_cli::train_router(&input, &text_column, &label_column, &out, epochs)
+            crate::interfaces::cli::text::train_router(&input, &text_column, &label_column, &out, epochs)
         }
         Command::Route { model, input, text_column, label_column, out } => {
-            crate::analytics_cli::route(&model, &input, &text_column, label_column.as_deref(), &out)
+            crate::interfaces::cli::text::route(&model, &input, &text_column, label_column.as_deref(), &out)
         }
         Command::Report { month, format, min_ratings, out } => {
-            let format = crate::reports::ReportFormat::parse(&format).ok_or_else(|| anyhow::anyhow!("--format must be html, csv or xlsx"))?;
+            let format = crate::insight::monthly::ReportFormat::parse(&format).ok_or_else(|| anyhow::anyhow!("--format must be html, csv or xlsx"))?;
             let state = AppState::bootstrap(Config::from_env(None)?)?;
             let mut conn = state.conn()?;
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("report {month}: gathering figures, rankings, clusters and overdue cases…");
-            let report = crate::reports::build(&mut conn, &month, min_ratings, crate::clock::now(), &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let bytes = crate::reports::render(&report, format, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = crate::insight::monthly::build(&mut conn, &month, min_ratings, crate::clock::now(), &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bytes = crate::insight::monthly::render(&report, format, true).map_err(|e| anyhow::anyhow!("{e}"))?;
             std::fs::write(&out, &bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             eprintln!(
                 "report {month}: {} ratings, 好评率 {}, {} overdue cases → {} ({} bytes)",
                 report.total.ratings,
-                crate::stats::percent(report.total.good_rate),
+                crate::adapters::render::percent(report.total.good_rate),
                 report.overdue_total,
                 out.display(),
                 bytes.len()
@@ -213,15 +185,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = state.conn()?;
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
             let started = std::time::Instant::now();
-            let report = crate::scanner::scan(&mut conn, at, &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = crate::cases::scan::scan(&mut conn, at, &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("{report} ({:.2} s)", started.elapsed().as_secs_f64());
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
-        Command::Bench { command: BenchCommand::Intake { backend, seconds, connections, bad_share } } => {
-            crate::bench::intake(&crate::bench::IntakeArgs { backend, seconds, connections, bad_share })
-        }
-        Command::Bench { command: BenchCommand::Scan { backend, cases } } => crate::bench::scan(&crate::bench::ScanArgs { backend, cases }),
         Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, supervisor or department"))?;
             let mut password = String::new();
@@ -233,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let user = conn
                 .transaction(|conn| {
                     let user = accounts::create_user(conn, &spec, crate::clock::now())?;
-                    crate::master_data::audit_admin_change(
+                    crate::admin::master_data::audit_admin_change(
                         conn,
                         "cli",
                         "create_user",
@@ -253,13 +221,13 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let bind = config.bind;
     let state = AppState::bootstrap(config)?;
     if demo {
-        crate::demo::seed(&state)?;
+        crate::interfaces::cli::demo::seed(&state)?;
     }
     let listener = TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!(%bind, backend = ?state.pool.backend(), "haochaping listening; open http://{bind}/");
     actix_web::rt::System::new().block_on(async move {
-        crate::jobs::spawn(state.clone());
-        let server = crate::http::build_server(state, listener, None)?;
+        crate::interfaces::jobs::spawn(state.clone());
+        let server = crate::interfaces::http::build_server(state, listener, None)?;
         server.await
     })?;
     Ok(())

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::analytics::clustering::{cluster_texts, ClusterOptions, KChoice};
-use crate::analytics::quality::{macro_f1, nmi};
-use crate::analytics::router::{RouterModel, TrainOptions};
+use crate::adapters::nlp::clustering::{cluster_texts, ClusterOptions, KChoice};
+use crate::adapters::nlp::quality::{macro_f1, nmi};
+use crate::adapters::nlp::router::{RouterModel, TrainOptions};
 
 /// Reads one text column (and optionally a label column) from a CSV with a header row.
 pub fn read_columns(path: &Path, text_column: &str, label_column: Option<&str>) -> anyhow::Result<(Vec<String>, Option<Vec<String>>)> {

@@ -5,12 +5,13 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::{self, NewUserSpec, Principal};
-use crate::app::AppState;
+use crate::admin::accounts::{self, NewUserSpec};
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::error::{AppError, AppResult};
-use crate::master_data::{self, AssignmentSpec, AssignmentView, DepartmentView, ServiceItemView, StaffView, WindowView};
-use crate::security::Role;
+use crate::admin::master_data::{self, AssignmentSpec, AssignmentView, DepartmentView, ServiceItemView, StaffView, WindowView};
+use crate::domain::access::Role;
 use crate::storage::audit::{self, ChainReport};
 
 use super::extract::Caller;
@@ -37,7 +38,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
     if username.len() > 200 || password.len() > 1024 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
-    state.throttle.before_login(crate::http::extract::client_address(&req), &username)?;
+    state.throttle.before_login(crate::interfaces::http::extract::client_address(&req), &username)?;
     let who = username.clone();
     let response = state
         .db(move |conn, _| {

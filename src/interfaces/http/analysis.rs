@@ -6,12 +6,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::analysis_runs::{self, AnalysisRequest, RunView};
-use crate::app::AppState;
+use crate::insight::analysis::{self, AnalysisRequest, RunView};
+use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::error::{AppError, AppResult};
-use crate::routing::{self, Suggestion};
-use crate::security::Role;
+use crate::adapters::nlp::routing::{self, Suggestion};
+use crate::domain::access::Role;
 
 use super::extract::Caller;
 
@@ -21,14 +21,14 @@ pub async fn run_clustering(state: web::Data<AppState>, caller: Caller, body: we
     caller.0.require(&[Role::Supervisor, Role::Admin])?;
     let actor = caller.0.actor_label();
     let request = body.into_inner();
-    let run = state.db(move |conn, _| analysis_runs::run(conn, &request, &actor, clock::now())).await?;
+    let run = state.db(move |conn, _| analysis::run(conn, &request, &actor, clock::now())).await?;
     Ok(HttpResponse::Created().json(run))
 }
 
 #[utoipa::path(get, path = "/api/v1/analysis/clusters", responses((status = 200, body = [RunView])), security(("bearer" = [])))]
 pub async fn list_runs(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Supervisor, Role::Admin])?;
-    let runs = state.db(|conn, _| analysis_runs::list(conn, 100)).await?;
+    let runs = state.db(|conn, _| analysis::list(conn, 100)).await?;
     Ok(HttpResponse::Ok().json(runs))
 }
 
@@ -36,7 +36,7 @@ pub async fn list_runs(state: web::Data<AppState>, caller: Caller) -> AppResult<
 pub async fn get_run(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Supervisor, Role::Admin])?;
     let id = id.into_inner();
-    let run = state.db(move |conn, _| analysis_runs::load(conn, id)).await?;
+    let run = state.db(move |conn, _| analysis::load(conn, id)).await?;
     Ok(HttpResponse::Ok().json(run))
 }
 
@@ -62,7 +62,7 @@ pub async fn put_label_map(state: web::Data<AppState>, caller: Caller, body: web
         .db(move |conn, _| {
             conn.transaction(|conn| {
                 routing::set_label_map(conn, &map)?;
-                crate::master_data::audit_admin_change(conn, &actor, "put_router_label_map", serde_json::json!(map), clock::now())
+                crate::admin::master_data::audit_admin_change(conn, &actor, "put_router_label_map", serde_json::json!(map), clock::now())
             })
         })
         .await?;

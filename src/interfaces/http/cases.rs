@@ -2,8 +2,8 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
-use crate::case_work::{self, CaseFilter, CaseList, CaseView};
+use crate::interfaces::app::AppState;
+use crate::cases::work::{self, CaseFilter, CaseList, CaseView};
 use crate::clock;
 use crate::error::{AppError, AppResult};
 use crate::storage::queries;
@@ -17,7 +17,7 @@ pub async fn list_cases(state: web::Data<AppState>, caller: Caller, filter: web:
     let list = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            case_work::list_cases(conn, &caller.0, &filter, clock::now(), &rules)
+            work::list_cases(conn, &caller.0, &filter, clock::now(), &rules)
         })
         .await?;
     Ok(HttpResponse::Ok().json(list))
@@ -30,9 +30,9 @@ pub async fn get_case(state: web::Data<AppState>, caller: Caller, id: web::Path<
     let view = state
         .db(move |conn, state| {
             let case = queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
-            case_work::ensure_visible(&caller.0, &case)?;
+            work::ensure_visible(&caller.0, &case)?;
             let rules = state.rules(conn)?;
-            case_work::case_view(conn, &caller.0, &case, clock::now(), &rules)
+            work::case_view(conn, &caller.0, &case, clock::now(), &rules)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

@@ -7,11 +7,12 @@ use std::pin::Pin;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use crate::accounts::{authenticate_bearer, Principal};
-use crate::app::AppState;
+use crate::admin::accounts::authenticate_bearer;
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::error::AppError;
-use crate::security::RatingTokenError;
+use crate::adapters::security::RatingTokenError;
 
 use super::MAX_BODY_BYTES;
 

@@ -5,14 +5,13 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::Principal;
-use crate::app::AppState;
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
 use crate::clock;
-use crate::domain::intake_rules::{Channel, ComplaintSource, ReviewContent};
+use crate::domain::intake_rules::{Channel, ComplaintSource};
 use crate::error::{AppError, AppResult};
-use crate::intake::{self, ComplaintCommand, ReviewCommand, TransactionCommand};
-use crate::review_writer::CaseOpener;
-use crate::security::Role;
+use crate::intake::{self, ComplaintCommand, Rater, RatingRequest, TransactionCommand};
+use crate::domain::access::Role;
 
 use super::extract::Caller;
 
@@ -106,56 +105,30 @@ pub struct ReviewCreated {
 pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller: Caller, body: web::Json<ReviewRequest>) -> AppResult<HttpResponse> {
     match &caller.0 {
         // An integration key's own quota is checked as the key is recognised.
-        Principal::Citizen { .. } => state.throttle.citizen_rating(crate::http::extract::client_address(&req))?,
+        Principal::Citizen { .. } => state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req))?,
         Principal::ApiKey { .. } | Principal::User { .. } => {}
     }
-    let b = body.into_inner();
-    let channel = parse_channel(&b.channel)?;
-    let now = clock::now();
-    let rated_at = match &caller.0 {
-        Principal::ApiKey { .. } => b.rated_at.map(|t| t.with_timezone(&Utc)).unwrap_or(now),
-        Principal::Citizen { transaction_no } => {
-            if *transaction_no != b.transaction_no {
-                return Err(AppError::Forbidden("this rating link is for another transaction".into()));
-            }
-            if b.rated_at.is_some() {
-                return Err(AppError::invalid("rated_at", "only integrations may set rated_at"));
-            }
-            if !channel.open_to_citizens() {
-                return Err(AppError::invalid("channel", "a rating link can be used from pc, mobile, qr or sms"));
-            }
-            now
-        }
+    let rater = match &caller.0 {
+        Principal::Citizen { transaction_no } => Rater::Citizen { link_transaction_no: transaction_no },
+        Principal::ApiKey { .. } => Rater::Integration,
         Principal::User { .. } => {
             return Err(AppError::Forbidden("reviews come from citizens' rating links or integration keys".into()))
         }
     };
-    if rated_at > now + chrono::Duration::minutes(10) {
-        return Err(AppError::invalid("rated_at", "is in the future"));
-    }
-    let content = ReviewContent::parse(b.stars, b.tags, b.comment)?;
-    let cmd = ReviewCommand {
+    let b = body.into_inner();
+    let request = RatingRequest {
+        channel: parse_channel(&b.channel)?,
         transaction_no: b.transaction_no,
-        content,
-        channel,
+        stars: b.stars,
+        tags: b.tags,
+        comment: b.comment,
         anonymous: b.anonymous,
-        is_public: b.public.unwrap_or(true),
-        rated_at,
+        public: b.public,
+        rated_at: b.rated_at.map(|t| t.with_timezone(&Utc)),
     };
-    let recorded = if !cmd.content.stars.is_bad() {
-        state.reviews.submit(cmd, now, None).await?
-    } else if let Some(rules) = state.fresh_rules() {
-        state.reviews.submit(cmd, now, Some(CaseOpener { actor: caller.0.actor_label(), rules })).await?
-    } else {
-        // The deadline rules are due for a reload, which needs a connection of its own.
-        let actor = caller.0.actor_label();
-        state
-            .db(move |conn, state| {
-                let rules = state.rules(conn)?;
-                intake::record_review(conn, &cmd, &actor, now, &rules)
-            })
-            .await?
-    };
+    let now = clock::now();
+    let cmd = intake::review_command(&rater, request, now)?;
+    let recorded = state.reviews.submit(cmd, caller.0.actor_label(), now).await?;
     state.metrics.review_recorded(recorded.is_bad);
     Ok(HttpResponse::Created().json(ReviewCreated { id: recorded.id, is_bad: recorded.is_bad, case_id: recorded.case_id }))
 }

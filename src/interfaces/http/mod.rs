@@ -21,7 +21,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::app::AppState;
+use crate::interfaces::app::AppState;
 use crate::error::AppError;
 
 /// Largest request body accepted anywhere (SPEC: bodies over 64 KiB get 413).
@@ -117,7 +117,7 @@ pub fn build_server(state: Arc<AppState>, listener: TcpListener, workers: Option
             .app_data(extract::query_config())
             .app_data(extract::path_config())
             .configure(routes)
-            .configure(crate::web::routes)
+            .configure(crate::interfaces::web::routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound("no such endpoint".into())) }))
             .wrap(security_headers())
             .wrap_fn(|req, srv| {

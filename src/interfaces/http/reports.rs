@@ -3,16 +3,16 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use crate::accounts::Principal;
-use crate::app::AppState;
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::domain::calendar::local_date;
-use crate::disclosure::{self, PublicPage, PublicQuery};
+use crate::insight::disclosure::{self, PublicPage, PublicQuery};
 use crate::error::{AppError, AppResult};
-use crate::open311::{self, RequestQuery, Service, ServiceRequest};
-use crate::reports::{self, ReportFormat};
-use crate::security::Role;
-use crate::stats::{self, GroupBy, Period, Ranking, Scope, Stats};
+use crate::insight::open311::{self, RequestQuery, Service, ServiceRequest};
+use crate::insight::monthly::{self, ReportFile, ReportRequest};
+use crate::domain::access::Role;
+use crate::insight::stats::{self, GroupBy, Period, Ranking, Scope, Stats};
 
 use super::extract::Caller;
 
@@ -110,31 +110,14 @@ pub struct ReportQuery {
     pub min_ratings: Option<i64>,
 }
 
-/// Builds and renders a monthly report; shared by the API and the report page.
-pub async fn monthly_report(state: &web::Data<AppState>, month: String, format: Option<&str>, min_ratings: Option<i64>) -> AppResult<HttpResponse> {
-    let format = match format {
-        None | Some("") => ReportFormat::Html,
-        Some(f) => ReportFormat::parse(f).ok_or_else(|| AppError::invalid("format", "html, csv or xlsx"))?,
-    };
-    let min = min_ratings.unwrap_or(stats::DEFAULT_MIN_RATINGS);
-    if !(1..=1_000_000).contains(&min) {
-        return Err(AppError::invalid("min_ratings", "1 or more"));
-    }
-    Period::month(&month)?;
-    let file_month = month.clone();
-    let bytes = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
-            let report = reports::build(conn, &month, min, clock::now(), &rules)?;
-            reports::render(&report, format, false)
-        })
-        .await?;
+/// The report as a response: HTML inline, CSV and XLSX as a download.
+fn report_response(file: ReportFile) -> HttpResponse {
     let mut response = HttpResponse::Ok();
-    response.content_type(format.content_type());
-    if format != ReportFormat::Html {
-        response.insert_header(("Content-Disposition", format!("attachment; filename=\"haochaping-report-{file_month}.{}\"", format.as_str())));
+    response.content_type(file.format.content_type());
+    if let Some(disposition) = file.content_disposition() {
+        response.insert_header(("Content-Disposition", disposition));
     }
-    Ok(response.body(bytes))
+    response.body(file.bytes)
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/monthly", params(ReportQuery),
@@ -142,7 +125,12 @@ pub async fn monthly_report(state: &web::Data<AppState>, month: String, format: 
 pub async fn get_monthly_report(state: web::Data<AppState>, caller: Caller, query: web::Query<ReportQuery>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor])?;
     let q = query.into_inner();
-    monthly_report(&state, q.month, q.format.as_deref(), q.min_ratings).await
+    let request = ReportRequest::parse(q.month, q.format.as_deref(), q.min_ratings)?;
+    let file = state.db(move |conn, state| {
+        let rules = state.rules(conn)?;
+        monthly::report_file(conn, &request, clock::now(), &rules)
+    }).await?;
+    Ok(report_response(file))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -162,7 +150,7 @@ pub async fn export_cases(state: web::Data<AppState>, caller: Caller, query: web
     let bytes = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            crate::case_export::export(conn, &caller.0, period, clock::now(), &rules)
+            crate::cases::export::export(conn, &caller.0, period, clock::now(), &rules)
         })
         .await?;
     Ok(HttpResponse::Ok()

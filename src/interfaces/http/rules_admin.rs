@@ -5,13 +5,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::calendar_admin::{load_year, replace_year, set_sla_policy, sla_policies_in_force, sources, SlaPolicyView};
+use crate::interfaces::app::AppState;
+use crate::admin::rules::{load_year, replace_year, set_sla_policy, sla_policies_in_force, sources, SlaPolicyView};
 use crate::clock;
 use crate::domain::calendar::YearCalendar;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
-use crate::security::Role;
+use crate::domain::access::Role;
 
 use super::extract::Caller;
 
@@ -58,7 +58,7 @@ pub async fn put_calendar(state: web::Data<AppState>, caller: Caller, year: web:
     let view = state
         .db(move |conn, state| {
             let stored = replace_year(conn, &actor, YearCalendar { year, holidays: b.holidays, workdays: b.workdays }, clock::now())?;
-            state.reload_rules(conn)?;
+            state.rules.reload(conn)?;
             Ok(CalendarView { year, holidays: stored.holidays, workdays: stored.workdays })
         })
         .await?;
@@ -69,7 +69,7 @@ pub async fn put_calendar(state: web::Data<AppState>, caller: Caller, year: web:
 pub async fn list_sla_policies(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor, Role::Department])?;
     let list = state.db(|conn, state| {
-        let rules = state.reload_rules(conn)?;
+        let rules = state.rules.reload(conn)?;
         sla_policies_in_force(conn, &rules)
     })
     .await?;
@@ -90,7 +90,7 @@ pub async fn put_sla_policy(state: web::Data<AppState>, caller: Caller, source: 
     state
         .db(move |conn, state| {
             set_sla_policy(conn, &actor, &source, &policy, clock::now())?;
-            state.reload_rules(conn)?;
+            state.rules.reload(conn)?;
             Ok(())
         })
         .await?;

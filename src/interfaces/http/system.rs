@@ -1,22 +1,15 @@
 //! Health and metrics.
 
 use actix_web::{web, HttpResponse};
-use diesel::RunQueryDsl;
 use serde_json::json;
 
-use crate::app::AppState;
-use crate::db_run;
+use crate::interfaces::app::AppState;
 use crate::error::AppResult;
 
 /// `200` when the database answers, `503` otherwise; load balancers use it.
 pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let backend = format!("{:?}", state.pool.backend()).to_lowercase();
-    let check = state
-        .db(|conn, _| {
-            db_run!(conn, |c| diesel::sql_query("SELECT 1").execute(c))?;
-            Ok(())
-        })
-        .await;
+    let check = state.db(|conn, _| crate::storage::ping(conn)).await;
     Ok(match check {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": backend, "version": env!("CARGO_PKG_VERSION")})),
         Err(e) => HttpResponse::ServiceUnavailable()

@@ -1,23 +1,21 @@
 //! Case actions, alerts, and the citizen's follow-ups.
 
 use actix_web::{web, HttpResponse};
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::Principal;
-use crate::app::AppState;
-use crate::case_actions::{apply_action, ActionRequest};
-use crate::case_work::{self, CaseView};
-use crate::clock::{self, rfc3339_local};
-use crate::db_run;
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
+use crate::cases::actions::{apply_action, ActionRequest};
+use crate::cases::alerts::{self, AlertQuery, AlertView};
+use crate::cases::work::{self, CaseView};
+use crate::clock;
 use crate::domain::case_flow::Action;
 use crate::domain::grade::Stars;
+use crate::domain::sla::AlertLevel;
 use crate::error::{AppError, AppResult};
-use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
-use crate::security::Role;
-use crate::storage::schema::{alerts, cases, departments};
+use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+use crate::domain::access::Role;
 
 use super::extract::Caller;
 
@@ -50,7 +48,7 @@ pub async fn act_on_case(state: web::Data<AppState>, caller: Caller, id: web::Pa
             let rules = state.rules(conn)?;
             let now = clock::now();
             let case = apply_action(conn, &caller.0, id, &request, now, &rules)?;
-            case_work::case_view(conn, &caller.0, &case, now, &rules)
+            work::case_view(conn, &caller.0, &case, now, &rules)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -66,16 +64,6 @@ pub struct AlertFilter {
     pub history: Option<bool>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AlertView {
-    pub case_id: i64,
-    pub level: String,
-    pub stage: String,
-    pub due_at: String,
-    pub raised_at: String,
-    pub department_code: Option<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/alerts", params(AlertFilter), responses((status = 200, body = [AlertView])), security(("bearer" = [])))]
 pub async fn list_alerts(state: web::Data<AppState>, caller: Caller, filter: web::Query<AlertFilter>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Department, Role::Supervisor, Role::Admin])?;
@@ -84,49 +72,12 @@ pub async fn list_alerts(state: web::Data<AppState>, caller: Caller, filter: web
     if !(1..=1000).contains(&limit) {
         return Err(AppError::invalid("limit", "must be 1 to 1000"));
     }
-    if let Some(level) = &filter.level {
-        if !["due_soon", "overdue", "escalated"].contains(&level.as_str()) {
-            return Err(AppError::invalid("level", format!("unknown level {level:?}")));
-        }
-    }
-    let department = match &caller.0 {
-        Principal::User { role: Role::Department, department_id, .. } => Some(department_id.unwrap_or(-1)),
-        _ => None,
+    let level = match filter.level.as_deref() {
+        None => None,
+        Some(text) => Some(AlertLevel::parse(text).ok_or_else(|| AppError::invalid("level", format!("unknown level {text:?}")))?),
     };
-    let rows: Vec<(i64, String, String, NaiveDateTime, NaiveDateTime, Option<String>)> = state
-        .db(move |conn, _| {
-            Ok(db_run!(conn, |c| {
-                let mut q = alerts::table
-                    .inner_join(cases::table.left_join(departments::table))
-                    .order(alerts::id.desc())
-                    .limit(limit)
-                    .select((alerts::case_id, alerts::level, alerts::stage, alerts::due_at, alerts::raised_at, departments::code.nullable()))
-                    .into_boxed();
-                if let Some(d) = department {
-                    q = q.filter(cases::department_id.eq(d));
-                }
-                if let Some(level) = &filter.level {
-                    q = q.filter(alerts::level.eq(level.clone()));
-                }
-                if !filter.history.unwrap_or(false) {
-                    // Only alerts on the deadline that is running now.
-                    q = q.filter(cases::stage_due.eq(alerts::due_at.nullable()));
-                }
-                q.load(c)
-            })?)
-        })
-        .await?;
-    let list: Vec<AlertView> = rows
-        .into_iter()
-        .map(|(case_id, level, stage, due, raised, department_code)| AlertView {
-            case_id,
-            level,
-            stage,
-            due_at: rfc3339_local(due),
-            raised_at: rfc3339_local(raised),
-            department_code,
-        })
-        .collect();
+    let query = AlertQuery { level, limit, history: filter.history.unwrap_or(false) };
+    let list = state.db(move |conn, _| alerts::list_alerts(conn, &caller.0, &query)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -155,7 +106,7 @@ pub struct FollowUpCreated {
 pub async fn create_follow_up(state: web::Data<AppState>, req: actix_web::HttpRequest, caller: Caller, body: web::Json<FollowUpBody>) -> AppResult<HttpResponse> {
     let b = body.into_inner();
     match &caller.0 {
-        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.throttle.citizen_rating(crate::http::extract::client_address(&req))?,
+        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req))?,
         Principal::Citizen { .. } => return Err(AppError::Forbidden("this rating link is for another transaction".into())),
         Principal::ApiKey { .. } => {}
         Principal::User { .. } => return Err(AppError::Forbidden("follow-ups come from the citizen".into())),

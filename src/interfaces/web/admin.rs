@@ -9,19 +9,21 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use maud::{html, Markup};
 
-use crate::accounts::{self, NewUserSpec, Principal};
-use crate::app::AppState;
-use crate::calendar_admin;
+use crate::admin::accounts::{self, NewUserSpec};
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
+use crate::admin::rules;
 use crate::clock;
 use crate::domain::calendar::{local_date, start_of_local_day};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
-use crate::master_data::{self, AssignmentSpec};
-use crate::security::Role;
+use crate::admin::master_data::{self, AssignmentSpec};
+use crate::domain::access::Role;
 use crate::storage::Conn;
 
-use super::staff::{check_csrf, short_time, signed_in_as, staff_header};
+use crate::adapters::render::short_time;
+use super::staff::{check_csrf, signed_in_as, staff_header};
 use super::{busy, layout, message_page, page, see_other};
 
 const SECTIONS: &[(&str, &str)] = &[
@@ -101,7 +103,7 @@ enum Content {
     Assignments(Vec<master_data::AssignmentView>, Vec<master_data::WindowView>, Vec<master_data::StaffView>, Vec<master_data::ServiceItemView>),
     Users(Vec<accounts::UserListItem>, Vec<master_data::DepartmentView>),
     Keys(Vec<accounts::ApiKeyListItem>),
-    Sla(Vec<calendar_admin::SlaPolicyView>),
+    Sla(Vec<rules::SlaPolicyView>),
     Calendar(YearCalendar),
 }
 
@@ -120,10 +122,10 @@ fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) 
         "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn)?),
         "keys" => Content::Keys(accounts::list_api_keys(conn)?),
         "sla" => {
-            let rules = state.reload_rules(conn)?;
-            Content::Sla(calendar_admin::sla_policies_in_force(conn, &rules)?)
+            let rules = state.rules.reload(conn)?;
+            Content::Sla(rules::sla_policies_in_force(conn, &rules)?)
         }
-        "calendar" => Content::Calendar(calendar_admin::load_year(conn, year.clamp(2000, 2100))?),
+        "calendar" => Content::Calendar(rules::load_year(conn, year.clamp(2000, 2100))?),
         _ => return Err(AppError::NotFound(section.to_owned())),
     })
 }
@@ -277,7 +279,7 @@ impl Content {
             Content::Sla(rows) => html! {
                 @for p in rows {
                     form.card method="post" {
-                        h2 { (crate::stats::channel_label(&p.source)) @if p.is_default { " " span.muted { "（默认规则）" } } }
+                        h2 { (crate::insight::stats::channel_label(&p.source)) @if p.is_default { " " span.muted { "（默认规则）" } } }
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="source" value=(p.source);
                         div.grid4 {
@@ -394,7 +396,7 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
         }
         "sla" => {
             let source = required(form, "source")?;
-            if !calendar_admin::sources().contains(&source) {
+            if !rules::sources().contains(&source) {
                 return Err(AppError::invalid("source", "未知来源"));
             }
             let days = |name: &'static str| -> AppResult<u32> { required(form, name)?.parse().map_err(|_| AppError::invalid(name, "应为整数")) };
@@ -404,9 +406,9 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
                 extended_reply_days: days("extended_reply_days")?,
                 supervision_days: days("supervision_days")?,
             };
-            calendar_admin::set_sla_policy(conn, actor, source, &policy, now)?;
-            state.reload_rules(conn)?;
-            Ok(format!("{}的时限规则已保存，未结案件期限已重新计算。", crate::stats::channel_label(source)))
+            rules::set_sla_policy(conn, actor, source, &policy, now)?;
+            state.rules.reload(conn)?;
+            Ok(format!("{}的时限规则已保存，未结案件期限已重新计算。", crate::insight::stats::channel_label(source)))
         }
         "calendar" => {
             let year: i32 = required(form, "year")?.parse().map_err(|_| AppError::invalid("year", "应为年份"))?;
@@ -415,8 +417,8 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
             }
             let holidays = parse_dates(form.get("holidays").map(String::as_str).unwrap_or(""), "holidays")?;
             let workdays = parse_dates(form.get("workdays").map(String::as_str).unwrap_or(""), "workdays")?;
-            calendar_admin::replace_year(conn, actor, YearCalendar { year, holidays, workdays }, now)?;
-            state.reload_rules(conn)?;
+            rules::replace_year(conn, actor, YearCalendar { year, holidays, workdays }, now)?;
+            state.rules.reload(conn)?;
             Ok(format!("{year} 年工作日历已保存，未结案件期限已重新计算。"))
         }
         other => Err(AppError::NotFound(other.to_owned())),

@@ -9,17 +9,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Datelike, Duration, NaiveDate};
 use maud::{html, Markup, PreEscaped};
 
-use crate::accounts::Principal;
-use crate::analysis_runs::{self, AnalysisRequest, RunView};
-use crate::app::AppState;
-use crate::charts::{self, Format};
+use crate::domain::access::Principal;
+use crate::insight::analysis::{self, AnalysisRequest, RunView};
+use crate::interfaces::app::AppState;
+use crate::adapters::render::charts::{self, Format};
 use crate::clock;
 use crate::error::AppError;
-use crate::security::Role;
+use crate::domain::access::Role;
 use crate::domain::calendar::local_date;
-use crate::stats::{self, percent as pct, Figures, GroupBy, Period, Scope, Stats};
+use crate::adapters::render::{figures_table, percent as pct, short_time};
+use crate::insight::stats::{self, Figures, GroupBy, Period, Scope, Stats};
 
-use super::staff::{check_csrf, short_time, signed_in_as, staff_header};
+use super::staff::{check_csrf, signed_in_as, staff_header};
 use super::{busy, layout, message_page, page, see_other};
 
 /// Supervisors and admins read analytics; department users are sent to their inbox.
@@ -53,7 +54,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
             let now = clock::now();
             let by_month = stats::compute(conn, period, Some(GroupBy::Month), Scope::All, now, &rules)?;
             let by_department = stats::compute(conn, period, Some(GroupBy::Department), Scope::All, now, &rules)?;
-            let runs = analysis_runs::list(conn, 10)?;
+            let runs = analysis::list(conn, 10)?;
             Ok::<_, AppError>((by_month, by_department, runs))
         })
         .await;
@@ -118,7 +119,7 @@ fn monthly_charts(s: &Stats) -> Markup {
             @if months.is_empty() { p { "所选期间没有评价。" } } @else {
                 (PreEscaped(charts::lines("每月评价数与差评数", &months, &[("评价数", ratings, charts::BLUE), ("差评数", bad, charts::RED)], Format::Count)))
                 (PreEscaped(charts::lines("每月好评率", &months, &[("好评率", good_rate, charts::GREEN)], Format::Percent)))
-                (figures_table("月份", &s.groups))
+                (figures_table("月份", &s.groups.iter().map(Figures::row).collect::<Vec<_>>()))
             }
         }
     }
@@ -134,29 +135,7 @@ fn department_charts(s: &Stats) -> Markup {
                 (PreEscaped(charts::bars("各部门评价数", &names, &rated.iter().map(|g| g.ratings as f64).collect::<Vec<_>>(), Format::Count, charts::BLUE)))
                 (PreEscaped(charts::bars("各部门差评率", &names, &rated.iter().map(|g| g.bad_rate.unwrap_or(0.0)).collect::<Vec<_>>(), Format::Percent, charts::RED)))
                 (PreEscaped(charts::bars("各部门按期办结率", &names, &rated.iter().map(|g| g.on_time_rate.unwrap_or(0.0)).collect::<Vec<_>>(), Format::Percent, charts::GREEN)))
-                (figures_table("部门", &s.groups))
-            }
-        }
-    }
-}
-
-/// The numbers behind a chart, in a table that scrolls sideways on a phone.
-pub fn figures_table(key_label: &str, groups: &[Figures]) -> Markup {
-    html! {
-        div.table-wrap {
-            table {
-                thead { tr {
-                    th scope="col" { (key_label) } th scope="col" { "评价数" } th scope="col" { "差评" } th scope="col" { "好评率" }
-                    th scope="col" { "差评回复率" } th scope="col" { "整改率" } th scope="col" { "按期办结率" } th scope="col" { "回访满意率" } th scope="col" { "超期" }
-                } }
-                tbody {
-                    @for g in groups {
-                        tr {
-                            th scope="row" { (g.name) } td { (g.ratings) } td { (g.stars[0] + g.stars[1]) } td { (pct(g.good_rate)) }
-                            td { (pct(g.bad_reply_rate)) } td { (pct(g.rectification_rate)) } td { (pct(g.on_time_rate)) } td { (pct(g.follow_up_satisfaction_rate)) } td { (g.overdue_cases) }
-                        }
-                    }
-                }
+                (figures_table("部门", &s.groups.iter().map(Figures::row).collect::<Vec<_>>()))
             }
         }
     }
@@ -219,7 +198,7 @@ pub async fn run_clustering(state: web::Data<AppState>, req: HttpRequest, form: 
         seed: None,
     };
     let actor = principal.actor_label();
-    match state.db(move |conn, _| analysis_runs::run(conn, &request, &actor, clock::now())).await {
+    match state.db(move |conn, _| analysis::run(conn, &request, &actor, clock::now())).await {
         Ok(run) => see_other(&format!("/analytics/clusters/{}", run.id)),
         Err(AppError::Invalid(e)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "无法聚类", &format!("{}：{}。请调整期间或对象后重试。", e.field, e.message)),
         Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "聚类未完成，请稍后再试。"),
@@ -232,7 +211,7 @@ pub async fn show_run(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
         Err(r) => return r,
     };
     let id = id.into_inner();
-    match state.db(move |conn, _| analysis_runs::load(conn, id)).await {
+    match state.db(move |conn, _| analysis::load(conn, id)).await {
         Ok(run) => page(StatusCode::OK, run_page(&run, &principal, &state.cookies.csrf(&token))),
         Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到", "该聚类结果不存在。"),
         Err(e) => busy(&e),

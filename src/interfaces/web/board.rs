@@ -7,17 +7,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use crate::accounts::Principal;
-use crate::app::AppState;
-use crate::case_work::{self, CaseFilter, CaseList, CaseListItem};
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
+use crate::cases::work::{self, CaseFilter, CaseList, CaseListItem};
 use crate::clock;
 use crate::domain::case_flow::Action;
 use crate::domain::sla::ESCALATION_WORKING_DAYS;
 use crate::error::AppError;
-use crate::master_data::{self, DepartmentView};
-use crate::security::Role;
+use crate::admin::master_data::{self, DepartmentView};
+use crate::domain::access::Role;
 
-use super::staff::{alert_badge, department_select, short_time, signed_in_as, staff_header};
+use crate::adapters::render::short_time;
+use super::staff::{alert_badge, department_select, signed_in_as, staff_header};
 use super::{busy, layout, page};
 
 const ROWS_PER_SECTION: i64 = 30;
@@ -44,7 +45,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
             let rules = state.rules(conn)?;
             let now = clock::now();
             let mut list = |filter: CaseFilter| {
-                case_work::list_cases(conn, &who, &CaseFilter { limit: Some(ROWS_PER_SECTION), ..filter }, now, &rules)
+                work::list_cases(conn, &who, &CaseFilter { limit: Some(ROWS_PER_SECTION), ..filter }, now, &rules)
             };
             let board = Board {
                 overdue: list(CaseFilter { alert: Some("overdue".into()), ..CaseFilter::default() })?,
@@ -137,7 +138,7 @@ fn case_row(c: &CaseListItem, escalated: bool) -> Markup {
                 @if escalated { " " span.badge.red { "督办" } }
             }
             div { (c.summary) }
-            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::stats::channel_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
+            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::insight::stats::channel_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
         }
     }
 }
@@ -151,7 +152,7 @@ fn decision(c: &CaseListItem, csrf: &str, actions: &[Action], note_label: &str, 
             a href={ "/cases/" (c.id) } { strong { "#" (c.id) " " (c.state_label) } }
             " " (alert_badge(c.alert.as_deref(), c.overdue_days))
             div { (c.summary) }
-            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::stats::channel_label(&c.source)) " · 立案 " (short_time(&c.opened_at)) }
+            div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::insight::stats::channel_label(&c.source)) " · 立案 " (short_time(&c.opened_at)) }
             form method="post" action={ "/cases/" (c.id) "/act" } {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="return_to" value={ "/board#" (c.id) };

@@ -12,11 +12,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup, DOCTYPE};
 
-pub const APP_CSS: &str = include_str!("assets/app.css");
 const APP_JS: &str = include_str!("assets/app.js");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/app.css", web::get().to(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
+    cfg.route("/static/app.css", web::get().to(|| async { asset(crate::adapters::render::APP_CSS, "text/css; charset=utf-8") }))
         .route("/static/app.js", web::get().to(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
         .service(
             web::resource("/rate/{token}")

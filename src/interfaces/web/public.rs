@@ -8,14 +8,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Datelike;
 use maud::html;
 
-use crate::app::AppState;
+use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::domain::calendar::local_date;
-use crate::disclosure::{self, PublicQuery};
+use crate::insight::disclosure::{self, PublicQuery};
 use crate::error::AppError;
-use crate::security::Role;
+use crate::domain::access::Role;
 
-use super::staff::{short_time, signed_in_as, staff_header};
+use crate::adapters::render::short_time;
+use super::staff::{signed_in_as, staff_header};
+use crate::insight::monthly::{self, ReportRequest};
 use super::{busy, layout, message_page, page};
 
 const REPORT_READERS: &[Role] = &[Role::Supervisor, Role::Admin];
@@ -56,8 +58,22 @@ pub async fn monthly(state: web::Data<AppState>, req: HttpRequest, query: web::Q
     let Some(month) = query.get("month").cloned() else {
         return message_page(StatusCode::UNPROCESSABLE_ENTITY, "请选择月份", "请从运营报告页选择月份。");
     };
-    match crate::http::reports::monthly_report(&state, month, query.get("format").map(String::as_str), None).await {
-        Ok(response) => response,
+    let file = match ReportRequest::parse(month, query.get("format").map(String::as_str), None) {
+        Ok(request) => state.db(move |conn, state| {
+        let rules = state.rules(conn)?;
+        monthly::report_file(conn, &request, clock::now(), &rules)
+    }).await,
+        Err(e) => Err(e),
+    };
+    match file {
+        Ok(file) => {
+            let mut response = HttpResponse::Ok();
+            response.content_type(file.format.content_type());
+            if let Some(disposition) = file.content_disposition() {
+                response.insert_header(("Content-Disposition", disposition));
+            }
+            response.body(file.bytes)
+        }
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "参数有误", "月份应为 YYYY-MM，格式为 html、csv 或 xlsx。"),
         Err(e) => busy(&e),
     }

@@ -8,15 +8,15 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use crate::app::AppState;
-use crate::citizen::{self, RatingStatus};
+use crate::interfaces::app::AppState;
+use crate::cases::citizen::{self, RatingStatus};
 use crate::clock::{self, display_local};
 use crate::domain::grade::Stars;
-use crate::domain::intake_rules::{suggested_tags, Channel, GradeBand, ReviewContent, MAX_COMMENT_CHARS};
+use crate::domain::intake_rules::{suggested_tags, Channel, GradeBand, MAX_COMMENT_CHARS};
 use crate::error::AppError;
-use crate::follow_ups::{record_follow_up, FollowUp, Satisfaction};
-use crate::intake::{record_review, ReviewCommand};
-use crate::security::RatingTokenError;
+use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+use crate::intake::{review_command, Rater, RatingRequest};
+use crate::adapters::security::RatingTokenError;
 
 use super::{layout, message_page, page, see_other};
 
@@ -189,7 +189,7 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
 }
 
 pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if state.throttle.citizen_rating(crate::http::extract::client_address(&req)).is_err() {
+    if state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req)).is_err() {
         return too_many();
     }
     let token = token.into_inner();
@@ -207,18 +207,31 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
     let tags: Vec<String> = tags.into_iter().map(|(_, v)| v).collect();
     let comment = form.get("comment").cloned().unwrap_or_default();
     let anonymous = form.contains_key("anonymous");
-    let content = match stars {
-        None => Err("请选择总体评价（1 至 5 星）。".to_owned()),
-        Some(s) => ReviewContent::parse(s, tags.clone(), Some(comment.clone())).map_err(|e| match e.field {
-            "comment" if e.message.contains("bad review") => "差评请至少选择一个标签或填写意见。".to_owned(),
-            "comment" => format!("意见最多 {MAX_COMMENT_CHARS} 字，且不能包含控制字符。"),
-            "tags" => "标签有误，请重新选择。".to_owned(),
-            _ => "请选择总体评价（1 至 5 星）。".to_owned(),
-        }),
-    };
-    let content = match content {
-        Ok(c) => c,
-        Err(message) => {
+    let mobile = req.headers().get("User-Agent").and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.contains("Mobile"));
+    let now = clock::now();
+    let request = stars.map(|stars| RatingRequest {
+        transaction_no: no.clone(),
+        stars,
+        channel: if mobile { Channel::Mobile } else { Channel::Pc },
+        tags: tags.clone(),
+        comment: Some(comment.clone()),
+        anonymous,
+        public: None,
+        rated_at: None,
+    });
+    let command = match request.map(|r| review_command(&Rater::Citizen { link_transaction_no: &no }, r, now)) {
+        Some(Ok(command)) => command,
+        refused => {
+            let message = match refused {
+                Some(Err(AppError::Invalid(e))) => match e.field {
+                    "comment" if e.message.contains("bad review") => "差评请至少选择一个标签或填写意见。".to_owned(),
+                    "comment" => format!("意见最多 {MAX_COMMENT_CHARS} 字，且不能包含控制字符。"),
+                    "tags" => "标签有误，请重新选择。".to_owned(),
+                    _ => "请选择总体评价（1 至 5 星）。".to_owned(),
+                },
+                Some(Err(e)) => return unavailable(&e),
+                _ => "请选择总体评价（1 至 5 星）。".to_owned(),
+            };
             let lookup = no.clone();
             let status = match state.db(move |conn, _| citizen::status(conn, &lookup)).await {
                 Ok(s) => s,
@@ -228,22 +241,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
             return page(StatusCode::UNPROCESSABLE_ENTITY, rating_form(&state, &token, &status, &again));
         }
     };
-    let mobile = req.headers().get("User-Agent").and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.contains("Mobile"));
-    let now = clock::now();
-    let command = ReviewCommand {
-        transaction_no: no,
-        content,
-        channel: if mobile { Channel::Mobile } else { Channel::Pc },
-        anonymous,
-        is_public: true,
-        rated_at: now,
-    };
-    let result = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
-            record_review(conn, &command, "citizen", now, &rules)
-        })
-        .await;
+    let result = state.reviews.submit(command, "citizen".to_owned(), now).await;
     match result {
         Ok(recorded) => {
             state.metrics.review_recorded(recorded.is_bad);
@@ -256,7 +254,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
 }
 
 pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if state.throttle.citizen_rating(crate::http::extract::client_address(&req)).is_err() {
+    if state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req)).is_err() {
         return too_many();
     }
     let token = token.into_inner();
@@ -274,7 +272,7 @@ pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web:
     };
     let comment = form.get("comment").map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
     let follow = FollowUp::Handling { satisfaction, comment };
-    let citizen = crate::accounts::Principal::Citizen { transaction_no: no.clone() };
+    let citizen = crate::domain::access::Principal::Citizen { transaction_no: no.clone() };
     let result = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;

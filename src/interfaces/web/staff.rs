@@ -10,17 +10,19 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use crate::accounts::{self, Principal};
-use crate::app::AppState;
-use crate::case_actions::{apply_action, ActionRequest};
-use crate::case_work::{self, CaseFilter, CaseView};
+use crate::admin::accounts;
+use crate::domain::access::Principal;
+use crate::interfaces::app::AppState;
+use crate::cases::actions::{apply_action, ActionRequest};
+use crate::cases::work::{self, CaseFilter, CaseView};
 use crate::clock;
 use crate::domain::case_flow::{Action, CaseState};
 use crate::error::AppError;
-use crate::master_data::{self, DepartmentView};
-use crate::security::Role;
+use crate::admin::master_data::{self, DepartmentView};
+use crate::domain::access::Role;
 use crate::storage::queries;
 
+use crate::adapters::render::short_time;
 use super::{busy, layout, message_page, page, see_other};
 
 const SESSION_COOKIE: &str = "hcp_session";
@@ -80,7 +82,7 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
     if username.len() > 200 || password.len() > 1024 {
         return page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")));
     }
-    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(crate::http::extract::client_address(&req), &username) {
+    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(crate::interfaces::http::extract::client_address(&req), &username) {
         let text = format!("登录尝试过于频繁，请 {} 分钟后再试。", seconds.div_ceil(60));
         return page(StatusCode::TOO_MANY_REQUESTS, login_page(Some(&text)));
     }
@@ -151,10 +153,6 @@ pub(super) fn home_for(role: Role) -> &'static str {
 }
 
 /// `2026-11-22T09:30:00+08:00` → `2026-11-22 09:30` (the API's times are already local).
-pub(crate) fn short_time(rfc3339: &str) -> String {
-    rfc3339.replace('T', " ").chars().take(16).collect()
-}
-
 pub(super) fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
     html! {
         @match alert {
@@ -181,7 +179,7 @@ pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Que
     let list = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            case_work::list_cases(conn, &who, &filter, clock::now(), &rules)
+            work::list_cases(conn, &who, &filter, clock::now(), &rules)
         })
         .await;
     let list = match list {
@@ -230,7 +228,7 @@ fn case_page(view: &CaseView, departments: &[DepartmentView], csrf: &str, princi
         div.card {
             dl.facts {
                 dt { "承办部门" } dd { (view.department_name.as_deref().unwrap_or("待分派")) }
-                dt { "来源" } dd { (crate::stats::channel_label(&view.source)) }
+                dt { "来源" } dd { (crate::insight::stats::channel_label(&view.source)) }
                 dt { "立案时间" } dd { (short_time(&view.opened_at)) }
                 @for (name, due) in [("核实期限", &view.deadlines.feedback), ("答复期限", &view.deadlines.reply), ("审核期限", &view.deadlines.supervision)] {
                     @if let Some(d) = due { dt { (name) } dd { (short_time(d)) } }
@@ -281,9 +279,9 @@ async fn load_case_page(state: &web::Data<AppState>, principal: Principal, token
     let view = state
         .db(move |conn, state| {
             let case = queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
-            case_work::ensure_visible(&who, &case)?;
+            work::ensure_visible(&who, &case)?;
             let rules = state.rules(conn)?;
-            let view = case_work::case_view(conn, &who, &case, clock::now(), &rules)?;
+            let view = work::case_view(conn, &who, &case, clock::now(), &rules)?;
             let departments = if view.allowed_actions.iter().any(|a| a == "reassign") { master_data::list_departments(conn)? } else { vec![] };
             Ok((view, departments))
         })

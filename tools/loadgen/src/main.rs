@@ -1,4 +1,6 @@
-//! `haochaping bench`: the load figures of SPEC §9, reproducible on any machine.
+//! `loadgen`: the load figures of SPEC §9, reproducible on any machine. A tool beside the
+//! service, over its library: it starts the real `haochaping` binary (built next to it, or
+//! `--server`) as a child process and measures it from outside.
 //!
 //! `bench intake` measures, on a scratch database of each backend, (a) plain single-row
 //! committed inserts as the ceiling and (b) `POST /api/v1/reviews` over HTTP against a real
@@ -17,13 +19,94 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
 use diesel::prelude::*;
 
-use crate::clock;
-use crate::db_run;
-use crate::storage::models::NewTransaction;
-use crate::storage::schema::{alerts, cases, transactions};
-use crate::storage::{Backend, DbPool};
+use haochaping::clock;
+use haochaping::db_run;
+use haochaping::storage::schema::{alerts, cases};
+use haochaping::storage::{Backend, DbPool};
+
+// The fixture is the durability test's too: one copy, in the test harness.
+#[path = "../../../tests/common/review_load.rs"]
+mod review_load;
+use review_load::seed_review_load;
+
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about = "Benchmarks of haochaping, measured from outside against the real binary")]
+struct Cli {
+    /// The `haochaping` binary to measure; default: the one built beside this tool.
+    #[arg(long, global = true)]
+    server: Option<PathBuf>,
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Review intake over HTTP against plain committed inserts; last line
+    /// `ratio=… rate=… ceiling=… p50_ms=… p99_ms=… rss_mb=…`.
+    Intake {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BenchBackend,
+        /// Measured seconds per phase (after a 1 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections of the load generator.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Share of one-star reviews, each of which opens a case.
+        #[arg(long, default_value_t = 0.1)]
+        bad_share: f64,
+    },
+    /// `haochaping scan` over generated open cases, first and repeated.
+    Scan {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BenchBackend,
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+    },
+}
+
+static SERVER_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The `haochaping` binary the benchmarks start.
+fn server_binary() -> anyhow::Result<PathBuf> {
+    SERVER_BINARY.get().cloned().ok_or_else(|| anyhow!("the haochaping binary was not located"))
+}
+
+fn locate_server(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name(format!("haochaping{}", std::env::consts::EXE_SUFFIX)),
+    };
+    if !path.is_file() {
+        bail!("{} not found: build it first (cargo build --release --workspace) or pass --server", path.display());
+    }
+    Ok(path)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let run = || -> anyhow::Result<()> {
+        let server = locate_server(cli.server)?;
+        eprintln!("loadgen: measuring {}", server.display());
+        let _ = SERVER_BINARY.set(server);
+        match cli.command {
+            BenchCommand::Intake { backend, seconds, connections, bad_share } => {
+                intake(&IntakeArgs { backend, seconds, connections, bad_share })
+            }
+            BenchCommand::Scan { backend, cases } => scan(&ScanArgs { backend, cases }),
+        }
+    };
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchBackend {
@@ -63,7 +146,7 @@ struct ScratchDb {
 
 impl ScratchDb {
     fn create(backend: Backend) -> anyhow::Result<ScratchDb> {
-        let tag = crate::security::random_secret().to_lowercase().replace(['-', '_'], "");
+        let tag = haochaping::adapters::security::random_secret().to_lowercase().replace(['-', '_'], "");
         let tag = &tag[..12];
         let dir = std::env::temp_dir().join(format!("haochaping-bench-{tag}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -104,7 +187,7 @@ impl Server {
     fn start(db: &ScratchDb) -> anyhow::Result<Server> {
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let log = db.dir.join("server.log");
-        let child = Command::new(std::env::current_exe()?)
+        let child = Command::new(server_binary()?)
             .args(["serve", "--bind", &addr.to_string()])
             .env("DATABASE_URL", &db.url)
             .env("HCP_SECRET", "bench-secret")
@@ -243,7 +326,7 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     // parallel: as many connections as the server's pool.
     let connection_counts = match backend {
         Backend::Sqlite => vec![1],
-        Backend::Postgres => vec![1, crate::app::pool_size(backend) as usize],
+        Backend::Postgres => vec![1, haochaping::interfaces::app::pool_size(backend) as usize],
     };
     let mut ceiling = 0.0f64;
     for connections in connection_counts {
@@ -298,7 +381,7 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     // Every 201 must be a stored review, and nothing else stored.
     let pool = DbPool::connect(&db.url, 1)?;
     let mut conn = pool.get()?;
-    let stored: i64 = db_run!(&mut conn, |c| crate::storage::schema::reviews::table.count().get_result(c))?;
+    let stored: i64 = db_run!(&mut conn, |c| haochaping::storage::schema::reviews::table.count().get_result(c))?;
     let answered = load.created + load.warmup_created + paced.created + paced.warmup_created;
     if stored as u64 != answered {
         bail!("{stored} reviews stored but {answered} answered 201");
@@ -307,42 +390,6 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     drop(conn);
     drop(pool);
     Ok(result)
-}
-
-/// Master data, an integration key and `n` completed transactions waiting for their review
-/// (`BENCH-00000000`…); migrates first. Also the durability test's fixture.
-pub fn seed_review_load(url: &str, n: usize) -> anyhow::Result<(String, Arc<Vec<String>>)> {
-    let pool = DbPool::connect(url, 1)?;
-    pool.migrate()?;
-    let mut conn = pool.get()?;
-    let now = clock::now();
-    let department = crate::master_data::create_department(&mut conn, "bench", "BENCH", "基准测试局", None, None, now)
-        .map_err(|e| anyhow!("{e}"))?;
-    let item = crate::master_data::create_service_item(&mut conn, "bench", "BENCH-1", "基准测试事项", "BENCH", now).map_err(|e| anyhow!("{e}"))?;
-    let (_, key) = crate::accounts::create_api_key(&mut conn, "bench", now).map_err(|e| anyhow!("{e}"))?;
-    let nos: Vec<String> = (0..n).map(|i| format!("BENCH-{i:08}")).collect();
-    let at = clock::to_db(now);
-    for chunk in nos.chunks(1_000) {
-        let rows: Vec<NewTransaction> = chunk
-            .iter()
-            .map(|no| NewTransaction {
-                transaction_no: no,
-                service_item_id: item.id,
-                department_id: department.id,
-                window_id: None,
-                staff_id: None,
-                channel: "pc",
-                applicant_name: None,
-                applicant_phone: None,
-                applicant_email: None,
-                accepted_at: None,
-                completed_at: at,
-                created_at: at,
-            })
-            .collect();
-        db_run!(&mut conn, |c| diesel::insert_into(transactions::table).values(&rows).execute(c))?;
-    }
-    Ok((key, Arc::new(nos)))
 }
 
 /// Single-row INSERTs, each its own committed transaction, from `connections` threads: the
@@ -665,8 +712,8 @@ fn alert_rows_floor(url: &str) -> anyhow::Result<(usize, f64)> {
     use diesel::sql_types::{Text, Timestamp};
     let pool = DbPool::connect(url, 1)?;
     let mut conn = pool.get()?;
-    let rules = crate::app::Rules::load(&mut conn).map_err(|e| anyhow!("{e}"))?;
-    let crate::scanner::AlertWindows { now, ever, due_soon_before, escalate_before } = crate::scanner::AlertWindows::at(clock::now(), &rules);
+    let rules = haochaping::storage::rules::load(&mut conn).map_err(|e| anyhow!("{e}"))?;
+    let haochaping::cases::scan::AlertWindows { now, ever, due_soon_before, escalate_before } = haochaping::cases::scan::AlertWindows::at(clock::now(), &rules);
     let levels = [("due_soon", now, due_soon_before), ("overdue", ever, now), ("escalated", ever, escalate_before)];
     let mut rows = 0;
     let mut took = Duration::ZERO;
@@ -698,7 +745,7 @@ fn alert_rows_floor(url: &str) -> anyhow::Result<(usize, f64)> {
 
 fn timed_scan(db: &ScratchDb) -> anyhow::Result<(f64, String)> {
     let started = Instant::now();
-    let output = Command::new(std::env::current_exe()?)
+    let output = Command::new(server_binary()?)
         .arg("scan")
         .env("DATABASE_URL", &db.url)
         .env("HCP_SECRET", "bench-secret")
@@ -728,7 +775,7 @@ fn generate_open_cases(url: &str, n: usize) -> anyhow::Result<Spread> {
     let now = clock::now();
     let mut department_ids = Vec::new();
     for d in 0..50 {
-        let view = crate::master_data::create_department(&mut conn, "bench", &format!("D{d:02}"), &format!("第{d}部门"), None, Some(&format!("d{d}@bench.test")), now)
+        let view = haochaping::admin::master_data::create_department(&mut conn, "bench", &format!("D{d:02}"), &format!("第{d}部门"), None, Some(&format!("d{d}@bench.test")), now)
             .map_err(|e| anyhow!("{e}"))?;
         department_ids.push(view.id);
     }
@@ -760,7 +807,7 @@ fn generate_open_cases(url: &str, n: usize) -> anyhow::Result<Spread> {
                     cases::state.eq(states[i % states.len()]),
                     cases::opened_at.eq(opened),
                     cases::stage_due.eq(Some(clock::to_db(due))),
-                    cases::extension.eq(crate::domain::case_flow::Extension::None.as_str()),
+                    cases::extension.eq(haochaping::domain::case_flow::Extension::None.as_str()),
                     cases::cycle_started_at.eq(opened),
                     cases::updated_at.eq(opened),
                 )

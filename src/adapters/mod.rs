@@ -1,0 +1,8 @@
+//! What the use cases reach outside themselves: mail, text analytics, rendering of reports and
+//! charts, cryptography and throttling. Adapters know nothing of the use cases above them.
+
+pub mod mail;
+pub mod nlp;
+pub mod render;
+pub mod security;
+pub mod throttle;

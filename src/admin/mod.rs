@@ -1,0 +1,6 @@
+//! Administration use cases: master data (departments, service items, windows, staff, 三对应),
+//! accounts and keys, and the rules deadlines follow (working-day calendar, SLA policies).
+
+pub mod accounts;
+pub mod master_data;
+pub mod rules;

@@ -1,0 +1,92 @@
+//! Loading the [`Rules`] from the database, and the per-instance cache of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+
+use crate::db_run;
+use crate::domain::calendar::{WorkCalendar, YearCalendar};
+use crate::domain::rules::Rules;
+use crate::domain::sla::SlaPolicy;
+use crate::error::AppResult;
+use crate::storage::schema::{calendar_days, sla_policies};
+use crate::storage::Conn;
+
+pub fn load(conn: &mut Conn) -> AppResult<Rules> {
+    let days: Vec<(NaiveDate, String)> =
+        db_run!(conn, |c| calendar_days::table.select((calendar_days::day, calendar_days::kind)).load(c))?;
+    let mut years: HashMap<i32, YearCalendar> = HashMap::new();
+    for (day, kind) in days {
+        let y = years
+            .entry(day.year())
+            .or_insert_with(|| YearCalendar { year: day.year(), holidays: vec![], workdays: vec![] });
+        if kind == "workday" {
+            y.workdays.push(day);
+        } else {
+            y.holidays.push(day);
+        }
+    }
+    let rows: Vec<(String, i32, i32, i32, i32)> = db_run!(conn, |c| sla_policies::table
+        .select((
+            sla_policies::source,
+            sla_policies::feedback_days,
+            sla_policies::reply_days,
+            sla_policies::extended_reply_days,
+            sla_policies::supervision_days,
+        ))
+        .load(c))?;
+    let to_days = |v: i32| u32::try_from(v).unwrap_or(0);
+    let policies = rows
+        .into_iter()
+        .map(|(source, f, r, e, s)| {
+            let policy = SlaPolicy {
+                feedback_days: to_days(f),
+                reply_days: to_days(r),
+                extended_reply_days: to_days(e),
+                supervision_days: to_days(s),
+            };
+            (source, policy)
+        })
+        .collect();
+    Ok(Rules::new(WorkCalendar::from_years(years.values()), policies))
+}
+
+/// How long another instance's calendar or SLA edit may take to reach this one.
+const RULES_TTL: Duration = Duration::from_secs(30);
+
+/// The rules as last loaded, reloaded once older than [`RULES_TTL`].
+pub struct RulesCache {
+    loaded: RwLock<(Instant, Arc<Rules>)>,
+}
+
+impl RulesCache {
+    pub fn new(rules: Rules) -> RulesCache {
+        RulesCache { loaded: RwLock::new((Instant::now(), Arc::new(rules))) }
+    }
+
+    /// The cached rules, reloaded on `conn` when they are due.
+    pub fn get(&self, conn: &mut Conn) -> AppResult<Arc<Rules>> {
+        match self.fresh() {
+            Some(rules) => Ok(rules),
+            None => self.reload(conn),
+        }
+    }
+
+    /// The cached rules unless they are due for a reload.
+    pub fn fresh(&self) -> Option<Arc<Rules>> {
+        let guard = self.loaded.read().ok()?;
+        (guard.0.elapsed() < RULES_TTL).then(|| Arc::clone(&guard.1))
+    }
+
+    /// Loads the rules now, after this instance changed them.
+    pub fn reload(&self, conn: &mut Conn) -> AppResult<Arc<Rules>> {
+        let fresh = Arc::new(load(conn)?);
+        if let Ok(mut guard) = self.loaded.write() {
+            *guard = (Instant::now(), Arc::clone(&fresh));
+        }
+        Ok(fresh)
+    }
+}
