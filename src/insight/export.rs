@@ -112,7 +112,7 @@ pub fn export(conn: &mut Conn, principal: &Principal, period: Period, now: DateT
             overdue_days.to_string(),
             on_time.to_owned(),
         ];
-        out.write_record(record.iter().map(|cell| crate::insight::monthly::spreadsheet_safe(cell))).map_err(AppError::internal)?;
+        out.write_record(record.iter().map(|cell| crate::adapters::render::spreadsheet_safe(cell))).map_err(AppError::internal)?;
     }
     out.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("csv: {e}")))
 }

@@ -1,9 +1,10 @@
 //! Reporting and insight: the figures ([`stats`]), the monthly operations report ([`monthly`]),
-//! public disclosure and Open311 ([`disclosure`], [`open311`]), stored clustering runs
+//! public disclosure and Open311 ([`disclosure`], [`open311`]), the case export ([`export`]), stored clustering runs
 //! ([`analysis`]).
 
 pub mod analysis;
 pub mod disclosure;
+pub mod export;
 pub mod monthly;
 pub mod open311;
 pub mod stats;

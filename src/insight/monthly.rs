@@ -302,20 +302,11 @@ fn figure_cells(g: &Figures) -> Vec<Metric> {
     ]
 }
 
-/// Citizens' text opened in a spreadsheet must stay text: a leading `=`, `+`, `-`, `@`, tab or
-/// carriage return would make it a formula, so such a cell gets a leading apostrophe.
-pub fn spreadsheet_safe(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_owned(),
-    }
-}
-
 /// CSV: one table after another, each under a title line; UTF-8 with a byte-order mark so that
 /// spreadsheet programs read the Chinese correctly.
 pub fn csv(r: &MonthlyReport) -> AppResult<Vec<u8>> {
     let mut out = csv::WriterBuilder::new().flexible(true).from_writer(vec![0xEF, 0xBB, 0xBF]);
-    let mut write = |row: Vec<String>| out.write_record(row.iter().map(|cell| spreadsheet_safe(cell))).map_err(AppError::internal);
+    let mut write = |row: Vec<String>| out.write_record(row.iter().map(|cell| crate::adapters::render::spreadsheet_safe(cell))).map_err(AppError::internal);
     write(vec![format!("{} 运营报告", r.month)])?;
     write(vec!["指标".into(), "本月".into(), "上月".into()])?;
     for (label, now, before) in overview_rows(r) {
@@ -473,9 +464,9 @@ pub fn render(r: &MonthlyReport, format: ReportFormat, standalone: bool) -> AppR
 mod tests {
     #[test]
     fn formulas_in_citizens_text_stay_text() {
-        assert_eq!(super::spreadsheet_safe("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
-        assert_eq!(super::spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(super::spreadsheet_safe("排队太久"), "排队太久");
-        assert_eq!(super::spreadsheet_safe("95.0%"), "95.0%");
+        assert_eq!(crate::adapters::render::spreadsheet_safe("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(crate::adapters::render::spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(crate::adapters::render::spreadsheet_safe("排队太久"), "排队太久");
+        assert_eq!(crate::adapters::render::spreadsheet_safe("95.0%"), "95.0%");
     }
 }

@@ -52,3 +52,12 @@ pub fn figures_table(key_label: &str, rows: &[FigureRow<'_>]) -> Markup {
         }
     }
 }
+
+/// Citizens' text opened in a spreadsheet must stay text: a leading `=`, `+`, `-`, `@`, tab or
+/// carriage return would make it a formula, so such a cell gets a leading apostrophe.
+pub fn spreadsheet_safe(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
+}

@@ -36,26 +36,26 @@ pub struct ConfigError(String);
 #[derive(Debug, Parser)]
 #[command(no_binary_name = true)]
 struct Environment {
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://haochaping.db")]
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = "sqlite://haochaping.db")]
     database_url: String,
-    #[arg(long, env = "HCP_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "HCP_BIND", value_name = "HCP_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    #[arg(long, env = "HCP_SECRET", hide_env_values = true)]
+    #[arg(long, env = "HCP_SECRET", value_name = "HCP_SECRET", hide_env_values = true)]
     secret: Option<String>,
-    #[arg(long, env = "HCP_SMTP_URL", hide_env_values = true)]
+    #[arg(long, env = "HCP_SMTP_URL", value_name = "HCP_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
-    #[arg(long, env = "HCP_PUBLIC_URL")]
+    #[arg(long, env = "HCP_PUBLIC_URL", value_name = "HCP_PUBLIC_URL")]
     public_url: Option<String>,
-    #[arg(long, env = "HCP_MAIL_FROM", default_value = "好差评系统 <noreply@haochaping.local>")]
+    #[arg(long, env = "HCP_MAIL_FROM", value_name = "HCP_MAIL_FROM", default_value = "好差评系统 <noreply@haochaping.local>")]
     mail_from: String,
     /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
-    #[arg(long, env = "HCP_BACKGROUND_JOBS", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "HCP_BACKGROUND_JOBS", value_name = "HCP_BACKGROUND_JOBS", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     background_jobs: bool,
-    #[arg(long, env = "HCP_NLP_DIR", default_value = "nlp-models")]
+    #[arg(long, env = "HCP_NLP_DIR", value_name = "HCP_NLP_DIR", default_value = "nlp-models")]
     nlp_dir: std::path::PathBuf,
-    #[arg(long, env = "HCP_ROUTER_THRESHOLD", default_value_t = 0.6, value_parser = probability)]
+    #[arg(long, env = "HCP_ROUTER_THRESHOLD", value_name = "HCP_ROUTER_THRESHOLD", default_value_t = 0.6, value_parser = probability)]
     router_threshold: f32,
-    #[arg(long, env = "HCP_INTEGRATION_RATE", default_value_t = crate::adapters::throttle::INTEGRATION_PER_SECOND,
+    #[arg(long, env = "HCP_INTEGRATION_RATE", value_name = "HCP_INTEGRATION_RATE", default_value_t = crate::adapters::throttle::INTEGRATION_PER_SECOND,
           value_parser = clap::value_parser!(u32).range(1..))]
     integration_rate: u32,
 }
@@ -67,14 +67,22 @@ fn probability(text: &str) -> Result<f32, String> {
 impl Config {
     /// The configuration in the environment; `bind_override` is `serve --bind`.
     pub fn from_env(bind_override: Option<SocketAddr>) -> Result<Self, ConfigError> {
-        let env = Environment::try_parse_from(std::iter::empty::<String>()).map_err(|e| ConfigError(e.render().to_string()))?;
+        let env = Environment::try_parse_from(std::iter::empty::<String>()).map_err(|e| {
+            // clap's first line names the variable (as the value's name); the rest is a hint
+            // about `--help` that the environment has no use for.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+            ConfigError(format!("configuration from the environment: {first}"))
+        })?;
+        // An empty text variable is unset, as before clap read them.
+        let text = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         let bind = bind_override.unwrap_or(env.bind);
-        let public_url = env.public_url.unwrap_or_else(|| format!("http://{bind}")).trim_end_matches('/').to_owned();
+        let public_url = text(env.public_url).unwrap_or_else(|| format!("http://{bind}")).trim_end_matches('/').to_owned();
         Ok(Config {
             database_url: env.database_url,
             bind,
-            secret: env.secret,
-            smtp_url: env.smtp_url,
+            secret: text(env.secret),
+            smtp_url: text(env.smtp_url),
             public_url,
             mail_from: env.mail_from,
             background_jobs: env.background_jobs,
@@ -115,10 +123,10 @@ mod tests {
         let refused = set(&[("HCP_ROUTER_THRESHOLD", "1.5")]).expect_err("not a probability");
         assert!(refused.to_string().contains("HCP_ROUTER_THRESHOLD"), "{refused}");
         assert!(set(&[("HCP_BIND", "nowhere")]).is_err());
-        // An empty variable is unset, as a blank line in a unit file would leave it.
-        let blank = set(&[("HCP_SECRET", ""), ("HCP_BACKGROUND_JOBS", "")]).expect("blank");
-        assert_eq!(blank.secret, None);
-        assert!(blank.background_jobs);
+        // An empty text variable is unset; an empty typed one is refused, naming it.
+        assert_eq!(set(&[("HCP_SECRET", "")]).expect("blank secret").secret, None);
+        let refused = set(&[("HCP_BACKGROUND_JOBS", "")]).expect_err("blank boolean");
+        assert!(refused.to_string().contains("HCP_BACKGROUND_JOBS"), "{refused}");
         set(&[]).expect("reset");
     }
 }

@@ -150,7 +150,7 @@ pub async fn export_cases(state: web::Data<AppState>, caller: Caller, query: web
     let bytes = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            crate::cases::export::export(conn, &caller.0, period, clock::now(), &rules)
+            crate::insight::export::export(conn, &caller.0, period, clock::now(), &rules)
         })
         .await?;
     Ok(HttpResponse::Ok()
