@@ -493,10 +493,10 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
                 q = q.filter(cases::source.eq(src.clone()));
             }
             if let Some(e) = &filter.extension {
-                q = q.filter(cases::extension.eq(e.clone())).filter(cases::state.ne("closed"));
+                q = q.filter(cases::extension.eq(e.clone())).filter(cases::state.ne(CaseState::Closed));
             }
             if filter.reassign_requested == Some(true) {
-                q = q.filter(cases::state.eq("feedback")).filter(diesel::dsl::exists(
+                q = q.filter(cases::state.eq(CaseState::Feedback)).filter(diesel::dsl::exists(
                     audit_events::table
                         .filter(audit_events::case_id.eq(cases::id.nullable()))
                         .filter(audit_events::action.eq("request_reassign"))

@@ -142,8 +142,8 @@ pub fn requests(conn: &mut Conn, q: &RequestQuery, now: DateTime<Utc>) -> AppRes
             query = query.filter(cases::opened_at.le(e));
         }
         match open {
-            Some(true) => query = query.filter(cases::state.ne("closed")),
-            Some(false) => query = query.filter(cases::state.eq("closed")),
+            Some(true) => query = query.filter(cases::state.ne(CaseState::Closed)),
+            Some(false) => query = query.filter(cases::state.eq(CaseState::Closed)),
             None => {}
         }
         if let Some(code) = &service_code {
