@@ -341,7 +341,7 @@ pub fn record_reviews_together<'a>(conn: &mut Conn, batch: &[BatchReview<'a>]) -
 
 /// A review that opens no case (most of them) is one `INSERT … SELECT` that copies the
 /// transaction's attribution and commits by itself: on PostgreSQL one round trip instead of
-/// six, which is what `haochaping bench intake` is limited by. A repeat fails on the UNIQUE
+/// six, which is what `loadgen intake` is limited by. A repeat fails on the UNIQUE
 /// index (409 in [`record_review`]); no row inserted means no such transaction.
 fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
     use diesel::dsl::sql;

@@ -6,7 +6,7 @@
 //! flush) and one hold of the audit chain's lock instead of queueing for one each. Every
 //! caller is answered only after its batch committed.
 //!
-//! Measured with `haochaping bench intake` on PostgreSQL (10 % one-star reviews): one
+//! Measured with `loadgen intake` on PostgreSQL (10 % one-star reviews): one
 //! transaction per review sustained 1 200 reviews/s, the server waiting on WAL flushes and on
 //! the audit chain's lock, held across each bad review's commit.
 

@@ -40,7 +40,7 @@ pub enum Conn {
 
 /// SQLite has one writer at a time. Writers of one pool queue on this lock in the process
 /// rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms: measured with
-/// `haochaping bench intake`, that polling alone put p99 over 200 ms.
+/// `loadgen intake`, that polling alone put p99 over 200 ms.
 pub type WriteLock = std::sync::Arc<std::sync::Mutex<()>>;
 
 /// A pooled SQLite connection and its pool's [`WriteLock`].
