@@ -7,12 +7,14 @@
 //!   ([`interfaces::jobs`]) and the composition root that wires them ([`interfaces::app`]).
 //! - The use cases, one folder per capability, each call one database transaction:
 //!   [`intake`] (transactions, reviews, complaints, the review writer), [`cases`] (the closed loop:
-//!   open, act, follow up, scan deadlines, export), [`admin`] (master data, accounts, calendar and
-//!   SLA rules), [`insight`] (statistics, the monthly report, disclosure, Open311, clustering runs).
+//!   open, act, follow up, list alerts, scan deadlines), [`admin`] (master data, accounts, calendar and
+//!   SLA rules), [`insight`] (statistics, the monthly report, the case export, disclosure, Open311,
+//!   clustering runs).
 //! - [`domain`]: the rules as pure code (no I/O; the clock is passed in).
 //! - [`storage`]: diesel schema, rows, shared queries, the audit chain, loading the rules.
 //! - [`adapters`]: mail (outbox and SMTP), text analytics (jieba, TF-IDF, k-means, the router),
-//!   rendering (charts, report files, the shared stylesheet), security and throttling.
+//!   rendering (SVG charts, the stylesheet and figures table that pages and reports share),
+//!   security and throttling.
 //!
 //! [`error`] is the one error contract; [`clock`] converts instants between storage and display.
 
