@@ -210,32 +210,45 @@ async fn calendar_is_data_admins_can_edit(app: TestApp) {
     assert_eq!(cal["holidays"].as_array().map(Vec::len), Some(19));
     let id = app.bad_case(&d, "T1").await;
     let (_, before) = app.get(&format!("/api/v1/cases/{id}"), Some(&d.supervisor)).await;
-    // Declare the next 10 weekdays holidays: open deadlines move out.
+    // Declare the next 10 weekdays holidays: open deadlines move out. They may reach into next
+    // year (from late December), so each year's calendar gets its own days.
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
-    let mut extra: Vec<String> = (1..=20)
+    let mut extra_by_year: std::collections::BTreeMap<i32, Vec<String>> = Default::default();
+    for day in (1..=20)
         .map(|n| today + chrono::Days::new(n))
-        .filter(|day| chrono::Datelike::weekday(day).number_from_monday() <= 5 && chrono::Datelike::year(day) == 2026)
+        .filter(|day| chrono::Datelike::weekday(day).number_from_monday() <= 5)
         .take(10)
-        .map(|day| day.to_string())
-        .collect();
-    if extra.len() < 3 {
-        return; // Too close to the year's end for this check to mean anything.
+    {
+        extra_by_year.entry(chrono::Datelike::year(&day)).or_default().push(day.to_string());
     }
-    let mut holidays: Vec<String> = cal["holidays"].as_array().expect("h").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-    holidays.append(&mut extra);
-    let body = json!({"holidays": holidays, "workdays": cal["workdays"]});
-    let r = app.client.put(app.url("/api/v1/calendar/2026")).bearer_auth(&d.supervisor).json(&body).send().await.expect("send");
-    assert_eq!(r.status().as_u16(), 403, "only admins edit the calendar");
-    let r = app.client.put(app.url("/api/v1/calendar/2026")).bearer_auth(&d.admin).json(&body).send().await.expect("send");
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(extra_by_year.values().map(Vec::len).sum::<usize>(), 10);
+    for (year, extra) in &extra_by_year {
+        let path = format!("/api/v1/calendar/{year}");
+        let (status, stored) = app.get(&path, Some(&d.admin)).await;
+        assert_eq!(status, 200, "{stored}");
+        let mut holidays: Vec<String> = stored["holidays"].as_array().expect("h").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        for day in extra {
+            if !holidays.contains(day) {
+                holidays.push(day.clone());
+            }
+        }
+        let body = json!({"holidays": holidays, "workdays": stored["workdays"]});
+        let r = app.client.put(app.url(&path)).bearer_auth(&d.supervisor).json(&body).send().await.expect("send");
+        assert_eq!(r.status().as_u16(), 403, "only admins edit the calendar");
+        let r = app.client.put(app.url(&path)).bearer_auth(&d.admin).json(&body).send().await.expect("send");
+        assert_eq!(r.status().as_u16(), 200);
+        let (_, now_stored) = app.get(&path, Some(&d.admin)).await;
+        assert_eq!(now_stored["holidays"].as_array().map(Vec::len), Some(holidays.len()), "{year}: {now_stored}");
+    }
     let (_, after) = app.get(&format!("/api/v1/cases/{id}"), Some(&d.supervisor)).await;
     assert!(after["deadlines"]["feedback"].as_str() > before["deadlines"]["feedback"].as_str(), "{before} vs {after}");
     // Misfiled days are refused and change nothing.
+    let (_, cal) = app.get("/api/v1/calendar/2026", Some(&d.admin)).await;
     let bad = json!({"holidays": ["2026-02-15"], "workdays": []});
     let r = app.client.put(app.url("/api/v1/calendar/2026")).bearer_auth(&d.admin).json(&bad).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 422);
     let (_, still) = app.get("/api/v1/calendar/2026", Some(&d.admin)).await;
-    assert_eq!(still["holidays"].as_array().map(Vec::len), Some(holidays.len()));
+    assert_eq!(still, cal);
     assert_eq!(app.get("/api/v1/calendar/1066", Some(&d.admin)).await.0, 404);
 }
 
