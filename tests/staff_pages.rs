@@ -156,6 +156,18 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
     let clerk3 = app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await;
     assert_eq!(clerk3.0, 200, "the user made on the page can sign in");
 
+    // A window closed from its row's button takes no new transaction; reopened, it does.
+    let (_, windows_page) = admin.get("/admin/windows").await;
+    assert!(windows_page.contains("aria-label=\"停用 W2\""), "each row has its stop button");
+    let stop = [("csrf", csrf.as_str()), ("target", "W2"), ("set_active", "false")];
+    assert_eq!(admin.post("/admin/windows", &stop).await.0, 303);
+    let (_, windows_page) = admin.get("/admin/windows").await;
+    assert!(windows_page.contains("已停用") && windows_page.contains("aria-label=\"启用 W2\""), "{windows_page}");
+    let at_w2 = json!({"transaction_no": "W2-1", "service_item_code": "I3", "window_code": "W2", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"});
+    assert_eq!(app.post("/api/v1/transactions", Some(&d.key), &at_w2).await.1["error"]["field"], "window_code");
+    assert_eq!(admin.post("/admin/windows", &[("csrf", csrf.as_str()), ("target", "W2"), ("set_active", "true")]).await.0, 303);
+    assert_eq!(app.post("/api/v1/transactions", Some(&d.key), &at_w2).await.0, 201);
+
     // A key is shown once, works, and stops working when revoked.
     let (status, _, html) = admin.post("/admin/keys", &[("csrf", &csrf), ("name", "12345热线")]).await;
     assert_eq!(status, 200);

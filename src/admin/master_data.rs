@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::clock::{self, rfc3339_local};
@@ -51,6 +51,7 @@ pub struct DepartmentView {
     pub name: String,
     pub parent_code: Option<String>,
     pub email: Option<String>,
+    pub active: bool,
 }
 
 pub fn create_department(conn: &mut Conn, actor: &str, code: &str, name: &str, parent_code: Option<&str>, email: Option<&str>, now: DateTime<Utc>) -> AppResult<DepartmentView> {
@@ -75,11 +76,23 @@ pub fn create_department(conn: &mut Conn, actor: &str, code: &str, name: &str, p
         .map_err(AppError::from)
         .map_err(duplicate("department", code))?;
         audit_admin_change(conn, actor, "create_department", json!({"code": code, "name": name, "parent_code": parent_code, "email": email}), now)?;
-        Ok(DepartmentView { id: d.id, code: d.code, name: d.name, parent_code: parent_code.map(str::to_owned), email: d.email })
+        Ok(DepartmentView { id: d.id, code: d.code, name: d.name, parent_code: parent_code.map(str::to_owned), email: d.email, active: d.active })
     })
 }
 
+/// Which rows a list shows: all, or only the active or the inactive ones; a department's only.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub active: Option<bool>,
+    pub department_code: Option<String>,
+}
+
 pub fn list_departments(conn: &mut Conn) -> AppResult<Vec<DepartmentView>> {
+    list_departments_where(conn, &ListFilter::default())
+}
+
+/// Departments, by code; `department_code` here picks the children of that parent.
+pub fn list_departments_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<DepartmentView>> {
     let rows: Vec<Department> = db_run!(conn, |c| departments::table
         .order(departments::code.asc())
         .select(Department::as_select())
@@ -93,8 +106,73 @@ pub fn list_departments(conn: &mut Conn) -> AppResult<Vec<DepartmentView>> {
             name: d.name.clone(),
             parent_code: d.parent_id.and_then(code_of),
             email: d.email.clone(),
+            active: d.active,
         })
+        .filter(|d| filter.active.is_none_or(|a| a == d.active))
+        .filter(|d| filter.department_code.is_none() || d.parent_code == filter.department_code)
         .collect())
+}
+
+/// What a `PATCH` may change; an absent field stays as it is. An empty `email` or
+/// `parent_code` clears it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub parent_code: Option<String>,
+    pub active: Option<bool>,
+}
+
+fn not_found(what: &str, code: &str) -> AppError {
+    AppError::NotFound(format!("no {what} {code:?}"))
+}
+
+pub fn update_department(conn: &mut Conn, actor: &str, code: &str, patch: &DepartmentPatch, now: DateTime<Utc>) -> AppResult<DepartmentView> {
+    if let Some(name) = &patch.name {
+        check_name("name", name, 100)?;
+    }
+    if let Some(e) = patch.email.as_deref().filter(|e| !e.is_empty()) {
+        check_text("email", e, 254)?;
+        if !e.contains('@') {
+            return Err(AppError::invalid("email", "not an email address"));
+        }
+    }
+    conn.transaction(|conn| {
+        let d = queries::department_by_code(conn, code)?.ok_or_else(|| not_found("department", code))?;
+        let parent_id = match patch.parent_code.as_deref() {
+            None => d.parent_id,
+            Some("") => None,
+            Some(p) => {
+                let parent = queries::department_by_code(conn, p)?.ok_or_else(|| AppError::unknown_code("parent_code", p))?;
+                // Walk up from the new parent: meeting this department would make a loop.
+                let mut up = Some(parent.id);
+                while let Some(id) = up {
+                    if id == d.id {
+                        return Err(AppError::invalid("parent_code", "a department cannot sit under itself"));
+                    }
+                    up = queries::department_by_id(conn, id)?.and_then(|a| a.parent_id);
+                }
+                Some(parent.id)
+            }
+        };
+        let email = match patch.email.as_deref() {
+            None => d.email.clone(),
+            Some("") => None,
+            Some(e) => Some(e.to_owned()),
+        };
+        let name = patch.name.clone().unwrap_or(d.name.clone());
+        let active = patch.active.unwrap_or(d.active);
+        db_run!(conn, |c| diesel::update(departments::table.filter(departments::id.eq(d.id)))
+            .set((departments::name.eq(&name), departments::email.eq(&email), departments::parent_id.eq(parent_id), departments::active.eq(active)))
+            .execute(c))?;
+        audit_admin_change(conn, actor, "update_department", json!({"code": code, "changes": patch}), now)?;
+        let parent_code = match parent_id {
+            Some(id) => queries::department_by_id(conn, id)?.map(|p| p.code),
+            None => None,
+        };
+        Ok(DepartmentView { id: d.id, code: d.code, name, parent_code, email, active })
+    })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -103,6 +181,7 @@ pub struct ServiceItemView {
     pub code: String,
     pub name: String,
     pub department_code: String,
+    pub active: bool,
 }
 
 pub fn create_service_item(conn: &mut Conn, actor: &str, code: &str, name: &str, department_code: &str, now: DateTime<Utc>) -> AppResult<ServiceItemView> {
@@ -119,7 +198,7 @@ pub fn create_service_item(conn: &mut Conn, actor: &str, code: &str, name: &str,
         .map_err(AppError::from)
         .map_err(duplicate("service item", code))?;
         audit_admin_change(conn, actor, "create_service_item", json!({"code": code, "name": name, "department_code": department_code}), now)?;
-        Ok(ServiceItemView { id, code: code.to_owned(), name: name.to_owned(), department_code: department_code.to_owned() })
+        Ok(ServiceItemView { id, code: code.to_owned(), name: name.to_owned(), department_code: department_code.to_owned(), active: true })
     })
 }
 
@@ -129,6 +208,7 @@ pub struct WindowView {
     pub code: String,
     pub name: String,
     pub hall: String,
+    pub active: bool,
 }
 
 pub fn create_window(conn: &mut Conn, actor: &str, code: &str, name: &str, hall: &str, now: DateTime<Utc>) -> AppResult<WindowView> {
@@ -144,7 +224,7 @@ pub fn create_window(conn: &mut Conn, actor: &str, code: &str, name: &str, hall:
         .map_err(AppError::from)
         .map_err(duplicate("window", code))?;
         audit_admin_change(conn, actor, "create_window", json!({"code": code, "name": name, "hall": hall}), now)?;
-        Ok(WindowView { id, code: code.to_owned(), name: name.to_owned(), hall: hall.to_owned() })
+        Ok(WindowView { id, code: code.to_owned(), name: name.to_owned(), hall: hall.to_owned(), active: true })
     })
 }
 
@@ -154,6 +234,7 @@ pub struct StaffView {
     pub staff_no: String,
     pub name: String,
     pub department_code: String,
+    pub active: bool,
 }
 
 pub fn create_staff(conn: &mut Conn, actor: &str, staff_no: &str, name: &str, department_code: &str, now: DateTime<Utc>) -> AppResult<StaffView> {
@@ -170,7 +251,7 @@ pub fn create_staff(conn: &mut Conn, actor: &str, staff_no: &str, name: &str, de
         .map_err(AppError::from)
         .map_err(duplicate("staff", staff_no))?;
         audit_admin_change(conn, actor, "create_staff", json!({"staff_no": staff_no, "name": name, "department_code": department_code}), now)?;
-        Ok(StaffView { id, staff_no: staff_no.to_owned(), name: name.to_owned(), department_code: department_code.to_owned() })
+        Ok(StaffView { id, staff_no: staff_no.to_owned(), name: name.to_owned(), department_code: department_code.to_owned(), active: true })
     })
 }
 
@@ -206,6 +287,12 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
             .ok_or_else(|| AppError::unknown_code("window_code", spec.window_code))?;
         let person = queries::staff_by_no(conn, spec.staff_no)?
             .ok_or_else(|| AppError::unknown_code("staff_no", spec.staff_no))?;
+        if !window.active {
+            return Err(AppError::invalid("window_code", format!("window {:?} is no longer active", window.code)));
+        }
+        if !person.active {
+            return Err(AppError::invalid("staff_no", format!("staff member {:?} is no longer active", person.staff_no)));
+        }
         let mut item_ids = Vec::with_capacity(spec.service_item_codes.len());
         for code in spec.service_item_codes {
             let item = queries::service_item_by_code(conn, code)?
@@ -250,29 +337,158 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
 }
 
 pub fn list_service_items(conn: &mut Conn) -> AppResult<Vec<ServiceItemView>> {
-    let rows: Vec<(i64, String, String, String)> = db_run!(conn, |c| service_items::table
-        .inner_join(departments::table)
-        .order(service_items::code.asc())
-        .select((service_items::id, service_items::code, service_items::name, departments::code))
-        .load(c))?;
-    Ok(rows.into_iter().map(|(id, code, name, department_code)| ServiceItemView { id, code, name, department_code }).collect())
+    list_service_items_where(conn, &ListFilter::default())
+}
+
+pub fn list_service_items_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<ServiceItemView>> {
+    let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
+        let mut q = service_items::table
+            .inner_join(departments::table)
+            .order(service_items::code.asc())
+            .select((service_items::id, service_items::code, service_items::name, departments::code, service_items::active))
+            .into_boxed();
+        if let Some(active) = filter.active {
+            q = q.filter(service_items::active.eq(active));
+        }
+        if let Some(d) = &filter.department_code {
+            q = q.filter(departments::code.eq(d.clone()));
+        }
+        q.load(c)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, code, name, department_code, active)| ServiceItemView { id, code, name, department_code, active })
+        .collect())
 }
 
 pub fn list_windows(conn: &mut Conn) -> AppResult<Vec<WindowView>> {
-    let rows: Vec<(i64, String, String, String)> = db_run!(conn, |c| windows::table
-        .order(windows::code.asc())
-        .select((windows::id, windows::code, windows::name, windows::hall))
-        .load(c))?;
-    Ok(rows.into_iter().map(|(id, code, name, hall)| WindowView { id, code, name, hall }).collect())
+    list_windows_where(conn, &ListFilter::default())
+}
+
+pub fn list_windows_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<WindowView>> {
+    let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
+        let mut q = windows::table
+            .order(windows::code.asc())
+            .select((windows::id, windows::code, windows::name, windows::hall, windows::active))
+            .into_boxed();
+        if let Some(active) = filter.active {
+            q = q.filter(windows::active.eq(active));
+        }
+        q.load(c)
+    })?;
+    Ok(rows.into_iter().map(|(id, code, name, hall, active)| WindowView { id, code, name, hall, active }).collect())
 }
 
 pub fn list_staff(conn: &mut Conn) -> AppResult<Vec<StaffView>> {
-    let rows: Vec<(i64, String, String, String)> = db_run!(conn, |c| staff::table
-        .inner_join(departments::table)
-        .order(staff::staff_no.asc())
-        .select((staff::id, staff::staff_no, staff::name, departments::code))
-        .load(c))?;
-    Ok(rows.into_iter().map(|(id, staff_no, name, department_code)| StaffView { id, staff_no, name, department_code }).collect())
+    list_staff_where(conn, &ListFilter::default())
+}
+
+pub fn list_staff_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<StaffView>> {
+    let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
+        let mut q = staff::table
+            .inner_join(departments::table)
+            .order(staff::staff_no.asc())
+            .select((staff::id, staff::staff_no, staff::name, departments::code, staff::active))
+            .into_boxed();
+        if let Some(active) = filter.active {
+            q = q.filter(staff::active.eq(active));
+        }
+        if let Some(d) = &filter.department_code {
+            q = q.filter(departments::code.eq(d.clone()));
+        }
+        q.load(c)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, staff_no, name, department_code, active)| StaffView { id, staff_no, name, department_code, active })
+        .collect())
+}
+
+/// A `PATCH` of a service item: name, owning department, active.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceItemPatch {
+    pub name: Option<String>,
+    pub department_code: Option<String>,
+    pub active: Option<bool>,
+}
+
+pub fn update_service_item(conn: &mut Conn, actor: &str, code: &str, patch: &ServiceItemPatch, now: DateTime<Utc>) -> AppResult<ServiceItemView> {
+    if let Some(name) = &patch.name {
+        check_name("name", name, 200)?;
+    }
+    conn.transaction(|conn| {
+        let item = queries::service_item_by_code(conn, code)?.ok_or_else(|| not_found("service item", code))?;
+        let department = match patch.department_code.as_deref() {
+            Some(d) => queries::department_by_code(conn, d)?.ok_or_else(|| AppError::unknown_code("department_code", d))?,
+            None => queries::department_by_id(conn, item.department_id)?.ok_or_else(|| not_found("department of", code))?,
+        };
+        let name = patch.name.clone().unwrap_or(item.name);
+        let active = patch.active.unwrap_or(item.active);
+        db_run!(conn, |c| diesel::update(service_items::table.filter(service_items::id.eq(item.id)))
+            .set((service_items::name.eq(&name), service_items::department_id.eq(department.id), service_items::active.eq(active)))
+            .execute(c))?;
+        audit_admin_change(conn, actor, "update_service_item", json!({"code": code, "changes": patch}), now)?;
+        Ok(ServiceItemView { id: item.id, code: item.code, name, department_code: department.code, active })
+    })
+}
+
+/// A `PATCH` of a window: name, hall, active.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowPatch {
+    pub name: Option<String>,
+    pub hall: Option<String>,
+    pub active: Option<bool>,
+}
+
+pub fn update_window(conn: &mut Conn, actor: &str, code: &str, patch: &WindowPatch, now: DateTime<Utc>) -> AppResult<WindowView> {
+    if let Some(name) = &patch.name {
+        check_name("name", name, 100)?;
+    }
+    if let Some(hall) = &patch.hall {
+        check_name("hall", hall, 100)?;
+    }
+    conn.transaction(|conn| {
+        let window = queries::window_by_code(conn, code)?.ok_or_else(|| not_found("window", code))?;
+        let name = patch.name.clone().unwrap_or(window.name);
+        let hall = patch.hall.clone().unwrap_or(window.hall);
+        let active = patch.active.unwrap_or(window.active);
+        db_run!(conn, |c| diesel::update(windows::table.filter(windows::id.eq(window.id)))
+            .set((windows::name.eq(&name), windows::hall.eq(&hall), windows::active.eq(active)))
+            .execute(c))?;
+        audit_admin_change(conn, actor, "update_window", json!({"code": code, "changes": patch}), now)?;
+        Ok(WindowView { id: window.id, code: window.code, name, hall, active })
+    })
+}
+
+/// A `PATCH` of a staff member: name, department (a move), active (left or back).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffPatch {
+    pub name: Option<String>,
+    pub department_code: Option<String>,
+    pub active: Option<bool>,
+}
+
+pub fn update_staff(conn: &mut Conn, actor: &str, staff_no: &str, patch: &StaffPatch, now: DateTime<Utc>) -> AppResult<StaffView> {
+    if let Some(name) = &patch.name {
+        check_name("name", name, 100)?;
+    }
+    conn.transaction(|conn| {
+        let member = queries::staff_by_no(conn, staff_no)?.ok_or_else(|| not_found("staff member", staff_no))?;
+        let department = match patch.department_code.as_deref() {
+            Some(d) => queries::department_by_code(conn, d)?.ok_or_else(|| AppError::unknown_code("department_code", d))?,
+            None => queries::department_by_id(conn, member.department_id)?.ok_or_else(|| not_found("department of", staff_no))?,
+        };
+        let name = patch.name.clone().unwrap_or(member.name);
+        let active = patch.active.unwrap_or(member.active);
+        db_run!(conn, |c| diesel::update(staff::table.filter(staff::id.eq(member.id)))
+            .set((staff::name.eq(&name), staff::department_id.eq(department.id), staff::active.eq(active)))
+            .execute(c))?;
+        audit_admin_change(conn, actor, "update_staff", json!({"staff_no": staff_no, "changes": patch}), now)?;
+        Ok(StaffView { id: member.id, staff_no: member.staff_no, name, department_code: department.code, active })
+    })
 }
 
 /// Every 三对应 assignment, newest first, with its items.

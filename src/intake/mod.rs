@@ -73,14 +73,24 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
         }
         let item = queries::service_item_by_code(conn, &cmd.service_item_code)?
             .ok_or_else(|| AppError::unknown_code("service_item_code", &cmd.service_item_code))?;
+        // Closed items, windows and staff who left keep their history but take nothing new.
+        if !item.active {
+            return Err(AppError::invalid("service_item_code", format!("service item {:?} is no longer active", item.code)));
+        }
         let window = match &cmd.window_code {
             Some(code) => Some(queries::window_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("window_code", code))?),
             None => None,
         };
+        if let Some(w) = window.as_ref().filter(|w| !w.active) {
+            return Err(AppError::invalid("window_code", format!("window {:?} is no longer active", w.code)));
+        }
         let person = match &cmd.staff_no {
             Some(no) => Some(queries::staff_by_no(conn, no)?.ok_or_else(|| AppError::unknown_code("staff_no", no))?),
             None => None,
         };
+        if let Some(p) = person.as_ref().filter(|p| !p.active) {
+            return Err(AppError::invalid("staff_no", format!("staff member {:?} is no longer active", p.staff_no)));
+        }
         // 三对应: a counter transaction is attributed to whoever was assigned to the window
         // (or wherever the named staff sat) for this item when the applicant was served.
         let served_at = clock::to_db(cmd.accepted_at.unwrap_or(cmd.completed_at));

@@ -15,6 +15,8 @@ pub struct Department {
     pub parent_id: Option<i64>,
     pub email: Option<String>,
     pub created_at: NaiveDateTime,
+    /// False once closed or gone; kept for the history that refers to it.
+    pub active: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -35,6 +37,8 @@ pub struct ServiceItem {
     pub name: String,
     pub department_id: i64,
     pub created_at: NaiveDateTime,
+    /// False once closed or gone; kept for the history that refers to it.
+    pub active: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -54,6 +58,8 @@ pub struct Window {
     pub name: String,
     pub hall: String,
     pub created_at: NaiveDateTime,
+    /// False once closed or gone; kept for the history that refers to it.
+    pub active: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -73,6 +79,8 @@ pub struct Staff {
     pub name: String,
     pub department_id: i64,
     pub created_at: NaiveDateTime,
+    /// False once closed or gone; kept for the history that refers to it.
+    pub active: bool,
 }
 
 #[derive(Debug, Insertable)]

@@ -15,6 +15,7 @@ diesel::table! {
         parent_id -> Nullable<BigInt>,
         email -> Nullable<Text>,
         created_at -> Timestamp,
+        active -> Bool,
     }
 }
 
@@ -25,6 +26,7 @@ diesel::table! {
         name -> Text,
         department_id -> BigInt,
         created_at -> Timestamp,
+        active -> Bool,
     }
 }
 
@@ -35,6 +37,7 @@ diesel::table! {
         name -> Text,
         hall -> Text,
         created_at -> Timestamp,
+        active -> Bool,
     }
 }
 
@@ -45,6 +48,7 @@ diesel::table! {
         name -> Text,
         department_id -> BigInt,
         created_at -> Timestamp,
+        active -> Bool,
     }
 }
 

@@ -138,6 +138,13 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/api/v1/departments", "/api/v1/departments", Json(|f| json!({"code": unique_code(f, "DX"), "name": "新部门"})), "401 401 403 403 403 403 403 ok"),
         // Counter systems look department codes up too.
         e("GET", "/api/v1/departments", "/api/v1/departments", NoBody, "401 401 403 ok ok ok ok ok"),
+        e("PATCH", "/api/v1/departments/{code}", "/api/v1/departments/D2", Json(|_| json!({"name": "第二局（更名）"})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/service-items", "/api/v1/service-items", NoBody, "401 401 403 ok ok ok ok ok"),
+        e("PATCH", "/api/v1/service-items/{code}", "/api/v1/service-items/I1", Json(|_| json!({"name": "企业设立登记（更名）"})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/windows", "/api/v1/windows", NoBody, "401 401 403 ok ok ok ok ok"),
+        e("PATCH", "/api/v1/windows/{code}", "/api/v1/windows/W1", Json(|_| json!({"hall": "一楼东"})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/staff", "/api/v1/staff", NoBody, "401 401 403 ok ok ok ok ok"),
+        e("PATCH", "/api/v1/staff/{staff_no}", "/api/v1/staff/S1", Json(|_| json!({"name": "王敏"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/service-items", "/api/v1/service-items", Json(|f| json!({"code": unique_code(f, "IX"), "name": "新事项", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/windows", "/api/v1/windows", Json(|f| json!({"code": unique_code(f, "WX"), "name": "新窗口", "hall": "二楼"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
@@ -275,14 +282,14 @@ pub fn routes_in_source() -> Vec<(String, String)> {
     for source in [server, include_str!("../../src/interfaces/web/mod.rs")] {
         let code = source.split("pub fn routes").nth(1).expect("a routes function");
         let code = code.split("\n}\n").next().unwrap_or(code);
-        for unread in ["web::route()", "web::method(", "web::patch()", "web::head()", "web::to("] {
+        for unread in ["web::route()", "web::method(", "web::head()", "web::to("] {
             assert!(!code.contains(unread), "routes_in_source does not read {unread}: extend it");
         }
         let mut prefix = String::new();
         let mut current: Option<String> = None;
         let mut rest = code;
         while !rest.is_empty() {
-            let next = ["web::scope(\"", "resource(\"", ".route(\"", "web::get()", "web::post()", "web::put()", "web::delete()"]
+            let next = ["web::scope(\"", "resource(\"", ".route(\"", "web::get()", "web::post()", "web::put()", "web::patch()", "web::delete()"]
                 .iter()
                 .filter_map(|pat| rest.find(pat).map(|i| (i, *pat)))
                 .min();

@@ -10,7 +10,10 @@ use crate::domain::access::Principal;
 use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::error::{AppError, AppResult};
-use crate::admin::master_data::{self, AssignmentSpec, AssignmentView, DepartmentView, ServiceItemView, StaffView, WindowView};
+use crate::admin::master_data::{
+    self, AssignmentSpec, AssignmentView, DepartmentPatch, DepartmentView, ListFilter, ServiceItemPatch, ServiceItemView, StaffPatch, StaffView, WindowPatch,
+    WindowView,
+};
 use crate::domain::access::Role;
 use crate::storage::audit::{self, ChainReport};
 
@@ -95,11 +98,92 @@ pub async fn create_department(state: web::Data<AppState>, caller: Caller, body:
     Ok(HttpResponse::Created().json(view))
 }
 
-#[utoipa::path(get, path = "/api/v1/departments", responses((status = 200, body = [DepartmentView])), security(("bearer" = [])))]
-pub async fn list_departments(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
-    caller.0.require(&[Role::Admin, Role::Supervisor, Role::Department, Role::Integration])?;
-    let list = state.db(|conn, _| master_data::list_departments(conn)).await?;
+/// Filters of the master-data lists.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MasterDataQuery {
+    /// Only the active (`true`) or the deactivated (`false`) ones; default all.
+    pub active: Option<bool>,
+    /// Departments: the children of this parent. Service items and staff: this department's.
+    pub department_code: Option<String>,
+}
+
+impl From<MasterDataQuery> for ListFilter {
+    fn from(q: MasterDataQuery) -> ListFilter {
+        ListFilter { active: q.active, department_code: q.department_code }
+    }
+}
+
+/// Who may read master data: everyone who works with it, integrations included.
+const MASTER_DATA_READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Department, Role::Integration];
+
+#[utoipa::path(get, path = "/api/v1/departments", params(MasterDataQuery), responses((status = 200, body = [DepartmentView])), security(("bearer" = [])))]
+pub async fn list_departments(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(MASTER_DATA_READERS)?;
+    let filter = ListFilter::from(query.into_inner());
+    let list = state.db(move |conn, _| master_data::list_departments_where(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(patch, path = "/api/v1/departments/{code}", params(("code" = String, Path)), request_body = DepartmentPatch,
+    responses((status = 200, body = DepartmentView), (status = 404, description = "no such department"), (status = 422, description = "invalid value or a parent loop")),
+    security(("bearer" = [])))]
+pub async fn patch_department(state: web::Data<AppState>, caller: Caller, code: web::Path<String>, body: web::Json<DepartmentPatch>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, code, patch) = (caller.0.actor_label(), code.into_inner(), body.into_inner());
+    let view = state.db(move |conn, _| master_data::update_department(conn, &actor, &code, &patch, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(get, path = "/api/v1/service-items", params(MasterDataQuery), responses((status = 200, body = [ServiceItemView])), security(("bearer" = [])))]
+pub async fn list_service_items(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(MASTER_DATA_READERS)?;
+    let filter = ListFilter::from(query.into_inner());
+    let list = state.db(move |conn, _| master_data::list_service_items_where(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(patch, path = "/api/v1/service-items/{code}", params(("code" = String, Path)), request_body = ServiceItemPatch,
+    responses((status = 200, body = ServiceItemView), (status = 404, description = "no such service item")), security(("bearer" = [])))]
+pub async fn patch_service_item(state: web::Data<AppState>, caller: Caller, code: web::Path<String>, body: web::Json<ServiceItemPatch>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, code, patch) = (caller.0.actor_label(), code.into_inner(), body.into_inner());
+    let view = state.db(move |conn, _| master_data::update_service_item(conn, &actor, &code, &patch, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(get, path = "/api/v1/windows", params(MasterDataQuery), responses((status = 200, body = [WindowView])), security(("bearer" = [])))]
+pub async fn list_windows(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(MASTER_DATA_READERS)?;
+    let filter = ListFilter::from(query.into_inner());
+    let list = state.db(move |conn, _| master_data::list_windows_where(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(patch, path = "/api/v1/windows/{code}", params(("code" = String, Path)), request_body = WindowPatch,
+    responses((status = 200, body = WindowView), (status = 404, description = "no such window")), security(("bearer" = [])))]
+pub async fn patch_window(state: web::Data<AppState>, caller: Caller, code: web::Path<String>, body: web::Json<WindowPatch>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, code, patch) = (caller.0.actor_label(), code.into_inner(), body.into_inner());
+    let view = state.db(move |conn, _| master_data::update_window(conn, &actor, &code, &patch, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(get, path = "/api/v1/staff", params(MasterDataQuery), responses((status = 200, body = [StaffView])), security(("bearer" = [])))]
+pub async fn list_staff(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(MASTER_DATA_READERS)?;
+    let filter = ListFilter::from(query.into_inner());
+    let list = state.db(move |conn, _| master_data::list_staff_where(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(patch, path = "/api/v1/staff/{staff_no}", params(("staff_no" = String, Path)), request_body = StaffPatch,
+    responses((status = 200, body = StaffView), (status = 404, description = "no such staff member")), security(("bearer" = [])))]
+pub async fn patch_staff(state: web::Data<AppState>, caller: Caller, staff_no: web::Path<String>, body: web::Json<StaffPatch>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, staff_no, patch) = (caller.0.actor_label(), staff_no.into_inner(), body.into_inner());
+    let view = state.db(move |conn, _| master_data::update_staff(conn, &actor, &staff_no, &patch, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -49,9 +49,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(admin::create_department))
                         .route(web::get().to(admin::list_departments)),
                 )
-                .service(resource("/service-items").route(web::post().to(admin::create_service_item)))
-                .service(resource("/windows").route(web::post().to(admin::create_window)))
-                .service(resource("/staff").route(web::post().to(admin::create_staff)))
+                .service(resource("/departments/{code}").route(web::patch().to(admin::patch_department)))
+                .service(
+                    resource("/service-items")
+                        .route(web::post().to(admin::create_service_item))
+                        .route(web::get().to(admin::list_service_items)),
+                )
+                .service(resource("/service-items/{code}").route(web::patch().to(admin::patch_service_item)))
+                .service(resource("/windows").route(web::post().to(admin::create_window)).route(web::get().to(admin::list_windows)))
+                .service(resource("/windows/{code}").route(web::patch().to(admin::patch_window)))
+                .service(resource("/staff").route(web::post().to(admin::create_staff)).route(web::get().to(admin::list_staff)))
+                .service(resource("/staff/{staff_no}").route(web::patch().to(admin::patch_staff)))
                 .service(resource("/assignments").route(web::post().to(admin::create_assignment)))
                 .service(resource("/users").route(web::post().to(admin::create_user)))
                 .service(resource("/api-keys").route(web::post().to(admin::create_api_key)))

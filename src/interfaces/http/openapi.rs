@@ -20,7 +20,9 @@ impl Modify for Security {
 #[openapi(
     info(title = "haochaping 好差评 API", description = "Errors are `{\"error\":{\"code\",\"message\"}}`. Times are RFC 3339."),
     paths(
-        admin::login, admin::logout, admin::create_department, admin::list_departments, admin::create_service_item,
+        admin::login, admin::logout, admin::create_department, admin::list_departments, admin::patch_department,
+        admin::create_service_item, admin::list_service_items, admin::patch_service_item, admin::list_windows,
+        admin::patch_window, admin::list_staff, admin::patch_staff,
         admin::create_window, admin::create_staff, admin::create_assignment, admin::create_user, admin::create_api_key,
         admin::verify_audit, intake::create_transaction, intake::create_review, intake::create_complaint,
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::list_alerts, workflow::create_follow_up,

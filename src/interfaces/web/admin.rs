@@ -18,7 +18,7 @@ use crate::domain::calendar::{local_date, start_of_local_day};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
-use crate::admin::master_data::{self, AssignmentSpec};
+use crate::admin::master_data::{self, AssignmentSpec, DepartmentPatch, ServiceItemPatch, StaffPatch, WindowPatch};
 use crate::domain::access::Role;
 use crate::storage::Conn;
 
@@ -245,10 +245,19 @@ impl Content {
 
     fn table(&self, csrf: &str) -> Markup {
         match self {
-            Content::Departments(rows) => table(&["编码", "名称", "上级", "通知邮箱"], rows.iter().map(|d| vec![d.code.clone(), d.name.clone(), d.parent_code.clone().unwrap_or_default(), d.email.clone().unwrap_or_default()])),
-            Content::Items(rows, _) => table(&["编码", "名称", "部门"], rows.iter().map(|i| vec![i.code.clone(), i.name.clone(), i.department_code.clone()])),
-            Content::Windows(rows) => table(&["编码", "名称", "大厅"], rows.iter().map(|w| vec![w.code.clone(), w.name.clone(), w.hall.clone()])),
-            Content::Staff(rows, _) => table(&["工号", "姓名", "部门"], rows.iter().map(|s| vec![s.staff_no.clone(), s.name.clone(), s.department_code.clone()])),
+            Content::Departments(rows) => master_table(
+                csrf,
+                "departments",
+                &["编码", "名称", "上级", "通知邮箱"],
+                rows.iter().map(|d| (vec![d.code.clone(), d.name.clone(), d.parent_code.clone().unwrap_or_default(), d.email.clone().unwrap_or_default()], d.active)),
+            ),
+            Content::Items(rows, _) => {
+                master_table(csrf, "items", &["编码", "名称", "部门"], rows.iter().map(|i| (vec![i.code.clone(), i.name.clone(), i.department_code.clone()], i.active)))
+            }
+            Content::Windows(rows) => master_table(csrf, "windows", &["编码", "名称", "大厅"], rows.iter().map(|w| (vec![w.code.clone(), w.name.clone(), w.hall.clone()], w.active))),
+            Content::Staff(rows, _) => {
+                master_table(csrf, "staff", &["工号", "姓名", "部门"], rows.iter().map(|s| (vec![s.staff_no.clone(), s.name.clone(), s.department_code.clone()], s.active)))
+            }
             Content::Assignments(rows, ..) => table(
                 &["窗口", "工作人员", "事项", "生效", "失效"],
                 rows.iter().map(|a| vec![a.window_code.clone(), a.staff_no.clone(), a.service_item_codes.join("、"), short_time(&a.effective_from), a.effective_to.as_deref().map(short_time).unwrap_or_else(|| "长期".into())]),
@@ -306,6 +315,38 @@ fn dates(days: &[NaiveDate]) -> String {
     days.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
 }
 
+/// A master-data table: its first cell is the row's code; the last column says whether it is
+/// in service, with the button that stops or resumes it (history stays either way).
+fn master_table(csrf: &str, section: &str, headers: &[&str], rows: impl Iterator<Item = (Vec<String>, bool)>) -> Markup {
+    let rows: Vec<(Vec<String>, bool)> = rows.collect();
+    html! {
+        div.card.table-wrap {
+            @if rows.is_empty() { p { "暂无记录。" } } @else {
+                table {
+                    thead { tr { @for h in headers { th scope="col" { (h) } } th scope="col" { "状态" } } }
+                    tbody {
+                        @for (cells, active) in &rows {
+                            @let code = cells.first().cloned().unwrap_or_default();
+                            tr.inactive[!*active] {
+                                @for c in cells { td { (c) } }
+                                td {
+                                    (if *active { "在用" } else { "已停用" }) " "
+                                    form.inline method="post" action={ "/admin/" (section) } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="target" value=(code);
+                                        input type="hidden" name="set_active" value=(if *active { "false" } else { "true" });
+                                        button.link type="submit" aria-label={ (if *active { "停用 " } else { "启用 " }) (code) } { (if *active { "停用" } else { "启用" }) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Markup {
     let rows: Vec<Vec<String>> = rows.collect();
     html! {
@@ -344,6 +385,18 @@ fn parse_dates(text: &str, field: &'static str) -> AppResult<Vec<NaiveDate>> {
 /// Runs one section's create (or save) with the form's values; returns a message for the page.
 fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &HashMap<String, String>) -> AppResult<String> {
     let now = clock::now();
+    // A row's 停用/启用 button: the same use cases as `PATCH … {"active"}`.
+    if let (Some(target), Some(set_active)) = (field(form, "target"), field(form, "set_active")) {
+        let active = set_active == "true";
+        let name = match section {
+            "departments" => master_data::update_department(conn, actor, target, &DepartmentPatch { active: Some(active), ..Default::default() }, now)?.name,
+            "items" => master_data::update_service_item(conn, actor, target, &ServiceItemPatch { active: Some(active), ..Default::default() }, now)?.name,
+            "windows" => master_data::update_window(conn, actor, target, &WindowPatch { active: Some(active), ..Default::default() }, now)?.name,
+            "staff" => master_data::update_staff(conn, actor, target, &StaffPatch { active: Some(active), ..Default::default() }, now)?.name,
+            _ => return Err(AppError::invalid("target", "this page has no rows to stop")),
+        };
+        return Ok(format!("已{} {name}。", if active { "启用" } else { "停用" }));
+    }
     match section {
         "departments" => {
             let d = master_data::create_department(conn, actor, required(form, "code")?, required(form, "name")?, field(form, "parent_code"), field(form, "email"), now)?;
