@@ -155,6 +155,12 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
     assert!(admin.get("/admin/assignments").await.1.contains("I3"));
     let clerk3 = app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await;
     assert_eq!(clerk3.0, 200, "the user made on the page can sign in");
+    // Disabled from the users page: the token ends and signing in is refused.
+    let clerk3_token = clerk3.1["token"].as_str().expect("token").to_owned();
+    assert_eq!(admin.post("/admin/users", &[("csrf", csrf.as_str()), ("target", "clerk3"), ("set_active", "false")]).await.0, 303);
+    assert!(admin.get("/admin/users").await.1.contains("aria-label=\"启用 clerk3\""));
+    assert_eq!(app.get("/api/v1/cases", Some(&clerk3_token)).await.0, 401);
+    assert_eq!(app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await.0, 401);
 
     // A window closed from its row's button takes no new transaction; reopened, it does.
     let (_, windows_page) = admin.get("/admin/windows").await;

@@ -13,7 +13,7 @@ use crate::adapters::security::{
     SESSION_TOKEN_PREFIX,
 };
 use crate::storage::models::{NewUser, User};
-use crate::storage::schema::{api_keys, auth_tokens, users};
+use crate::storage::schema::{api_keys, auth_tokens, departments, users};
 use crate::storage::{queries, Conn};
 
 /// How long a login token lasts: one working day's shift and then some.
@@ -41,6 +41,7 @@ pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> 
         .inner_join(users::table)
         .filter(auth_tokens::token_hash.eq(&hash))
         .filter(auth_tokens::expires_at.gt(now))
+        .filter(users::active.eq(true))
         .select(User::as_select())
         .first(c)
         .optional())?;
@@ -109,7 +110,8 @@ pub fn login(conn: &mut Conn, username: &str, password: &str, now: DateTime<Utc>
         .optional())?;
     let stored = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(dummy_password_hash());
     let password_ok = verify_password(password, stored);
-    let (Some(user), true) = (user, password_ok) else {
+    // A disabled account answers like a wrong password: nothing tells which usernames exist.
+    let (Some(user), true) = (user.filter(|u| u.active), password_ok) else {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     };
     let role = Role::parse(&user.role).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad role in db")))?;
@@ -154,12 +156,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Creates a user; a department user must name its department, other roles must not.
 pub fn create_user(conn: &mut Conn, spec: &NewUserSpec<'_>, now: DateTime<Utc>) -> AppResult<User> {
     crate::domain::intake_rules::check_code("username", spec.username)?;
-    if spec.password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(AppError::invalid("password", format!("at least {MIN_PASSWORD_CHARS} characters")));
-    }
-    if spec.password.len() > 1024 {
-        return Err(AppError::invalid("password", "at most 1024 bytes"));
-    }
+    check_password("password", spec.password)?;
     let department_id = match (spec.role, spec.department_code) {
         (Role::Department, Some(code)) => Some(
             queries::department_by_code(conn, code)?
@@ -260,15 +257,136 @@ pub struct UserListItem {
     pub role: String,
     pub department_code: Option<String>,
     pub email: Option<String>,
+    pub active: bool,
 }
 
 pub fn list_users(conn: &mut Conn) -> AppResult<Vec<UserListItem>> {
-    let rows: Vec<(i64, String, String, Option<String>, Option<String>)> = db_run!(conn, |c| users::table
-        .left_join(crate::storage::schema::departments::table.on(crate::storage::schema::departments::id.nullable().eq(users::department_id)))
+    let rows: Vec<(i64, String, String, Option<String>, Option<String>, bool)> = db_run!(conn, |c| users::table
+        .left_join(departments::table.on(departments::id.nullable().eq(users::department_id)))
         .order(users::username.asc())
-        .select((users::id, users::username, users::role, crate::storage::schema::departments::code.nullable(), users::email))
+        .select((users::id, users::username, users::role, departments::code.nullable(), users::email, users::active))
         .load(c))?;
-    Ok(rows.into_iter().map(|(id, username, role, department_code, email)| UserListItem { id, username, role, department_code, email }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, username, role, department_code, email, active)| UserListItem { id, username, role, department_code, email, active })
+        .collect())
+}
+
+/// What an admin may change of a user; an absent field stays. An empty `email` clears it.
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub department_code: Option<String>,
+    pub email: Option<String>,
+    pub active: Option<bool>,
+    /// A new password (at least 8 characters); the user's sessions end.
+    pub password: Option<String>,
+}
+
+fn check_password(field: &'static str, password: &str) -> AppResult<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid(field, format!("at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    if password.len() > 1024 {
+        return Err(AppError::invalid(field, "at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// Ends every session of a user (API tokens and page cookies alike), but `keep`.
+fn revoke_sessions(conn: &mut Conn, user_id: i64, keep: Option<&str>) -> AppResult<usize> {
+    let keep_hash = keep.map(sha256_hex).unwrap_or_default();
+    Ok(db_run!(conn, |c| diesel::delete(
+        auth_tokens::table.filter(auth_tokens::user_id.eq(user_id)).filter(auth_tokens::token_hash.ne(&keep_hash))
+    )
+    .execute(c))?)
+}
+
+/// Changes a user on an admin's behalf. Disabling, a new role or a new password ends the
+/// user's sessions at once: their next call gets 401.
+pub fn update_user(conn: &mut Conn, actor: &str, username: &str, patch: &UserPatch, now: DateTime<Utc>) -> AppResult<UserListItem> {
+    if let Some(p) = &patch.password {
+        check_password("password", p)?;
+    }
+    if let Some(e) = patch.email.as_deref().filter(|e| !e.is_empty()) {
+        crate::domain::intake_rules::check_text("email", e, 254)?;
+        if !e.contains('@') {
+            return Err(AppError::invalid("email", "not an email address"));
+        }
+    }
+    if patch.role == Some(Role::Integration) {
+        return Err(AppError::invalid("role", "integrations use API keys, not user accounts"));
+    }
+    let password_hash = match &patch.password {
+        Some(p) => Some(hash_password(p).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?),
+        None => None,
+    };
+    conn.transaction(|conn| {
+        let user: User = db_run!(conn, |c| users::table.filter(users::username.eq(username)).select(User::as_select()).first(c).optional())?
+            .ok_or_else(|| AppError::NotFound(format!("no user {username:?}")))?;
+        let old_role = Role::parse(&user.role).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad role in db")))?;
+        let role = patch.role.unwrap_or(old_role);
+        let department_id = match (role, patch.department_code.as_deref()) {
+            (Role::Department, Some(code)) if !code.is_empty() => {
+                Some(queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code))?.id)
+            }
+            (Role::Department, _) => match (patch.department_code.as_deref(), user.department_id) {
+                (None, Some(kept)) => Some(kept),
+                _ => return Err(AppError::invalid("department_code", "a department user needs its department")),
+            },
+            (_, Some(code)) if !code.is_empty() => {
+                return Err(AppError::invalid("department_code", "only department users belong to one"))
+            }
+            _ => None,
+        };
+        let email = match patch.email.as_deref() {
+            None => user.email.clone(),
+            Some("") => None,
+            Some(e) => Some(e.to_owned()),
+        };
+        let active = patch.active.unwrap_or(user.active);
+        db_run!(conn, |c| diesel::update(users::table.filter(users::id.eq(user.id)))
+            .set((users::role.eq(role.as_str()), users::department_id.eq(department_id), users::email.eq(&email), users::active.eq(active)))
+            .execute(c))?;
+        if let Some(hash) = &password_hash {
+            db_run!(conn, |c| diesel::update(users::table.filter(users::id.eq(user.id))).set(users::password_hash.eq(hash)).execute(c))?;
+        }
+        let ends_sessions = !active || role != old_role || password_hash.is_some();
+        let revoked = if ends_sessions { revoke_sessions(conn, user.id, None)? } else { 0 };
+        let department_code = match department_id {
+            Some(id) => queries::department_by_id(conn, id)?.map(|d| d.code),
+            None => None,
+        };
+        crate::admin::master_data::audit_admin_change(
+            conn,
+            actor,
+            "update_user",
+            serde_json::json!({"username": username, "role": role, "department_code": department_code, "email": email,
+                "active": active, "password_reset": password_hash.is_some(), "sessions_ended": revoked}),
+            now,
+        )?;
+        Ok(UserListItem { id: user.id, username: user.username, role: role.as_str().to_owned(), department_code, email, active })
+    })
+}
+
+/// A signed-in user's own new password, given the old one. Their other sessions end; the one
+/// they are using (`current_token`) stays.
+pub fn change_own_password(conn: &mut Conn, user_id: i64, old_password: &str, new_password: &str, current_token: Option<&str>, now: DateTime<Utc>) -> AppResult<()> {
+    check_password("new_password", new_password)?;
+    let user: User = db_run!(conn, |c| users::table.find(user_id).select(User::as_select()).first(c).optional())?
+        .ok_or_else(|| AppError::Unauthorized("invalid or expired credentials".into()))?;
+    if !verify_password(old_password, &user.password_hash) {
+        return Err(AppError::invalid("old_password", "is not the current password"));
+    }
+    let hash = hash_password(new_password).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+    conn.transaction(|conn| {
+        db_run!(conn, |c| diesel::update(users::table.find(user.id)).set(users::password_hash.eq(&hash)).execute(c))?;
+        let ended = revoke_sessions(conn, user.id, current_token)?;
+        let actor = format!("{}:{}", user.role, user.username);
+        crate::admin::master_data::audit_admin_change(conn, &actor, "change_own_password", serde_json::json!({"username": user.username, "sessions_ended": ended}), now)?;
+        Ok(())
+    })
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

@@ -112,6 +112,8 @@ pub struct User {
     pub department_id: Option<i64>,
     pub email: Option<String>,
     pub created_at: NaiveDateTime,
+    /// False once disabled: cannot sign in, holds no token.
+    pub active: bool,
 }
 
 #[derive(Debug, Insertable)]

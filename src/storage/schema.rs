@@ -79,6 +79,7 @@ diesel::table! {
         department_id -> Nullable<BigInt>,
         email -> Nullable<Text>,
         created_at -> Timestamp,
+        active -> Bool,
     }
 }
 

@@ -150,6 +150,12 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/assignments", "/api/v1/assignments", Json(|_| json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I1"], "effective_from": "2027-01-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/users", "/api/v1/users", Json(|f| json!({"username": unique_code(f, "user"), "password": "password-123", "role": "supervisor"})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/users", "/api/v1/users", NoBody, "401 401 403 403 403 403 403 ok"),
+        e("PATCH", "/api/v1/users/{username}", "/api/v1/users/sup", Json(|_| json!({"email": "sup@example.test"})), "401 401 403 403 403 403 403 ok"),
+        // Anyone signed in changes their own password; a wrong old one changes nothing.
+        e("POST", "/api/v1/auth/password", "/api/v1/auth/password", Json(|_| json!({"old_password": "not-the-password", "new_password": "another-password-1"})), "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/api-keys", "/api/v1/api-keys", NoBody, "401 401 403 403 403 403 403 ok"),
+        e("DELETE", "/api/v1/api-keys/{id}", "/api/v1/api-keys/{key_id}", NoBody, "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::admin::accounts::{self, NewUserSpec};
+use crate::admin::accounts::{self, ApiKeyListItem, NewUserSpec, UserListItem, UserPatch};
 use crate::domain::access::Principal;
 use crate::interfaces::app::AppState;
 use crate::clock;
@@ -349,6 +349,62 @@ pub async fn create_api_key(state: web::Data<AppState>, caller: Caller, body: we
         })
         .await?;
     Ok(HttpResponse::Created().json(created))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = [UserListItem])), security(("bearer" = [])))]
+pub async fn list_users(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let list = state.db(|conn, _| accounts::list_users(conn)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{username}", params(("username" = String, Path)), request_body = UserPatch,
+    responses((status = 200, body = UserListItem), (status = 404, description = "no such user")), security(("bearer" = [])))]
+pub async fn patch_user(state: web::Data<AppState>, caller: Caller, username: web::Path<String>, body: web::Json<UserPatch>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, username, patch) = (caller.0.actor_label(), username.into_inner(), body.into_inner());
+    let user = state.db(move |conn, _| accounts::update_user(conn, &actor, &username, &patch, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password", request_body = PasswordChange,
+    responses((status = 204, description = "changed; the user's other sessions ended"), (status = 422, description = "wrong old password or too short a new one")),
+    security(("bearer" = [])))]
+pub async fn change_password(state: web::Data<AppState>, req: HttpRequest, caller: Caller, body: web::Json<PasswordChange>) -> AppResult<HttpResponse> {
+    let Principal::User { id, .. } = caller.0 else {
+        return Err(AppError::Forbidden("only a signed-in user changes their own password".into()));
+    };
+    let current = super::extract::bearer_token(&req);
+    let b = body.into_inner();
+    state.db(move |conn, _| accounts::change_own_password(conn, id, &b.old_password, &b.new_password, current.as_deref(), clock::now())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/api-keys", responses((status = 200, body = [ApiKeyListItem])), security(("bearer" = [])))]
+pub async fn list_api_keys(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let list = state.db(|conn, _| accounts::list_api_keys(conn)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", params(("id" = i64, Path)),
+    responses((status = 204, description = "revoked: the key gets 401 from now on"), (status = 404, description = "no active key with this id")),
+    security(("bearer" = [])))]
+pub async fn revoke_api_key(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, id) = (caller.0.actor_label(), id.into_inner());
+    let revoked = state.db(move |conn, _| accounts::revoke_api_key_by(conn, &actor, id, clock::now())).await;
+    // This instance forgets its cached keys at once; others within the cache's few seconds.
+    state.api_keys.clear();
+    revoked?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = ChainReport)), security(("bearer" = [])))]

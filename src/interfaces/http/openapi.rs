@@ -24,6 +24,7 @@ impl Modify for Security {
         admin::create_service_item, admin::list_service_items, admin::patch_service_item, admin::list_windows,
         admin::patch_window, admin::list_staff, admin::patch_staff,
         admin::create_window, admin::create_staff, admin::create_assignment, admin::create_user, admin::create_api_key,
+        admin::list_users, admin::patch_user, admin::change_password, admin::list_api_keys, admin::revoke_api_key,
         admin::verify_audit, intake::create_transaction, intake::create_review, intake::create_complaint,
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use maud::{html, Markup};
 
-use crate::admin::accounts::{self, NewUserSpec};
+use crate::admin::accounts::{self, NewUserSpec, UserPatch};
 use crate::domain::access::Principal;
 use crate::interfaces::app::AppState;
 use crate::admin::rules;
@@ -262,7 +262,12 @@ impl Content {
                 &["窗口", "工作人员", "事项", "生效", "失效"],
                 rows.iter().map(|a| vec![a.window_code.clone(), a.staff_no.clone(), a.service_item_codes.join("、"), short_time(&a.effective_from), a.effective_to.as_deref().map(short_time).unwrap_or_else(|| "长期".into())]),
             ),
-            Content::Users(rows, _) => table(&["用户名", "角色", "部门", "邮箱"], rows.iter().map(|u| vec![u.username.clone(), role_label(&u.role).to_owned(), u.department_code.clone().unwrap_or_default(), u.email.clone().unwrap_or_default()])),
+            Content::Users(rows, _) => master_table(
+                csrf,
+                "users",
+                &["用户名", "角色", "部门", "邮箱"],
+                rows.iter().map(|u| (vec![u.username.clone(), role_label(&u.role).to_owned(), u.department_code.clone().unwrap_or_default(), u.email.clone().unwrap_or_default()], u.active)),
+            ),
             Content::Keys(rows) => html! {
                 div.card.table-wrap {
                     table {
@@ -315,8 +320,8 @@ fn dates(days: &[NaiveDate]) -> String {
     days.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
 }
 
-/// A master-data table: its first cell is the row's code; the last column says whether it is
-/// in service, with the button that stops or resumes it (history stays either way).
+/// A master-data or user table: its first cell is the row's code or username; the last column
+/// says whether it is in service, with the button that stops or resumes it (history stays).
 fn master_table(csrf: &str, section: &str, headers: &[&str], rows: impl Iterator<Item = (Vec<String>, bool)>) -> Markup {
     let rows: Vec<(Vec<String>, bool)> = rows.collect();
     html! {
@@ -393,6 +398,8 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
             "items" => master_data::update_service_item(conn, actor, target, &ServiceItemPatch { active: Some(active), ..Default::default() }, now)?.name,
             "windows" => master_data::update_window(conn, actor, target, &WindowPatch { active: Some(active), ..Default::default() }, now)?.name,
             "staff" => master_data::update_staff(conn, actor, target, &StaffPatch { active: Some(active), ..Default::default() }, now)?.name,
+            // A disabled user's sessions end at once (the same use case as the API's PATCH).
+            "users" => accounts::update_user(conn, actor, target, &UserPatch { active: Some(active), ..Default::default() }, now)?.username,
             _ => return Err(AppError::invalid("target", "this page has no rows to stop")),
         };
         return Ok(format!("已{} {name}。", if active { "启用" } else { "停用" }));
