@@ -1,5 +1,5 @@
 //! Periodic work inside `serve`: the deadline scanner and the mail sender. Each task logs its
-//! own failure and carries on; `HCP_BACKGROUND_JOBS=0` switches both off.
+//! own failure and carries on; `HCP_BACKGROUND_JOBS=false` switches both off.
 
 use std::sync::Arc;
 use std::time::Duration;
