@@ -76,6 +76,8 @@ async fn admins_disable_move_and_reset_users(app: TestApp) {
     assert_eq!(login(&app, "sup", "a-new-password-9").await.0, 200);
 
     assert_eq!(patch(&app, "/api/v1/users/nobody", &d.admin, &json!({"active": false})).await.0, 404);
+    assert_eq!(patch(&app, "/api/v1/users/admin", &d.admin, &json!({"active": false})).await.0, 422, "no admin locks themselves out");
+    assert_eq!(patch(&app, "/api/v1/users/admin", &d.admin, &json!({"role": "supervisor"})).await.0, 422);
     assert_eq!(app.count("audit_events WHERE action = 'update_user'"), 5, "one per change that went through");
     let (_, chain) = app.get("/api/v1/audit/verify", Some(&d.admin)).await;
     assert_eq!(chain["ok"], true, "{chain}");

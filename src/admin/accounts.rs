@@ -327,6 +327,10 @@ pub fn update_user(conn: &mut Conn, actor: &str, username: &str, patch: &UserPat
             .ok_or_else(|| AppError::NotFound(format!("no user {username:?}")))?;
         let old_role = Role::parse(&user.role).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad role in db")))?;
         let role = patch.role.unwrap_or(old_role);
+        // The last door must stay open: an admin does not lock or demote themselves out.
+        if actor == format!("{old_role}:{}", user.username) && (patch.active == Some(false) || role != old_role) {
+            return Err(AppError::invalid("active", "you cannot disable your own account or change your own role"));
+        }
         let department_id = match (role, patch.department_code.as_deref()) {
             (Role::Department, Some(code)) if !code.is_empty() => {
                 Some(queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code))?.id)
