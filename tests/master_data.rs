@@ -9,12 +9,6 @@ use serde_json::{json, Value};
 
 on_both_backends!(master_data_changes_and_what_is_deactivated_takes_nothing_new, department_parents_cannot_loop);
 
-async fn patch(app: &TestApp, path: &str, token: &str, body: &Value) -> (u16, Value) {
-    let r = app.client.patch(app.url(path)).bearer_auth(token).json(body).send().await.expect("send");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 fn codes(list: &Value, key: &str) -> Vec<String> {
     list.as_array().expect("a list").iter().filter_map(|v| v[key].as_str().map(str::to_owned)).collect()
 }
@@ -35,8 +29,8 @@ async fn master_data_changes_and_what_is_deactivated_takes_nothing_new(app: Test
     assert_eq!(windows[0]["active"], true);
 
     // Only admins change master data.
-    assert_eq!(patch(&app, "/api/v1/windows/W1", &d.supervisor, &json!({"active": false})).await.0, 403);
-    let (status, w1) = patch(&app, "/api/v1/windows/W1", &d.admin, &json!({"active": false, "name": "1号窗口（已撤并）"})).await;
+    assert_eq!(app.patch("/api/v1/windows/W1", &d.supervisor, &json!({"active": false})).await.0, 403);
+    let (status, w1) = app.patch("/api/v1/windows/W1", &d.admin, &json!({"active": false, "name": "1号窗口（已撤并）"})).await;
     assert_eq!(status, 200, "{w1}");
     assert_eq!((w1["code"].clone(), w1["name"].clone(), w1["hall"].clone(), w1["active"].clone()), (json!("W1"), json!("1号窗口（已撤并）"), json!("一楼"), json!(false)));
     assert_eq!(codes(&app.get("/api/v1/windows?active=false", Some(&d.admin)).await.1, "code"), vec!["W1"]);
@@ -56,11 +50,11 @@ async fn master_data_changes_and_what_is_deactivated_takes_nothing_new(app: Test
     let (_, stats) = app.get("/api/v1/stats?from=2026-11-01&to=2026-11-30&group_by=window", Some(&d.supervisor)).await;
     assert!(stats["groups"].as_array().expect("groups").iter().any(|g| g["key"] == "W1" && g["counts"]["completed_transactions"] == 1), "{stats}");
     // Back in service, it takes transactions again.
-    assert_eq!(patch(&app, "/api/v1/windows/W1", &d.admin, &json!({"active": true})).await.0, 200);
+    assert_eq!(app.patch("/api/v1/windows/W1", &d.admin, &json!({"active": true})).await.0, 200);
     assert_eq!(app.post("/api/v1/transactions", Some(&d.key), &body).await.0, 201);
 
     // A service item that is no longer offered.
-    let (status, i2) = patch(&app, "/api/v1/service-items/I2", &d.admin, &json!({"active": false})).await;
+    let (status, i2) = app.patch("/api/v1/service-items/I2", &d.admin, &json!({"active": false})).await;
     assert_eq!((status, i2["active"].clone(), i2["department_code"].clone()), (200, json!(false), json!("D2")), "{i2}");
     let body = json!({"transaction_no": "T-I2", "service_item_code": "I2", "channel": "pc", "completed_at": "2026-11-21T10:00:00+08:00"});
     let (status, refused) = app.post("/api/v1/transactions", Some(&d.key), &body).await;
@@ -69,17 +63,17 @@ async fn master_data_changes_and_what_is_deactivated_takes_nothing_new(app: Test
     assert_eq!(codes(&app.get("/api/v1/service-items?active=true", Some(&d.clerk1)).await.1, "code"), vec!["I1"]);
 
     // A staff member moves to another department; one who left is refused by name.
-    let (status, s1) = patch(&app, "/api/v1/staff/S1", &d.admin, &json!({"department_code": "D2"})).await;
+    let (status, s1) = app.patch("/api/v1/staff/S1", &d.admin, &json!({"department_code": "D2"})).await;
     assert_eq!((status, s1["department_code"].clone(), s1["name"].clone()), (200, json!("D2"), json!("王敏")), "{s1}");
     assert_eq!(codes(&app.get("/api/v1/staff?department_code=D2", Some(&d.admin)).await.1, "staff_no"), vec!["S1"]);
-    assert_eq!(patch(&app, "/api/v1/staff/S2", &d.admin, &json!({"active": false})).await.0, 200);
+    assert_eq!(app.patch("/api/v1/staff/S2", &d.admin, &json!({"active": false})).await.0, 200);
     let body = json!({"transaction_no": "T-S2", "service_item_code": "I1", "staff_no": "S2", "channel": "pc", "completed_at": "2026-11-21T10:00:00+08:00"});
     assert_eq!(app.post("/api/v1/transactions", Some(&d.key), &body).await.1["error"]["field"], "staff_no");
-    assert_eq!(patch(&app, "/api/v1/staff/S2", &d.admin, &json!({"department_code": "NOPE"})).await.1["error"]["field"], "department_code");
+    assert_eq!(app.patch("/api/v1/staff/S2", &d.admin, &json!({"department_code": "NOPE"})).await.1["error"]["field"], "department_code");
 
     // Unknown rows are 404; bad values 422; nothing is deleted.
-    assert_eq!(patch(&app, "/api/v1/windows/W9", &d.admin, &json!({"active": false})).await.0, 404);
-    assert_eq!(patch(&app, "/api/v1/staff/S1", &d.admin, &json!({"name": ""})).await.0, 422);
+    assert_eq!(app.patch("/api/v1/windows/W9", &d.admin, &json!({"active": false})).await.0, 404);
+    assert_eq!(app.patch("/api/v1/staff/S1", &d.admin, &json!({"name": ""})).await.0, 422);
     assert_eq!(app.count("windows"), 1);
     assert_eq!(app.count("staff"), 2);
 
@@ -92,17 +86,17 @@ async fn master_data_changes_and_what_is_deactivated_takes_nothing_new(app: Test
 
 async fn department_parents_cannot_loop(app: TestApp) {
     let d = app.seed().await;
-    let (status, d2) = patch(&app, "/api/v1/departments/D2", &d.admin, &json!({"parent_code": "D1", "email": "rsj@example.test", "name": "区人社局（新）"})).await;
+    let (status, d2) = app.patch("/api/v1/departments/D2", &d.admin, &json!({"parent_code": "D1", "email": "rsj@example.test", "name": "区人社局（新）"})).await;
     assert_eq!(status, 200, "{d2}");
     assert_eq!((d2["parent_code"].clone(), d2["email"].clone(), d2["name"].clone(), d2["active"].clone()), (json!("D1"), json!("rsj@example.test"), json!("区人社局（新）"), json!(true)));
-    let (status, looped) = patch(&app, "/api/v1/departments/D1", &d.admin, &json!({"parent_code": "D2"})).await;
+    let (status, looped) = app.patch("/api/v1/departments/D1", &d.admin, &json!({"parent_code": "D2"})).await;
     assert_eq!((status, looped["error"]["field"].clone()), (422, json!("parent_code")), "{looped}");
     assert_eq!(codes(&app.get("/api/v1/departments?department_code=D1", Some(&d.supervisor)).await.1, "code"), vec!["D2"]);
     // Clearing: an empty parent and email.
-    let (_, d2) = patch(&app, "/api/v1/departments/D2", &d.admin, &json!({"parent_code": "", "email": ""})).await;
+    let (_, d2) = app.patch("/api/v1/departments/D2", &d.admin, &json!({"parent_code": "", "email": ""})).await;
     assert_eq!((d2["parent_code"].clone(), d2["email"].clone()), (Value::Null, Value::Null), "{d2}");
-    let (_, d1) = patch(&app, "/api/v1/departments/D1", &d.admin, &json!({"active": false})).await;
+    let (_, d1) = app.patch("/api/v1/departments/D1", &d.admin, &json!({"active": false})).await;
     assert_eq!(d1["active"], false);
     assert_eq!(codes(&app.get("/api/v1/departments?active=false", Some(&d.key)).await.1, "code"), vec!["D1"]);
-    assert_eq!(patch(&app, "/api/v1/departments/D1", &d.admin, &json!({"email": "not-an-address"})).await.0, 422);
+    assert_eq!(app.patch("/api/v1/departments/D1", &d.admin, &json!({"email": "not-an-address"})).await.0, 422);
 }

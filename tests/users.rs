@@ -9,12 +9,6 @@ use serde_json::{json, Value};
 
 on_both_backends!(admins_disable_move_and_reset_users, users_change_their_own_password, api_keys_are_listed_and_revoked);
 
-async fn patch(app: &TestApp, path: &str, token: &str, body: &Value) -> (u16, Value) {
-    let r = app.client.patch(app.url(path)).bearer_auth(token).json(body).send().await.expect("send");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
     app.post("/api/v1/auth/login", None, &json!({"username": username, "password": password})).await
 }
@@ -44,40 +38,40 @@ async fn admins_disable_move_and_reset_users(app: TestApp) {
     let page = page_session(&app, "clerk1").await;
     assert_eq!(page_status(&app, &page, "/cases").await, 200);
     assert_eq!(app.get("/api/v1/cases", Some(&d.clerk1)).await.0, 200);
-    assert_eq!(patch(&app, "/api/v1/users/clerk1", &d.supervisor, &json!({"active": false})).await.0, 403);
-    let (status, off) = patch(&app, "/api/v1/users/clerk1", &d.admin, &json!({"active": false})).await;
+    assert_eq!(app.patch("/api/v1/users/clerk1", &d.supervisor, &json!({"active": false})).await.0, 403);
+    let (status, off) = app.patch("/api/v1/users/clerk1", &d.admin, &json!({"active": false})).await;
     assert_eq!((status, off["active"].clone()), (200, json!(false)), "{off}");
     assert_eq!(app.get("/api/v1/cases", Some(&d.clerk1)).await.0, 401);
     assert_eq!(page_status(&app, &page, "/cases").await, 303, "the page session ended: back to sign-in");
     assert_eq!(login(&app, "clerk1", "password-123").await.0, 401);
     // Back again.
-    assert_eq!(patch(&app, "/api/v1/users/clerk1", &d.admin, &json!({"active": true})).await.0, 200);
+    assert_eq!(app.patch("/api/v1/users/clerk1", &d.admin, &json!({"active": true})).await.0, 200);
     assert_eq!(login(&app, "clerk1", "password-123").await.0, 200);
 
     // Moved to another department: still a department user, now D2's; old tokens end.
     let before = app.login("clerk2").await;
-    let (status, moved) = patch(&app, "/api/v1/users/clerk2", &d.admin, &json!({"department_code": "D1", "email": "clerk2@example.test"})).await;
+    let (status, moved) = app.patch("/api/v1/users/clerk2", &d.admin, &json!({"department_code": "D1", "email": "clerk2@example.test"})).await;
     assert_eq!((status, moved["department_code"].clone(), moved["email"].clone()), (200, json!("D1"), json!("clerk2@example.test")), "{moved}");
     assert_eq!(app.get("/api/v1/cases", Some(&before)).await.0, 200, "a move within the role keeps the session");
     // A new role ends it; a supervisor belongs to no department, a department user needs one.
-    let (status, promoted) = patch(&app, "/api/v1/users/clerk2", &d.admin, &json!({"role": "supervisor"})).await;
+    let (status, promoted) = app.patch("/api/v1/users/clerk2", &d.admin, &json!({"role": "supervisor"})).await;
     assert_eq!((status, promoted["role"].clone(), promoted["department_code"].clone()), (200, json!("supervisor"), Value::Null), "{promoted}");
     assert_eq!(app.get("/api/v1/cases", Some(&before)).await.0, 401);
-    assert_eq!(patch(&app, "/api/v1/users/clerk2", &d.admin, &json!({"role": "department"})).await.1["error"]["field"], "department_code");
-    assert_eq!(patch(&app, "/api/v1/users/clerk2", &d.admin, &json!({"department_code": "D2"})).await.1["error"]["field"], "department_code");
-    assert_eq!(patch(&app, "/api/v1/users/clerk2", &d.admin, &json!({"role": "integration"})).await.0, 422);
+    assert_eq!(app.patch("/api/v1/users/clerk2", &d.admin, &json!({"role": "department"})).await.1["error"]["field"], "department_code");
+    assert_eq!(app.patch("/api/v1/users/clerk2", &d.admin, &json!({"department_code": "D2"})).await.1["error"]["field"], "department_code");
+    assert_eq!(app.patch("/api/v1/users/clerk2", &d.admin, &json!({"role": "integration"})).await.0, 422);
 
     // A reset password ends the sessions; the new one signs in, the old one does not.
     let token = app.login("sup").await;
-    assert_eq!(patch(&app, "/api/v1/users/sup", &d.admin, &json!({"password": "short"})).await.0, 422);
-    assert_eq!(patch(&app, "/api/v1/users/sup", &d.admin, &json!({"password": "a-new-password-9"})).await.0, 200);
+    assert_eq!(app.patch("/api/v1/users/sup", &d.admin, &json!({"password": "short"})).await.0, 422);
+    assert_eq!(app.patch("/api/v1/users/sup", &d.admin, &json!({"password": "a-new-password-9"})).await.0, 200);
     assert_eq!(app.get("/api/v1/cases", Some(&token)).await.0, 401);
     assert_eq!(login(&app, "sup", "password-123").await.0, 401);
     assert_eq!(login(&app, "sup", "a-new-password-9").await.0, 200);
 
-    assert_eq!(patch(&app, "/api/v1/users/nobody", &d.admin, &json!({"active": false})).await.0, 404);
-    assert_eq!(patch(&app, "/api/v1/users/admin", &d.admin, &json!({"active": false})).await.0, 422, "no admin locks themselves out");
-    assert_eq!(patch(&app, "/api/v1/users/admin", &d.admin, &json!({"role": "supervisor"})).await.0, 422);
+    assert_eq!(app.patch("/api/v1/users/nobody", &d.admin, &json!({"active": false})).await.0, 404);
+    assert_eq!(app.patch("/api/v1/users/admin", &d.admin, &json!({"active": false})).await.0, 422, "no admin locks themselves out");
+    assert_eq!(app.patch("/api/v1/users/admin", &d.admin, &json!({"role": "supervisor"})).await.0, 422);
     assert_eq!(app.count("audit_events WHERE action = 'update_user'"), 5, "one per change that went through");
     let (_, chain) = app.get("/api/v1/audit/verify", Some(&d.admin)).await;
     assert_eq!(chain["ok"], true, "{chain}");

@@ -172,7 +172,7 @@ pub fn create_user(conn: &mut Conn, spec: &NewUserSpec<'_>, now: DateTime<Utc>) 
         (_, Some(_)) => return Err(AppError::invalid("department_code", "only department users belong to one")),
         (_, None) => None,
     };
-    let hash = hash_password(spec.password).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+    let hash = hashed(spec.password)?;
     let new = NewUser {
         username: spec.username,
         password_hash: &hash,
@@ -284,6 +284,11 @@ pub struct UserPatch {
     pub password: Option<String>,
 }
 
+/// The password's argon2 hash; a failure here is ours, not the caller's.
+fn hashed(password: &str) -> AppResult<String> {
+    hash_password(password).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))
+}
+
 fn check_password(field: &'static str, password: &str) -> AppResult<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AppError::invalid(field, format!("at least {MIN_PASSWORD_CHARS} characters")));
@@ -310,16 +315,13 @@ pub fn update_user(conn: &mut Conn, actor: &str, username: &str, patch: &UserPat
         check_password("password", p)?;
     }
     if let Some(e) = patch.email.as_deref().filter(|e| !e.is_empty()) {
-        crate::domain::intake_rules::check_text("email", e, 254)?;
-        if !e.contains('@') {
-            return Err(AppError::invalid("email", "not an email address"));
-        }
+        crate::domain::intake_rules::check_email("email", e)?;
     }
     if patch.role == Some(Role::Integration) {
         return Err(AppError::invalid("role", "integrations use API keys, not user accounts"));
     }
     let password_hash = match &patch.password {
-        Some(p) => Some(hash_password(p).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?),
+        Some(p) => Some(hashed(p)?),
         None => None,
     };
     conn.transaction(|conn| {
@@ -383,7 +385,7 @@ pub fn change_own_password(conn: &mut Conn, user_id: i64, old_password: &str, ne
     if !verify_password(old_password, &user.password_hash) {
         return Err(AppError::invalid("old_password", "is not the current password"));
     }
-    let hash = hash_password(new_password).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+    let hash = hashed(new_password)?;
     conn.transaction(|conn| {
         db_run!(conn, |c| diesel::update(users::table.find(user.id)).set(users::password_hash.eq(&hash)).execute(c))?;
         let ended = revoke_sessions(conn, user.id, current_token)?;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
-use crate::domain::intake_rules::{check_code, check_name, check_text};
+use crate::domain::intake_rules::{check_code, check_email, check_name};
 use crate::error::{AppError, AppResult};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::*;
@@ -58,10 +58,7 @@ pub fn create_department(conn: &mut Conn, actor: &str, code: &str, name: &str, p
     check_code("code", code)?;
     check_name("name", name, 100)?;
     if let Some(e) = email {
-        check_text("email", e, 254)?;
-        if !e.contains('@') {
-            return Err(AppError::invalid("email", "not an email address"));
-        }
+        check_email("email", e)?;
     }
     conn.transaction(|conn| {
         let parent_id = match parent_code {
@@ -87,12 +84,8 @@ pub struct ListFilter {
     pub department_code: Option<String>,
 }
 
-pub fn list_departments(conn: &mut Conn) -> AppResult<Vec<DepartmentView>> {
-    list_departments_where(conn, &ListFilter::default())
-}
-
 /// Departments, by code; `department_code` here picks the children of that parent.
-pub fn list_departments_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<DepartmentView>> {
+pub fn list_departments(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<DepartmentView>> {
     let rows: Vec<Department> = db_run!(conn, |c| departments::table
         .order(departments::code.asc())
         .select(Department::as_select())
@@ -133,10 +126,7 @@ pub fn update_department(conn: &mut Conn, actor: &str, code: &str, patch: &Depar
         check_name("name", name, 100)?;
     }
     if let Some(e) = patch.email.as_deref().filter(|e| !e.is_empty()) {
-        check_text("email", e, 254)?;
-        if !e.contains('@') {
-            return Err(AppError::invalid("email", "not an email address"));
-        }
+        check_email("email", e)?;
     }
     conn.transaction(|conn| {
         let d = queries::department_by_code(conn, code)?.ok_or_else(|| not_found("department", code))?;
@@ -336,11 +326,7 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
     })
 }
 
-pub fn list_service_items(conn: &mut Conn) -> AppResult<Vec<ServiceItemView>> {
-    list_service_items_where(conn, &ListFilter::default())
-}
-
-pub fn list_service_items_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<ServiceItemView>> {
+pub fn list_service_items(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<ServiceItemView>> {
     let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
         let mut q = service_items::table
             .inner_join(departments::table)
@@ -361,11 +347,7 @@ pub fn list_service_items_where(conn: &mut Conn, filter: &ListFilter) -> AppResu
         .collect())
 }
 
-pub fn list_windows(conn: &mut Conn) -> AppResult<Vec<WindowView>> {
-    list_windows_where(conn, &ListFilter::default())
-}
-
-pub fn list_windows_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<WindowView>> {
+pub fn list_windows(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<WindowView>> {
     let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
         let mut q = windows::table
             .order(windows::code.asc())
@@ -379,11 +361,7 @@ pub fn list_windows_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec
     Ok(rows.into_iter().map(|(id, code, name, hall, active)| WindowView { id, code, name, hall, active }).collect())
 }
 
-pub fn list_staff(conn: &mut Conn) -> AppResult<Vec<StaffView>> {
-    list_staff_where(conn, &ListFilter::default())
-}
-
-pub fn list_staff_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<StaffView>> {
+pub fn list_staff(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<StaffView>> {
     let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
         let mut q = staff::table
             .inner_join(departments::table)
@@ -404,6 +382,14 @@ pub fn list_staff_where(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<S
         .collect())
 }
 
+/// The department a `PATCH` names (422 when unknown), or the row's current one.
+fn new_or_current_department(conn: &mut Conn, named: Option<&str>, current_id: i64) -> AppResult<Department> {
+    match named {
+        Some(code) => queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code)),
+        None => queries::department_by_id(conn, current_id)?.ok_or_else(|| not_found("department", &current_id.to_string())),
+    }
+}
+
 /// A `PATCH` of a service item: name, owning department, active.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -419,10 +405,7 @@ pub fn update_service_item(conn: &mut Conn, actor: &str, code: &str, patch: &Ser
     }
     conn.transaction(|conn| {
         let item = queries::service_item_by_code(conn, code)?.ok_or_else(|| not_found("service item", code))?;
-        let department = match patch.department_code.as_deref() {
-            Some(d) => queries::department_by_code(conn, d)?.ok_or_else(|| AppError::unknown_code("department_code", d))?,
-            None => queries::department_by_id(conn, item.department_id)?.ok_or_else(|| not_found("department of", code))?,
-        };
+        let department = new_or_current_department(conn, patch.department_code.as_deref(), item.department_id)?;
         let name = patch.name.clone().unwrap_or(item.name);
         let active = patch.active.unwrap_or(item.active);
         db_run!(conn, |c| diesel::update(service_items::table.filter(service_items::id.eq(item.id)))
@@ -477,10 +460,7 @@ pub fn update_staff(conn: &mut Conn, actor: &str, staff_no: &str, patch: &StaffP
     }
     conn.transaction(|conn| {
         let member = queries::staff_by_no(conn, staff_no)?.ok_or_else(|| not_found("staff member", staff_no))?;
-        let department = match patch.department_code.as_deref() {
-            Some(d) => queries::department_by_code(conn, d)?.ok_or_else(|| AppError::unknown_code("department_code", d))?,
-            None => queries::department_by_id(conn, member.department_id)?.ok_or_else(|| not_found("department of", staff_no))?,
-        };
+        let department = new_or_current_department(conn, patch.department_code.as_deref(), member.department_id)?;
         let name = patch.name.clone().unwrap_or(member.name);
         let active = patch.active.unwrap_or(member.active);
         db_run!(conn, |c| diesel::update(staff::table.filter(staff::id.eq(member.id)))

@@ -149,6 +149,15 @@ pub fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), Fie
     Ok(())
 }
 
+/// An address mail can go to: a clean text of at most 254 characters with an `@`.
+pub fn check_email(field: &'static str, email: &str) -> Result<(), FieldError> {
+    check_text(field, email, 254)?;
+    if !email.contains('@') {
+        return Err(FieldError::new(field, "not an email address"));
+    }
+    Ok(())
+}
+
 /// Codes are the callers' own ids: printable, no spaces, at most 64 characters.
 pub fn check_code(field: &'static str, code: &str) -> Result<(), FieldError> {
     if code.is_empty() || code.chars().count() > 64 {

@@ -12,7 +12,7 @@ use crate::domain::rules::Rules;
 use crate::cases::work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
-use crate::domain::intake_rules::{check_code, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
+use crate::domain::intake_rules::{check_code, check_email, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
 use crate::error::{AppError, AppResult};
 use crate::adapters::nlp::routing::ComplaintRouter;
 use crate::storage::models::{NewComplaint, NewReview, NewTransaction, Transaction};
@@ -54,10 +54,7 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
         check_text("applicant_phone", phone, 32)?;
     }
     if let Some(email) = &cmd.applicant_email {
-        check_text("applicant_email", email, 254)?;
-        if !email.contains('@') {
-            return Err(AppError::invalid("applicant_email", "not an email address"));
-        }
+        check_email("applicant_email", email)?;
     }
     if let Some(accepted) = cmd.accepted_at {
         if accepted > cmd.completed_at {

@@ -187,6 +187,12 @@ impl TestApp {
         into_pair(req.send().await.expect("request")).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self.client.patch(self.url(path)).bearer_auth(token).json(body).send().await.expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.get(self.url(path));
         if let Some(t) = token {

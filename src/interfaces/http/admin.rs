@@ -121,7 +121,7 @@ const MASTER_DATA_READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Depa
 pub async fn list_departments(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
     caller.0.require(MASTER_DATA_READERS)?;
     let filter = ListFilter::from(query.into_inner());
-    let list = state.db(move |conn, _| master_data::list_departments_where(conn, &filter)).await?;
+    let list = state.db(move |conn, _| master_data::list_departments(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -139,7 +139,7 @@ pub async fn patch_department(state: web::Data<AppState>, caller: Caller, code: 
 pub async fn list_service_items(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
     caller.0.require(MASTER_DATA_READERS)?;
     let filter = ListFilter::from(query.into_inner());
-    let list = state.db(move |conn, _| master_data::list_service_items_where(conn, &filter)).await?;
+    let list = state.db(move |conn, _| master_data::list_service_items(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -156,7 +156,7 @@ pub async fn patch_service_item(state: web::Data<AppState>, caller: Caller, code
 pub async fn list_windows(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
     caller.0.require(MASTER_DATA_READERS)?;
     let filter = ListFilter::from(query.into_inner());
-    let list = state.db(move |conn, _| master_data::list_windows_where(conn, &filter)).await?;
+    let list = state.db(move |conn, _| master_data::list_windows(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -173,7 +173,7 @@ pub async fn patch_window(state: web::Data<AppState>, caller: Caller, code: web:
 pub async fn list_staff(state: web::Data<AppState>, caller: Caller, query: web::Query<MasterDataQuery>) -> AppResult<HttpResponse> {
     caller.0.require(MASTER_DATA_READERS)?;
     let filter = ListFilter::from(query.into_inner());
-    let list = state.db(move |conn, _| master_data::list_staff_where(conn, &filter)).await?;
+    let list = state.db(move |conn, _| master_data::list_staff(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 

@@ -18,7 +18,7 @@ use crate::domain::calendar::{local_date, start_of_local_day};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
-use crate::admin::master_data::{self, AssignmentSpec, DepartmentPatch, ServiceItemPatch, StaffPatch, WindowPatch};
+use crate::admin::master_data::{self, AssignmentSpec, DepartmentPatch, ListFilter, ServiceItemPatch, StaffPatch, WindowPatch};
 use crate::domain::access::Role;
 use crate::storage::Conn;
 
@@ -109,17 +109,17 @@ enum Content {
 
 fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) -> AppResult<Content> {
     Ok(match section {
-        "departments" => Content::Departments(master_data::list_departments(conn)?),
-        "items" => Content::Items(master_data::list_service_items(conn)?, master_data::list_departments(conn)?),
-        "windows" => Content::Windows(master_data::list_windows(conn)?),
-        "staff" => Content::Staff(master_data::list_staff(conn)?, master_data::list_departments(conn)?),
+        "departments" => Content::Departments(master_data::list_departments(conn, &ListFilter::default())?),
+        "items" => Content::Items(master_data::list_service_items(conn, &ListFilter::default())?, master_data::list_departments(conn, &ListFilter::default())?),
+        "windows" => Content::Windows(master_data::list_windows(conn, &ListFilter::default())?),
+        "staff" => Content::Staff(master_data::list_staff(conn, &ListFilter::default())?, master_data::list_departments(conn, &ListFilter::default())?),
         "assignments" => Content::Assignments(
             master_data::list_assignments(conn)?,
-            master_data::list_windows(conn)?,
-            master_data::list_staff(conn)?,
-            master_data::list_service_items(conn)?,
+            master_data::list_windows(conn, &ListFilter::default())?,
+            master_data::list_staff(conn, &ListFilter::default())?,
+            master_data::list_service_items(conn, &ListFilter::default())?,
         ),
-        "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn)?),
+        "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn, &ListFilter::default())?),
         "keys" => Content::Keys(accounts::list_api_keys(conn)?),
         "sla" => {
             let rules = state.rules.reload(conn)?;

@@ -14,7 +14,7 @@ use crate::clock;
 use crate::domain::case_flow::Action;
 use crate::domain::sla::ESCALATION_WORKING_DAYS;
 use crate::error::AppError;
-use crate::admin::master_data::{self, DepartmentView};
+use crate::admin::master_data::{self, DepartmentView, ListFilter};
 use crate::domain::access::Role;
 
 use crate::adapters::render::short_time;
@@ -57,7 +57,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 supervision: list(CaseFilter { state: Some("supervision".into()), ..CaseFilter::default() })?,
                 departments: vec![],
             };
-            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn)?, ..board })
+            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, ..board })
         })
         .await;
     match board {

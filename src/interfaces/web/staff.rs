@@ -18,7 +18,7 @@ use crate::cases::work::{self, CaseFilter, CaseView};
 use crate::clock;
 use crate::domain::case_flow::{Action, CaseState};
 use crate::error::AppError;
-use crate::admin::master_data::{self, DepartmentView};
+use crate::admin::master_data::{self, DepartmentView, ListFilter};
 use crate::domain::access::Role;
 use crate::storage::queries;
 
@@ -282,7 +282,7 @@ async fn load_case_page(state: &web::Data<AppState>, principal: Principal, token
             work::ensure_visible(&who, &case)?;
             let rules = state.rules(conn)?;
             let view = work::case_view(conn, &who, &case, clock::now(), &rules)?;
-            let departments = if view.allowed_actions.iter().any(|a| a == "reassign") { master_data::list_departments(conn)? } else { vec![] };
+            let departments = if view.allowed_actions.iter().any(|a| a == "reassign") { master_data::list_departments(conn, &ListFilter::default())? } else { vec![] };
             Ok((view, departments))
         })
         .await;
