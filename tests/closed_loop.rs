@@ -16,6 +16,7 @@ on_both_backends!(
     sla_policy_per_source_changes_deadlines,
     scanner_alerts_once_and_escalates,
     audit_chain_finds_tampering,
+    a_stored_state_that_is_no_state_is_refused_not_passed_on,
 );
 
 fn actions(case: &Value) -> Vec<String> {
@@ -403,4 +404,25 @@ async fn audit_chain_finds_tampering(app: TestApp) {
     assert_eq!(bad["ok"], false, "truncating the newest events is found too: {bad}");
     assert_eq!(bad["events_checked"], last - 1);
     assert!(total > 3);
+}
+
+/// The case state is read as the domain's enum: text that is none of its states, written
+/// behind the application's back, fails the read (a 500 logged for us) instead of reaching a
+/// page or client as a state nothing handles; the other cases still read.
+async fn a_stored_state_that_is_no_state_is_refused_not_passed_on(app: TestApp) {
+    let d = app.seed().await;
+    let broken = app.bad_case(&d, "T1").await;
+    let fine = app.bad_case(&d, "T2").await;
+    assert_eq!(app.execute(&format!("UPDATE cases SET state = 'lost' WHERE id = {broken}")), 1);
+    let (status, body) = app.get(&format!("/api/v1/cases/{broken}"), Some(&d.supervisor)).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.to_string().contains("lost"), "the stored text is not passed on: {body}");
+    // The list too: before the enum it listed the case with state "lost" and no label.
+    let (status, list) = app.get("/api/v1/cases", Some(&d.supervisor)).await;
+    assert_eq!(status, 500, "{list}");
+    assert!(!list.to_string().contains("lost"), "{list}");
+    assert_eq!(app.execute(&format!("UPDATE cases SET state = 'feedback' WHERE id = {broken}")), 1);
+    assert_eq!(app.get("/api/v1/cases", Some(&d.supervisor)).await.1["total"], 2);
+    let (status, ok) = app.get(&format!("/api/v1/cases/{fine}"), Some(&d.supervisor)).await;
+    assert_eq!((status, ok["state"].clone()), (200, json!("feedback")), "{ok}");
 }
