@@ -218,3 +218,41 @@ async fn the_whole_loop_in_a_phone_browser() {
     }
     client.close().await.expect("close browser");
 }
+
+/// Issue 16 in a real browser: the admin adjusts the district from the pages — hands a window's
+/// assignment to another staff member in one step and closes a window from its row.
+#[actix_web::test]
+async fn the_admin_adjusts_the_district_in_a_browser() {
+    let Some(driver) = start_driver() else { return };
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    let d = app.seed().await;
+    let client = phone_browser(&driver).await;
+    log_in(&client, &app, "admin").await;
+
+    // 三对应: W1's current assignment (S2 since 1 Nov) passes to S1 from today, in one form.
+    client.goto(&app.url("/admin/assignments")).await.expect("assignments page");
+    let (_, current) = app.get("/api/v1/assignments?window_code=W1", Some(&d.admin)).await;
+    let id = current[0]["id"].as_i64().expect("assignment");
+    client
+        .find(Locator::Css(&format!("#replace-staff-{id}")))
+        .await
+        .expect("the replace form of the running assignment")
+        .select_by_value("S1")
+        .await
+        .expect("choose S1");
+    shot(&client, "5-admin-assignments").await;
+    click_through(&client, &format!("form:has(#replace-staff-{id}) button[type=submit]")).await;
+    let text = body_text(&client).await;
+    assert!(text.contains("已保存") && text.contains("S1 王敏"), "{text}");
+    let (_, now_at_w1) = app.get(&format!("/api/v1/assignments?window_code=W1&at={}", chrono::Utc::now().to_rfc3339().replace('+', "%2B")), Some(&d.admin)).await;
+    assert_eq!(now_at_w1[0]["staff_no"], "S1", "{now_at_w1}");
+    client.execute("document.getElementById('window-W1').scrollIntoView()", vec![]).await.expect("scroll");
+    shot(&client, "6-admin-assignment-replaced").await;
+
+    // A window closed from its row's button.
+    client.goto(&app.url("/admin/windows")).await.expect("windows page");
+    click_through(&client, "button[aria-label='停用 W1']").await;
+    assert!(body_text(&client).await.contains("已停用"));
+    assert_eq!(app.get("/api/v1/windows?active=false", Some(&d.admin)).await.1[0]["code"], "W1");
+    client.close().await.expect("close browser");
+}

@@ -18,6 +18,7 @@ on_both_backends!(
     concurrent_repeats_store_one_review_and_one_complaint,
     a_burst_of_reviews_gets_one_answer_each,
     a_batch_of_reviews_decides_each_on_its_own,
+    default_ratings_follow_the_policy_once,
 );
 
 async fn bad_review_opens_one_case_for_the_items_department(app: TestApp) {
@@ -358,4 +359,53 @@ async fn a_batch_of_reviews_decides_each_on_its_own(app: TestApp) {
     }
     let (status, verdict) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
     assert_eq!((status, verdict["ok"].clone()), (200, json!(true)), "{verdict}");
+}
+
+/// Issue 16 item 7: 默认评价. Off until an admin turns it on; then each scan rates what stayed
+/// unrated `default_after_days` after completion — once, never as a case, counted apart — and a
+/// later rating of it is a 409 (一事一评).
+async fn default_ratings_follow_the_policy_once(app: TestApp) {
+    let d = app.seed().await;
+    let (status, policy) = app.get("/api/v1/rating-policy", Some(&d.supervisor)).await;
+    assert_eq!((status, policy.clone()), (200, json!({"enabled": false, "default_after_days": 15, "default_stars": 5})), "{policy}");
+    app.transaction(&d, "T-OLD", "I1", json!({"completed_at": "2026-11-01T10:00:00+08:00"})).await;
+    app.transaction(&d, "T-RATED", "I1", json!({"completed_at": "2026-11-01T11:00:00+08:00"})).await;
+    assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T-RATED", "stars": 4, "channel": "kiosk", "rated_at": "2026-11-02T09:00:00+08:00"})).await.0, 201);
+    let recent = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    app.transaction(&d, "T-RECENT", "I1", json!({"completed_at": recent})).await;
+    let scan = || {
+        let out = app.cli(&["scan"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("scan prints JSON");
+        report["default_ratings"].as_u64().expect("default_ratings")
+    };
+    assert_eq!(scan(), 0, "off by default");
+    assert_eq!(app.count("reviews"), 1);
+
+    // Only admins set it, within bounds: a default is never a bad review.
+    let on = json!({"enabled": true, "default_after_days": 15, "default_stars": 5});
+    assert_eq!(app.put("/api/v1/rating-policy", &d.supervisor, &on).await.0, 403);
+    let (status, refused) = app.put("/api/v1/rating-policy", &d.admin, &json!({"enabled": true, "default_after_days": 15, "default_stars": 1})).await;
+    assert_eq!((status, refused["error"]["field"].clone()), (422, json!("default_stars")), "{refused}");
+    let (status, stored) = app.put("/api/v1/rating-policy", &d.admin, &on).await;
+    assert_eq!((status, stored), (200, on.clone()));
+    assert_eq!(app.get("/api/v1/rating-policy", Some(&d.admin)).await.1, on);
+    assert_eq!(app.count("audit_events WHERE action = 'put_rating_policy'"), 1);
+
+    // T-OLD only: T-RATED has its rating, T-RECENT is not due yet. Once.
+    assert_eq!(scan(), 1);
+    assert_eq!(scan(), 0, "once");
+    assert_eq!(app.count("reviews WHERE channel = 'default' AND stars = 5"), 1);
+    assert_eq!(app.count("cases"), 0, "a default rating never opens a case");
+    // 一事一评: the default is the transaction's rating.
+    let (status, again) = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "T-OLD", "stars": 1, "channel": "kiosk", "comment": "迟到的差评"})).await;
+    assert_eq!(status, 409, "{again}");
+    // Given when it fell due (15 days after completion), and kept apart in the figures.
+    let (_, stats) = app.get("/api/v1/stats?from=2026-11-01&to=2026-11-30", Some(&d.supervisor)).await;
+    assert_eq!((stats["total"]["ratings"].clone(), stats["total"]["active_ratings"].clone(), stats["total"]["default_ratings"].clone()), (json!(2), json!(1), json!(1)), "{stats}");
+
+    // A transaction of long ago pushed after the last pass (an import) is found too.
+    app.transaction(&d, "T-LATE", "I1", json!({"completed_at": "2026-10-01T10:00:00+08:00"})).await;
+    assert_eq!(scan(), 1);
+    assert_eq!(app.count("reviews WHERE channel = 'default'"), 2);
 }

@@ -7,7 +7,11 @@ mod common;
 use common::{error_code, TestApp};
 use serde_json::{json, Value};
 
-on_both_backends!(master_data_changes_and_what_is_deactivated_takes_nothing_new, department_parents_cannot_loop);
+on_both_backends!(
+    master_data_changes_and_what_is_deactivated_takes_nothing_new,
+    department_parents_cannot_loop,
+    assignments_change_over_time_and_transactions_follow_them
+);
 
 fn codes(list: &Value, key: &str) -> Vec<String> {
     list.as_array().expect("a list").iter().filter_map(|v| v[key].as_str().map(str::to_owned)).collect()
@@ -99,4 +103,63 @@ async fn department_parents_cannot_loop(app: TestApp) {
     assert_eq!(d1["active"], false);
     assert_eq!(codes(&app.get("/api/v1/departments?active=false", Some(&d.key)).await.1, "code"), vec!["D1"]);
     assert_eq!(app.patch("/api/v1/departments/D1", &d.admin, &json!({"email": "not-an-address"})).await.0, 422);
+}
+
+/// Item 2: 三对应 over time. Lists by window, staff and moment; an assignment ends (`PATCH`), the
+/// next may start exactly then, overlaps are refused; transactions go to whoever sat at the
+/// window when the applicant was served, and statistics by staff follow.
+async fn assignments_change_over_time_and_transactions_follow_them(app: TestApp) {
+    let d = app.seed().await;
+    // The fixture: S1 at W1 for I1 until 1 Nov 2026, S2 from then on.
+    let (status, all) = app.get("/api/v1/assignments?window_code=W1", Some(&d.supervisor)).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(codes(&all, "staff_no"), vec!["S2", "S1"], "newest first: {all}");
+    assert_eq!(all[0]["staff_name"], "李静");
+    assert_eq!(all[0]["service_item_codes"], json!(["I1"]));
+    assert!(all[0]["effective_to"].is_null(), "{all}");
+    let in_force = |at: &'static str| {
+        let app = &app;
+        let token = d.key.clone();
+        async move { codes(&app.get(&format!("/api/v1/assignments?at={}", at.replace('+', "%2B")), Some(&token)).await.1, "staff_no") }
+    };
+    assert_eq!(in_force("2026-10-01T12:00:00+08:00").await, vec!["S1"]);
+    assert_eq!(in_force("2026-11-01T00:00:00+08:00").await, vec!["S2"], "the new one holds from the moment the old ends");
+    assert_eq!(codes(&app.get("/api/v1/assignments?staff_no=S1", Some(&d.admin)).await.1, "window_code"), vec!["W1"]);
+    let s2_id = all[0]["id"].as_i64().expect("id");
+
+    // Two assignments of one window and item may not hold at the same moment.
+    let s1_back = json!({"window_code": "W1", "staff_no": "S1", "service_item_codes": ["I1"], "effective_from": "2026-11-20T00:00:00+08:00"});
+    let (status, refused) = app.post("/api/v1/assignments", Some(&d.admin), &s1_back).await;
+    assert_eq!((status, error_code(&refused)), (409, "assignment_overlap".to_owned()), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap_or("").contains("I1"), "{refused}");
+    assert_eq!(app.count("assignments"), 2, "nothing stored");
+
+    // End S2's on 20 Nov: only admins, never before it starts, never a missing field.
+    let end = json!({"effective_to": "2026-11-20T00:00:00+08:00"});
+    assert_eq!(app.patch(&format!("/api/v1/assignments/{s2_id}"), &d.supervisor, &end).await.0, 403);
+    assert_eq!(app.patch("/api/v1/assignments/999999", &d.admin, &end).await.0, 404);
+    let (status, early) = app.patch(&format!("/api/v1/assignments/{s2_id}"), &d.admin, &json!({"effective_to": "2026-10-01T00:00:00+08:00"})).await;
+    assert_eq!((status, early["error"]["field"].clone()), (422, json!("effective_to")), "{early}");
+    assert_eq!(app.patch(&format!("/api/v1/assignments/{s2_id}"), &d.admin, &json!({})).await.0, 400, "a forgotten field never reopens it");
+    let (status, ended) = app.patch(&format!("/api/v1/assignments/{s2_id}"), &d.admin, &end).await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!((ended["staff_no"].clone(), ended["effective_to"].clone()), (json!("S2"), json!("2026-11-20T00:00:00+08:00")), "{ended}");
+    // ... and S1 comes back exactly then.
+    let (status, back) = app.post("/api/v1/assignments", Some(&d.admin), &s1_back).await;
+    assert_eq!(status, 201, "{back}");
+    // Reopening S2's would now overlap S1's.
+    let (status, refused) = app.patch(&format!("/api/v1/assignments/{s2_id}"), &d.admin, &json!({"effective_to": null})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["assignment_id"], back["id"], "{refused}");
+    let audited = app.count("audit_events WHERE action = 'end_assignment'");
+    assert_eq!(audited, 1, "one accepted change, one audit event");
+
+    // A transaction served before the change goes to S2, one after to S1.
+    app.transaction(&d, "T-BEFORE", "I1", json!({"window_code": "W1", "accepted_at": "2026-11-15T09:00:00+08:00", "completed_at": "2026-11-15T10:00:00+08:00"})).await;
+    app.transaction(&d, "T-AFTER", "I1", json!({"window_code": "W1", "accepted_at": "2026-11-25T09:00:00+08:00", "completed_at": "2026-11-25T10:00:00+08:00"})).await;
+    let (_, stats) = app.get("/api/v1/stats?from=2026-11-01&to=2026-11-30&group_by=staff", Some(&d.supervisor)).await;
+    let completed = |staff: &str| {
+        stats["groups"].as_array().expect("groups").iter().find(|g| g["key"] == staff).map(|g| g["counts"]["completed_transactions"].clone())
+    };
+    assert_eq!((completed("S1"), completed("S2")), (Some(json!(1)), Some(json!(1))), "{stats}");
 }

@@ -153,6 +153,32 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
         assert_eq!(status, 303, "{section}: {body}");
     }
     assert!(admin.get("/admin/assignments").await.1.contains("I3"));
+    // 窗口人员调整 in one step on the page: S3's assignment ends on 15 Nov and S2 takes it on.
+    let (_, at_w2) = app.get("/api/v1/assignments?window_code=W2", Some(&d.admin)).await;
+    let s3_id = at_w2[0]["id"].as_i64().expect("assignment").to_string();
+    let replace = [("csrf", csrf.as_str()), ("assignment_id", s3_id.as_str()), ("replace_staff_no", "S2"), ("replace_from", "2026-11-15")];
+    let (status, _, body) = admin.post("/admin/assignments", &replace).await;
+    assert_eq!(status, 303, "{body}");
+    let (_, at_w2) = app.get("/api/v1/assignments?window_code=W2", Some(&d.admin)).await;
+    let history: Vec<(String, String, Option<String>)> = at_w2
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| (a["staff_no"].as_str().unwrap_or("").to_owned(), a["effective_from"].as_str().unwrap_or("").to_owned(), a["effective_to"].as_str().map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ("S2".to_owned(), "2026-11-15T00:00:00+08:00".to_owned(), None),
+            ("S3".to_owned(), "2026-11-01T00:00:00+08:00".to_owned(), Some("2026-11-15T00:00:00+08:00".to_owned())),
+        ]
+    );
+    let (_, page) = admin.get("/admin/assignments").await;
+    assert!(page.contains("W2 2号窗口") && page.contains("S3 赵六") && page.contains("S2 李静") && page.contains("更换人员"), "each window's history: {page}");
+    // The same change again cannot overlap what is now there.
+    let (status, _, body) = admin.post("/admin/assignments", &[("csrf", csrf.as_str()), ("window_code", "W2"), ("staff_no", "S3"), ("item_0", "I3"), ("effective_from", "2026-11-20")]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("时间重叠"), "{body}");
     let clerk3 = app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await;
     assert_eq!(clerk3.0, 200, "the user made on the page can sign in");
     // Disabled from the users page: the token ends and signing in is refused.

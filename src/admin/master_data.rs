@@ -1,13 +1,16 @@
 //! Master data kept by admins: departments, service items (事项), windows (窗口), staff and
 //! the window–staff–item assignments (三对应). Every change is written to the audit chain.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
+use crate::domain::assignment::periods_overlap;
 use crate::domain::intake_rules::{check_code, check_email, check_name};
 use crate::error::{AppError, AppResult};
 use crate::storage::audit::{self, AuditEntry};
@@ -250,8 +253,10 @@ pub struct AssignmentView {
     pub id: i64,
     pub window_code: String,
     pub staff_no: String,
+    pub staff_name: String,
     pub service_item_codes: Vec<String>,
     pub effective_from: String,
+    /// The first moment it no longer holds; absent while it runs on.
     pub effective_to: Option<String>,
 }
 
@@ -261,6 +266,40 @@ pub struct AssignmentSpec<'a> {
     pub service_item_codes: &'a [String],
     pub effective_from: DateTime<Utc>,
     pub effective_to: Option<DateTime<Utc>>,
+}
+
+/// Takes the window's row lock before anything is read, so two admins adjusting one window
+/// cannot both pass the overlap check (PostgreSQL row lock; SQLite's single writer).
+fn lock_window(conn: &mut Conn, window_code: &str) -> AppResult<Window> {
+    db_run!(conn, |c| diesel::update(windows::table.filter(windows::code.eq(window_code)))
+        .set(windows::active.eq(windows::active))
+        .execute(c))?;
+    queries::window_by_code(conn, window_code)?.ok_or_else(|| AppError::unknown_code("window_code", window_code))
+}
+
+/// 409 when another assignment of the window covers one of the items at some moment of
+/// `[from, to)`; one may start exactly when the other ends.
+fn refuse_overlap(conn: &mut Conn, window_id: i64, item_ids: &[i64], from: NaiveDateTime, to: Option<NaiveDateTime>, except: Option<i64>) -> AppResult<()> {
+    let others: Vec<(i64, String, NaiveDateTime, Option<NaiveDateTime>)> = db_run!(conn, |c| assignments::table
+        .inner_join(assignment_items::table)
+        .inner_join(service_items::table.on(service_items::id.eq(assignment_items::service_item_id)))
+        .filter(assignments::window_id.eq(window_id))
+        .filter(assignment_items::service_item_id.eq_any(item_ids))
+        .filter(assignments::id.ne(except.unwrap_or(0)))
+        .select((assignments::id, service_items::code, assignments::effective_from, assignments::effective_to))
+        .load(c))?;
+    match others.into_iter().find(|(_, _, f, t)| periods_overlap((from, to), (*f, *t))) {
+        Some((id, item, f, t)) => Err(AppError::conflict_with(
+            "assignment_overlap",
+            format!(
+                "assignment {id} already covers service item {item:?} at this window from {} {}",
+                rfc3339_local(f),
+                t.map(|t| format!("to {}", rfc3339_local(t))).unwrap_or_else(|| "on".into())
+            ),
+            json!({"assignment_id": id, "service_item_code": item}),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>, now: DateTime<Utc>) -> AppResult<AssignmentView> {
@@ -273,8 +312,7 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
         }
     }
     conn.transaction(|conn| {
-        let window = queries::window_by_code(conn, spec.window_code)?
-            .ok_or_else(|| AppError::unknown_code("window_code", spec.window_code))?;
+        let window = lock_window(conn, spec.window_code)?;
         let person = queries::staff_by_no(conn, spec.staff_no)?
             .ok_or_else(|| AppError::unknown_code("staff_no", spec.staff_no))?;
         if !window.active {
@@ -284,20 +322,18 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
             return Err(AppError::invalid("staff_no", format!("staff member {:?} is no longer active", person.staff_no)));
         }
         let mut item_ids = Vec::with_capacity(spec.service_item_codes.len());
+        let mut item_codes = Vec::with_capacity(spec.service_item_codes.len());
         for code in spec.service_item_codes {
             let item = queries::service_item_by_code(conn, code)?
                 .ok_or_else(|| AppError::unknown_code("service_item_codes", code))?;
             if !item_ids.contains(&item.id) {
                 item_ids.push(item.id);
+                item_codes.push(item.code);
             }
         }
-        let new = NewAssignment {
-            window_id: window.id,
-            staff_id: person.id,
-            effective_from: clock::to_db(spec.effective_from),
-            effective_to: spec.effective_to.map(clock::to_db),
-            created_at: clock::to_db(now),
-        };
+        let (from, to) = (clock::to_db(spec.effective_from), spec.effective_to.map(clock::to_db));
+        refuse_overlap(conn, window.id, &item_ids, from, to, None)?;
+        let new = NewAssignment { window_id: window.id, staff_id: person.id, effective_from: from, effective_to: to, created_at: clock::to_db(now) };
         let id: i64 = db_run!(conn, |c| diesel::insert_into(assignments::table)
             .values(&new)
             .returning(assignments::id)
@@ -311,19 +347,99 @@ pub fn create_assignment(conn: &mut Conn, actor: &str, spec: &AssignmentSpec<'_>
             conn,
             actor,
             "create_assignment",
-            json!({"window_code": spec.window_code, "staff_no": spec.staff_no, "service_item_codes": spec.service_item_codes,
-                   "effective_from": rfc3339_local(new.effective_from), "effective_to": new.effective_to.map(rfc3339_local)}),
+            json!({"id": id, "window_code": window.code, "staff_no": person.staff_no, "service_item_codes": item_codes,
+                   "effective_from": rfc3339_local(from), "effective_to": to.map(rfc3339_local)}),
             now,
         )?;
         Ok(AssignmentView {
             id,
-            window_code: spec.window_code.to_owned(),
-            staff_no: spec.staff_no.to_owned(),
-            service_item_codes: spec.service_item_codes.to_vec(),
-            effective_from: rfc3339_local(new.effective_from),
-            effective_to: new.effective_to.map(rfc3339_local),
+            window_code: window.code,
+            staff_no: person.staff_no,
+            staff_name: person.name,
+            service_item_codes: item_codes,
+            effective_from: rfc3339_local(from),
+            effective_to: to.map(rfc3339_local),
         })
     })
+}
+
+/// Sets when an assignment ends (`None`: it runs on again), refusing an end before its start or
+/// one that would make it overlap another.
+pub fn end_assignment(conn: &mut Conn, actor: &str, id: i64, effective_to: Option<DateTime<Utc>>, now: DateTime<Utc>) -> AppResult<AssignmentView> {
+    conn.transaction(|conn| {
+        let window_code = assignment_window_code(conn, id)?;
+        lock_window(conn, &window_code)?;
+        let current = assignment(conn, id)?;
+        let to = effective_to.map(clock::to_db);
+        let from = current.from;
+        if to.is_some_and(|t| t <= from) {
+            return Err(AppError::invalid("effective_to", format!("must be after effective_from {}", rfc3339_local(from))));
+        }
+        refuse_overlap(conn, current.window_id, &current.item_ids, from, to, Some(id))?;
+        db_run!(conn, |c| diesel::update(assignments::table.filter(assignments::id.eq(id)))
+            .set(assignments::effective_to.eq(to))
+            .execute(c))?;
+        audit_admin_change(conn, actor, "end_assignment", json!({"id": id, "effective_to": to.map(rfc3339_local)}), now)?;
+        Ok(assignment(conn, id)?.view)
+    })
+}
+
+/// 窗口人员调整 in one step: the assignment ends at `at` and the same window and items pass to
+/// `staff_no` from then on, until the old one would have ended.
+pub fn replace_assignment(conn: &mut Conn, actor: &str, id: i64, staff_no: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> AppResult<AssignmentView> {
+    conn.transaction(|conn| {
+        let current = assignment(conn, id)?;
+        let at_db = clock::to_db(at);
+        if at_db <= current.from || current.to.is_some_and(|t| at_db >= t) {
+            return Err(AppError::invalid("effective_from", "the change must fall within the assignment it replaces"));
+        }
+        let old_end = current.to;
+        end_assignment(conn, actor, id, Some(at), now)?;
+        let spec = AssignmentSpec {
+            window_code: &current.view.window_code,
+            staff_no,
+            service_item_codes: &current.view.service_item_codes,
+            effective_from: at,
+            effective_to: old_end.map(clock::from_db),
+        };
+        create_assignment(conn, actor, &spec, now)
+    })
+}
+
+/// One assignment as stored, with its view.
+struct StoredAssignment {
+    window_id: i64,
+    item_ids: Vec<i64>,
+    from: NaiveDateTime,
+    to: Option<NaiveDateTime>,
+    view: AssignmentView,
+}
+
+fn assignment_window_code(conn: &mut Conn, id: i64) -> AppResult<String> {
+    db_run!(conn, |c| assignments::table
+        .inner_join(windows::table.on(windows::id.eq(assignments::window_id)))
+        .filter(assignments::id.eq(id))
+        .select(windows::code)
+        .first(c)
+        .optional())?
+    .ok_or_else(|| AppError::NotFound(format!("no assignment {id}")))
+}
+
+fn assignment(conn: &mut Conn, id: i64) -> AppResult<StoredAssignment> {
+    let (window_id, from, to) = db_run!(conn, |c| assignments::table
+        .filter(assignments::id.eq(id))
+        .select((assignments::window_id, assignments::effective_from, assignments::effective_to))
+        .first::<(i64, NaiveDateTime, Option<NaiveDateTime>)>(c)
+        .optional())?
+    .ok_or_else(|| AppError::NotFound(format!("no assignment {id}")))?;
+    let item_ids = db_run!(conn, |c| assignment_items::table
+        .filter(assignment_items::assignment_id.eq(id))
+        .select(assignment_items::service_item_id)
+        .load::<i64>(c))?;
+    let view = list_assignments(conn, &AssignmentFilter { id: Some(id), ..Default::default() })?
+        .pop()
+        .ok_or_else(|| AppError::NotFound(format!("no assignment {id}")))?;
+    Ok(StoredAssignment { window_id, item_ids, from, to, view })
 }
 
 pub fn list_service_items(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<ServiceItemView>> {
@@ -471,25 +587,61 @@ pub fn update_staff(conn: &mut Conn, actor: &str, staff_no: &str, patch: &StaffP
     })
 }
 
-/// Every 三对应 assignment, newest first, with its items.
-pub fn list_assignments(conn: &mut Conn) -> AppResult<Vec<AssignmentView>> {
-    let rows: Vec<(i64, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = db_run!(conn, |c| assignments::table
-        .inner_join(windows::table.on(windows::id.eq(assignments::window_id)))
-        .inner_join(staff::table.on(staff::id.eq(assignments::staff_id)))
-        .order(assignments::id.desc())
-        .select((assignments::id, windows::code, staff::staff_no, assignments::effective_from, assignments::effective_to))
-        .load(c))?;
-    let items: Vec<(i64, String)> = db_run!(conn, |c| assignment_items::table
-        .inner_join(service_items::table.on(service_items::id.eq(assignment_items::service_item_id)))
-        .select((assignment_items::assignment_id, service_items::code))
-        .load(c))?;
+/// Which assignments a list shows: a window's, a staff member's, those in force at a moment.
+#[derive(Debug, Default, Clone)]
+pub struct AssignmentFilter {
+    pub id: Option<i64>,
+    pub window_code: Option<String>,
+    pub staff_no: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// 三对应 assignments, by window and then newest first, with their items.
+pub fn list_assignments(conn: &mut Conn, filter: &AssignmentFilter) -> AppResult<Vec<AssignmentView>> {
+    let rows: Vec<(i64, String, String, String, NaiveDateTime, Option<NaiveDateTime>)> = db_run!(conn, |c| {
+        let mut q = assignments::table
+            .inner_join(windows::table.on(windows::id.eq(assignments::window_id)))
+            .inner_join(staff::table.on(staff::id.eq(assignments::staff_id)))
+            .order((windows::code.asc(), assignments::effective_from.desc(), assignments::id.desc()))
+            .select((assignments::id, windows::code, staff::staff_no, staff::name, assignments::effective_from, assignments::effective_to))
+            .into_boxed();
+        if let Some(id) = filter.id {
+            q = q.filter(assignments::id.eq(id));
+        }
+        if let Some(w) = &filter.window_code {
+            q = q.filter(windows::code.eq(w.clone()));
+        }
+        if let Some(s) = &filter.staff_no {
+            q = q.filter(staff::staff_no.eq(s.clone()));
+        }
+        if let Some(at) = filter.at.map(clock::to_db) {
+            q = q.filter(assignments::effective_from.le(at)).filter(assignments::effective_to.is_null().or(assignments::effective_to.gt(at)));
+        }
+        q.load(c)
+    })?;
+    let mut items: HashMap<i64, Vec<String>> = HashMap::new();
+    let item_rows: Vec<(i64, String)> = db_run!(conn, |c| {
+        let mut q = assignment_items::table
+            .inner_join(service_items::table.on(service_items::id.eq(assignment_items::service_item_id)))
+            .order(service_items::code.asc())
+            .select((assignment_items::assignment_id, service_items::code))
+            .into_boxed();
+        if let Some(id) = filter.id {
+            q = q.filter(assignment_items::assignment_id.eq(id));
+        }
+        q.load(c)
+    })?;
+    for (id, code) in item_rows {
+        items.entry(id).or_default().push(code);
+    }
     Ok(rows
         .into_iter()
-        .map(|(id, window_code, staff_no, from, to)| AssignmentView {
+        .map(|(id, window_code, staff_no, staff_name, from, to)| AssignmentView {
             id,
             window_code,
             staff_no,
-            service_item_codes: items.iter().filter(|(a, _)| *a == id).map(|(_, code)| code.clone()).collect(),
+            staff_name,
+            service_item_codes: items.remove(&id).unwrap_or_default(),
             effective_from: rfc3339_local(from),
             effective_to: to.map(rfc3339_local),
         })

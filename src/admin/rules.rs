@@ -11,6 +11,7 @@ use crate::cases::actions::recompute_open_deadlines;
 use crate::db_run;
 use crate::domain::calendar::YearCalendar;
 use crate::domain::intake_rules::ComplaintSource;
+use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
 use crate::admin::master_data::audit_admin_change;
@@ -132,4 +133,14 @@ pub fn sla_policies_in_force(conn: &mut Conn, rules: &crate::domain::rules::Rule
         .into_iter()
         .map(|s| SlaPolicyView { source: s.to_owned(), policy: rules.policy(s), is_default: !set.iter().any(|x| x == s) })
         .collect())
+}
+
+/// Sets the default-rating policy (audited); the next scan applies it.
+pub fn set_rating_policy(conn: &mut Conn, actor: &str, policy: &RatingPolicy, now: DateTime<Utc>) -> AppResult<RatingPolicy> {
+    policy.check()?;
+    conn.transaction(|conn| {
+        crate::storage::rules::store_rating_policy(conn, policy)?;
+        audit_admin_change(conn, actor, "put_rating_policy", json!(policy), now)?;
+        Ok(*policy)
+    })
 }

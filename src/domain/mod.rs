@@ -1,11 +1,13 @@
 //! Domain rules as pure code: no I/O, and the clock is always passed in.
 
 pub mod access;
+pub mod assignment;
 pub mod calendar;
 pub mod case_flow;
 pub mod grade;
 pub mod intake_rules;
 pub mod masking;
+pub mod rating_policy;
 pub mod rules;
 pub mod sla;
 #[cfg(test)]

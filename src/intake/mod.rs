@@ -2,6 +2,7 @@
 //! devices, complaints (投诉) from the 12345 hotline and elsewhere. Each request is one
 //! database transaction: it lands whole or not at all.
 
+pub mod default_ratings;
 pub mod writer;
 
 use chrono::{DateTime, Duration, Utc};

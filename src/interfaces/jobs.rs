@@ -1,4 +1,5 @@
-//! Periodic work inside `serve`: the deadline scanner and the mail sender. Each task logs its
+//! Periodic work inside `serve`: the deadline scanner (with the default ratings due) and the
+//! mail sender. Each task logs its
 //! own failure and carries on; `HCP_BACKGROUND_JOBS=false` switches both off.
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::adapters::mail::smtp::{deliver_due, mailer_for};
 use crate::cases::scan;
+use crate::intake::default_ratings;
 
 pub const SCAN_EVERY: Duration = Duration::from_secs(60);
 pub const SEND_EVERY: Duration = Duration::from_secs(2);
@@ -26,12 +28,19 @@ pub fn spawn(state: Arc<AppState>) {
             let result = scan_state
                 .db(|conn, state| {
                     let rules = state.rules(conn)?;
-                    scan::scan(conn, clock::now(), &rules)
+                    let now = clock::now();
+                    Ok((scan::scan(conn, now, &rules)?, default_ratings::give_due(conn, now)?))
                 })
                 .await;
             match result {
-                Ok(report) if report.due_soon + report.overdue + report.escalated > 0 => tracing::info!(%report, "deadline scan"),
-                Ok(_) => {}
+                Ok((report, defaults)) => {
+                    if report.due_soon + report.overdue + report.escalated > 0 {
+                        tracing::info!(%report, "deadline scan");
+                    }
+                    if defaults > 0 {
+                        tracing::info!(default_ratings = defaults, "default ratings given");
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "deadline scan failed; retrying next round"),
             }
         }

@@ -120,3 +120,14 @@ pub fn setting_or_insert(conn: &mut Conn, key: &str, value: &str) -> QueryResult
         .execute(c))?;
     setting(conn, key).map(|v| v.unwrap_or_else(|| value.to_owned()))
 }
+
+/// Stores the setting, replacing what was there.
+pub fn put_setting(conn: &mut Conn, key: &str, value: &str) -> QueryResult<()> {
+    db_run!(conn, |c| diesel::insert_into(settings::table)
+        .values((settings::key.eq(key), settings::value.eq(value)))
+        .on_conflict(settings::key)
+        .do_update()
+        .set(settings::value.eq(value))
+        .execute(c))?;
+    Ok(())
+}

@@ -9,9 +9,10 @@ use diesel::prelude::*;
 
 use crate::db_run;
 use crate::domain::calendar::{WorkCalendar, YearCalendar};
+use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::rules::Rules;
 use crate::domain::sla::SlaPolicy;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::storage::schema::{calendar_days, sla_policies};
 use crate::storage::Conn;
 
@@ -89,4 +90,20 @@ impl RulesCache {
         }
         Ok(fresh)
     }
+}
+
+const RATING_POLICY: &str = "rating_policy";
+
+/// The default-rating policy in force; off when none was ever set.
+pub fn rating_policy(conn: &mut Conn) -> AppResult<RatingPolicy> {
+    match crate::storage::queries::setting(conn, RATING_POLICY)? {
+        None => Ok(RatingPolicy::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(anyhow::anyhow!("stored rating policy unreadable: {e}"))),
+    }
+}
+
+pub fn store_rating_policy(conn: &mut Conn, policy: &RatingPolicy) -> AppResult<()> {
+    let text = serde_json::to_string(policy).map_err(AppError::internal)?;
+    crate::storage::queries::put_setting(conn, RATING_POLICY, &text)?;
+    Ok(())
 }

@@ -188,9 +188,11 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        let r = self.client.patch(self.url(path)).bearer_auth(token).json(body).send().await.expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        into_pair(self.client.patch(self.url(path)).bearer_auth(token).json(body).send().await.expect("send")).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        into_pair(self.client.put(self.url(path)).bearer_auth(token).json(body).send().await.expect("send")).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {

@@ -9,6 +9,7 @@ use crate::admin::accounts::{self, NewUserSpec};
 use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::domain::intake_rules::{Channel, ComplaintSource, ReviewContent};
+use crate::domain::rating_policy::RatingPolicy;
 use crate::error::AppError;
 use crate::intake::{self, ComplaintCommand, ReviewCommand, TransactionCommand};
 use crate::admin::master_data::{self, AssignmentSpec};
@@ -166,21 +167,9 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             completed_at: completed,
         };
         let tx = intake::record_transaction(&mut conn, &cmd, completed).map_err(err)?;
-        // About one transaction in seven goes unrated (未评); half of those older than 15 days
-        // got the system's default rating, which statistics keep apart.
+        // About one transaction in seven goes unrated (未评); the default-rating policy, on in
+        // the demo, rates those older than 15 days below.
         if rng.gen_bool(0.14) {
-            let default_at = completed + Duration::days(15);
-            if default_at < now && rng.gen_bool(0.5) {
-                let review = ReviewCommand {
-                    transaction_no: tx.transaction.transaction_no.clone(),
-                    content: ReviewContent::parse(5, vec![], None).map_err(|e| anyhow::anyhow!("{e}"))?,
-                    channel: Channel::Default,
-                    anonymous: true,
-                    is_public: false,
-                    rated_at: default_at,
-                };
-                intake::record_review(&mut conn, &review, actor, default_at, &rules).map_err(err)?;
-            }
             continue;
         }
         let roll: f64 = rng.gen();
@@ -234,6 +223,9 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
     advance_cases(&mut conn, &mut rng, now, &rules)?;
     let report = crate::cases::scan::scan(&mut conn, now, &rules).map_err(err)?;
     eprintln!("demo: {report}");
+    crate::admin::rules::set_rating_policy(&mut conn, actor, &RatingPolicy { enabled: true, ..RatingPolicy::default() }, now).map_err(err)?;
+    let defaults = crate::intake::default_ratings::give_due(&mut conn, now).map_err(err)?;
+    eprintln!("demo: {defaults} default ratings (unrated 15 days after completion)");
     queries::setting_or_insert(&mut conn, "demo_seeded", &Utc::now().to_rfc3339())?;
     eprintln!("demo: done. Log in as admin / supervisor / clerk_scjg … with password {DEMO_PASSWORD}");
     eprintln!("demo: integration API key (shown once): {key}");

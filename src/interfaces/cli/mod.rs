@@ -49,7 +49,8 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
-    /// Raise due-soon, overdue and escalation alerts once (as `serve` does every minute).
+    /// Raise due-soon, overdue and escalation alerts and give the default ratings due, once (as
+    /// `serve` does every minute).
     Scan {
         /// The clock to scan at (RFC 3339); default now.
         #[arg(long)]
@@ -186,8 +187,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
             let started = std::time::Instant::now();
             let report = crate::cases::scan::scan(&mut conn, at, &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("{report} ({:.2} s)", started.elapsed().as_secs_f64());
-            println!("{}", serde_json::to_string(&report)?);
+            let default_ratings = crate::intake::default_ratings::give_due(&mut conn, at).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("{report}; default ratings given: {default_ratings} ({:.2} s)", started.elapsed().as_secs_f64());
+            #[derive(serde::Serialize)]
+            struct ScanOutput {
+                #[serde(flatten)]
+                deadlines: crate::cases::scan::ScanReport,
+                default_ratings: u64,
+            }
+            println!("{}", serde_json::to_string(&ScanOutput { deadlines: report, default_ratings })?);
             Ok(())
         }
         Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {

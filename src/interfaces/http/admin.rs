@@ -11,7 +11,7 @@ use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::error::{AppError, AppResult};
 use crate::admin::master_data::{
-    self, AssignmentSpec, AssignmentView, DepartmentPatch, DepartmentView, ListFilter, ServiceItemPatch, ServiceItemView, StaffPatch, StaffView, WindowPatch,
+    self, AssignmentFilter, AssignmentSpec, AssignmentView, DepartmentPatch, DepartmentView, ListFilter, ServiceItemPatch, ServiceItemView, StaffPatch, StaffView, WindowPatch,
     WindowView,
 };
 use crate::domain::access::Role;
@@ -255,7 +255,8 @@ pub struct AssignmentRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/assignments", request_body = AssignmentRequest,
-    responses((status = 201, body = AssignmentView)), security(("bearer" = [])))]
+    responses((status = 201, body = AssignmentView), (status = 409, description = "it would overlap another assignment of the window and item")),
+    security(("bearer" = [])))]
 pub async fn create_assignment(state: web::Data<AppState>, caller: Caller, body: web::Json<AssignmentRequest>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin])?;
     let actor = caller.0.actor_label();
@@ -273,6 +274,45 @@ pub async fn create_assignment(state: web::Data<AppState>, caller: Caller, body:
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
+}
+
+/// Filters of the assignment list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentQuery {
+    pub window_code: Option<String>,
+    pub staff_no: Option<String>,
+    /// Only those in force at this moment (RFC 3339).
+    pub at: Option<DateTime<FixedOffset>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/assignments", params(AssignmentQuery), responses((status = 200, body = [AssignmentView])), security(("bearer" = [])))]
+pub async fn list_assignments(state: web::Data<AppState>, caller: Caller, query: web::Query<AssignmentQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(MASTER_DATA_READERS)?;
+    let q = query.into_inner();
+    let filter = AssignmentFilter { id: None, window_code: q.window_code, staff_no: q.staff_no, at: q.at.map(|t| t.with_timezone(&Utc)) };
+    let list = state.db(move |conn, _| master_data::list_assignments(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Ends an assignment (or, with `null`, lets it run on again).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentPatch {
+    /// Required; `null` clears the end. An explicit field, so a forgotten one never reopens it.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub effective_to: Option<DateTime<FixedOffset>>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/assignments/{id}", params(("id" = i64, Path)), request_body = AssignmentPatch,
+    responses((status = 200, body = AssignmentView), (status = 404, description = "no such assignment"),
+        (status = 409, description = "it would overlap another assignment of the window and item"), (status = 422, description = "ends before it starts")),
+    security(("bearer" = [])))]
+pub async fn patch_assignment(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>, body: web::Json<AssignmentPatch>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, id, to) = (caller.0.actor_label(), id.into_inner(), body.into_inner().effective_to.map(|t| t.with_timezone(&Utc)));
+    let view = state.db(move |conn, _| master_data::end_assignment(conn, &actor, id, to, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

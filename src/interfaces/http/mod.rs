@@ -60,7 +60,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/windows/{code}").route(web::patch().to(admin::patch_window)))
                 .service(resource("/staff").route(web::post().to(admin::create_staff)).route(web::get().to(admin::list_staff)))
                 .service(resource("/staff/{staff_no}").route(web::patch().to(admin::patch_staff)))
-                .service(resource("/assignments").route(web::post().to(admin::create_assignment)))
+                .service(
+                    resource("/assignments")
+                        .route(web::post().to(admin::create_assignment))
+                        .route(web::get().to(admin::list_assignments)),
+                )
+                .service(resource("/assignments/{id}").route(web::patch().to(admin::patch_assignment)))
                 .service(resource("/users").route(web::post().to(admin::create_user)).route(web::get().to(admin::list_users)))
                 .service(resource("/users/{username}").route(web::patch().to(admin::patch_user)))
                 .service(resource("/auth/password").route(web::post().to(admin::change_password)))
@@ -80,6 +85,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(rules_admin::put_calendar)),
                 )
                 .service(resource("/sla-policies").route(web::get().to(rules_admin::list_sla_policies)))
+                .service(
+                    resource("/rating-policy")
+                        .route(web::get().to(rules_admin::get_rating_policy))
+                        .route(web::put().to(rules_admin::put_rating_policy)),
+                )
                 .service(
                     resource("/analysis/clusters")
                         .route(web::post().to(analysis::run_clustering))

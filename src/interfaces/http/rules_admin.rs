@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::interfaces::app::AppState;
-use crate::admin::rules::{load_year, replace_year, set_sla_policy, sla_policies_in_force, sources, SlaPolicyView};
+use crate::admin::rules::{load_year, replace_year, set_rating_policy, set_sla_policy, sla_policies_in_force, sources, SlaPolicyView};
 use crate::clock;
 use crate::domain::calendar::YearCalendar;
+use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
 use crate::domain::access::Role;
@@ -95,4 +96,20 @@ pub async fn put_sla_policy(state: web::Data<AppState>, caller: Caller, source: 
         })
         .await?;
     Ok(HttpResponse::Ok().json(SlaPolicyView { source: view_source, policy, is_default: false }))
+}
+
+#[utoipa::path(get, path = "/api/v1/rating-policy", responses((status = 200, body = RatingPolicy)), security(("bearer" = [])))]
+pub async fn get_rating_policy(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor])?;
+    let policy = state.db(|conn, _| crate::storage::rules::rating_policy(conn)).await?;
+    Ok(HttpResponse::Ok().json(policy))
+}
+
+#[utoipa::path(put, path = "/api/v1/rating-policy", request_body = RatingPolicy,
+    responses((status = 200, body = RatingPolicy), (status = 422, description = "days or stars out of range")), security(("bearer" = [])))]
+pub async fn put_rating_policy(state: web::Data<AppState>, caller: Caller, body: web::Json<RatingPolicy>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, policy) = (caller.0.actor_label(), body.into_inner());
+    let stored = state.db(move |conn, _| set_rating_policy(conn, &actor, &policy, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(stored))
 }

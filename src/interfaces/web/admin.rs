@@ -114,7 +114,7 @@ fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) 
         "windows" => Content::Windows(master_data::list_windows(conn, &ListFilter::default())?),
         "staff" => Content::Staff(master_data::list_staff(conn, &ListFilter::default())?, master_data::list_departments(conn, &ListFilter::default())?),
         "assignments" => Content::Assignments(
-            master_data::list_assignments(conn)?,
+            master_data::list_assignments(conn, &master_data::AssignmentFilter::default())?,
             master_data::list_windows(conn, &ListFilter::default())?,
             master_data::list_staff(conn, &ListFilter::default())?,
             master_data::list_service_items(conn, &ListFilter::default())?,
@@ -258,10 +258,7 @@ impl Content {
             Content::Staff(rows, _) => {
                 master_table(csrf, "staff", &["工号", "姓名", "部门"], rows.iter().map(|s| (vec![s.staff_no.clone(), s.name.clone(), s.department_code.clone()], s.active)))
             }
-            Content::Assignments(rows, ..) => table(
-                &["窗口", "工作人员", "事项", "生效", "失效"],
-                rows.iter().map(|a| vec![a.window_code.clone(), a.staff_no.clone(), a.service_item_codes.join("、"), short_time(&a.effective_from), a.effective_to.as_deref().map(short_time).unwrap_or_else(|| "长期".into())]),
-            ),
+            Content::Assignments(rows, windows, staff, _) => assignment_history(csrf, rows, windows, staff),
             Content::Users(rows, _) => master_table(
                 csrf,
                 "users",
@@ -352,14 +349,60 @@ fn master_table(csrf: &str, section: &str, headers: &[&str], rows: impl Iterator
     }
 }
 
-fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Markup {
-    let rows: Vec<Vec<String>> = rows.collect();
+/// 三对应 by window: each window's assignments, newest first; one that still holds can be
+/// ended, or handed to someone else from a day on (end the old, start the new, in one step).
+fn assignment_history(csrf: &str, rows: &[master_data::AssignmentView], windows: &[master_data::WindowView], staff: &[master_data::StaffView]) -> Markup {
+    let now = clock::now();
+    let still_holds = |a: &master_data::AssignmentView| {
+        a.effective_to.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).is_none_or(|t| t > now)
+    };
+    // The page works in days: an assignment made here starts and ends at local midnight.
+    let day = |t: &str| t.chars().take(10).collect::<String>();
+    let today = local_date(now).format("%Y-%m-%d").to_string();
+    let staff_options: Vec<(String, String)> = staff.iter().filter(|s| s.active).map(|s| (s.staff_no.clone(), format!("{} {}", s.staff_no, s.name))).collect();
     html! {
-        div.card.table-wrap {
-            @if rows.is_empty() { p { "暂无记录。" } } @else {
-                table {
-                    thead { tr { @for h in headers { th scope="col" { (h) } } } }
-                    tbody { @for r in &rows { tr { @for c in r { td { (c) } } } } }
+        @if rows.is_empty() { div.card { p { "暂无三对应记录。" } } }
+        @for w in windows.iter().filter(|w| rows.iter().any(|a| a.window_code == w.code)) {
+            section.card aria-labelledby={ "window-" (w.code) } {
+                h2 id={ "window-" (w.code) } { (w.code) " " (w.name) @if !w.active { " " span.muted { "（已停用）" } } }
+                div.table-wrap {
+                    table {
+                        thead { tr { th scope="col" { "工作人员" } th scope="col" { "事项" } th scope="col" { "生效" } th scope="col" { "失效（不含）" } } }
+                        tbody {
+                            @for a in rows.iter().filter(|a| a.window_code == w.code) {
+                                tr {
+                                    td { (a.staff_no) " " (a.staff_name) }
+                                    td { (a.service_item_codes.join("、")) }
+                                    td { (day(&a.effective_from)) }
+                                    td { (a.effective_to.as_deref().map(day).unwrap_or_else(|| "长期".into())) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @for a in rows.iter().filter(|a| a.window_code == w.code && still_holds(a)) {
+                    div.adjust {
+                        h3 { "调整：" (a.staff_no) " " (a.staff_name) "（" (a.service_item_codes.join("、")) "）" }
+                        form.inline method="post" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="assignment_id" value=(a.id);
+                            label for={ "replace-staff-" (a.id) } { "改由 " }
+                            select id={ "replace-staff-" (a.id) } name="replace_staff_no" required {
+                                option value="" { "请选择" }
+                                @for (value, text) in &staff_options { @if *value != a.staff_no { option value=(value) { (text) } } }
+                            }
+                            " " label for={ "replace-from-" (a.id) } { "自 " }
+                            input id={ "replace-from-" (a.id) } type="date" name="replace_from" value=(today) required;
+                            " " button.secondary type="submit" { "更换人员" }
+                        }
+                        form.inline method="post" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="assignment_id" value=(a.id);
+                            label for={ "end-on-" (a.id) } { "或自 " }
+                            input id={ "end-on-" (a.id) } type="date" name="end_on" value=(today) required;
+                            " " button.link type="submit" { "结束此安排" }
+                        }
+                    }
                 }
             }
         }
@@ -420,6 +463,18 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
         "staff" => {
             let s = master_data::create_staff(conn, actor, required(form, "staff_no")?, required(form, "name")?, required(form, "department_code")?, now)?;
             Ok(format!("已新增工作人员 {}。", s.name))
+        }
+        "assignments" if field(form, "assignment_id").is_some() => {
+            let id: i64 = required(form, "assignment_id")?.parse().map_err(|_| AppError::invalid("assignment_id", "应为整数"))?;
+            if let Some(staff_no) = field(form, "replace_staff_no") {
+                let from = local_day_start(form, "replace_from")?.ok_or_else(|| AppError::invalid("replace_from", "必填"))?;
+                let new = master_data::replace_assignment(conn, actor, id, staff_no, from, now)?;
+                Ok(format!("已更换：窗口 {} 自 {} 起由 {} {} 办理。", new.window_code, short_time(&new.effective_from), new.staff_no, new.staff_name))
+            } else {
+                let to = local_day_start(form, "end_on")?.ok_or_else(|| AppError::invalid("end_on", "必填"))?;
+                let ended = master_data::end_assignment(conn, actor, id, Some(to), now)?;
+                Ok(format!("已结束：窗口 {} 的 {} {} 自 {} 起不再办理。", ended.window_code, ended.staff_no, ended.staff_name, ended.effective_to.as_deref().map(short_time).unwrap_or_default()))
+            }
         }
         "assignments" => {
             let mut items: Vec<(usize, String)> = form
@@ -488,6 +543,7 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
 fn problem_text(e: &AppError) -> String {
     match e {
         AppError::Invalid(f) => format!("填写有误（{}）：{}", f.field, f.message),
+        AppError::Conflict { code: "assignment_overlap", message, .. } => format!("与该窗口已有的三对应时间重叠，请先结束原安排或改用“更换人员”：{message}"),
         AppError::Conflict { message, .. } => format!("已存在：{message}"),
         _ => "保存失败，请稍后再试。".into(),
     }
