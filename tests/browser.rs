@@ -249,6 +249,18 @@ async fn the_admin_adjusts_the_district_in_a_browser() {
     client.execute("document.getElementById('window-W1').scrollIntoView()", vec![]).await.expect("scroll");
     shot(&client, "6-admin-assignment-replaced").await;
 
+    // 评价标签: a new version of the bad tags, saved from the page, is what the rating page offers.
+    client.goto(&app.url("/admin/tags")).await.expect("tags page");
+    fill(&client, "#tags-bad", "排队太久\n窗口开得太少").await;
+    shot(&client, "7-admin-tags").await;
+    click_through(&client, "form:has(#tags-bad) button[type=submit]").await;
+    assert!(body_text(&client).await.contains("第 2 版"), "the new version is listed");
+    let link = app.transaction(&d, "B-TAGS", "I1", json!({})).await["rating_url"].as_str().expect("link").to_owned();
+    client.goto(&link).await.expect("rating page");
+    click(&client, "input[name=stars][value='2']").await;
+    let offered = text_of(&client, ".tags .group[data-band=bad]").await;
+    assert!(offered.contains("窗口开得太少") && !offered.contains("等待时间长"), "{offered}");
+
     // A window closed from its row's button.
     client.goto(&app.url("/admin/windows")).await.expect("windows page");
     click_through(&client, "button[aria-label='停用 W1']").await;

@@ -4,7 +4,7 @@ mod common;
 
 use common::{error_code, TestApp};
 use futures_util::future::join_all;
-use serde_json::json;
+use serde_json::{json, Value};
 
 on_both_backends!(
     bad_review_opens_one_case_for_the_items_department,
@@ -19,6 +19,7 @@ on_both_backends!(
     a_burst_of_reviews_gets_one_answer_each,
     a_batch_of_reviews_decides_each_on_its_own,
     default_ratings_follow_the_policy_once,
+    tag_sets_are_versioned_and_reviews_keep_theirs,
 );
 
 async fn bad_review_opens_one_case_for_the_items_department(app: TestApp) {
@@ -193,7 +194,7 @@ async fn transactions_are_attributed_by_assignment_at_their_time(app: TestApp) {
     let d = app.seed().await;
     for (no, accepted, staff) in [("OLD", "2026-10-15T09:00:00+08:00", "S1"), ("NEW", "2026-11-15T09:00:00+08:00", "S2")] {
         app.transaction(&d, no, "I1", json!({"window_code": "W1", "accepted_at": accepted})).await;
-        let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": no, "stars": 1, "channel": "window_device", "tags": ["态度差"]})).await;
+        let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": no, "stars": 1, "channel": "window_device", "tags": ["态度不好"]})).await;
         let (_, case) = app.get(&format!("/api/v1/cases/{}", r.1["case_id"]), Some(&d.supervisor)).await;
         assert_eq!(case["transaction"]["staff_no"], staff, "transaction {no}");
     }
@@ -324,6 +325,7 @@ async fn a_batch_of_reviews_decides_each_on_its_own(app: TestApp) {
         anonymous: false,
         is_public: true,
         rated_at: haochaping::clock::now(),
+        tag_set_version: Some(1),
     };
     let cmds = [review("B-1", 5), review("B-2", 4), review("B-1", 3), review("B-3", 5), review("NOPE", 5), review("B-4", 1), review("B-5", 2)];
     let mut conn = app.state.conn().expect("connection");
@@ -408,4 +410,70 @@ async fn default_ratings_follow_the_policy_once(app: TestApp) {
     app.transaction(&d, "T-LATE", "I1", json!({"completed_at": "2026-10-01T10:00:00+08:00"})).await;
     assert_eq!(scan(), 1);
     assert_eq!(app.count("reviews WHERE channel = 'default'"), 2);
+}
+
+/// Issue 16 item 4: 评价标签 versioned per grade band. A review's tags must be in its band's set
+/// in force; it keeps the version it was rated under; the rating page offers the current set;
+/// `group_by=tag` counts reviews per tag (差评分项统计), per department when asked.
+async fn tag_sets_are_versioned_and_reviews_keep_theirs(app: TestApp) {
+    let d = app.seed().await;
+    let (status, sets) = app.get("/api/v1/tag-sets", Some(&d.key)).await;
+    assert_eq!(status, 200, "{sets}");
+    let bands: Vec<(String, i64)> = sets.as_array().expect("sets").iter().map(|s| (s["band"].as_str().unwrap_or("").to_owned(), s["version"].as_i64().unwrap_or(0))).collect();
+    assert_eq!(bands, vec![("bad".to_owned(), 1), ("basic".to_owned(), 1), ("good".to_owned(), 1)], "seeded: {sets}");
+    assert!(sets[0]["tags"].as_array().expect("tags").contains(&json!("等待时间长")), "{sets}");
+
+    let review = |no: &str, stars: i64, tags: Value| json!({"transaction_no": no, "stars": stars, "channel": "kiosk", "tags": tags, "comment": "说明"});
+    for no in ["T0", "T1", "T2", "T3"] {
+        app.transaction(&d, no, "I1", json!({})).await;
+    }
+    // A tag of another band, or of none, names itself.
+    let (status, refused) = app.post("/api/v1/reviews", Some(&d.key), &review("T1", 1, json!(["热情周到"]))).await;
+    assert_eq!((status, refused["error"]["field"].clone()), (422, json!("tags")), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap_or("").contains("热情周到"), "{refused}");
+    assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &review("T0", 1, json!(["等待时间长"]))).await.0, 201, "version 1");
+
+    // A new version of the bad set: admin only, a known band, at least one tag.
+    let v2 = json!({"tags": ["排队太久", " 态度不好 ", "排队太久"]});
+    assert_eq!(app.put("/api/v1/tag-sets/bad", &d.supervisor, &v2).await.0, 403);
+    assert_eq!(app.put("/api/v1/tag-sets/awful", &d.admin, &v2).await.0, 404);
+    assert_eq!(app.put("/api/v1/tag-sets/bad", &d.admin, &json!({"tags": [" "]})).await.0, 422);
+    let (status, stored) = app.put("/api/v1/tag-sets/bad", &d.admin, &v2).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!((stored["version"].clone(), stored["tags"].clone()), (json!(2), json!(["排队太久", "态度不好"])), "cleaned: {stored}");
+    assert_eq!(app.count("audit_events WHERE action = 'put_tag_set'"), 1);
+
+    // From now on version 2 holds: its tags pass, version 1's withdrawn tag does not.
+    assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &review("T1", 2, json!(["排队太久", "态度不好"]))).await.0, 201);
+    let (status, refused) = app.post("/api/v1/reviews", Some(&d.key), &review("T2", 1, json!(["等待时间长"]))).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap_or("").contains("version 2"), "{refused}");
+    assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &review("T3", 5, json!(["热情周到"]))).await.0, 201, "the good set is untouched");
+    // Each review keeps the version it was rated under.
+    assert_eq!(app.count("reviews WHERE stars <= 2 AND tag_set_version = 1"), 1);
+    assert_eq!(app.count("reviews WHERE stars <= 2 AND tag_set_version = 2"), 1);
+    let (_, history) = app.get("/api/v1/tag-sets?history=true", Some(&d.admin)).await;
+    let bad_versions: Vec<(i64, bool)> = history.as_array().expect("history").iter().filter(|s| s["band"] == "bad").map(|s| (s["version"].as_i64().unwrap_or(0), s["current"].as_bool().unwrap_or(false))).collect();
+    assert_eq!(bad_versions, vec![(1, false), (2, true)]);
+
+    // The rating page offers the band's current tags.
+    let link = app.transaction(&d, "T4", "I1", json!({})).await["rating_url"].as_str().expect("link").to_owned();
+    let page = app.client.get(&link).send().await.expect("page").text().await.expect("html");
+    assert!(page.contains("排队太久") && !page.contains("等待时间长") && page.contains("热情周到"), "{page}");
+
+    // 差评分项统计: reviews per tag; the total counts a two-tag review once.
+    let (status, stats) = app.get("/api/v1/stats?group_by=tag", Some(&d.supervisor)).await;
+    assert_eq!(status, 200, "{stats}");
+    let per_tag: Vec<(String, i64)> = stats["groups"].as_array().expect("groups").iter().map(|g| (g["key"].as_str().unwrap_or("").to_owned(), g["ratings"].as_i64().unwrap_or(0))).collect();
+    assert_eq!(per_tag.len(), 4, "{stats}");
+    for tag in ["排队太久", "态度不好", "等待时间长", "热情周到"] {
+        assert!(per_tag.contains(&(tag.to_owned(), 1)), "{tag}: {per_tag:?}");
+    }
+    assert_eq!(stats["total"]["ratings"], 3, "{stats}");
+    assert_eq!(stats["total"]["stars"], json!([1, 1, 0, 0, 1]), "{stats}");
+    // Per department: D2 had none; another department's clerk may not look.
+    let (_, d2) = app.get("/api/v1/stats?group_by=tag&department_code=D2", Some(&d.supervisor)).await;
+    assert_eq!((d2["groups"].as_array().map(Vec::len), d2["total"]["ratings"].clone()), (Some(0), json!(0)), "{d2}");
+    assert_eq!(app.get("/api/v1/stats?group_by=tag&department_code=D1", Some(&d.clerk2)).await.0, 403);
+    assert_eq!(app.get("/api/v1/stats?group_by=tag&department_code=D1", Some(&d.clerk1)).await.1["total"]["ratings"], 3);
 }

@@ -212,6 +212,17 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
     assert_eq!(admin.post(&format!("/admin/keys/{id}/revoke"), &[("csrf", &csrf)]).await.0, 303);
     assert_eq!(app.post("/api/v1/transactions", Some(&key), &push).await.0, 401);
 
+    // A new version of the good tags, from the page.
+    let (_, tags_page) = admin.get("/admin/tags").await;
+    assert!(tags_page.contains("好评（4–5 星）") && tags_page.contains("第 1 版") && tags_page.contains("热情周到"), "{tags_page}");
+    let good = [("csrf", csrf.as_str()), ("band", "good"), ("tags", "热情周到\r\n一次办好\r\n\r\n态度亲切")];
+    assert_eq!(admin.post("/admin/tags", &good).await.0, 303);
+    let (_, sets) = app.get("/api/v1/tag-sets", Some(&d.admin)).await;
+    let good_set = sets.as_array().and_then(|a| a.iter().find(|s| s["band"] == "good")).cloned().expect("good set");
+    assert_eq!((good_set["version"].clone(), good_set["tags"].clone()), (json!(2), json!(["热情周到", "一次办好", "态度亲切"])));
+    assert!(admin.get("/admin/tags").await.1.contains("第 2 版（现行）"));
+    assert_eq!(admin.post("/admin/tags", &[("csrf", csrf.as_str()), ("band", "good"), ("tags", " ")]).await.0, 422);
+
     // SLA and calendar edits reach the API's view.
     let sla = [("csrf", csrf.as_str()), ("source", "hotline_12345"), ("feedback_days", "2"), ("reply_days", "7"), ("extended_reply_days", "20"), ("supervision_days", "3")];
     assert_eq!(admin.post("/admin/sla", &sla).await.0, 303);

@@ -12,6 +12,7 @@ use crate::db_run;
 use crate::domain::calendar::YearCalendar;
 use crate::domain::intake_rules::ComplaintSource;
 use crate::domain::rating_policy::RatingPolicy;
+use crate::domain::tag_sets::{clean_new_set, GradeBand, TagSets};
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
 use crate::admin::master_data::audit_admin_change;
@@ -142,5 +143,41 @@ pub fn set_rating_policy(conn: &mut Conn, actor: &str, policy: &RatingPolicy, no
         crate::storage::rules::store_rating_policy(conn, policy)?;
         audit_admin_change(conn, actor, "put_rating_policy", json!(policy), now)?;
         Ok(*policy)
+    })
+}
+
+/// One version of a band's tag set, as the API and the admin page show it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TagSetView {
+    /// `bad` (1–2 stars), `basic` (3) or `good` (4–5).
+    pub band: String,
+    pub version: i32,
+    pub tags: Vec<String>,
+    /// Whether this is the band's set in force.
+    pub current: bool,
+}
+
+/// The sets in force, or with `history` every version, by band and version.
+pub fn tag_sets(conn: &mut Conn, history: bool) -> AppResult<Vec<TagSetView>> {
+    let all = crate::storage::rules::tag_set_history(conn)?;
+    let current = TagSets::newest_of(all.clone());
+    Ok(all
+        .into_iter()
+        .map(|set| {
+            let is_current = current.of(set.band).version == set.version;
+            TagSetView { band: set.band.as_str().to_owned(), version: set.version, tags: set.tags, current: is_current }
+        })
+        .filter(|v| history || v.current)
+        .collect())
+}
+
+/// A band's new tag set: stored as its next version (audited); reviews from then on are
+/// checked against it, and those before keep the version they were rated under.
+pub fn put_tag_set(conn: &mut Conn, actor: &str, band: GradeBand, tags: &[String], now: DateTime<Utc>) -> AppResult<TagSetView> {
+    let tags = clean_new_set(tags)?;
+    conn.transaction(|conn| {
+        let set = crate::storage::rules::store_tag_set(conn, band, &tags, actor, crate::clock::to_db(now))?;
+        audit_admin_change(conn, actor, "put_tag_set", json!({"band": band.as_str(), "version": set.version, "tags": set.tags}), now)?;
+        Ok(TagSetView { band: band.as_str().to_owned(), version: set.version, tags: set.tags, current: true })
     })
 }

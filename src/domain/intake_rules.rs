@@ -221,39 +221,3 @@ mod tests {
         assert!(!Channel::Default.open_to_citizens());
     }
 }
-
-/// The tags offered for a grade band: 差评 (1–2), 基本满意 (3), 好评 (4–5).
-pub fn suggested_tags(band: GradeBand) -> &'static [&'static str] {
-    match band {
-        GradeBand::Bad => &["等待时间长", "态度不好", "材料要求不清", "多次跑腿", "办理效率低", "系统故障", "政策解释不清", "收费不合理"],
-        GradeBand::Neutral => &["基本顺利", "流程可以简化", "指引不够清楚", "等待稍久"],
-        GradeBand::Good => &["热情周到", "一次办好", "效率高", "解释清楚", "环境舒适", "主动帮办"],
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GradeBand {
-    Bad,
-    Neutral,
-    Good,
-}
-
-impl GradeBand {
-    pub const ALL: [GradeBand; 3] = [GradeBand::Bad, GradeBand::Neutral, GradeBand::Good];
-
-    pub fn of(stars: Stars) -> GradeBand {
-        match stars.get() {
-            1 | 2 => GradeBand::Bad,
-            3 => GradeBand::Neutral,
-            _ => GradeBand::Good,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GradeBand::Bad => "bad",
-            GradeBand::Neutral => "neutral",
-            GradeBand::Good => "good",
-        }
-    }
-}

@@ -10,5 +10,6 @@ pub mod masking;
 pub mod rating_policy;
 pub mod rules;
 pub mod sla;
+pub mod tag_sets;
 #[cfg(test)]
 pub(crate) mod spec_table;

@@ -1,20 +1,23 @@
-//! The rules deadlines follow: the working-day calendar and the SLA policy of each case source.
+//! The rules intake and deadlines follow: the working-day calendar, the SLA policy of each case
+//! source and the rating tags in force.
 
 use std::collections::HashMap;
 
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::sla::SlaPolicy;
+use crate::domain::tag_sets::TagSets;
 
-/// The working-day calendar and SLA policies, as the deadline code needs them.
+/// The working-day calendar, SLA policies and tag sets, as intake and the deadline code need them.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub calendar: WorkCalendar,
     policies: HashMap<String, SlaPolicy>,
+    pub tag_sets: TagSets,
 }
 
 impl Rules {
-    pub fn new(calendar: WorkCalendar, policies: HashMap<String, SlaPolicy>) -> Rules {
-        Rules { calendar, policies }
+    pub fn new(calendar: WorkCalendar, policies: HashMap<String, SlaPolicy>, tag_sets: TagSets) -> Rules {
+        Rules { calendar, policies, tag_sets }
     }
 
     /// The policy for a case source (`review`, `hotline_12345`, …); the default when none is set.

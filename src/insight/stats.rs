@@ -43,6 +43,8 @@ crate::domain::intake_rules::string_enum! {
         Staff = "staff",
         Channel = "channel",
         Month = "month",
+        /// 差评分项统计: the reviews carrying each tag (a review with two tags counts under both).
+        Tag = "tag",
     }
 }
 
@@ -55,6 +57,7 @@ impl GroupBy {
             GroupBy::Staff => "工作人员",
             GroupBy::Channel => "渠道",
             GroupBy::Month => "月份",
+            GroupBy::Tag => "评价标签",
         }
     }
 }
@@ -269,6 +272,18 @@ pub enum Scope {
     Department(i64),
 }
 
+/// The scope narrowed to one department by its code: anyone may narrow to their own; only
+/// those who see everything may pick another.
+pub fn narrowed(conn: &mut Conn, scope: Scope, department_code: Option<&str>) -> AppResult<Scope> {
+    let Some(code) = department_code else { return Ok(scope) };
+    let department = crate::storage::queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_code", code))?;
+    match scope {
+        Scope::All => Ok(Scope::Department(department.id)),
+        Scope::Department(own) if own == department.id => Ok(scope),
+        Scope::Department(_) => Err(AppError::Forbidden("statistics of another department".into())),
+    }
+}
+
 /// The tables the figures come from; each names its columns differently.
 #[derive(Debug, Clone, Copy)]
 enum Root {
@@ -324,6 +339,16 @@ fn key_sql(group_by: Option<GroupBy>, root: Root, backend: Backend) -> String {
         GroupBy::Channel if matches!(root, Root::Transactions) => "t.channel".into(),
         GroupBy::Channel => "r.channel".into(),
         GroupBy::Month => month_sql(root.time_column(), backend),
+        // Only reviews carry tags: [`counts`] joins their tags in as `tg`.
+        GroupBy::Tag => "tg.value".into(),
+    }
+}
+
+/// Each tag of a review as a row `tg(value)`: the tags are stored as a JSON array.
+fn tag_join(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "JOIN json_each(r.tags) tg",
+        Backend::Postgres => "CROSS JOIN LATERAL jsonb_array_elements_text(CAST(r.tags AS jsonb)) AS tg(value)",
     }
 }
 
@@ -440,7 +465,7 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
             count_if("r.channel <> 'default' AND r.stars >= 3"),
             count_if("r.stars <= 2 AND c.replied_at IS NOT NULL"),
         ),
-        "FROM reviews r LEFT JOIN cases c ON c.review_id = r.id",
+        &format!("FROM reviews r {} LEFT JOIN cases c ON c.review_id = r.id", if group_by == Some(GroupBy::Tag) { tag_join(backend) } else { "" }),
         "NOT r.invalidated",
     );
     let rows: Vec<ReviewRow> = db_run!(conn, |c| diesel::sql_query(&sql).load(c))?;
@@ -455,6 +480,10 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
         e.active_good += r.active_good;
         e.bad_reviews += r.s1 + r.s2;
         e.bad_replied += r.bad_replied;
+    }
+    // Transactions and cases carry no tag.
+    if group_by == Some(GroupBy::Tag) {
+        return Ok(out);
     }
 
     let sql = select(
@@ -589,8 +618,11 @@ pub fn compute(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope
     let names = names(conn, group_by)?;
     let mut total = Counts::default();
     let mut groups = Vec::with_capacity(counts.len());
+    let groups_add_up = group_by != Some(GroupBy::Tag);
     for (key, c) in counts {
-        total.add(&c);
+        if groups_add_up {
+            total.add(&c);
+        }
         let (key, name) = match (&key, group_by) {
             (None, _) => ("none".to_owned(), "（未指定）".to_owned()),
             (Some(k), Some(GroupBy::Channel)) => (k.clone(), channel_label(k).to_owned()),
@@ -600,8 +632,17 @@ pub fn compute(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope
             groups.push(Figures::of(key, name, c));
         }
     }
-    // Months read in order; other groups by code, with the unattributed last.
-    groups.sort_by(|a, b| (a.key == "none").cmp(&(b.key == "none")).then_with(|| a.key.cmp(&b.key)));
+    if !groups_add_up {
+        // A review with several tags is in several groups: the total counts it once.
+        total = self::counts(conn, period, None, scope, now, rules)?.remove(&None).unwrap_or_default();
+    }
+    // Months read in order; tags by how often they were chosen; other groups by code, with the
+    // unattributed last.
+    if group_by == Some(GroupBy::Tag) {
+        groups.sort_by(|a, b| b.ratings.cmp(&a.ratings).then_with(|| a.key.cmp(&b.key)));
+    } else {
+        groups.sort_by(|a, b| (a.key == "none").cmp(&(b.key == "none")).then_with(|| a.key.cmp(&b.key)));
+    }
     Ok(Stats {
         from: period.first_day().to_string(),
         to: period.last_day().to_string(),

@@ -110,6 +110,8 @@ fn rate(conn: &mut Conn, policy: &RatingPolicy, candidates: Candidates, through:
                 staff_id,
                 rated_at: clock::to_db(policy.rated_at(clock::from_db(completed_at))),
                 created_at,
+                // Carries no tags: no set was offered.
+                tag_set_version: None,
             })
             .collect();
         // A citizen (or another scanner) may rate one of them meanwhile: theirs stands.

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::domain::rules::Rules;
+use crate::domain::tag_sets::TagSets;
 use crate::cases::work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
@@ -140,6 +141,17 @@ pub struct ReviewCommand {
     pub anonymous: bool,
     pub is_public: bool,
     pub rated_at: DateTime<Utc>,
+    /// The version of its band's tag set in force, set by [`ReviewCommand::under_tag_sets`].
+    pub tag_set_version: Option<i32>,
+}
+
+impl ReviewCommand {
+    /// Checks the tags against the band's set in force (422 naming an unknown tag) and records
+    /// the version the review is rated under.
+    pub fn under_tag_sets(&mut self, sets: &TagSets) -> AppResult<()> {
+        self.tag_set_version = Some(sets.check(&self.content)?);
+        Ok(())
+    }
 }
 
 /// Who gives a rating: the citizen through the signed link of one transaction, or an
@@ -192,6 +204,7 @@ pub fn review_command(rater: &Rater<'_>, request: RatingRequest, now: DateTime<U
         anonymous: request.anonymous,
         is_public: request.public.unwrap_or(true),
         rated_at,
+        tag_set_version: None,
     })
 }
 
@@ -374,6 +387,7 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
                 transactions::staff_id,
                 rated_at.into_sql::<Timestamp>(),
                 created_at.into_sql::<Timestamp>(),
+                cmd.tag_set_version.into_sql::<Nullable<Integer>>(),
             ));
             diesel::insert_into(reviews::table)
                 .values(attributed)
@@ -392,6 +406,7 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
                     reviews::staff_id,
                     reviews::rated_at,
                     reviews::created_at,
+                    reviews::tag_set_version,
                 ))
                 .returning(reviews::id)
                 .get_result(c)
@@ -476,6 +491,7 @@ fn new_review<'a>(cmd: &'a ReviewCommand, tags: &'a str, by: Attribution, now: D
         staff_id: by.staff_id,
         rated_at: clock::to_db(cmd.rated_at),
         created_at: clock::to_db(now),
+        tag_set_version: cmd.tag_set_version,
     }
 }
 

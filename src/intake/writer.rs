@@ -120,6 +120,20 @@ fn store(pool: &DbPool, rules: &RulesCache, batch: Vec<Job>) {
             return;
         }
     };
+    // Tags outside their band's set in force are refused before anything is stored.
+    let mut accepted = Vec::with_capacity(batch.len());
+    for mut job in batch {
+        match job.cmd.under_tag_sets(&rules.tag_sets) {
+            Ok(()) => accepted.push(job),
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+    let batch = accepted;
+    if batch.is_empty() {
+        return;
+    }
     if batch.len() == 1 {
         answer_all(batch, vec![None], &mut conn, &rules);
         return;

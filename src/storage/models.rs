@@ -180,6 +180,8 @@ pub struct Review {
     pub staff_id: Option<i64>,
     pub rated_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    /// The version of its band's tag set it was rated under; `None` before tag sets existed.
+    pub tag_set_version: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -199,6 +201,7 @@ pub struct NewReview<'a> {
     pub staff_id: Option<i64>,
     pub rated_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    pub tag_set_version: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db_run;
@@ -12,8 +12,9 @@ use crate::domain::calendar::{WorkCalendar, YearCalendar};
 use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::rules::Rules;
 use crate::domain::sla::SlaPolicy;
+use crate::domain::tag_sets::{GradeBand, TagSet, TagSets};
 use crate::error::{AppError, AppResult};
-use crate::storage::schema::{calendar_days, sla_policies};
+use crate::storage::schema::{calendar_days, sla_policies, tag_sets};
 use crate::storage::Conn;
 
 pub fn load(conn: &mut Conn) -> AppResult<Rules> {
@@ -52,7 +53,57 @@ pub fn load(conn: &mut Conn) -> AppResult<Rules> {
             (source, policy)
         })
         .collect();
-    Ok(Rules::new(WorkCalendar::from_years(years.values()), policies))
+    Ok(Rules::new(WorkCalendar::from_years(years.values()), policies, TagSets::newest_of(tag_set_history(conn)?)))
+}
+
+/// Every version of every band's tag set, oldest first.
+pub fn tag_set_history(conn: &mut Conn) -> AppResult<Vec<TagSet>> {
+    let rows: Vec<(String, i32, String)> = db_run!(conn, |c| tag_sets::table
+        .order((tag_sets::band.asc(), tag_sets::version.asc()))
+        .select((tag_sets::band, tag_sets::version, tag_sets::tags))
+        .load(c))?;
+    rows.into_iter()
+        .map(|(band, version, tags)| {
+            let band = GradeBand::parse(&band).ok_or_else(|| AppError::internal(anyhow::anyhow!("stored tag set of unknown band {band:?}")))?;
+            let tags = serde_json::from_str(&tags).map_err(|e| AppError::internal(anyhow::anyhow!("stored tag set unreadable: {e}")))?;
+            Ok(TagSet { band, version, tags })
+        })
+        .collect()
+}
+
+/// Stores a set as its band's next version; a concurrent writer of the same band makes this
+/// one a unique violation rather than a second "next".
+pub fn store_tag_set(conn: &mut Conn, band: GradeBand, tags: &[String], by: &str, now: NaiveDateTime) -> AppResult<TagSet> {
+    let newest: Option<i32> = db_run!(conn, |c| tag_sets::table
+        .filter(tag_sets::band.eq(band.as_str()))
+        .select(diesel::dsl::max(tag_sets::version))
+        .first(c))?;
+    let version = newest.unwrap_or(0) + 1;
+    insert_tag_set(conn, &TagSet { band, version, tags: tags.to_vec() }, by, now)?;
+    Ok(TagSet { band, version, tags: tags.to_vec() })
+}
+
+fn insert_tag_set(conn: &mut Conn, set: &TagSet, by: &str, now: NaiveDateTime) -> AppResult<usize> {
+    let text = serde_json::to_string(&set.tags).map_err(AppError::internal)?;
+    Ok(db_run!(conn, |c| diesel::insert_into(tag_sets::table)
+        .values((
+            tag_sets::band.eq(set.band.as_str()),
+            tag_sets::version.eq(set.version),
+            tag_sets::tags.eq(&text),
+            tag_sets::created_by.eq(by),
+            tag_sets::created_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?)
+}
+
+/// Stores version 1 of each band unless it is there: the built-in defaults a new district
+/// starts from, so that every version a review names is on record.
+pub fn seed_tag_sets(conn: &mut Conn, now: NaiveDateTime) -> AppResult<()> {
+    for band in GradeBand::ALL {
+        insert_tag_set(conn, &TagSet::builtin(band), "system", now)?;
+    }
+    Ok(())
 }
 
 /// How long another instance's calendar or SLA edit may take to reach this one.

@@ -139,6 +139,7 @@ diesel::table! {
         staff_id -> Nullable<BigInt>,
         rated_at -> Timestamp,
         created_at -> Timestamp,
+        tag_set_version -> Nullable<Integer>,
     }
 }
 
@@ -306,6 +307,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tag_sets (id) {
+        id -> BigInt,
+        band -> Text,
+        version -> Integer,
+        tags -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
 
 diesel::joinable!(service_items -> departments (department_id));
@@ -318,6 +330,7 @@ diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(transactions -> windows (window_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    tag_sets,
     settings,
     departments,
     service_items,

@@ -171,6 +171,8 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_| json!({"transaction_no": "T1", "kind": "addendum", "comment": "补充"})), "401 401 403 ok 403 403 403 403"),
         e("GET", "/api/v1/calendar/{year}", "/api/v1/calendar/2026", NoBody, "401 401 403 403 ok ok ok ok"),
         e("PUT", "/api/v1/calendar/{year}", "/api/v1/calendar/2030", Json(|_| json!({"holidays": ["2030-01-01"], "workdays": []})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/tag-sets", "/api/v1/tag-sets", NoBody, "401 401 403 ok ok ok ok ok"),
+        e("PUT", "/api/v1/tag-sets/{band}", "/api/v1/tag-sets/basic", Json(|_| json!({"tags": ["基本顺利", "等待稍久"]})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/rating-policy", "/api/v1/rating-policy", NoBody, "401 401 403 403 403 403 ok ok"),
         e("PUT", "/api/v1/rating-policy", "/api/v1/rating-policy", Json(|_| json!({"enabled": false, "default_after_days": 15, "default_stars": 5})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/sla-policies", "/api/v1/sla-policies", NoBody, "401 401 403 403 ok ok ok ok"),

@@ -53,6 +53,7 @@ impl AppState {
         }
         let mut conn = pool.get()?;
         seed_official_calendars(&mut conn)?;
+        crate::storage::rules::seed_tag_sets(&mut conn, clock::to_db(clock::now())).map_err(|e| anyhow::anyhow!("seeding tag sets: {e}"))?;
         let secret = match &config.secret {
             Some(s) => s.clone(),
             None => queries::setting_or_insert(&mut conn, "rating_secret", &random_secret())?,

@@ -9,7 +9,9 @@ use crate::admin::accounts::{self, NewUserSpec};
 use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::domain::intake_rules::{Channel, ComplaintSource, ReviewContent};
+use crate::domain::grade::Stars;
 use crate::domain::rating_policy::RatingPolicy;
+use crate::domain::tag_sets::GradeBand;
 use crate::error::AppError;
 use crate::intake::{self, ComplaintCommand, ReviewCommand, TransactionCommand};
 use crate::admin::master_data::{self, AssignmentSpec};
@@ -187,19 +189,28 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
         } else {
             None
         };
-        let content = ReviewContent::parse(stars, vec![], comment).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Tags from the band's set in force: most bad reviews pick one, some good ones too.
+        let offered = &rules.tag_sets.of(GradeBand::of(Stars::parse(stars).map_err(|e| anyhow::anyhow!("{e}"))?)).tags;
+        let tags = match offered.len() {
+            0 => vec![],
+            n if rng.gen_bool(if stars <= 2 { 0.8 } else { 0.3 }) => vec![offered[rng.gen_range(0..n)].clone()],
+            _ => vec![],
+        };
+        let content = ReviewContent::parse(stars, tags, comment).map_err(|e| anyhow::anyhow!("{e}"))?;
         let rated_at = completed + Duration::minutes(rng.gen_range(1..2000));
         if rated_at > now {
             continue;
         }
-        let review = ReviewCommand {
+        let mut review = ReviewCommand {
             transaction_no: tx.transaction.transaction_no.clone(),
             content,
             channel: if at_counter { Channel::WindowDevice } else { Channel::Mobile },
             anonymous: rng.gen_bool(0.3),
             is_public: true,
             rated_at,
+            tag_set_version: None,
         };
+        review.under_tag_sets(&rules.tag_sets).map_err(err)?;
         intake::record_review(&mut conn, &review, actor, rated_at, &rules).map_err(err)?;
     }
     for (n, (title, content)) in COMPLAINTS.iter().enumerate() {

@@ -85,6 +85,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(rules_admin::put_calendar)),
                 )
                 .service(resource("/sla-policies").route(web::get().to(rules_admin::list_sla_policies)))
+                .service(resource("/tag-sets").route(web::get().to(rules_admin::get_tag_sets)))
+                .service(resource("/tag-sets/{band}").route(web::put().to(rules_admin::put_tag_set_of)))
                 .service(
                     resource("/rating-policy")
                         .route(web::get().to(rules_admin::get_rating_policy))

@@ -28,7 +28,7 @@ impl Modify for Security {
         admin::verify_audit, intake::create_transaction, intake::create_review, intake::create_complaint,
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
-        rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy,
+        rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,
         reports::get_stats, reports::get_rankings, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
         reports::open311_services, reports::open311_requests, reports::open311_request,
     ),

@@ -36,8 +36,11 @@ pub struct StatsQuery {
     pub from: Option<String>,
     /// `YYYY-MM-DD` (inclusive) or RFC 3339; default: today.
     pub to: Option<String>,
-    /// department, service_item, window, staff, channel or month; default: totals only.
+    /// department, service_item, window, staff, channel, month or tag (差评分项: reviews per tag);
+    /// default: totals only.
     pub group_by: Option<String>,
+    /// One department's figures only (a department's own staff see only theirs anyway).
+    pub department_code: Option<String>,
 }
 
 fn period_of(from: Option<&str>, to: Option<&str>) -> AppResult<Period> {
@@ -54,11 +57,12 @@ pub async fn get_stats(state: web::Data<AppState>, caller: Caller, query: web::Q
     let period = period_of(q.from.as_deref(), q.to.as_deref())?;
     let group_by = match q.group_by.as_deref() {
         None | Some("") => None,
-        Some(g) => Some(GroupBy::parse(g).ok_or_else(|| AppError::invalid("group_by", "department, service_item, window, staff, channel or month"))?),
+        Some(g) => Some(GroupBy::parse(g).ok_or_else(|| AppError::invalid("group_by", "department, service_item, window, staff, channel, month or tag"))?),
     };
     let stats = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
+            let scope = stats::narrowed(conn, scope, q.department_code.as_deref())?;
             stats::compute(conn, period, group_by, scope, clock::now(), &rules)
         })
         .await?;

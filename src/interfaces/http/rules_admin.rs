@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::interfaces::app::AppState;
-use crate::admin::rules::{load_year, replace_year, set_rating_policy, set_sla_policy, sla_policies_in_force, sources, SlaPolicyView};
+use crate::admin::rules::{load_year, put_tag_set, replace_year, set_rating_policy, set_sla_policy, tag_sets, TagSetView, sla_policies_in_force, sources, SlaPolicyView};
 use crate::clock;
 use crate::domain::calendar::YearCalendar;
 use crate::domain::rating_policy::RatingPolicy;
+use crate::domain::tag_sets::GradeBand;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult};
 use crate::domain::access::Role;
@@ -112,4 +113,45 @@ pub async fn put_rating_policy(state: web::Data<AppState>, caller: Caller, body:
     let (actor, policy) = (caller.0.actor_label(), body.into_inner());
     let stored = state.db(move |conn, _| set_rating_policy(conn, &actor, &policy, clock::now())).await?;
     Ok(HttpResponse::Ok().json(stored))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TagSetQuery {
+    /// Every version, not only those in force.
+    pub history: Option<bool>,
+}
+
+/// Who reads the tag sets: staff, and the integrations whose devices offer them to citizens.
+const TAG_SET_READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Department, Role::Integration];
+
+#[utoipa::path(get, path = "/api/v1/tag-sets", params(TagSetQuery), responses((status = 200, body = [TagSetView])), security(("bearer" = [])))]
+pub async fn get_tag_sets(state: web::Data<AppState>, caller: Caller, query: web::Query<TagSetQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(TAG_SET_READERS)?;
+    let history = query.history.unwrap_or(false);
+    let sets = state.db(move |conn, _| tag_sets(conn, history)).await?;
+    Ok(HttpResponse::Ok().json(sets))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagSetBody {
+    pub tags: Vec<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/tag-sets/{band}", params(("band" = String, Path, description = "bad, basic or good")), request_body = TagSetBody,
+    responses((status = 200, body = TagSetView, description = "the band's new version"), (status = 404, description = "no such band"), (status = 422, description = "no tags, too many or too long")),
+    security(("bearer" = [])))]
+pub async fn put_tag_set_of(state: web::Data<AppState>, caller: Caller, band: web::Path<String>, body: web::Json<TagSetBody>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let band = GradeBand::parse(&band).ok_or_else(|| AppError::NotFound(format!("no grade band {band:?}: bad, basic or good")))?;
+    let (actor, tags) = (caller.0.actor_label(), body.into_inner().tags);
+    let view = state
+        .db(move |conn, state| {
+            let view = put_tag_set(conn, &actor, band, &tags, clock::now())?;
+            state.rules.reload(conn)?;
+            Ok(view)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -17,6 +17,7 @@ use crate::clock;
 use crate::domain::calendar::{local_date, start_of_local_day};
 use crate::domain::calendar::YearCalendar;
 use crate::domain::sla::SlaPolicy;
+use crate::domain::tag_sets::GradeBand;
 use crate::error::{AppError, AppResult};
 use crate::admin::master_data::{self, AssignmentSpec, DepartmentPatch, ListFilter, ServiceItemPatch, StaffPatch, WindowPatch};
 use crate::domain::access::Role;
@@ -34,6 +35,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("assignments", "三对应"),
     ("users", "用户"),
     ("keys", "接口密钥"),
+    ("tags", "评价标签"),
     ("sla", "时限规则"),
     ("calendar", "工作日历"),
 ];
@@ -104,6 +106,8 @@ enum Content {
     Users(Vec<accounts::UserListItem>, Vec<master_data::DepartmentView>),
     Keys(Vec<accounts::ApiKeyListItem>),
     Sla(Vec<rules::SlaPolicyView>),
+    /// Every version of every band's tag set.
+    Tags(Vec<rules::TagSetView>),
     Calendar(YearCalendar),
 }
 
@@ -121,6 +125,7 @@ fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) 
         ),
         "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn, &ListFilter::default())?),
         "keys" => Content::Keys(accounts::list_api_keys(conn)?),
+        "tags" => Content::Tags(rules::tag_sets(conn, true)?),
         "sla" => {
             let rules = state.rules.reload(conn)?;
             Content::Sla(rules::sla_policies_in_force(conn, &rules)?)
@@ -224,6 +229,23 @@ impl Content {
                 (text_field("name", "用途名称", v, true, "text"))
             }),
             Content::Sla(_) => html! {},
+            Content::Tags(sets) => html! {
+                @for band in GradeBand::ALL {
+                    @let current = sets.iter().find(|s| s.band == band.as_str() && s.current);
+                    form.card method="post" {
+                        h2 { (band.label()) @if let Some(c) = current { " " span.muted { "第 " (c.version) " 版" } } }
+                        p.muted { "每行一个标签。保存后成为新版本：此后的评价只能选择新版本的标签，此前的评价保留原版本。" }
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="band" value=(band.as_str());
+                        @let id = format!("tags-{}", band.as_str());
+                        p {
+                            label for=(id) { (band.label()) "的标签" }
+                            textarea id=(id) name="tags" rows="6" { @if let Some(c) = current { (c.tags.join("\n")) } }
+                        }
+                        button type="submit" { "保存为新版本" }
+                    }
+                }
+            },
             Content::Calendar(y) => html! {
                 form.card method="get" {
                     label for="year" { "年份 " }
@@ -281,6 +303,23 @@ impl Content {
                                             }
                                         }
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            Content::Tags(sets) => html! {
+                div.card.table-wrap {
+                    h2 { "历史版本" }
+                    table {
+                        thead { tr { th scope="col" { "等级" } th scope="col" { "版本" } th scope="col" { "标签" } } }
+                        tbody {
+                            @for set in sets.iter().rev() {
+                                tr {
+                                    td { (GradeBand::parse(&set.band).map(GradeBand::label).unwrap_or("")) }
+                                    td { "第 " (set.version) " 版" @if set.current { "（现行）" } }
+                                    td { (set.tags.join("、")) }
                                 }
                             }
                         }
@@ -508,6 +547,13 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
         "keys" => {
             let (_, key) = accounts::create_api_key_by(conn, actor, required(form, "name")?, now)?;
             Ok(format!("密钥已生成，仅显示这一次，请立即复制保存：{key}"))
+        }
+        "tags" => {
+            let band = GradeBand::parse(required(form, "band")?).ok_or_else(|| AppError::invalid("band", "未知等级"))?;
+            let tags: Vec<String> = form.get("tags").map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default();
+            let set = rules::put_tag_set(conn, actor, band, &tags, now)?;
+            state.rules.reload(conn)?;
+            Ok(format!("已保存{}第 {} 版标签。", band.label(), set.version))
         }
         "sla" => {
             let source = required(form, "source")?;

@@ -12,7 +12,8 @@ use crate::interfaces::app::AppState;
 use crate::cases::citizen::{self, RatingStatus};
 use crate::clock::{self, display_local};
 use crate::domain::grade::Stars;
-use crate::domain::intake_rules::{suggested_tags, Channel, GradeBand, MAX_COMMENT_CHARS};
+use crate::domain::intake_rules::{Channel, FieldError, MAX_COMMENT_CHARS};
+use crate::domain::tag_sets::{GradeBand, TagSets};
 use crate::error::AppError;
 use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction};
 use crate::intake::{review_command, Rater, RatingRequest};
@@ -75,7 +76,7 @@ struct FormState<'a> {
     error: Option<String>,
 }
 
-fn rating_form(state: &AppState, token: &str, status: &RatingStatus, form: &FormState<'_>) -> Markup {
+fn rating_form(state: &AppState, token: &str, status: &RatingStatus, tag_sets: &TagSets, form: &FormState<'_>) -> Markup {
     let layout_body = html! {
         h1 { "请对本次办事服务进行评价" }
         (facts(status))
@@ -99,8 +100,8 @@ fn rating_form(state: &AppState, token: &str, status: &RatingStatus, form: &Form
                 p #bad-hint .muted hidden { "差评请至少选择一个标签或填写意见，以便部门核实整改。" }
                 @for band in GradeBand::ALL {
                     div.group data-band=(band.as_str()) {
-                        h2 { (match band { GradeBand::Bad => "不满意的地方", GradeBand::Neutral => "一般", GradeBand::Good => "满意的地方" }) }
-                        @for (i, tag) in suggested_tags(band).iter().enumerate() {
+                        h2 { (match band { GradeBand::Bad => "不满意的地方", GradeBand::Basic => "一般", GradeBand::Good => "满意的地方" }) }
+                        @for (i, tag) in tag_sets.of(band).tags.iter().enumerate() {
                             label {
                                 input type="checkbox" name={ "tag_" (band.as_str()) "_" (i) } value=(tag) checked[form.tags.iter().any(|t| t == tag)];
                                 (tag)
@@ -176,15 +177,15 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
         Ok(no) => no,
         Err(page) => return page,
     };
-    let status = match state.db(move |conn, _| citizen::status(conn, &no)).await {
-        Ok(s) => s,
+    let (status, rules) = match state.db(move |conn, state| Ok((citizen::status(conn, &no)?, state.rules(conn)?))).await {
+        Ok(loaded) => loaded,
         Err(e) => return unavailable(&e),
     };
     if status.review.is_some() {
         page(StatusCode::OK, rated_page(&token, &status, query.contains_key("thanks"), None))
     } else {
         let form = FormState { stars: None, tags: vec![], comment: "", anonymous: false, error: None };
-        page(StatusCode::OK, rating_form(&state, &token, &status, &form))
+        page(StatusCode::OK, rating_form(&state, &token, &status, &rules.tag_sets, &form))
     }
 }
 
@@ -219,27 +220,23 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
         public: None,
         rated_at: None,
     });
-    let command = match request.map(|r| review_command(&Rater::Citizen { link_transaction_no: &no }, r, now)) {
-        Some(Ok(command)) => command,
-        refused => {
-            let message = match refused {
-                Some(Err(AppError::Invalid(e))) => match e.field {
-                    "comment" if e.message.contains("bad review") => "差评请至少选择一个标签或填写意见。".to_owned(),
-                    "comment" => format!("意见最多 {MAX_COMMENT_CHARS} 字，且不能包含控制字符。"),
-                    "tags" => "标签有误，请重新选择。".to_owned(),
-                    _ => "请选择总体评价（1 至 5 星）。".to_owned(),
-                },
-                Some(Err(e)) => return unavailable(&e),
-                _ => "请选择总体评价（1 至 5 星）。".to_owned(),
-            };
-            let lookup = no.clone();
-            let status = match state.db(move |conn, _| citizen::status(conn, &lookup)).await {
-                Ok(s) => s,
+    // The form again, with what was chosen and why it was refused.
+    let again = |message: String| {
+        let (state, token, no, tags, comment) = (state.clone(), token.clone(), no.clone(), tags.clone(), comment.clone());
+        async move {
+            let (status, rules) = match state.db(move |conn, state| Ok((citizen::status(conn, &no)?, state.rules(conn)?))).await {
+                Ok(loaded) => loaded,
                 Err(e) => return unavailable(&e),
             };
-            let again = FormState { stars: stars.and_then(|s| u8::try_from(s).ok()), tags, comment: &comment, anonymous, error: Some(message) };
-            return page(StatusCode::UNPROCESSABLE_ENTITY, rating_form(&state, &token, &status, &again));
+            let form = FormState { stars: stars.and_then(|s| u8::try_from(s).ok()), tags, comment: &comment, anonymous, error: Some(message) };
+            page(StatusCode::UNPROCESSABLE_ENTITY, rating_form(&state, &token, &status, &rules.tag_sets, &form))
         }
+    };
+    let command = match request.map(|r| review_command(&Rater::Citizen { link_transaction_no: &no }, r, now)) {
+        Some(Ok(command)) => command,
+        Some(Err(AppError::Invalid(e))) => return again(refusal_text(&e)).await,
+        Some(Err(e)) => return unavailable(&e),
+        None => return again("请选择总体评价（1 至 5 星）。".to_owned()).await,
     };
     let result = state.reviews.submit(command, "citizen".to_owned(), now).await;
     match result {
@@ -247,9 +244,21 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
             state.metrics.review_recorded(recorded.is_bad);
             see_other(&format!("/rate/{token}?thanks=1"))
         }
+        // A tag the office withdrew while the page was open.
+        Err(AppError::Invalid(e)) => again(refusal_text(&e)).await,
         // Rated already (another tab, a double tap): show what is on record.
         Err(AppError::Conflict { code: "already_rated", .. }) => see_other(&format!("/rate/{token}")),
         Err(e) => unavailable(&e),
+    }
+}
+
+/// Why the form was refused, for the citizen.
+fn refusal_text(e: &FieldError) -> String {
+    match e.field {
+        "comment" if e.message.contains("bad review") => "差评请至少选择一个标签或填写意见。".to_owned(),
+        "comment" => format!("意见最多 {MAX_COMMENT_CHARS} 字，且不能包含控制字符。"),
+        "tags" => "所选标签已更新，请按当前列出的标签重新选择。".to_owned(),
+        _ => "请选择总体评价（1 至 5 星）。".to_owned(),
     }
 }
 

@@ -10,7 +10,7 @@
   }
   // Show the tags of the chosen grade band only.
   var groups = document.querySelectorAll('.tags .group[data-band]');
-  var band = function (stars) { return stars <= 2 ? 'bad' : stars == 3 ? 'neutral' : 'good'; };
+  var band = function (stars) { return stars <= 2 ? 'bad' : stars == 3 ? 'basic' : 'good'; };
   var show = function (stars) {
     groups.forEach(function (g) {
       var visible = stars && g.getAttribute('data-band') === band(stars);

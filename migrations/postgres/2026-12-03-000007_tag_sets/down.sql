@@ -1,0 +1,2 @@
+ALTER TABLE reviews DROP COLUMN tag_set_version;
+DROP TABLE IF EXISTS tag_sets;
