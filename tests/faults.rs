@@ -216,7 +216,7 @@ fn db_path(disk: &Path) -> String {
 
 #[actix_web::test]
 async fn sqlite_disk_full_refuses_cleanly_and_loses_nothing() {
-    let Some(disk) = SmallDisk::mount(3) else { return };
+    let Some(disk) = SmallDisk::mount(5) else { return };
     let url = db_path(&disk.path);
     let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| c.database_url = url).await else { return };
     let d = app.seed().await;

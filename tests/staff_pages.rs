@@ -243,3 +243,61 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
     let (_, audit) = app.get("/api/v1/audit/verify", Some(&d.admin)).await;
     assert_eq!(audit["ok"], true);
 }
+
+on_both_backends!(a_year_without_the_notice_is_provisional_until_it_is_entered);
+
+/// Issue 16 item 6. Next year gets a provisional calendar from the statutory holidays at start;
+/// while a year in use is provisional, case deadlines in it say so, the board and the admin
+/// pages show a banner, `/metrics` reports it; entering the notice makes it official. A
+/// recompute a crash cut short is finished at the next start.
+async fn a_year_without_the_notice_is_provisional_until_it_is_entered(app: TestApp) {
+    use chrono::Datelike;
+    let d = app.seed().await;
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let (this, next) = (today.year(), today.year() + 1);
+    let (status, cal) = app.get(&format!("/api/v1/calendar/{next}"), Some(&d.clerk1)).await;
+    assert_eq!((status, cal["status"].clone()), (200, json!("provisional")), "{cal}");
+    let holidays: Vec<chrono::NaiveDate> = serde_json::from_value(cal["holidays"].clone()).expect("dates");
+    assert_eq!(holidays.len(), 13, "元旦 1, 春节 4, 清明 1, 劳动节 2, 端午 1, 中秋 1, 国庆 3: {cal}");
+    assert!(holidays.iter().all(|day| day.weekday().number_from_monday() <= 5 && day.year() == next), "{cal}");
+    assert_eq!(cal["workdays"], json!([]), "no 调休 without the notice");
+
+    // A district whose current year is not confirmed either (as if set up before the notice).
+    app.execute(&format!("UPDATE calendar_years SET status = 'provisional' WHERE year = {this}"));
+    app.state.rules.reload(&mut app.conn()).expect("rules");
+    let case_id = app.bad_case(&d, "T-CAL").await;
+    let (_, case) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.supervisor)).await;
+    assert_eq!(case["deadlines"]["provisional"], true, "{case}");
+    let sup = Browser::sign_in(&app, "sup").await;
+    let (_, board) = sup.get("/board").await;
+    assert!(board.contains(&format!("{this} 年工作日历为暂定")), "the board says so");
+    let admin = Browser::sign_in(&app, "admin").await;
+    let (_, admin_page) = admin.get("/admin/users").await;
+    assert!(admin_page.contains(&format!("/admin/calendar?year={this}")), "admin pages link to the calendar");
+    let (_, calendar_page) = admin.get(&format!("/admin/calendar?year={next}")).await;
+    assert!(calendar_page.contains("（暂定）"), "{calendar_page}");
+    let metrics = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains(&format!("hcp_calendar_official{{year=\"{this}\"}} 0")), "{metrics}");
+
+    // The notices entered: official, and nothing is provisional any more.
+    for year in [this, next] {
+        let path = format!("/api/v1/calendar/{year}");
+        let (_, stored) = app.get(&path, Some(&d.admin)).await;
+        let (status, entered) = app.put(&path, &d.admin, &json!({"holidays": stored["holidays"], "workdays": stored["workdays"]})).await;
+        assert_eq!((status, entered["status"].clone()), (200, json!("official")), "{entered}");
+    }
+    let (_, case) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.supervisor)).await;
+    assert_eq!(case["deadlines"]["provisional"], false, "{case}");
+    assert!(!sup.get("/board").await.1.contains("工作日历为暂定"));
+    let metrics = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains(&format!("hcp_calendar_official{{year=\"{this}\"}} 1")) && metrics.contains(&format!("hcp_calendar_official{{year=\"{next}\"}} 1")), "{metrics}");
+
+    // A recompute cut short (the marker left behind, a deadline left stale) is finished.
+    let due = case["deadlines"]["feedback"].clone();
+    app.execute(&format!("UPDATE cases SET feedback_due = '2000-01-01 00:00:00' WHERE id = {case_id}"));
+    app.execute("INSERT INTO settings (key, value) VALUES ('deadlines_recompute_pending', 'crashed')");
+    let made = haochaping::admin::rules::keep_calendar_ahead(&mut app.conn(), chrono::Utc::now()).expect("keep the calendar");
+    assert!(made.is_empty(), "both years are there");
+    assert_eq!(app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.supervisor)).await.1["deadlines"]["feedback"], due);
+    assert_eq!(app.count("settings WHERE key = 'deadlines_recompute_pending'"), 0);
+}

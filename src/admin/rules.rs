@@ -1,7 +1,7 @@
 //! The working-day calendar, one year at a time, and the SLA policies (admin). A change
 //! recomputes the deadlines of open cases in the same transaction.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cases::actions::recompute_open_deadlines;
 use crate::db_run;
-use crate::domain::calendar::YearCalendar;
+use crate::domain::calendar::{provisional_year, YearCalendar, YearStatus};
 use crate::domain::intake_rules::ComplaintSource;
 use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::tag_sets::{clean_new_set, GradeBand, TagSets};
@@ -21,26 +21,35 @@ use crate::storage::Conn;
 
 const CALENDAR_LOCK: i64 = 724_102;
 
-pub fn load_year(conn: &mut Conn, year: i32) -> AppResult<YearCalendar> {
+/// A year's days and whether they are official; a year never stored is provisional, as
+/// generated from the statutory holidays.
+pub fn load_year(conn: &mut Conn, year: i32) -> AppResult<(YearCalendar, YearStatus)> {
     let (Some(first), Some(last)) = (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31))
     else {
         return Err(crate::error::AppError::invalid("year", "out of range"));
     };
+    let status: Option<String> = db_run!(conn, |c| calendar_years::table
+        .filter(calendar_years::year.eq(year))
+        .select(calendar_years::status)
+        .first(c)
+        .optional())?;
+    let Some(status) = status else { return Ok((provisional_year(year), YearStatus::Provisional)) };
     let days: Vec<(NaiveDate, String)> = db_run!(conn, |c| calendar_days::table
         .filter(calendar_days::day.between(first, last))
         .order(calendar_days::day.asc())
         .select((calendar_days::day, calendar_days::kind))
         .load(c))?;
     let (workdays, holidays): (Vec<_>, Vec<_>) = days.into_iter().partition(|(_, kind)| kind == "workday");
-    Ok(YearCalendar {
+    let calendar = YearCalendar {
         year,
         holidays: holidays.into_iter().map(|(d, _)| d).collect(),
         workdays: workdays.into_iter().map(|(d, _)| d).collect(),
-    })
+    };
+    Ok((calendar, YearStatus::parse(&status).unwrap_or(YearStatus::Official)))
 }
 
 /// Replaces the year's days inside the caller's transaction.
-pub fn store_year(conn: &mut Conn, year: &YearCalendar, by: &str, now: NaiveDateTime) -> AppResult<()> {
+pub fn store_year(conn: &mut Conn, year: &YearCalendar, status: YearStatus, by: &str, now: NaiveDateTime) -> AppResult<()> {
     conn.lock_for_chain(CALENDAR_LOCK)?;
     let rows: Vec<_> = year
         .holidays
@@ -64,11 +73,46 @@ pub fn store_year(conn: &mut Conn, year: &YearCalendar, by: &str, now: NaiveDate
                 calendar_years::year.eq(year.year),
                 calendar_years::updated_at.eq(now),
                 calendar_years::updated_by.eq(by),
+                calendar_years::status.eq(status.as_str()),
             ))
             .execute(c)?;
         QueryResult::Ok(())
     })?;
     Ok(())
+}
+
+/// Stores a provisional calendar for each of `years` that has none, so that deadlines running
+/// into next year skip its statutory holidays before the notice is out. Returns the years made.
+pub fn ensure_years(conn: &mut Conn, years: impl IntoIterator<Item = i32>, now: DateTime<Utc>) -> AppResult<Vec<i32>> {
+    let mut made = Vec::new();
+    for year in years {
+        let stored = conn.transaction(|conn| {
+            let known: i64 = db_run!(conn, |c| calendar_years::table.filter(calendar_years::year.eq(year)).count().get_result(c))?;
+            if known > 0 {
+                return Ok::<bool, AppError>(false);
+            }
+            store_year(conn, &provisional_year(year), YearStatus::Provisional, "provisional", crate::clock::to_db(now))?;
+            audit_admin_change(conn, "system", "provisional_calendar", json!({"year": year}), now)?;
+            Ok(true)
+        })?;
+        if stored {
+            made.push(year);
+        }
+    }
+    Ok(made)
+}
+
+/// Keeps a calendar for this year and the next: a provisional one is made for a year that has
+/// none, and the open deadlines are recomputed then (or finished, after a crash cut a
+/// recompute short). Run at start and by the scanner. Returns the years made.
+pub fn keep_calendar_ahead(conn: &mut Conn, now: DateTime<Utc>) -> AppResult<Vec<i32>> {
+    let this = crate::domain::calendar::local_date(now).year();
+    let made = ensure_years(conn, [this, this + 1], now)?;
+    let interrupted = crate::storage::queries::setting(conn, crate::cases::actions::RECOMPUTE_PENDING)?.is_some();
+    if !made.is_empty() || interrupted {
+        recompute_open_deadlines(conn)?;
+    }
+    Ok(made)
 }
 
 /// Replaces a year on an admin's behalf: validated, stored, audited, open deadlines recomputed.
@@ -79,12 +123,11 @@ pub fn replace_year(conn: &mut Conn, actor: &str, year: YearCalendar, now: DateT
     }
     let year = year.validated().map_err(|e| AppError::invalid("holidays", e.to_string()))?;
     conn.transaction(|conn| {
-        store_year(conn, &year, actor, crate::clock::to_db(now))?;
+        store_year(conn, &year, YearStatus::Official, actor, crate::clock::to_db(now))?;
         audit_admin_change(conn, actor, "put_calendar", json!({"year": year.year, "holidays": year.holidays, "workdays": year.workdays}), now)?;
-        let rules = crate::storage::rules::load(conn)?;
-        recompute_open_deadlines(conn, &rules, None)?;
         Ok::<_, AppError>(())
     })?;
+    recompute_open_deadlines(conn)?;
     Ok(year)
 }
 
@@ -107,10 +150,10 @@ pub fn set_sla_policy(conn: &mut Conn, actor: &str, source: &str, policy: &SlaPo
                 .execute(c)
         })?;
         audit_admin_change(conn, actor, "put_sla_policy", json!({"source": source, "policy": policy}), now)?;
-        let rules = crate::storage::rules::load(conn)?;
-        recompute_open_deadlines(conn, &rules, Some(source))?;
-        Ok(())
-    })
+        Ok::<_, AppError>(())
+    })?;
+    recompute_open_deadlines(conn)?;
+    Ok(())
 }
 
 /// Case sources a policy can be set for.

@@ -186,47 +186,59 @@ fn apply_outcome(
     Ok(next)
 }
 
-/// Recomputes the stored deadlines of open cases (of one source, or all) after the calendar or
-/// an SLA policy changed, inside the caller's transaction.
-pub fn recompute_open_deadlines(conn: &mut Conn, rules: &Rules, source: Option<&str>) -> AppResult<u64> {
-    let mut updated = 0u64;
+/// Open cases whose deadlines one recompute transaction rewrites at most: each batch holds
+/// SQLite's writer (or PostgreSQL's row locks) for a few milliseconds, so intake keeps
+/// answering while a calendar change moves a large backlog.
+const RECOMPUTE_BATCH: i64 = 500;
+/// Set while a recompute runs; `serve` finishes one a crash interrupted.
+pub const RECOMPUTE_PENDING: &str = "deadlines_recompute_pending";
+
+/// Recomputes the stored deadlines of the open cases after the calendar or an SLA policy
+/// changed (each already committed), with the rules as they now stand. Reads in batches outside
+/// any transaction and writes only the cases whose deadlines moved, one short transaction per
+/// batch. Idempotent: run again, it changes nothing. Returns how many cases moved.
+pub fn recompute_open_deadlines(conn: &mut Conn) -> AppResult<u64> {
+    queries::put_setting(conn, RECOMPUTE_PENDING, &clock::now().to_rfc3339())?;
+    let rules = crate::storage::rules::load(conn)?;
+    let mut moved = 0u64;
     let mut after_id = 0i64;
     loop {
-        let batch: Vec<Case> = db_run!(conn, |c| {
-            let mut q = cases::table
-                .filter(cases::closed_at.is_null())
-                .filter(cases::id.gt(after_id))
-                .order(cases::id.asc())
-                .limit(1000)
-                .select(Case::as_select())
-                .into_boxed();
-            if let Some(s) = source {
-                q = q.filter(cases::source.eq(s));
-            }
-            q.load(c)
-        })?;
+        let batch: Vec<Case> = db_run!(conn, |c| cases::table
+            .filter(cases::closed_at.is_null())
+            .filter(cases::id.gt(after_id))
+            .order(cases::id.asc())
+            .limit(RECOMPUTE_BATCH)
+            .select(Case::as_select())
+            .load(c))?;
         let Some(last) = batch.last() else { break };
         after_id = last.id;
-        for case in batch {
-            let state = case.state;
-            let d = deadlines_of(&case, rules);
-            let stage_due = stage_due_for(state, &d).map(clock::to_db);
-            let set = (
-                cases::feedback_due.eq(Some(clock::to_db(d.feedback))),
-                cases::reply_due.eq(Some(clock::to_db(d.reply))),
-                cases::supervision_due.eq(d.supervision.map(clock::to_db)),
-                cases::stage_due.eq(stage_due),
-            );
-            if stage_due == case.stage_due {
-                db_run!(conn, |c| diesel::update(cases::table.find(case.id)).set(set).execute(c))?;
-            } else {
-                // A moved deadline is alerted afresh.
-                db_run!(conn, |c| diesel::update(cases::table.find(case.id))
-                    .set((set, cases::alerted_level.eq(crate::domain::sla::NOT_ALERTED)))
-                    .execute(c))?;
-            }
-            updated += 1;
+        let changes: Vec<_> = batch
+            .iter()
+            .filter_map(|case| {
+                let d = deadlines_of(case, &rules);
+                let (feedback, reply, supervision) = (Some(clock::to_db(d.feedback)), Some(clock::to_db(d.reply)), d.supervision.map(clock::to_db));
+                let stage_due = stage_due_for(case.state, &d).map(clock::to_db);
+                let unchanged = (feedback, reply, supervision, stage_due) == (case.feedback_due, case.reply_due, case.supervision_due, case.stage_due);
+                (!unchanged).then_some((case.id, feedback, reply, supervision, stage_due, stage_due != case.stage_due))
+            })
+            .collect();
+        if changes.is_empty() {
+            continue;
         }
+        conn.transaction(|conn| {
+            for &(id, feedback, reply, supervision, stage_due, stage_moved) in &changes {
+                let set = (cases::feedback_due.eq(feedback), cases::reply_due.eq(reply), cases::supervision_due.eq(supervision), cases::stage_due.eq(stage_due));
+                if stage_moved {
+                    // A moved deadline is alerted afresh.
+                    db_run!(conn, |c| diesel::update(cases::table.find(id)).set((set, cases::alerted_level.eq(crate::domain::sla::NOT_ALERTED))).execute(c))?;
+                } else {
+                    db_run!(conn, |c| diesel::update(cases::table.find(id)).set(set).execute(c))?;
+                }
+            }
+            Ok::<_, AppError>(())
+        })?;
+        moved += changes.len() as u64;
     }
-    Ok(updated)
+    queries::delete_setting(conn, RECOMPUTE_PENDING)?;
+    Ok(moved)
 }

@@ -1,5 +1,6 @@
 //! Cases: opening one for a bad review or a complaint, and how a case reads to each caller.
 
+use crate::domain::calendar::local_date;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -181,6 +182,9 @@ pub struct DeadlinesView {
     pub feedback: Option<String>,
     pub reply: Option<String>,
     pub supervision: Option<String>,
+    /// A deadline falls in a year whose working-day calendar is provisional (generated from the
+    /// statutory holidays until the State Council's notice is entered): it may still move.
+    pub provisional: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -371,6 +375,10 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
             feedback: opt_time(case.feedback_due),
             reply: opt_time(case.reply_due),
             supervision: opt_time(case.supervision_due),
+            provisional: [case.feedback_due, case.reply_due, case.supervision_due]
+                .into_iter()
+                .flatten()
+                .any(|due| rules.calendar.is_provisional(local_date(clock::from_db(due)))),
         },
         alert: alert.map(|a| a.as_str().to_owned()),
         overdue_days: overdue,

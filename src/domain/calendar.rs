@@ -97,11 +97,90 @@ pub fn official_years() -> Vec<YearCalendar> {
     ]
 }
 
+/// Whether a year's calendar is the State Council's notice or generated until it is out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YearStatus {
+    Official,
+    Provisional,
+}
+
+impl YearStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YearStatus::Official => "official",
+            YearStatus::Provisional => "provisional",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<YearStatus> {
+        [YearStatus::Official, YearStatus::Provisional].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A provisional year from the statutory holidays of 《全国年节及纪念日放假办法》 as revised in
+/// 2024: 元旦 1 day, 春节 4 days from 除夕, 清明 1, 劳动节 2, 端午 1, 中秋 1, 国庆 3. A holiday
+/// that falls on a weekend, or on another holiday, is made up on the next weekday that is not
+/// one already. No 调休 working weekends: those only the notice can say.
+pub fn provisional_year(year: i32) -> YearCalendar {
+    let mut statutory: Vec<NaiveDate> = dates(year, &[(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)]);
+    if let Some(spring) = lunar_date(year, 1, 1) {
+        // 除夕 is the day before 正月初一, whether the twelfth month had 29 days or 30.
+        statutory.extend((0..4).filter_map(|k| spring.checked_sub_days(Days::new(1))?.checked_add_days(Days::new(k))));
+    }
+    statutory.extend(lunar_date(year, 5, 5)); // 端午
+    statutory.extend(lunar_date(year, 8, 15)); // 中秋
+    statutory.extend(qingming(year));
+    statutory.sort();
+    let mut holidays: BTreeSet<NaiveDate> = BTreeSet::new();
+    for (k, &day) in statutory.iter().enumerate() {
+        if !is_weekend(day) && holidays.insert(day) {
+            continue;
+        }
+        // The next weekday that is neither off already nor a statutory day still to come.
+        let mut make_up = day;
+        loop {
+            make_up = make_up + Days::new(1);
+            if !is_weekend(make_up) && !holidays.contains(&make_up) && !statutory[k + 1..].contains(&make_up) {
+                break;
+            }
+        }
+        holidays.insert(make_up);
+    }
+    YearCalendar { year, holidays: holidays.into_iter().filter(|d| d.year() == year).collect(), workdays: vec![] }
+}
+
+/// The Gregorian date of a (non-leap) lunar month and day of lunar year `year`.
+fn lunar_date(year: i32, month: i32, day: usize) -> Option<NaiveDate> {
+    let solar = tyme4rs::tyme::lunar::LunarDay::new(year as isize, month as isize, day).ok()?.get_solar_day();
+    NaiveDate::from_ymd_opt(solar.get_year() as i32, solar.get_month() as u32, solar.get_day() as u32)
+}
+
+/// The day of the 清明 solar term (the sun at 15° ecliptic longitude, Beijing time).
+fn qingming(year: i32) -> Option<NaiveDate> {
+    let solar = tyme4rs::tyme::solar::SolarTerm::new(year as isize, "清明").ok()?.get_solar_day();
+    NaiveDate::from_ymd_opt(solar.get_year() as i32, solar.get_month() as u32, solar.get_day() as u32)
+}
+
+/// The years whose calendar the office should confirm now: this year while it is not official,
+/// and from 1 November next year while it is not (the notice usually comes out in November).
+pub fn unconfirmed_years(cal: &WorkCalendar, today: NaiveDate) -> Vec<i32> {
+    let this = today.year();
+    let mut years = Vec::new();
+    if cal.status_of(this) != Some(YearStatus::Official) {
+        years.push(this);
+    }
+    if today.month() >= 11 && cal.status_of(this + 1) != Some(YearStatus::Official) {
+        years.push(this + 1);
+    }
+    years
+}
+
 /// The calendar as deadline arithmetic sees it. Years without data follow the weekend rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkCalendar {
     holidays: BTreeSet<NaiveDate>,
     workdays: BTreeSet<NaiveDate>,
+    provisional: BTreeSet<i32>,
 }
 
 impl WorkCalendar {
@@ -112,6 +191,28 @@ impl WorkCalendar {
             cal.workdays.extend(y.workdays.iter().copied());
         }
         cal
+    }
+
+    /// Marks the years whose days are provisional.
+    pub fn with_provisional(mut self, years: impl IntoIterator<Item = i32>) -> Self {
+        self.provisional.extend(years);
+        self
+    }
+
+    /// Whether `year` is official: entered from the notice. A year without data is not.
+    pub fn status_of(&self, year: i32) -> Option<YearStatus> {
+        if self.provisional.contains(&year) {
+            Some(YearStatus::Provisional)
+        } else if self.holidays.iter().chain(&self.workdays).any(|d| d.year() == year) {
+            Some(YearStatus::Official)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a deadline on `day` was counted on a calendar that may still change.
+    pub fn is_provisional(&self, day: NaiveDate) -> bool {
+        self.status_of(day.year()) != Some(YearStatus::Official)
     }
 
     pub fn official() -> Self {
@@ -266,6 +367,57 @@ mod tests {
         assert_eq!(cal.working_days_between(d(2026, 11, 20), d(2026, 11, 23)), 1);
         assert_eq!(cal.working_days_between(d(2026, 11, 23), d(2026, 11, 23)), 0);
         assert_eq!(cal.working_days_between(d(2026, 11, 24), d(2026, 11, 23)), 0);
+    }
+
+    /// The lunar and solar-term dates 2025–2030 as the almanacs publish them; for 2025 and 2026
+    /// every provisional holiday is also a holiday of the State Council's notice.
+    #[test]
+    fn provisional_years_follow_the_lunar_dates_and_clear_weekends() {
+        let known = [
+            (2025, d(2025, 1, 29), d(2025, 4, 4), d(2025, 5, 31), d(2025, 10, 6)),
+            (2026, d(2026, 2, 17), d(2026, 4, 5), d(2026, 6, 19), d(2026, 9, 25)),
+            (2027, d(2027, 2, 6), d(2027, 4, 5), d(2027, 6, 9), d(2027, 9, 15)),
+            (2028, d(2028, 1, 26), d(2028, 4, 4), d(2028, 5, 28), d(2028, 10, 3)),
+            (2029, d(2029, 2, 13), d(2029, 4, 4), d(2029, 6, 16), d(2029, 9, 22)),
+            (2030, d(2030, 2, 3), d(2030, 4, 5), d(2030, 6, 5), d(2030, 9, 12)),
+        ];
+        for (year, spring, qing, duanwu, midautumn) in known {
+            assert_eq!(lunar_date(year, 1, 1), Some(spring), "春节 {year}");
+            assert_eq!(qingming(year), Some(qing), "清明 {year}");
+            assert_eq!(lunar_date(year, 5, 5), Some(duanwu), "端午 {year}");
+            assert_eq!(lunar_date(year, 8, 15), Some(midautumn), "中秋 {year}");
+            let cal = provisional_year(year);
+            assert!(cal.clone().validated().is_ok(), "{year}: holidays are weekdays of the year");
+            // 13 statutory days, each a weekday off of its own.
+            assert_eq!(cal.holidays.len(), 13, "{year}: {:?}", cal.holidays);
+        }
+        for official in official_years() {
+            let provisional = provisional_year(official.year);
+            let missing: Vec<_> = provisional.holidays.iter().filter(|d| !official.holidays.contains(d)).collect();
+            assert!(missing.is_empty(), "{}: provisional days the notice does not give off: {missing:?}", official.year);
+        }
+        // 2027: 除夕 Fri 5 Feb, 春节 Sat 6 – Mon 8: the weekend days move to Tue 9 and Wed 10.
+        let y2027 = provisional_year(2027);
+        for day in [d(2027, 2, 5), d(2027, 2, 8), d(2027, 2, 9), d(2027, 2, 10)] {
+            assert!(y2027.holidays.contains(&day), "{day}: {:?}", y2027.holidays);
+        }
+        // 元旦 2027 is a Friday; 清明 Mon 5 Apr; 国庆 Fri 1 Oct – Sun 3: Mon 4 and Tue 5 instead.
+        for day in [d(2027, 1, 1), d(2027, 4, 5), d(2027, 10, 1), d(2027, 10, 4), d(2027, 10, 5)] {
+            assert!(y2027.holidays.contains(&day), "{day}");
+        }
+        // 2028: 中秋 falls on 国庆's third day; both are kept, so one more weekday is off.
+        let y2028 = provisional_year(2028);
+        assert!(y2028.holidays.contains(&d(2028, 10, 3)) && y2028.holidays.contains(&d(2028, 10, 4)) && y2028.holidays.contains(&d(2028, 10, 5)));
+        let cal = WorkCalendar::from_years(&[y2027]).with_provisional([2027]);
+        assert!(!cal.is_working_day(d(2027, 2, 10)));
+        assert_eq!(cal.status_of(2027), Some(YearStatus::Provisional));
+        assert!(cal.is_provisional(d(2027, 3, 1)) && cal.is_provisional(d(2031, 1, 2)));
+        assert_eq!(WorkCalendar::official().status_of(2026), Some(YearStatus::Official));
+        // From 1 November the office is told next year is not confirmed yet.
+        let official = WorkCalendar::official();
+        assert_eq!(unconfirmed_years(&official, d(2026, 10, 31)), Vec::<i32>::new());
+        assert_eq!(unconfirmed_years(&official, d(2026, 11, 1)), vec![2027]);
+        assert_eq!(unconfirmed_years(&cal, d(2027, 3, 1)), vec![2027]);
     }
 
     #[test]

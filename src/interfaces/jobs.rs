@@ -27,8 +27,12 @@ pub fn spawn(state: Arc<AppState>) {
             tick.tick().await;
             let result = scan_state
                 .db(|conn, state| {
-                    let rules = state.rules(conn)?;
                     let now = clock::now();
+                    // Past New Year's Eve, the year after next gets its provisional calendar.
+                    if !crate::admin::rules::keep_calendar_ahead(conn, now)?.is_empty() {
+                        state.rules.reload(conn)?;
+                    }
+                    let rules = state.rules(conn)?;
                     Ok((scan::scan(conn, now, &rules)?, default_ratings::give_due(conn, now)?))
                 })
                 .await;

@@ -131,3 +131,8 @@ pub fn put_setting(conn: &mut Conn, key: &str, value: &str) -> QueryResult<()> {
         .execute(c))?;
     Ok(())
 }
+
+pub fn delete_setting(conn: &mut Conn, key: &str) -> QueryResult<()> {
+    db_run!(conn, |c| diesel::delete(settings::table.filter(settings::key.eq(key))).execute(c))?;
+    Ok(())
+}

@@ -8,13 +8,13 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db_run;
-use crate::domain::calendar::{WorkCalendar, YearCalendar};
+use crate::domain::calendar::{WorkCalendar, YearCalendar, YearStatus};
 use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::rules::Rules;
 use crate::domain::sla::SlaPolicy;
 use crate::domain::tag_sets::{GradeBand, TagSet, TagSets};
 use crate::error::{AppError, AppResult};
-use crate::storage::schema::{calendar_days, sla_policies, tag_sets};
+use crate::storage::schema::{calendar_days, calendar_years, sla_policies, tag_sets};
 use crate::storage::Conn;
 
 pub fn load(conn: &mut Conn) -> AppResult<Rules> {
@@ -53,7 +53,12 @@ pub fn load(conn: &mut Conn) -> AppResult<Rules> {
             (source, policy)
         })
         .collect();
-    Ok(Rules::new(WorkCalendar::from_years(years.values()), policies, TagSets::newest_of(tag_set_history(conn)?)))
+    let provisional: Vec<i32> = db_run!(conn, |c| calendar_years::table
+        .filter(calendar_years::status.eq(YearStatus::Provisional.as_str()))
+        .select(calendar_years::year)
+        .load(c))?;
+    let calendar = WorkCalendar::from_years(years.values()).with_provisional(provisional);
+    Ok(Rules::new(calendar, policies, TagSets::newest_of(tag_set_history(conn)?)))
 }
 
 /// Every version of every band's tag set, oldest first.

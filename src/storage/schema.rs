@@ -228,6 +228,7 @@ diesel::table! {
         year -> Integer,
         updated_at -> Timestamp,
         updated_by -> Text,
+        status -> Text,
     }
 }
 

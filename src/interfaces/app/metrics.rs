@@ -1,12 +1,16 @@
 //! Prometheus metrics (`GET /metrics`, text format).
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub intake: IntCounterVec,
+    /// Outside the `haochaping_` prefix: `hcp_calendar_official{year}` is the name operators'
+    /// alerts rely on.
+    unprefixed: Registry,
+    calendar_official: IntGaugeVec,
 }
 
 impl Metrics {
@@ -38,7 +42,20 @@ impl Metrics {
                 tracing::warn!(error = %e, "metric not registered");
             }
         }
-        Metrics { registry, http_requests, http_duration, intake }
+        let unprefixed = Registry::new();
+        let calendar_official = IntGaugeVec::new(
+            Opts::new("hcp_calendar_official", "1 when the year's working-day calendar is the State Council's notice, 0 while provisional"),
+            &["year"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        if let Err(e) = unprefixed.register(Box::new(calendar_official.clone())) {
+            tracing::warn!(error = %e, "metric not registered");
+        }
+        Metrics { registry, http_requests, http_duration, intake, unprefixed, calendar_official }
+    }
+
+    pub fn calendar_status(&self, year: i32, official: bool) {
+        self.calendar_official.with_label_values(&[&year.to_string()]).set(i64::from(official));
     }
 
     pub fn count(&self, kind: &str) {
@@ -56,7 +73,9 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+        let mut families = self.registry.gather();
+        families.extend(self.unprefixed.gather());
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buffer) {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
         String::from_utf8(buffer).unwrap_or_default()

@@ -53,6 +53,10 @@ impl AppState {
         }
         let mut conn = pool.get()?;
         seed_official_calendars(&mut conn)?;
+        let made = crate::admin::rules::keep_calendar_ahead(&mut conn, clock::now()).map_err(|e| anyhow::anyhow!("calendar: {e}"))?;
+        if !made.is_empty() {
+            tracing::info!(years = ?made, "provisional working-day calendars generated from the statutory holidays");
+        }
         crate::storage::rules::seed_tag_sets(&mut conn, clock::to_db(clock::now())).map_err(|e| anyhow::anyhow!("seeding tag sets: {e}"))?;
         let secret = match &config.secret {
             Some(s) => s.clone(),
@@ -118,7 +122,7 @@ fn seed_official_calendars(conn: &mut Conn) -> Result<(), AppError> {
             if known > 0 {
                 return Ok::<(), AppError>(());
             }
-            crate::admin::rules::store_year(conn, &year, "official", now)?;
+            crate::admin::rules::store_year(conn, &year, crate::domain::calendar::YearStatus::Official, "official", now)?;
             Ok(())
         })?;
     }

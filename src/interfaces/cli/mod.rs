@@ -231,6 +231,17 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         crate::interfaces::cli::demo::seed(&state)?;
     }
+    {
+        let mut conn = state.conn()?;
+        let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for year in crate::domain::calendar::unconfirmed_years(&rules.calendar, crate::domain::calendar::local_date(crate::clock::now())) {
+            tracing::warn!(
+                year,
+                "the {year} working-day calendar is provisional (statutory holidays only, no 调休): deadlines in {year} may move; \
+                 enter the State Council's notice with PUT /api/v1/calendar/{year} or on /admin/calendar"
+            );
+        }
+    }
     let listener = TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!(%bind, backend = ?state.pool.backend(), "haochaping listening; open http://{bind}/");
     actix_web::rt::System::new().block_on(async move {

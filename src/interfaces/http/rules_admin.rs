@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::interfaces::app::AppState;
 use crate::admin::rules::{load_year, put_tag_set, replace_year, set_rating_policy, set_sla_policy, tag_sets, TagSetView, sla_policies_in_force, sources, SlaPolicyView};
 use crate::clock;
-use crate::domain::calendar::YearCalendar;
+use crate::domain::calendar::{YearCalendar, YearStatus};
 use crate::domain::rating_policy::RatingPolicy;
 use crate::domain::tag_sets::GradeBand;
 use crate::domain::sla::SlaPolicy;
@@ -20,6 +20,9 @@ use super::extract::Caller;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CalendarView {
     pub year: i32,
+    /// `official` (from the State Council's notice) or `provisional` (generated from the
+    /// statutory holidays, without 调休 weekends, until the notice is entered).
+    pub status: String,
     /// Weekdays that are off (statutory holidays).
     pub holidays: Vec<NaiveDate>,
     /// Weekend days that are worked (调休).
@@ -45,8 +48,8 @@ pub async fn get_calendar(state: web::Data<AppState>, caller: Caller, year: web:
     caller.0.require(&[Role::Admin, Role::Supervisor, Role::Department])?;
     let year = year.into_inner();
     check_year(year)?;
-    let y = state.db(move |conn, _| load_year(conn, year)).await?;
-    Ok(HttpResponse::Ok().json(CalendarView { year, holidays: y.holidays, workdays: y.workdays }))
+    let (y, status) = state.db(move |conn, _| load_year(conn, year)).await?;
+    Ok(HttpResponse::Ok().json(CalendarView { year, status: status.as_str().to_owned(), holidays: y.holidays, workdays: y.workdays }))
 }
 
 #[utoipa::path(put, path = "/api/v1/calendar/{year}", params(("year" = i32, Path)), request_body = CalendarBody,
@@ -61,7 +64,7 @@ pub async fn put_calendar(state: web::Data<AppState>, caller: Caller, year: web:
         .db(move |conn, state| {
             let stored = replace_year(conn, &actor, YearCalendar { year, holidays: b.holidays, workdays: b.workdays }, clock::now())?;
             state.rules.reload(conn)?;
-            Ok(CalendarView { year, holidays: stored.holidays, workdays: stored.workdays })
+            Ok(CalendarView { year, status: YearStatus::Official.as_str().to_owned(), holidays: stored.holidays, workdays: stored.workdays })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

@@ -1,9 +1,12 @@
 //! Health and metrics.
 
 use actix_web::{web, HttpResponse};
+use chrono::Datelike;
 use serde_json::json;
 
 use crate::interfaces::app::AppState;
+use crate::clock;
+use crate::domain::calendar::{local_date, YearStatus};
 use crate::error::AppResult;
 
 /// `200` when the database answers, `503` otherwise; load balancers use it.
@@ -18,5 +21,15 @@ pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // This year's and next year's calendar status, as the deadlines see it now.
+    match state.db(|conn, state| state.rules(conn)).await {
+        Ok(rules) => {
+            let this = local_date(clock::now()).year();
+            for year in [this, this + 1] {
+                state.metrics.calendar_status(year, rules.calendar.status_of(year) == Some(YearStatus::Official));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "calendar status for /metrics unavailable"),
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

@@ -15,7 +15,7 @@ use crate::interfaces::app::AppState;
 use crate::admin::rules;
 use crate::clock;
 use crate::domain::calendar::{local_date, start_of_local_day};
-use crate::domain::calendar::YearCalendar;
+use crate::domain::calendar::{unconfirmed_years, YearCalendar, YearStatus};
 use crate::domain::sla::SlaPolicy;
 use crate::domain::tag_sets::GradeBand;
 use crate::error::{AppError, AppResult};
@@ -25,7 +25,7 @@ use crate::storage::Conn;
 
 use crate::adapters::render::short_time;
 use super::staff::{check_csrf, signed_in_as, staff_header};
-use super::{busy, layout, message_page, page, see_other};
+use super::{busy, calendar_banner, layout, message_page, page, see_other};
 
 const SECTIONS: &[(&str, &str)] = &[
     ("departments", "部门"),
@@ -74,14 +74,20 @@ async fn render(state: &web::Data<AppState>, principal: &Principal, token: &str,
     let csrf = state.cookies.csrf(token);
     let owned_section = section.to_owned();
     let year = notice.values.get("year").and_then(|y| y.parse::<i32>().ok()).unwrap_or_else(|| local_date(clock::now()).year());
-    let content = state.db(move |conn, state| section_content(conn, state, &owned_section, year)).await;
-    let content = match content {
+    let content = state
+        .db(move |conn, state| {
+            let unconfirmed = unconfirmed_years(&state.rules(conn)?.calendar, local_date(clock::now()));
+            Ok((section_content(conn, state, &owned_section, year)?, unconfirmed))
+        })
+        .await;
+    let (content, unconfirmed) = match content {
         Ok(c) => c,
         Err(e) => return busy(&e),
     };
     let body = html! {
         (staff_header(principal, &csrf))
         h1 { "系统管理 · " (title) }
+        (calendar_banner(&unconfirmed, true))
         nav.card.subnav aria-label="管理分类" {
             @for (s, t) in SECTIONS {
                 @if *s == section { strong aria-current="page" { (t) } } @else { a href={ "/admin/" (s) } { (t) } }
@@ -108,7 +114,7 @@ enum Content {
     Sla(Vec<rules::SlaPolicyView>),
     /// Every version of every band's tag set.
     Tags(Vec<rules::TagSetView>),
-    Calendar(YearCalendar),
+    Calendar(YearCalendar, YearStatus),
 }
 
 fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) -> AppResult<Content> {
@@ -130,7 +136,10 @@ fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) 
             let rules = state.rules.reload(conn)?;
             Content::Sla(rules::sla_policies_in_force(conn, &rules)?)
         }
-        "calendar" => Content::Calendar(rules::load_year(conn, year.clamp(2000, 2100))?),
+        "calendar" => {
+            let (days, status) = rules::load_year(conn, year.clamp(2000, 2100))?;
+            Content::Calendar(days, status)
+        }
         _ => return Err(AppError::NotFound(section.to_owned())),
     })
 }
@@ -246,14 +255,17 @@ impl Content {
                     }
                 }
             },
-            Content::Calendar(y) => html! {
+            Content::Calendar(y, status) => html! {
                 form.card method="get" {
                     label for="year" { "年份 " }
                     input #year type="number" name="year" min="2000" max="2100" value=(y.year);
                     " " button.secondary type="submit" { "查看" }
                 }
                 form.card method="post" {
-                    h2 { (y.year) " 年工作日历" }
+                    h2 { (y.year) " 年工作日历 " span.muted { @if *status == YearStatus::Official { "（已按通知录入）" } @else { "（暂定）" } } }
+                    @if *status == YearStatus::Provisional {
+                        p { "暂定日历按《全国年节及纪念日放假办法》的法定节假日推算（周末遇节日顺延至下一工作日），没有调休上班日。请按国务院办公厅的放假通知核对、补全后保存，保存即为正式日历。" }
+                    }
                     p.muted { "每行一个日期（YYYY-MM-DD）。保存后，所有未结案件的期限按新日历重新计算。" }
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="year" value=(y.year);
@@ -342,7 +354,7 @@ impl Content {
                     }
                 }
             },
-            Content::Calendar(_) => html! {},
+            Content::Calendar(..) => html! {},
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::access::Principal;
 use crate::interfaces::app::AppState;
 use crate::cases::work::{self, CaseFilter, CaseList, CaseListItem};
 use crate::clock;
+use crate::domain::calendar::{local_date, unconfirmed_years};
 use crate::domain::case_flow::Action;
 use crate::domain::sla::ESCALATION_WORKING_DAYS;
 use crate::error::AppError;
@@ -19,7 +20,7 @@ use crate::domain::access::Role;
 
 use crate::adapters::render::short_time;
 use super::staff::{alert_badge, department_select, signed_in_as, staff_header};
-use super::{busy, layout, page};
+use super::{busy, calendar_banner, layout, page};
 
 const ROWS_PER_SECTION: i64 = 30;
 
@@ -32,6 +33,8 @@ struct Board {
     unassigned: CaseList,
     supervision: CaseList,
     departments: Vec<DepartmentView>,
+    /// Years whose working-day calendar is still provisional, to say so.
+    unconfirmed_years: Vec<i32>,
 }
 
 pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -56,8 +59,10 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 unassigned: list(CaseFilter { department: Some("unassigned".into()), ..CaseFilter::default() })?,
                 supervision: list(CaseFilter { state: Some("supervision".into()), ..CaseFilter::default() })?,
                 departments: vec![],
+                unconfirmed_years: vec![],
             };
-            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, ..board })
+            let unconfirmed_years = unconfirmed_years(&rules.calendar, local_date(now));
+            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, unconfirmed_years, ..board })
         })
         .await;
     match board {
@@ -81,6 +86,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
     let body = html! {
         (staff_header(principal, csrf))
         h1 { "督办看板" }
+        (calendar_banner(&b.unconfirmed_years, false))
         ul.tiles {
             @for (label, n, tone, href) in tiles {
                 li { a class={ "tile " (tone) } href=(href) { span.n { (n) } span { (label) } } }

@@ -69,6 +69,24 @@ pub fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// Tells the office that deadlines run on a calendar not yet confirmed by the State Council's
+/// notice (see `domain::calendar::unconfirmed_years`); admins get the link to enter it.
+pub fn calendar_banner(years: &[i32], for_admin: bool) -> Markup {
+    html! {
+        @for year in years {
+            div.warning role="status" {
+                strong { (year) " 年工作日历为暂定。" }
+                "期限按法定节假日推算，尚无调休安排，通知发布后可能变动。"
+                @if for_admin {
+                    a href={ "/admin/calendar?year=" (year) } { "按国务院办公厅通知录入" }
+                } @else {
+                    "请管理员在国务院办公厅通知发布后录入。"
+                }
+            }
+        }
+    }
+}
+
 /// A page that explains what went wrong, with the right status.
 pub fn message_page(status: StatusCode, title: &str, text: &str) -> HttpResponse {
     let page = layout(title, html! { div.card { h1 { (title) } p { (text) } } });

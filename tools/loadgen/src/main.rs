@@ -7,6 +7,9 @@
 //! `haochaping serve` child process, driven by many keep-alive connections; it prints rates,
 //! latency percentiles, the server's peak RSS and (b)/(a).
 //!
+//! `bench recompute` offers reviews at a steady rate while an admin's calendar change
+//! recomputes the deadlines of many open cases, and reports the reviews' latency meanwhile.
+//!
 //! `bench scan` fills a scratch database with open cases and times `haochaping scan` (the real
 //! command, as a child process) twice: the first scan raises every alert, the second is the
 //! steady state of a scan every minute.
@@ -59,6 +62,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 0.1)]
         bad_share: f64,
     },
+    /// Reviews offered at a steady rate while `PUT /api/v1/calendar/{next year}` recomputes the
+    /// deadlines of many open cases; last line `cases=… put_s=… p99_ms=… failed=…`, the
+    /// latency of the reviews sent while the PUT ran.
+    Recompute {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BenchBackend,
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+        /// Reviews per second offered meanwhile.
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+    },
     /// `haochaping scan` over generated open cases, first and repeated.
     Scan {
         #[arg(long, value_enum, default_value = "both")]
@@ -97,6 +112,7 @@ fn main() -> std::process::ExitCode {
                 intake(&IntakeArgs { backend, seconds, connections, bad_share })
             }
             BenchCommand::Scan { backend, cases } => scan(&ScanArgs { backend, cases }),
+            BenchCommand::Recompute { backend, cases, rate } => recompute(backend, cases, rate),
         }
     };
     match run() {
@@ -456,6 +472,7 @@ struct LoadResult {
     first_failure: Option<String>,
     seconds: f64,
     latencies: Latencies,
+    timed: Vec<(Instant, u32, bool)>,
 }
 
 /// Drives `connections` keep-alive HTTP/1.1 connections, each sending the next unrated
@@ -502,7 +519,7 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next
                 }
             })
         };
-        let mut result = LoadResult { created: 0, warmup_created: 0, failed: 0, first_failure: None, seconds: seconds as f64, latencies: Latencies::default() };
+        let mut result = LoadResult { created: 0, warmup_created: 0, failed: 0, first_failure: None, seconds: seconds as f64, latencies: Latencies::default(), timed: Vec::new() };
         let mut finished_early = None;
         for task in tasks {
             let part = task.await.map_err(|e| anyhow!("load task: {e}"))??;
@@ -513,6 +530,7 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next
                 result.first_failure = part.first_failure;
             }
             result.latencies.0.extend(part.latencies.0);
+            result.timed.extend(part.timed);
             if let Some(t) = part.ran_out_at {
                 finished_early = Some(finished_early.map_or(t, |f: Instant| f.max(t)));
             }
@@ -581,6 +599,8 @@ struct ClientPart {
     failed: u64,
     first_failure: Option<String>,
     latencies: Latencies,
+    /// Every answer after the warm-up: when it was sent, its latency (µs), whether it was a 201.
+    timed: Vec<(Instant, u32, bool)>,
     ran_out_at: Option<Instant>,
 }
 
@@ -600,7 +620,7 @@ async fn client_loop(
     use http_body_util::{BodyExt, Full};
     let mut sender = open_connection(addr).await?;
     let host = addr.to_string();
-    let mut part = ClientPart { created: 0, warmup_created: 0, failed: 0, first_failure: None, latencies: Latencies::default(), ran_out_at: None };
+    let mut part = ClientPart { created: 0, warmup_created: 0, failed: 0, first_failure: None, latencies: Latencies::default(), timed: Vec::new(), ran_out_at: None };
     for k in 0u32.. {
         let t0 = match pace {
             Some((first, interval)) => {
@@ -633,6 +653,9 @@ async fn client_loop(
         let status = response.status().as_u16();
         let answer = response.into_body().collect().await?.to_bytes();
         let took = t0.elapsed();
+        if t0 >= warmup_end {
+            part.timed.push((t0, micros(took), status == 201));
+        }
         if status == 201 {
             created.fetch_add(1, Ordering::Relaxed);
             if t0 >= warmup_end {
@@ -821,4 +844,119 @@ fn generate_open_cases(url: &str, n: usize) -> anyhow::Result<Spread> {
         }
     }
     Ok(spread)
+}
+
+/// Intake while a calendar change recomputes `cases` open deadlines (issue 16 item 6).
+fn recompute(backend: BenchBackend, cases: usize, rate: f64) -> anyhow::Result<()> {
+    if cases == 0 || rate <= 0.0 {
+        bail!("--cases and --rate must be positive");
+    }
+    let backends = backend.each();
+    let mut lines = Vec::new();
+    for backend in &backends {
+        lines.push((*backend, recompute_on(*backend, cases, rate)?));
+    }
+    for (backend, line) in &lines {
+        println!("{}: {line}", backend_name(*backend));
+    }
+    Ok(())
+}
+
+fn recompute_on(backend: Backend, n: usize, rate: f64) -> anyhow::Result<String> {
+    use chrono::Datelike;
+    eprintln!("== bench recompute · {} · {n} open cases · reviews offered at {rate:.0}/s", backend_name(backend));
+    let db = ScratchDb::create(backend)?;
+    let started = Instant::now();
+    let (key, transaction_nos) = seed_review_load(&db.url, 60_000)?;
+    generate_open_cases(&db.url, n)?;
+    let admin_password = "bench-password-2026";
+    {
+        let pool = DbPool::connect(&db.url, 1)?;
+        let mut conn = pool.get()?;
+        let spec = haochaping::admin::accounts::NewUserSpec {
+            username: "bench-admin",
+            password: admin_password,
+            role: haochaping::domain::access::Role::Admin,
+            department_code: None,
+            email: None,
+        };
+        haochaping::admin::accounts::create_user_by(&mut conn, "bench", &spec, clock::now()).map_err(|e| anyhow!("{e}"))?;
+    }
+    eprintln!("[1/3] seeded 60000 transactions, {n} open cases and an admin in {:.1} s", started.elapsed().as_secs_f64());
+    let server = Server::start(&db)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let token = runtime.block_on(async {
+        let (status, body) = http_json(server.addr, "POST", "/api/v1/auth/login", None, &serde_json::json!({"username": "bench-admin", "password": admin_password})).await?;
+        if status != 200 {
+            bail!("login: {status} {body}");
+        }
+        body["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no token in {body}"))
+    })?;
+    // Next year's calendar with one more holiday in January: every open deadline is recomputed.
+    let year = haochaping::domain::calendar::local_date(clock::now()).year() + 1;
+    let path = format!("/api/v1/calendar/{year}");
+    let (_, current) = runtime.block_on(http_json(server.addr, "GET", &path, Some(&token), &serde_json::Value::Null))?;
+    let mut holidays: Vec<String> = serde_json::from_value(current["holidays"].clone()).unwrap_or_default();
+    let extra = (4..=8u32)
+        .filter_map(|d| chrono::NaiveDate::from_ymd_opt(year, 1, d))
+        .find(|d| d.weekday().number_from_monday() <= 5 && !holidays.contains(&d.to_string()))
+        .ok_or_else(|| anyhow!("no free weekday in early January {year}"))?;
+    holidays.push(extra.to_string());
+    let body = serde_json::json!({"holidays": holidays, "workdays": current["workdays"].clone()});
+
+    let args = IntakeArgs { backend: BenchBackend::Sqlite, seconds: 30, connections: 64, bad_share: 0.1 };
+    let (addr, put_token) = (server.addr, token.clone());
+    let put = std::thread::spawn(move || -> anyhow::Result<(Instant, Instant, u16, String)> {
+        std::thread::sleep(Duration::from_secs(3));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let t0 = Instant::now();
+        let (status, answer) = runtime.block_on(http_json(addr, "PUT", &path, Some(&put_token), &body))?;
+        Ok((t0, Instant::now(), status, answer.to_string().chars().take(200).collect()))
+    });
+    eprintln!("[2/3] reviews at {rate:.0}/s for {} s; the PUT starts after 3 s", args.seconds);
+    let load = run_load(server.addr, &key, transaction_nos, Arc::new(AtomicUsize::new(0)), Some(rate), &args)?;
+    let (put_start, put_end, put_status, put_answer) = put.join().map_err(|_| anyhow!("the PUT thread panicked"))??;
+    if put_status != 200 {
+        bail!("PUT {year} calendar: {put_status} {put_answer}");
+    }
+    let put_s = (put_end - put_start).as_secs_f64();
+    if load.timed.iter().map(|(at, _, _)| *at).max().is_none_or(|last| last < put_end) {
+        eprintln!("      (the load ended before the PUT returned: only the start of the recompute is measured)");
+    }
+    let during: Vec<&(Instant, u32, bool)> = load.timed.iter().filter(|(at, _, _)| *at >= put_start && *at <= put_end).collect();
+    let failed = during.iter().filter(|(_, _, ok)| !ok).count();
+    let mut lat = Latencies(during.iter().map(|(_, us, _)| *us).collect());
+    let (p50, p99) = (lat.percentile_ms(0.50), lat.percentile_ms(0.99));
+    let mut all = load.latencies;
+    eprintln!(
+        "[3/3] PUT {year} calendar: 200 in {put_s:.2} s; the {} reviews sent meanwhile: p50 {p50:.1} ms, p99 {p99:.1} ms, {failed} not 201{}; over the whole run p99 {:.1} ms",
+        during.len(),
+        load.first_failure.as_deref().map(|f| format!(" (first: {f})")).unwrap_or_default(),
+        all.percentile_ms(0.99)
+    );
+    let moved: i64 = {
+        let pool = DbPool::connect(&db.url, 1)?;
+        let mut conn = pool.get()?;
+        db_run!(&mut conn, |c| cases::table.filter(cases::feedback_due.is_not_null()).count().get_result(c))?
+    };
+    eprintln!("check: {moved} of {n} open cases have their deadlines computed");
+    drop(server);
+    Ok(format!("cases={n} put_s={put_s:.2} reviews_during={} p50_ms={p50:.1} p99_ms={p99:.1} failed={failed}", during.len()))
+}
+
+/// One JSON request on a fresh connection: the status and the parsed answer.
+async fn http_json(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &serde_json::Value) -> anyhow::Result<(u16, serde_json::Value)> {
+    use http_body_util::{BodyExt, Full};
+    let mut sender = open_connection(addr).await?;
+    let mut request = hyper::Request::builder().method(method).uri(path).header("host", addr.to_string()).header("content-type", "application/json");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let payload = if body.is_null() { String::new() } else { body.to_string() };
+    let request = request.body(Full::new(bytes::Bytes::from(payload)))?;
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
 }

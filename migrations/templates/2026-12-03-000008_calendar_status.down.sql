@@ -1,0 +1,1 @@
+ALTER TABLE calendar_years DROP COLUMN status;
