@@ -223,7 +223,7 @@ async fn send(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, attack: &Att
                 let bytes = serde_json::to_vec(&good).unwrap_or_default();
                 endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
             }
-            Body::None => {
+            Body::None | Body::Csv(_) => {
                 let bytes = serde_json::to_vec(&serde_json::json!({ name.as_str(): value })).unwrap_or_default();
                 endpoints::call(app, f, ep, who, None, Some(bytes.into()), Some("application/json")).await
             }

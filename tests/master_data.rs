@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 on_both_backends!(
     master_data_changes_and_what_is_deactivated_takes_nothing_new,
     department_parents_cannot_loop,
-    assignments_change_over_time_and_transactions_follow_them
+    assignments_change_over_time_and_transactions_follow_them,
+    bulk_import_upserts_all_or_nothing_and_names_every_bad_row
 );
 
 fn codes(list: &Value, key: &str) -> Vec<String> {
@@ -162,4 +163,101 @@ async fn assignments_change_over_time_and_transactions_follow_them(app: TestApp)
         stats["groups"].as_array().expect("groups").iter().find(|g| g["key"] == staff).map(|g| g["counts"]["completed_transactions"].clone())
     };
     assert_eq!((completed("S1"), completed("S2")), (Some(json!(1)), Some(json!(1))), "{stats}");
+}
+
+fn report_of(body: &Value) -> &Value {
+    if body.get("report").is_some() {
+        &body["report"]
+    } else {
+        body
+    }
+}
+
+async fn import(app: &TestApp, token: &str, query: &str, body: Vec<u8>, content_type: &str) -> (u16, Value) {
+    let r = app.client.post(app.url(&format!("/api/v1/imports?{query}"))).bearer_auth(token).header("Content-Type", content_type).body(body).send().await.expect("send");
+    common::into_pair(r).await
+}
+
+/// Item 5: bulk import. Chinese headers as aliases, upsert by code (the same file twice changes
+/// nothing and says so), all or nothing with every bad row named (line, column, reason in
+/// Chinese), dry runs, XLSX and GBK files, 三对应 attribution, the CLI with rating links.
+async fn bulk_import_upserts_all_or_nothing_and_names_every_bad_row(app: TestApp) {
+    let d = app.seed().await;
+    let departments = "部门编码,部门名称,上级部门编码,邮箱\nD3,区民政局,,d3@example.test\nD4,婚姻登记处,D3,\n";
+    assert_eq!(import(&app, &d.supervisor, "kind=departments", departments.into(), "text/csv").await.0, 403);
+    let (status, first) = import(&app, &d.admin, "kind=departments", departments.into(), "text/csv").await;
+    assert_eq!((status, first["created"].clone(), first["written"].clone()), (200, json!(2), json!(true)), "{first}");
+    let (status, again) = import(&app, &d.admin, "kind=departments", departments.into(), "text/csv").await;
+    assert_eq!((status, again["created"].clone(), again["updated"].clone(), again["unchanged"].clone()), (200, json!(0), json!(0), json!(2)), "{again}");
+    let (_, d4) = app.get("/api/v1/departments?department_code=D3", Some(&d.admin)).await;
+    assert_eq!(codes(&d4, "code"), vec!["D4"], "the parent was set");
+    // A changed row is an update, through the same use case (audited).
+    let renamed = "code,name,parent_code,email\nD3,区民政局（新）,,d3@example.test\n";
+    assert_eq!(import(&app, &d.admin, "kind=departments", renamed.into(), "text/csv").await.1["updated"], 1);
+
+    // Windows from a GBK file, as Chinese Excel saves CSV.
+    let (gbk, _, _) = encoding_rs::GBK.encode("窗口编号,窗口名称,所在大厅\nW7,7号综合窗口,二楼东\n");
+    let (status, windows) = import(&app, &d.admin, "kind=windows", gbk.into_owned(), "text/csv").await;
+    assert_eq!((status, windows["created"].clone()), (200, json!(1)), "{windows}");
+    assert!(app.get("/api/v1/windows", Some(&d.admin)).await.1.as_array().expect("windows").iter().any(|w| w["name"] == "7号综合窗口" && w["hall"] == "二楼东"));
+
+    // 办件: one bad row and nothing is written; every bad row is named.
+    app.patch("/api/v1/windows/W7", &d.admin, &json!({"active": false})).await;
+    let bad = "办件编号,事项编码,窗口编号,办结时间\n\
+               B-1,I1,W1,2026-11-20 10:00:00\n\
+               B-2,NOPE,,2026-11-20 10:00:00\n\
+               B-3,I1,,昨天\n\
+               B-1,I1,,2026-11-21 10:00:00\n\
+               B-5,I1,W7,2026-11-21 10:00:00\n";
+    let (status, refused) = import(&app, &d.admin, "kind=transactions", bad.into(), "text/csv").await;
+    assert_eq!(status, 422, "{refused}");
+    let errors: Vec<(u64, String)> = report_of(&refused)["errors"].as_array().expect("errors").iter().map(|e| (e["line"].as_u64().unwrap_or(0), e["column"].as_str().unwrap_or("").to_owned())).collect();
+    assert_eq!(errors, vec![(3, "事项编码".to_owned()), (4, "办结时间".to_owned()), (5, "办件编号".to_owned()), (6, "窗口编号".to_owned())], "{refused}");
+    let reasons = report_of(&refused)["errors"].to_string();
+    assert!(reasons.contains("未知的事项编码 NOPE") && reasons.contains("无法识别的时间") && reasons.contains("文件中重复：第 2 行") && reasons.contains("已停用"), "{reasons}");
+    assert_eq!(app.count("transactions"), 0, "all or nothing");
+
+    // A dry run of a good file reports the same and writes nothing; then the real thing.
+    let good = "transaction_no,service_item_code,window_code,accepted_at,completed_at,applicant_phone\n\
+                B-1,I1,W1,2026-11-15 09:00,2026-11-15 10:00,13800000000\n\
+                B-2,I2,,,2026-11-20T10:00:00+08:00,\n";
+    let (status, dry) = import(&app, &d.admin, "kind=transactions&dry_run=true", good.into(), "text/csv").await;
+    assert_eq!((status, dry["created"].clone(), dry["written"].clone()), (200, json!(2), json!(false)), "{dry}");
+    assert_eq!(app.count("transactions"), 0);
+    let (status, done) = import(&app, &d.admin, "kind=transactions", good.into(), "text/csv").await;
+    assert_eq!((status, done["created"].clone(), done["written"].clone()), (200, json!(2), json!(true)), "{done}");
+    assert_eq!(app.count("transactions t JOIN staff s ON s.id = t.staff_id WHERE t.transaction_no = 'B-1' AND s.staff_no = 'S2'"), 1, "三对应 at its own time");
+    let (_, same) = import(&app, &d.admin, "kind=transactions", good.into(), "text/csv").await;
+    assert_eq!((same["created"].clone(), same["unchanged"].clone()), (json!(0), json!(2)), "{same}");
+
+    // XLSX, with a real date cell, as an office's own export.
+    let xlsx = {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (col, h) in ["办件编号", "事项编码", "办结时间"].iter().enumerate() {
+            sheet.write_string(0, col as u16, *h).expect("cell");
+        }
+        let when = rust_xlsxwriter::ExcelDateTime::parse_from_str("2026-11-22 15:30:00").expect("date");
+        sheet.write_string(1, 0, "X-1").expect("cell");
+        sheet.write_string(1, 1, "I1").expect("cell");
+        sheet.write_datetime_with_format(1, 2, &when, &rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss")).expect("cell");
+        book.save_to_buffer().expect("xlsx")
+    };
+    let (status, from_xlsx) = import(&app, &d.admin, "kind=transactions", xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").await;
+    assert_eq!((status, from_xlsx["created"].clone()), (200, json!(1)), "{from_xlsx}");
+    assert_eq!(app.count("transactions WHERE transaction_no = 'X-1'"), 1);
+
+    // The command, with rating links for SMS or QR printing.
+    let dir = tempfile::tempdir().expect("dir");
+    let (input, links) = (dir.path().join("banjian.csv"), dir.path().join("links.csv"));
+    std::fs::write(&input, "办件编号,事项编码,办结时间\nC-1,I1,2026-11-23 10:00\nC-2,I1,2026-11-23 11:00\n").expect("file");
+    let out = app.cli(&["import", "--kind", "transactions", "--input", &input.to_string_lossy(), "--links-out", &links.to_string_lossy()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(&links).expect("links");
+    assert_eq!(written.lines().count(), 3, "{written}");
+    assert!(written.starts_with("办件编号,评价链接") && written.contains("C-2,") && written.contains("/rate/"), "{written}");
+    std::fs::write(&input, "办件编号,事项编码,办结时间\nC-3,NOPE,2026-11-23 10:00\n").expect("file");
+    let out = app.cli(&["import", "--kind", "transactions", "--input", &input.to_string_lossy(), "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("第 2 行 · 事项编码：未知的事项编码 NOPE"), "{}", String::from_utf8_lossy(&out.stderr));
 }

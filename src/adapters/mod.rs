@@ -5,4 +5,5 @@ pub mod mail;
 pub mod nlp;
 pub mod render;
 pub mod security;
+pub mod tabular;
 pub mod throttle;

@@ -2,5 +2,6 @@
 //! accounts and keys, and the rules deadlines follow (working-day calendar, SLA policies).
 
 pub mod accounts;
+pub mod import;
 pub mod master_data;
 pub mod rules;

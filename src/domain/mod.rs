@@ -5,6 +5,7 @@ pub mod assignment;
 pub mod calendar;
 pub mod case_flow;
 pub mod grade;
+pub mod import;
 pub mod intake_rules;
 pub mod masking;
 pub mod rating_policy;

@@ -3,6 +3,7 @@
 //! database transaction: it lands whole or not at all.
 
 pub mod default_ratings;
+pub mod import;
 pub mod writer;
 
 use chrono::{DateTime, Duration, Utc};

@@ -16,6 +16,8 @@ pub enum Body {
     Json(fn(&Fixture) -> Value),
     /// A page form; the caller's CSRF field is added.
     Form(fn(&Fixture) -> Vec<(&'static str, String)>),
+    /// A file sent as it is (`text/csv`).
+    Csv(&'static str),
 }
 
 pub struct Endpoint {
@@ -128,7 +130,7 @@ fn unique_code(f: &Fixture, prefix: &str) -> String {
 /// The table. Columns: anonymous, expired, citizen (of another transaction), integration key,
 /// department D2 on D1's data, department D1 on its own, supervisor, admin.
 pub fn all() -> Vec<Endpoint> {
-    use Body::{Form, Json, None as NoBody};
+    use Body::{Csv, Form, Json, None as NoBody};
     let e = |method, route, path, body, expect| Endpoint { method, route, path, body, expect };
     vec![
         e("GET", "/healthz", "/healthz", NoBody, "ok ok ok ok ok ok ok ok"),
@@ -148,6 +150,7 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/api/v1/service-items", "/api/v1/service-items", Json(|f| json!({"code": unique_code(f, "IX"), "name": "新事项", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/windows", "/api/v1/windows", Json(|f| json!({"code": unique_code(f, "WX"), "name": "新窗口", "hall": "二楼"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/imports", "/api/v1/imports?kind=windows&dry_run=true", Csv("code,name,hall\nW9,9号窗口,三楼\n"), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/assignments", "/api/v1/assignments", Json(|_| json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I2"], "effective_from": "2027-01-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/assignments", "/api/v1/assignments?window_code=W1", NoBody, "401 401 403 ok ok ok ok ok"),
         e("PATCH", "/api/v1/assignments/{id}", "/api/v1/assignments/1", Json(|_| json!({"effective_to": "2026-10-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
@@ -246,6 +249,7 @@ pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Op
         (Some(b), _) => req.header("Content-Type", content_type.unwrap_or("application/json")).body(b),
         (None, Body::None) => req,
         (None, Body::Json(make)) => req.json(&make(f)),
+        (None, Body::Csv(text)) => req.header("Content-Type", "text/csv").body(text),
         (None, Body::Form(make)) => {
             let mut fields = make(f);
             if let Some(token) = &creds.session {

@@ -14,7 +14,9 @@ use crate::admin::master_data::{
     self, AssignmentFilter, AssignmentSpec, AssignmentView, DepartmentPatch, DepartmentView, ListFilter, ServiceItemPatch, ServiceItemView, StaffPatch, StaffView, WindowPatch,
     WindowView,
 };
+use crate::adapters::tabular::TableSource;
 use crate::domain::access::Role;
+use crate::domain::import::{ImportKind, ImportReport};
 use crate::storage::audit::{self, ChainReport};
 
 use super::extract::Caller;
@@ -451,5 +453,43 @@ pub async fn revoke_api_key(state: web::Data<AppState>, caller: Caller, id: web:
 pub async fn verify_audit(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor])?;
     let report = state.db(|conn, _| Ok(audit::verify(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// departments, service-items, windows, staff, assignments or transactions.
+    pub kind: String,
+    /// Check every row and report, write nothing (default false).
+    pub dry_run: Option<bool>,
+}
+
+/// The largest import body the API takes; bigger files go through `haochaping import`.
+pub const IMPORT_BODY_LIMIT: usize = 64 << 20;
+
+#[utoipa::path(post, path = "/api/v1/imports", params(ImportQuery),
+    request_body(content = Vec<u8>, description = "the file: CSV (UTF-8 or GBK) or XLSX", content_type = "text/csv"),
+    responses((status = 200, body = ImportReport, description = "every row accepted (written unless dry_run)"),
+        (status = 422, description = "rows refused: nothing written; `report` lists every refused row")),
+    security(("bearer" = [])))]
+pub async fn import(state: web::Data<AppState>, caller: Caller, query: web::Query<ImportQuery>, body: web::Bytes) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let q = query.into_inner();
+    let kind = ImportKind::parse(&q.kind)
+        .ok_or_else(|| AppError::invalid("kind", "departments, service-items, windows, staff, assignments or transactions"))?;
+    let (actor, dry_run, bytes) = (caller.0.actor_label(), q.dry_run.unwrap_or(false), body.to_vec());
+    let report = state
+        .db(move |conn, _| {
+            let source = TableSource::Bytes(bytes);
+            match kind {
+                ImportKind::Transactions => crate::intake::import::import_transactions(conn, source, dry_run, false, clock::now(), &mut |_| {}).map(|(r, _)| r),
+                _ => crate::admin::import::import_master_data(conn, &actor, kind, source, dry_run, clock::now()),
+            }
+        })
+        .await?;
+    if report.has_errors() {
+        return Ok(HttpResponse::UnprocessableEntity().json(serde_json::json!({"error": {"code": "invalid_rows", "message": report.summary()}, "report": report})));
+    }
     Ok(HttpResponse::Ok().json(report))
 }

@@ -71,6 +71,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/auth/password").route(web::post().to(admin::change_password)))
                 .service(resource("/api-keys").route(web::post().to(admin::create_api_key)).route(web::get().to(admin::list_api_keys)))
                 .service(resource("/api-keys/{id}").route(web::delete().to(admin::revoke_api_key)))
+                .service(
+                    resource("/imports")
+                        .app_data(web::PayloadConfig::new(admin::IMPORT_BODY_LIMIT))
+                        .route(web::post().to(admin::import)),
+                )
                 .service(resource("/transactions").route(web::post().to(intake::create_transaction)))
                 .service(resource("/reviews").route(web::post().to(intake::create_review)))
                 .service(resource("/complaints").route(web::post().to(intake::create_complaint)))
