@@ -261,6 +261,16 @@ async fn the_admin_adjusts_the_district_in_a_browser() {
     let offered = text_of(&client, ".tags .group[data-band=bad]").await;
     assert!(offered.contains("窗口开得太少") && !offered.contains("等待时间长"), "{offered}");
 
+    // Next year's calendar: provisional until the notice is entered, and the page says so.
+    let next = chrono::Datelike::year(&chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()) + 1;
+    client.goto(&app.url(&format!("/admin/calendar?year={next}"))).await.expect("calendar page");
+    let text = body_text(&client).await;
+    assert!(text.contains(&format!("{next} 年工作日历")) && text.contains("（暂定）") && text.contains("法定节假日"), "{text}");
+    shot(&client, "8-admin-calendar-provisional").await;
+    click_through(&client, "form.card[method=post] button[type=submit]").await;
+    assert!(body_text(&client).await.contains("（已按通知录入）"), "saving the notice makes it official");
+    assert_eq!(app.get(&format!("/api/v1/calendar/{next}"), Some(&d.admin)).await.1["status"], "official");
+
     // A window closed from its row's button.
     client.goto(&app.url("/admin/windows")).await.expect("windows page");
     click_through(&client, "button[aria-label='停用 W1']").await;

@@ -10,6 +10,10 @@
 //! `bench recompute` offers reviews at a steady rate while an admin's calendar change
 //! recomputes the deadlines of many open cases, and reports the reviews' latency meanwhile.
 //!
+//! `bench import` writes a CSV of generated 办件 and times `haochaping import` of it (the
+//! real command, as a child process, its peak RSS sampled) against a plain multi-row INSERT of
+//! the same rows into the same table in one transaction.
+//!
 //! `bench scan` fills a scratch database with open cases and times `haochaping scan` (the real
 //! command, as a child process) twice: the first scan raises every alert, the second is the
 //! steady state of a scan every minute.
@@ -74,6 +78,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 500.0)]
         rate: f64,
     },
+    /// `haochaping import --kind transactions` of a generated CSV against a plain multi-row
+    /// INSERT of the same rows into the same table in one transaction; last line
+    /// `rows=… ratio=… import_per_s=… insert_per_s=… rss_mb=…`.
+    Import {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BenchBackend,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+    },
     /// `haochaping scan` over generated open cases, first and repeated.
     Scan {
         #[arg(long, value_enum, default_value = "both")]
@@ -113,6 +126,7 @@ fn main() -> std::process::ExitCode {
             }
             BenchCommand::Scan { backend, cases } => scan(&ScanArgs { backend, cases }),
             BenchCommand::Recompute { backend, cases, rate } => recompute(backend, cases, rate),
+            BenchCommand::Import { backend, rows } => import_bench(backend, rows),
         }
     };
     match run() {
@@ -959,4 +973,124 @@ async fn http_json(addr: SocketAddr, method: &str, path: &str, token: Option<&st
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await?.to_bytes();
     Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+}
+
+fn import_bench(backend: BenchBackend, rows: usize) -> anyhow::Result<()> {
+    if rows == 0 {
+        bail!("--rows must be positive");
+    }
+    let mut lines = Vec::new();
+    for backend in backend.each() {
+        lines.push((backend, import_on(backend, rows)?));
+    }
+    for (backend, line) in &lines {
+        println!("{}: {line}", backend_name(*backend));
+    }
+    Ok(())
+}
+
+fn import_on(backend: Backend, n: usize) -> anyhow::Result<String> {
+    use std::io::Write;
+    eprintln!("== bench import · {} · {n} transactions", backend_name(backend));
+    let completed = "2026-11-20 10:00:00";
+    // The same rows both ways: a plain INSERT and the file.
+    let plain_db = ScratchDb::create(backend)?;
+    seed_review_load(&plain_db.url, 0)?;
+    let pool = DbPool::connect(&plain_db.url, 1)?;
+    let mut conn = pool.get()?;
+    let (item_id, department_id): (i64, i64) = db_run!(&mut conn, |c| haochaping::storage::schema::service_items::table
+        .select((haochaping::storage::schema::service_items::id, haochaping::storage::schema::service_items::department_id))
+        .first(c))?;
+    let completed_at = chrono::NaiveDateTime::parse_from_str(completed, "%Y-%m-%d %H:%M:%S")? - chrono::Duration::hours(8);
+    let created_at = clock::to_db(clock::now());
+    let started = Instant::now();
+    conn.transaction(|conn| -> anyhow::Result<()> {
+        let mut made = 0usize;
+        while made < n {
+            let size = 1_000.min(n - made);
+            let nos: Vec<String> = (made..made + size).map(|i| format!("IMP-{i:08}")).collect();
+            let phones: Vec<String> = (made..made + size).map(|i| format!("138{:08}", i % 100_000_000)).collect();
+            let rows: Vec<haochaping::storage::models::NewTransaction> = nos
+                .iter()
+                .zip(&phones)
+                .map(|(no, phone)| haochaping::storage::models::NewTransaction {
+                    transaction_no: no,
+                    service_item_id: item_id,
+                    department_id,
+                    window_id: None,
+                    staff_id: None,
+                    channel: "pc",
+                    applicant_name: None,
+                    applicant_phone: Some(phone),
+                    applicant_email: None,
+                    accepted_at: None,
+                    completed_at,
+                    created_at,
+                })
+                .collect();
+            db_run!(conn, |c| diesel::insert_into(haochaping::storage::schema::transactions::table).values(&rows).execute(c))?;
+            made += size;
+        }
+        Ok(())
+    })?;
+    let insert_s = started.elapsed().as_secs_f64();
+    drop(conn);
+    drop(pool);
+    drop(plain_db);
+    eprintln!("[1/2] plain multi-row INSERT of {n} rows (1 000 per statement) in one transaction: {insert_s:.2} s = {:.0} rows/s", n as f64 / insert_s);
+
+    let db = ScratchDb::create(backend)?;
+    seed_review_load(&db.url, 0)?;
+    let file = db.dir.join("banjian.csv");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        writeln!(out, "办件编号,事项编码,办结时间,联系电话")?;
+        for i in 0..n {
+            writeln!(out, "IMP-{i:08},BENCH-1,{completed},138{:08}", i % 100_000_000)?;
+        }
+    }
+    let bytes = std::fs::metadata(&file)?.len();
+    let started = Instant::now();
+    let mut child = Command::new(server_binary()?)
+        .args(["import", "--kind", "transactions", "--input"])
+        .arg(&file)
+        .env("DATABASE_URL", &db.url)
+        .env("HCP_SECRET", "bench-secret")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting haochaping import")?;
+    let mut peak_kb = 0f64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            if let Some(kb) = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()) {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let import_s = started.elapsed().as_secs_f64();
+    let mut report = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut out, &mut report)?;
+    }
+    if !status.success() {
+        bail!("haochaping import failed ({status}): {report}");
+    }
+    let pool = DbPool::connect(&db.url, 1)?;
+    let stored: i64 = db_run!(&mut pool.get()?, |c| haochaping::storage::schema::transactions::table.count().get_result(c))?;
+    if stored as usize != n {
+        bail!("{stored} transactions stored, {n} imported");
+    }
+    let rss_mb = peak_kb / 1024.0;
+    eprintln!(
+        "[2/2] haochaping import of a {:.0} MB CSV: {import_s:.2} s = {:.0} rows/s, peak RSS {rss_mb:.0} MB; {stored} stored",
+        bytes as f64 / 1e6,
+        n as f64 / import_s
+    );
+    Ok(format!("rows={n} ratio={:.2} import_per_s={:.0} insert_per_s={:.0} rss_mb={rss_mb:.0}", insert_s / import_s, n as f64 / import_s, n as f64 / insert_s))
 }
