@@ -217,6 +217,19 @@ async fn bulk_import_upserts_all_or_nothing_and_names_every_bad_row(app: TestApp
     assert!(reasons.contains("未知的事项编码 NOPE") && reasons.contains("无法识别的时间") && reasons.contains("文件中重复：第 2 行") && reasons.contains("已停用"), "{reasons}");
     assert_eq!(app.count("transactions"), 0, "all or nothing");
 
+    // A repeat further down than one chunk of 1 000 rows is found too.
+    let mut long = String::from("办件编号,事项编码,办结时间\n");
+    for i in 0..1_001 {
+        long.push_str(&format!("L-{i},I1,2026-11-20 10:00\n"));
+    }
+    long.push_str("L-7,I1,2026-11-20 10:00\n");
+    let (status, refused) = import(&app, &d.admin, "kind=transactions&dry_run=true", long.into(), "text/csv").await;
+    assert_eq!(status, 422, "{refused}");
+    let errors = &report_of(&refused)["errors"];
+    assert_eq!((errors[0]["line"].clone(), errors[0]["column"].clone()), (json!(1003), json!("办件编号")), "{errors}");
+    assert!(errors[0]["reason"].as_str().unwrap_or("").contains("文件中重复"), "{errors}");
+    assert_eq!(app.count("transactions"), 0);
+
     // A dry run of a good file reports the same and writes nothing; then the real thing.
     let good = "transaction_no,service_item_code,window_code,accepted_at,completed_at,applicant_phone\n\
                 B-1,I1,W1,2026-11-15 09:00,2026-11-15 10:00,13800000000\n\

@@ -118,8 +118,10 @@ pub fn import_transactions(
         let lookup = Lookup::load(conn)?;
         let mut report = ImportReport::new(ImportKind::Transactions, dry_run);
         let mut columns: Option<ColumnMap> = None;
-        let mut seen: HashMap<Box<str>, u64> = HashMap::new();
         let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
+        // The chunk's numbers and their lines: repeats within a chunk; across chunks the
+        // database tells (see `store_chunk`).
+        let mut in_chunk: HashMap<String, u64> = HashMap::with_capacity(CHUNK);
         let mut numbers: Vec<String> = Vec::new();
         let created_at = clock::to_db(now);
         let read = for_each_row(source, &mut |line, cells| {
@@ -137,11 +139,18 @@ pub fn import_transactions(
             if report.rows % PROGRESS_EVERY == 0 {
                 progress(report.rows);
             }
-            if let Some(row) = check_row(map, &lookup, line, cells, now, &mut seen, &mut report) {
-                chunk.push(row);
+            if let Some(row) = check_row(map, &lookup, line, cells, now, &mut report) {
+                match in_chunk.get(&row.transaction_no) {
+                    Some(first) => report.refuse(line, map.header("transaction_no"), format!("文件中重复：第 {first} 行已有办件编号 {}", row.transaction_no)),
+                    None => {
+                        in_chunk.insert(row.transaction_no.clone(), line);
+                        chunk.push(row);
+                    }
+                }
             }
             if chunk.len() >= CHUNK {
-                store_chunk(conn, &mut chunk, created_at, &mut report, &mut numbers, want_numbers)?;
+                store_chunk(conn, &mut chunk, map.header("transaction_no"), created_at, &mut report, &mut numbers, want_numbers)?;
+                in_chunk.clear();
             }
             Ok(())
         });
@@ -153,7 +162,8 @@ pub fn import_transactions(
         if columns.is_none() {
             report.refuse(1, "file", "文件是空的：第一行应为表头");
         }
-        store_chunk(conn, &mut chunk, created_at, &mut report, &mut numbers, want_numbers)?;
+        let no_header = columns.as_ref().map(|m| m.header("transaction_no").to_owned()).unwrap_or_default();
+        store_chunk(conn, &mut chunk, &no_header, created_at, &mut report, &mut numbers, want_numbers)?;
         progress(report.rows);
         if report.has_errors() || dry_run {
             return Err(Stop::RolledBack(report));
@@ -170,7 +180,7 @@ pub fn import_transactions(
 
 /// One row checked as the API checks a transaction; `None` (and the reasons in the report)
 /// when it is refused.
-fn check_row(map: &ColumnMap, lookup: &Lookup, line: u64, cells: &[String], now: DateTime<Utc>, seen: &mut HashMap<Box<str>, u64>, report: &mut ImportReport) -> Option<Row> {
+fn check_row(map: &ColumnMap, lookup: &Lookup, line: u64, cells: &[String], now: DateTime<Utc>, report: &mut ImportReport) -> Option<Row> {
     let errors_before = report.errors.len() as u64 + report.errors_not_listed;
     let mut refuse = |field: &str, reason: String| report.refuse(line, map.header(field), reason);
     let no = map.get(cells, "transaction_no").unwrap_or("");
@@ -178,10 +188,6 @@ fn check_row(map: &ColumnMap, lookup: &Lookup, line: u64, cells: &[String], now:
         refuse("transaction_no", "缺少办件编号".into());
     } else if check_code("transaction_no", no).is_err() {
         refuse("transaction_no", format!("办件编号“{no}”应为 1 至 64 个字符，且不含空格"));
-    } else if let Some(first) = seen.get(no) {
-        refuse("transaction_no", format!("文件中重复：第 {first} 行已有办件编号 {no}"));
-    } else {
-        seen.insert(no.into(), line);
     }
     let item = match map.get(cells, "service_item_code") {
         None => {
@@ -289,7 +295,15 @@ fn check_row(map: &ColumnMap, lookup: &Lookup, line: u64, cells: &[String], now:
 
 /// Upserts a chunk: the new rows in one INSERT, the changed unrated ones one by one, the same
 /// ones counted as unchanged; a rated transaction is never rewritten.
-fn store_chunk(conn: &mut Conn, chunk: &mut Vec<Row>, created_at: NaiveDateTime, report: &mut ImportReport, numbers: &mut Vec<String>, want_numbers: bool) -> AppResult<()> {
+fn store_chunk(
+    conn: &mut Conn,
+    chunk: &mut Vec<Row>,
+    no_header: &str,
+    created_at: NaiveDateTime,
+    report: &mut ImportReport,
+    numbers: &mut Vec<String>,
+    want_numbers: bool,
+) -> AppResult<()> {
     if chunk.is_empty() {
         return Ok(());
     }
@@ -306,6 +320,11 @@ fn store_chunk(conn: &mut Conn, chunk: &mut Vec<Row>, created_at: NaiveDateTime,
     let mut new_rows = Vec::new();
     for row in chunk.iter() {
         match existing.get(row.transaction_no.as_str()) {
+            // Stored by this import, from an earlier chunk: the file holds the number twice.
+            // (Kept in the database rather than in a set of a million numbers in memory.)
+            Some(t) if t.created_at == created_at => {
+                report.refuse(row.line, no_header, format!("文件中重复：前面的行已有办件编号 {}", row.transaction_no));
+            }
             None => new_rows.push(NewTransaction {
                 transaction_no: &row.transaction_no,
                 service_item_id: row.service_item_id,
@@ -321,7 +340,7 @@ fn store_chunk(conn: &mut Conn, chunk: &mut Vec<Row>, created_at: NaiveDateTime,
                 created_at,
             }),
             Some(t) if same(t, row) => report.unchanged += 1,
-            Some(t) if rated.contains(&t.id) => report.refuse(row.line, "transaction_no", format!("办件 {} 已有评价，不能再修改", row.transaction_no)),
+            Some(t) if rated.contains(&t.id) => report.refuse(row.line, no_header, format!("办件 {} 已有评价，不能再修改", row.transaction_no)),
             Some(t) => {
                 db_run!(conn, |c| diesel::update(transactions::table.find(t.id))
                     .set((
