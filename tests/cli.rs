@@ -72,3 +72,61 @@ fn unknown_database_scheme_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported DATABASE_URL scheme"));
 }
+
+/// Issue 17 item 1: `serve --demo` never seeds into a database that holds real data.
+fn demo_refuses_a_database_with_real_data(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let Some((url, pg_name)) = fresh_database(backend, &dir) else { return };
+    assert!(haochaping(&url, &["migrate"], None).status.success());
+    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("s3cret-pass\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = haochaping(&url, &["serve", "--demo", "--bind", "127.0.0.1:0"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the demo must not start: {stderr}");
+    assert!(stderr.contains("seeds only an empty database") && stderr.contains("new file"), "{stderr}");
+    let pool = haochaping::storage::DbPool::connect(&url, 1).expect("pool");
+    let mut conn = pool.get().expect("conn");
+    assert_eq!(haochaping::storage::operator_rows(&mut conn).expect("count"), 1, "only the admin: nothing seeded");
+    drop(conn);
+    drop(pool);
+    if let Some(name) = pg_name {
+        drop_pg_database(&name);
+    }
+}
+
+#[test]
+fn demo_refuses_real_data_on_sqlite() {
+    demo_refuses_a_database_with_real_data(Backend::Sqlite);
+}
+
+#[test]
+fn demo_refuses_real_data_on_postgres() {
+    demo_refuses_a_database_with_real_data(Backend::Postgres);
+}
+
+/// Issue 17 item 1: a command that works on a database refuses a SQLite file that is not
+/// there instead of creating an empty one and reporting zeros.
+#[test]
+fn commands_refuse_a_missing_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let missing = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", missing.display());
+    let csv = dir.path().join("w.csv");
+    std::fs::write(&csv, "code,name,hall\nW1,1号窗口,一楼\n").expect("csv");
+    let csv = csv.to_string_lossy().into_owned();
+    for args in [
+        vec!["scan"],
+        vec!["report", "--month", "2026-11", "--out", "/dev/null"],
+        vec!["import", "--kind", "windows", "--input", csv.as_str()],
+        vec!["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"],
+    ] {
+        let out = haochaping(&url, &args, Some("s3cret-pass\n"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail: {stderr}");
+        assert!(stderr.contains("no database at") && stderr.contains("haochaping migrate"), "{args:?}: {stderr}");
+        assert!(!missing.exists(), "{args:?} created the file");
+    }
+    // `migrate` creates it, as it should; then the commands work.
+    assert!(haochaping(&url, &["migrate"], None).status.success());
+    assert!(haochaping(&url, &["scan"], None).status.success());
+}

@@ -17,6 +17,7 @@ on_both_backends!(
     scanner_alerts_once_and_escalates,
     audit_chain_finds_tampering,
     a_stored_state_that_is_no_state_is_refused_not_passed_on,
+    a_scan_dated_in_the_future_is_a_dry_run,
 );
 
 fn actions(case: &Value) -> Vec<String> {
@@ -276,7 +277,7 @@ async fn sla_policy_per_source_changes_deadlines(app: TestApp) {
 }
 
 fn scan_at(app: &TestApp, at: &str) -> Value {
-    let out = app.cli(&["scan", "--at", at]);
+    let out = app.cli(&["scan", "--at", at, "--allow-future"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("scan report JSON")
 }
@@ -326,7 +327,7 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
             let when = when.clone();
             std::thread::spawn(move || {
                 std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"))
-                    .args(["scan", "--at", &when])
+                    .args(["scan", "--at", &when, "--allow-future"])
                     .env("DATABASE_URL", url)
                     .env("RUST_LOG", "warn")
                     .output()
@@ -425,4 +426,23 @@ async fn a_stored_state_that_is_no_state_is_refused_not_passed_on(app: TestApp) 
     assert_eq!(app.get("/api/v1/cases", Some(&d.supervisor)).await.1["total"], 2);
     let (status, ok) = app.get(&format!("/api/v1/cases/{fine}"), Some(&d.supervisor)).await;
     assert_eq!((status, ok["state"].clone()), (200, json!("feedback")), "{ok}");
+}
+
+/// Issue 17 item 1: `scan --at` later than now prints what it would raise and writes nothing,
+/// unless `--allow-future`.
+async fn a_scan_dated_in_the_future_is_a_dry_run(app: TestApp) {
+    let d = app.seed().await;
+    app.bad_case(&d, "T-FUTURE").await;
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (alerts, mails) = (app.count("alerts"), app.count("outbox"));
+    let out = app.cli(&["scan", "--at", &later]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["dry_run"], true, "{report}");
+    assert!(report["overdue"].as_u64().unwrap_or(0) >= 1, "it says what it would raise: {report}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dry run"));
+    assert_eq!((app.count("alerts"), app.count("outbox")), (alerts, mails), "nothing written");
+    let report = scan_at(&app, &later);
+    assert_eq!(report["dry_run"], false);
+    assert!(app.count("alerts") > alerts, "--allow-future writes");
 }

@@ -294,6 +294,30 @@ pub fn backend_of(url: &str) -> Result<Backend, DbSetupError> {
     }
 }
 
+/// The file of a SQLite `DATABASE_URL`; `None` for PostgreSQL or SQLite's in-memory database.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    match backend_of(url) {
+        Ok(Backend::Sqlite) => {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+        }
+        _ => None,
+    }
+}
+
+/// Rows an operator put in: master data, accounts, keys, 办件 and complaints (what the
+/// service seeds by itself at start — calendars, tag sets — is not counted).
+pub fn operator_rows(conn: &mut Conn) -> QueryResult<i64> {
+    use schema::{api_keys, complaints, departments, transactions, users};
+    let mut total = 0;
+    total += db_run!(conn, |c| departments::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| users::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| api_keys::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| transactions::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| complaints::table.count().get_result::<i64>(c))?;
+    Ok(total)
+}
+
 fn in_transaction<C>(conn: &mut C) -> QueryResult<bool>
 where
     C: Connection<TransactionManager = AnsiTransactionManager>,

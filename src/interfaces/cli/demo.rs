@@ -81,6 +81,17 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
         eprintln!("demo: already seeded");
         return Ok(());
     }
+    // Never into live data: 3 000 fake 办件 and the demo accounts (with a published password)
+    // would mix with the district's own.
+    let held = crate::storage::operator_rows(&mut conn)?;
+    if held > 0 {
+        anyhow::bail!(
+            "serve --demo seeds only an empty database, and {} already holds {held} rows of real data \
+             (departments, users, keys, 办件 or complaints). Start the demo on a new file \
+             (DATABASE_URL=sqlite://demo.db haochaping serve --demo) or serve this one without --demo.",
+            state.config.database_url
+        );
+    }
     let err = |e: AppError| anyhow::anyhow!("demo seed: {e}");
     let mut rng = StdRng::seed_from_u64(20261122);
     let now = clock::now();

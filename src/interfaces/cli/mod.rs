@@ -52,9 +52,13 @@ pub enum Command {
     /// Raise due-soon, overdue and escalation alerts and give the default ratings due, once (as
     /// `serve` does every minute).
     Scan {
-        /// The clock to scan at (RFC 3339); default now.
+        /// The clock to scan at (RFC 3339); default now. Later than now, the scan is a dry run.
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// With an `--at` in the future, write the alerts, mails and default ratings anyway
+        /// (tests and drills only).
+        #[arg(long)]
+        allow_future: bool,
     },
     /// Import master data or 办件 from CSV (UTF-8 or GBK) or XLSX: all rows or none; prints
     /// the report (JSON on stdout), every refused row on stderr, exits 2 when any is refused.
@@ -178,7 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report { month, format, min_ratings, out } => {
             let format = crate::insight::monthly::ReportFormat::parse(&format).ok_or_else(|| anyhow::anyhow!("--format must be html, csv or xlsx"))?;
-            let state = AppState::bootstrap(Config::from_env(None)?)?;
+            let state = AppState::bootstrap(existing_database()?)?;
             let mut conn = state.conn()?;
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("report {month}: gathering figures, rankings, clusters and overdue cases…");
@@ -196,22 +200,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { kind, input, dry_run, links_out } => import(&kind, &input, dry_run, links_out.as_deref()),
-        Command::Scan { at } => {
-            let state = AppState::bootstrap(Config::from_env(None)?)?;
-            let at = at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::clock::now);
+        Command::Scan { at, allow_future } => {
+            let state = AppState::bootstrap(existing_database()?)?;
+            let now = crate::clock::now();
+            let at = at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or(now);
+            // A scan dated in the future would write alerts and queue mails dated then.
+            let dry_run = at > now + chrono::Duration::seconds(5) && !allow_future;
             let mut conn = state.conn()?;
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
             let started = std::time::Instant::now();
-            let report = crate::cases::scan::scan(&mut conn, at, &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let default_ratings = crate::intake::default_ratings::give_due(&mut conn, at).map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("{report}; default ratings given: {default_ratings} ({:.2} s)", started.elapsed().as_secs_f64());
             #[derive(serde::Serialize)]
             struct ScanOutput {
                 #[serde(flatten)]
                 deadlines: crate::cases::scan::ScanReport,
                 default_ratings: u64,
+                dry_run: bool,
             }
-            println!("{}", serde_json::to_string(&ScanOutput { deadlines: report, default_ratings })?);
+            let run = |conn: &mut crate::storage::Conn| -> Result<ScanOutput, crate::error::AppError> {
+                let deadlines = crate::cases::scan::scan(conn, at, &rules)?;
+                let default_ratings = crate::intake::default_ratings::give_due(conn, at)?;
+                Ok(ScanOutput { deadlines, default_ratings, dry_run })
+            };
+            let output = if dry_run {
+                // Everything inside one transaction that is rolled back: what it would raise.
+                let mut seen = None;
+                let rolled_back = conn.transaction::<(), crate::error::AppError>(|conn| {
+                    seen = Some(run(conn)?);
+                    Err(crate::error::AppError::Unavailable("dry run".into()))
+                });
+                match (rolled_back, seen) {
+                    (Err(crate::error::AppError::Unavailable(m)), Some(output)) if m == "dry run" => output,
+                    (Err(e), _) => return Err(anyhow::anyhow!("{e}")),
+                    _ => anyhow::bail!("the dry run was not rolled back"),
+                }
+            } else {
+                run(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?
+            };
+            let note = if dry_run { " — dry run: --at is in the future, nothing was written (--allow-future writes)" } else { "" };
+            eprintln!("{}; default ratings given: {} ({:.2} s){note}", output.deadlines, output.default_ratings, started.elapsed().as_secs_f64());
+            println!("{}", serde_json::to_string(&output)?);
             Ok(())
         }
         Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {
@@ -219,7 +246,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let state = AppState::bootstrap(Config::from_env(None)?)?;
+            let state = AppState::bootstrap(existing_database()?)?;
             let mut conn = state.conn()?;
             let spec = NewUserSpec { username: &username, password, role, department_code: department.as_deref(), email: email.as_deref() };
             let user = conn
@@ -241,6 +268,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The configuration of a command that works on an existing database: a SQLite file that is
+/// not there is an error (a typo would otherwise create an empty database and report zeros).
+fn existing_database() -> anyhow::Result<Config> {
+    let config = Config::from_env(None)?;
+    if let Some(file) = crate::storage::sqlite_file(&config.database_url) {
+        if !file.exists() {
+            anyhow::bail!(
+                "no database at {}: set DATABASE_URL to the service's database, or create one with `haochaping migrate` (or `serve`)",
+                file.display()
+            );
+        }
+    }
+    Ok(config)
+}
+
 fn import(kind: &str, input: &std::path::Path, dry_run: bool, links_out: Option<&std::path::Path>) -> anyhow::Result<()> {
     use crate::domain::import::ImportKind;
     let kind = ImportKind::parse(kind).ok_or_else(|| anyhow::anyhow!("unknown --kind {kind}"))?;
@@ -248,7 +290,7 @@ fn import(kind: &str, input: &std::path::Path, dry_run: bool, links_out: Option<
         anyhow::bail!("--links-out is for --kind transactions");
     }
     let file = std::fs::File::open(input).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
-    let state = AppState::bootstrap(Config::from_env(None)?)?;
+    let state = AppState::bootstrap(existing_database()?)?;
     let mut conn = state.conn()?;
     let now = crate::clock::now();
     let started = std::time::Instant::now();
