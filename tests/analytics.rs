@@ -101,7 +101,7 @@ async fn routed(backend: Backend) {
     write_router(models.path());
     let dir = models.path().to_owned();
     let Some(app) = TestApp::spawn_with(backend, move |c| {
-        c.nlp_dir = dir;
+        c.nlp_dir = Some(dir);
         c.router_threshold = 0.5;
     })
     .await

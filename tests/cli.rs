@@ -130,3 +130,33 @@ fn commands_refuse_a_missing_sqlite_file() {
     assert!(haochaping(&url, &["migrate"], None).status.success());
     assert!(haochaping(&url, &["scan"], None).status.success());
 }
+
+/// Issue 17 item 3: the models are inside the binary, so a command started from any directory
+/// routes with them, and says at start which database, model and public URL it uses.
+#[test]
+fn built_in_models_from_any_directory_and_the_start_says_what_it_uses() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    assert!(haochaping(&url, &["migrate"], None).status.success());
+    let elsewhere = tempfile::tempdir().expect("another working directory");
+    let run = |nlp_dir: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+        command.arg("scan").current_dir(elsewhere.path()).env("DATABASE_URL", &url).env("RUST_LOG", "info").env_remove("HCP_NLP_DIR");
+        if let Some(d) = nlp_dir {
+            command.env("HCP_NLP_DIR", d);
+        }
+        let out = command.output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let log = run(None);
+    assert!(!log.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {log:?}");
+    assert!(log.contains("complaint router loaded") && log.contains("model=built-in"), "{log}");
+    assert!(log.contains("haochaping starting") && log.contains("h.db") && log.contains("public_url=http"), "{log}");
+    // HCP_NLP_DIR overrides what it holds: here the stop words, and no router (routing off).
+    let models = tempfile::tempdir().expect("models");
+    std::fs::write(models.path().join("stopwords.txt"), "的\n了\n").expect("stop words");
+    let log = run(Some(models.path()));
+    assert!(log.contains("stopwords.txt") && log.contains("HCP_NLP_DIR set"), "{log}");
+    assert!(log.contains("no complaint router"), "{log}");
+}

@@ -90,6 +90,8 @@ async fn serve_delivers_the_new_case_mail_in_the_background() {
     let sink = SmtpSink::start(format!("127.0.0.1:{smtp_port}").parse().expect("addr")).await;
     let http_port = free_port();
     let bin = env!("CARGO_BIN_EXE_haochaping");
+    // A new database is made by `migrate` (or `serve`); `user add` refuses a file that is not there.
+    assert!(std::process::Command::new(bin).arg("migrate").env("DATABASE_URL", &db).status().expect("migrate").success());
     let mut add = std::process::Command::new(bin)
         .args(["user", "add", "--username", "root", "--role", "admin", "--password-stdin"])
         .env("DATABASE_URL", &db)

@@ -118,7 +118,7 @@ impl TestApp {
         config.smtp_url = None;
         config.background_jobs = false;
         // No router unless a test brings its own model: routing must not depend on the shipped one.
-        config.nlp_dir = dir.path().join("no-models");
+        config.nlp_dir = Some(dir.path().join("no-models"));
         tweak(&mut config);
         let state = tokio::task::spawn_blocking(move || AppState::bootstrap(config))
             .await

@@ -9,6 +9,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+/// `nlp-models/router.json`, compiled in: the service routes the same from any directory.
+const BUILT_IN_ROUTER: &[u8] = include_bytes!("../../../nlp-models/router.json");
+
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -146,8 +149,16 @@ impl RouterModel {
     }
 
     pub fn load(path: &Path) -> std::io::Result<RouterModel> {
-        let file = std::io::BufReader::new(std::fs::File::open(path)?);
-        let mut model: RouterModel = serde_json::from_reader(file).map_err(std::io::Error::other)?;
+        RouterModel::read(std::io::BufReader::new(std::fs::File::open(path)?))
+    }
+
+    /// The model trained on the labelled citizen messages, shipped inside the binary.
+    pub fn built_in() -> std::io::Result<RouterModel> {
+        RouterModel::read(BUILT_IN_ROUTER)
+    }
+
+    fn read(input: impl std::io::Read) -> std::io::Result<RouterModel> {
+        let mut model: RouterModel = serde_json::from_reader(input).map_err(std::io::Error::other)?;
         model.vocabulary.reindex();
         if model.weights.len() != model.labels.len() || model.weights.iter().any(|w| w.len() != model.vocabulary.len()) {
             return Err(std::io::Error::other("router model is inconsistent"));

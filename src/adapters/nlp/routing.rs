@@ -37,15 +37,22 @@ pub struct RouteDecision {
 
 impl ComplaintRouter {
     /// Loads `router.json` from `dir`; `None` (logged) when there is none or it is unreadable.
-    pub fn load(dir: &Path, threshold: f32) -> Option<ComplaintRouter> {
-        let path = dir.join("router.json");
-        match RouterModel::load(&path) {
+    /// The router of `dir/router.json`, or the built-in one without a directory.
+    pub fn load(dir: Option<&Path>, threshold: f32) -> Option<ComplaintRouter> {
+        let (model, source) = match dir {
+            Some(dir) => {
+                let path = dir.join("router.json");
+                (RouterModel::load(&path), path.display().to_string())
+            }
+            None => (RouterModel::built_in(), "built-in".to_owned()),
+        };
+        match model {
             Ok(model) => {
-                tracing::info!(path = %path.display(), labels = model.labels.len(), "complaint router loaded");
+                tracing::info!(model = %source, labels = model.labels.len(), "complaint router loaded");
                 Some(ComplaintRouter { model, threshold })
             }
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "no complaint router; complaints without a department stay unassigned");
+                tracing::warn!(model = %source, error = %e, "no complaint router; complaints without a department stay unassigned");
                 None
             }
         }

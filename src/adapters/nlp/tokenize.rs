@@ -13,10 +13,27 @@ pub struct Tokenizer {
     stop: FxHashSet<String>,
 }
 
+/// Stop words and user dictionary read from `HCP_NLP_DIR`, set once before first use.
+static OVERRIDE: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
+
 impl Tokenizer {
+    /// Takes `stopwords.txt` and `user_dict.txt` from `dir` where it has them (the built-in
+    /// ones otherwise); to be called before the first tokenisation. Returns what it took.
+    pub fn override_from(dir: &std::path::Path) -> Vec<String> {
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        let (stop, dict) = (read("stopwords.txt"), read("user_dict.txt"));
+        let taken = [("stopwords.txt", stop.is_some()), ("user_dict.txt", dict.is_some())].iter().filter(|(_, t)| *t).map(|(n, _)| dir.join(n).display().to_string()).collect();
+        let _ = OVERRIDE.set((stop, dict));
+        taken
+    }
+
     fn load() -> Tokenizer {
+        let (stop_words, user_dict) = match OVERRIDE.get() {
+            Some((stop, dict)) => (stop.as_deref().unwrap_or(STOP_WORDS), dict.as_deref().unwrap_or(USER_DICT)),
+            None => (STOP_WORDS, USER_DICT),
+        };
         let mut jieba = Jieba::new();
-        for line in USER_DICT.lines() {
+        for line in user_dict.lines() {
             let mut parts = line.split_whitespace();
             if let Some(word) = parts.next() {
                 let tag = parts.nth(1);
@@ -25,7 +42,7 @@ impl Tokenizer {
                 jieba.add_word(word, None, tag);
             }
         }
-        let stop = STOP_WORDS.lines().map(str::trim).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        let stop = stop_words.lines().map(str::trim).filter(|w| !w.is_empty()).map(str::to_owned).collect();
         Tokenizer { jieba, stop }
     }
 

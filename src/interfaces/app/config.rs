@@ -19,7 +19,9 @@ pub struct Config {
     /// Run the deadline scanner and the mail sender inside `serve`.
     pub background_jobs: bool,
     /// Where `router.json` is read from.
-    pub nlp_dir: std::path::PathBuf,
+    /// A directory whose `router.json`, `stopwords.txt` and `user_dict.txt` override the ones
+    /// built into the binary; `None`: the built-in ones, wherever the service is started from.
+    pub nlp_dir: Option<std::path::PathBuf>,
     /// The router assigns a complaint itself only at or above this probability.
     pub router_threshold: f32,
     /// Requests per integration key and second, every endpoint together.
@@ -51,8 +53,8 @@ struct Environment {
     /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
     #[arg(long, env = "HCP_BACKGROUND_JOBS", value_name = "HCP_BACKGROUND_JOBS", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     background_jobs: bool,
-    #[arg(long, env = "HCP_NLP_DIR", value_name = "HCP_NLP_DIR", default_value = "nlp-models")]
-    nlp_dir: std::path::PathBuf,
+    #[arg(long, env = "HCP_NLP_DIR", value_name = "HCP_NLP_DIR")]
+    nlp_dir: Option<std::path::PathBuf>,
     #[arg(long, env = "HCP_ROUTER_THRESHOLD", value_name = "HCP_ROUTER_THRESHOLD", default_value_t = 0.6, value_parser = probability)]
     router_threshold: f32,
     #[arg(long, env = "HCP_INTEGRATION_RATE", value_name = "HCP_INTEGRATION_RATE", default_value_t = crate::adapters::throttle::INTEGRATION_PER_SECOND,

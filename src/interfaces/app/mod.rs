@@ -65,7 +65,17 @@ impl AppState {
         let rules = crate::storage::rules::load(&mut conn).map_err(|e| anyhow::anyhow!("loading rules: {e}"))?;
         drop(conn);
         let rules = Arc::new(RulesCache::new(rules));
-        let router = crate::adapters::nlp::routing::ComplaintRouter::load(&config.nlp_dir, config.router_threshold);
+        if let Some(dir) = &config.nlp_dir {
+            let taken = crate::adapters::nlp::tokenize::Tokenizer::override_from(dir);
+            tracing::info!(nlp_dir = %dir.display(), overrides = ?taken, "HCP_NLP_DIR set: its files override the built-in ones");
+        }
+        let router = crate::adapters::nlp::routing::ComplaintRouter::load(config.nlp_dir.as_deref(), config.router_threshold);
+        tracing::info!(
+            database = %redacted(&config.database_url),
+            router = %config.nlp_dir.as_ref().map(|d| d.join("router.json").display().to_string()).unwrap_or_else(|| "built-in".into()),
+            public_url = %config.public_url,
+            "haochaping starting"
+        );
         if router.is_some() {
             // Build jieba's dictionary now rather than on the first complaint.
             std::thread::spawn(|| {
@@ -111,6 +121,20 @@ impl AppState {
 }
 
 /// Seeds each official year not yet in the database; an admin's edit of a year is kept.
+/// A database URL for the log: the password, if any, left out.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn seed_official_calendars(conn: &mut Conn) -> Result<(), AppError> {
     let now = clock::to_db(clock::now());
     for year in official_years() {
