@@ -5,7 +5,7 @@ mod common;
 use common::{error_code, TestApp};
 use serde_json::json;
 
-on_both_backends!(bad_bodies_are_refused_cleanly, system_endpoints_answer, nul_characters_are_the_callers_fault);
+on_both_backends!(bad_bodies_are_refused_cleanly, system_endpoints_answer, nul_characters_are_the_callers_fault, a_time_without_its_offset_names_the_field_and_the_form);
 
 /// PostgreSQL refuses NUL in text where SQLite stores it: a NUL in a filter or a field is a
 /// 4xx on both, never a 500 (found by the hostile battery: `?department=%00…` was a 500).
@@ -96,8 +96,9 @@ async fn bad_bodies_are_refused_cleanly(app: TestApp) {
     let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "other", "external_no": "E1", "content": "x",
         "received_at": "2026-11-21T09:00:00+08:00", "transaction_no": "NOPE"})).await;
     assert_eq!(r.0, 422, "{}", r.1);
+    // Not a time: 422 naming the field and the form it needs (issue 17 item 7).
     let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "other", "external_no": "E1", "content": "x", "received_at": "yesterday"})).await;
-    assert_eq!(r.0, 400, "{}", r.1);
+    assert_eq!((r.0, r.1["error"]["field"].clone()), (422, json!("received_at")), "{}", r.1);
     assert_eq!(rows(&app), before);
 }
 
@@ -114,4 +115,26 @@ async fn system_endpoints_answer(app: TestApp) {
     let _ = app.get("/api/v1/cases", None).await;
     let text = app.client.get(app.url("/metrics")).send().await.expect("send").text().await.unwrap_or_default();
     assert!(text.contains("haochaping_http_requests_total{method=\"GET\",route=\"/api/v1/cases\",status=\"401\"}"), "{text}");
+}
+
+
+/// Issue 17 item 7: a date where a time is wanted, or a time without its offset, is a 422 that
+/// names the field and the form it needs.
+async fn a_time_without_its_offset_names_the_field_and_the_form(app: TestApp) {
+    let d = app.seed().await;
+    let cases = [
+        ("/api/v1/assignments", d.admin.clone(), json!({"window_code": "W1", "staff_no": "S1", "service_item_codes": ["I2"], "effective_from": "2027-01-01"}), "effective_from"),
+        ("/api/v1/transactions", d.key.clone(), json!({"transaction_no": "TZ", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20 10:00"}), "completed_at"),
+        ("/api/v1/transactions", d.key.clone(), json!({"transaction_no": "TZ", "service_item_code": "I1", "channel": "pc", "accepted_at": "2026-11-20T09:00:00", "completed_at": "2026-11-20T10:00:00+08:00"}), "accepted_at"),
+    ];
+    for (path, token, body, field) in cases {
+        let (status, answer) = app.post(path, Some(&token), &body).await;
+        assert_eq!((status, answer["error"]["field"].clone()), (422, json!(field)), "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap_or("").contains("RFC 3339"), "{answer}");
+    }
+    let (status, answer) = app.get("/api/v1/assignments?at=2026-01-01", Some(&d.admin)).await;
+    assert_eq!((status, answer["error"]["field"].clone()), (422, json!("at")), "{answer}");
+    // Other type errors stay 400, and the same time with its offset passes.
+    assert_eq!(app.post("/api/v1/transactions", Some(&d.key), &json!({"transaction_no": "TZ", "service_item_code": 5, "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})).await.0, 400);
+    assert_eq!(app.post("/api/v1/transactions", Some(&d.key), &json!({"transaction_no": "TZ", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})).await.0, 201);
 }

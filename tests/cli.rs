@@ -160,3 +160,34 @@ fn built_in_models_from_any_directory_and_the_start_says_what_it_uses() {
     assert!(log.contains("stopwords.txt") && log.contains("HCP_NLP_DIR set"), "{log}");
     assert!(log.contains("no complaint router"), "{log}");
 }
+
+/// Issue 17 item 7: `HCP_BIND` takes a host name.
+#[test]
+fn hcp_bind_takes_a_host_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_haochaping"))
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("HCP_BIND", format!("localhost:{port}"))
+        .env("HCP_BACKGROUND_JOBS", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let listening = loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break true;
+        }
+        if std::time::Instant::now() > deadline || server.try_wait().ok().flatten().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let out = server.wait_with_output().expect("wait");
+    assert!(listening, "serve with HCP_BIND=localhost:{port} did not listen: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -69,7 +69,8 @@ async fn illegal_and_foreign_actions_are_refused(app: TestApp) {
     assert_eq!(status, 409, "{body}");
     assert_eq!(error_code(&body), "illegal_transition");
     let allowed: Vec<&str> = body["error"]["allowed_actions"].as_array().expect("allowed").iter().filter_map(|v| v.as_str()).collect();
-    assert!(allowed.contains(&"verify") && allowed.contains(&"reassign"), "{body}");
+    // Only what the caller may do (issue 17 item 7): not the supervisor's reassign.
+    assert_eq!(allowed, vec!["verify", "appeal", "request_reassign"], "{body}");
     // Legal here but not for this role: 403; another department's case: 404, as when read.
     assert_eq!(app.act(&d.supervisor, id, "verify", None).await.0, 403);
     assert_eq!(app.act(&d.clerk2, id, "verify", None).await.0, 404);

@@ -198,11 +198,18 @@ async fn transactions_are_attributed_by_assignment_at_their_time(app: TestApp) {
         let (_, case) = app.get(&format!("/api/v1/cases/{}", r.1["case_id"]), Some(&d.supervisor)).await;
         assert_eq!(case["transaction"]["staff_no"], staff, "transaction {no}");
     }
-    // A repeat of a transaction is idempotent: 200 with the same number.
-    let r = app
-        .post("/api/v1/transactions", Some(&d.key), &json!({"transaction_no": "OLD", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}))
-        .await;
+    // A repeat of a transaction is idempotent: 200 with the same number...
+    let same = json!({"transaction_no": "OLD", "service_item_code": "I1", "window_code": "W1", "channel": "window_device", "applicant_name": "张三丰",
+        "applicant_phone": "13812345678", "accepted_at": "2026-10-15T09:00:00+08:00", "completed_at": "2026-11-20T10:00:00+08:00"});
+    let r = app.post("/api/v1/transactions", Some(&d.key), &same).await;
     assert_eq!(r.0, 200, "{}", r.1);
+    // ... and other data under a used number is a 409 naming what differs (issue 17 item 7).
+    let mut other = same.clone();
+    other["channel"] = json!("pc");
+    other["completed_at"] = json!("2026-11-21T10:00:00+08:00");
+    let (status, refused) = app.post("/api/v1/transactions", Some(&d.key), &other).await;
+    assert_eq!((status, error_code(&refused)), (409, "transaction_differs".to_owned()), "{refused}");
+    assert_eq!(refused["error"]["fields"], json!(["channel", "completed_at"]), "{refused}");
     assert_eq!(app.count("transactions"), 2);
 }
 

@@ -99,7 +99,10 @@ async fn users_change_their_own_password(app: TestApp) {
 
 async fn api_keys_are_listed_and_revoked(app: TestApp) {
     let d = app.seed().await;
-    let (status, created) = app.post("/api/v1/api-keys", Some(&d.admin), &json!({"name": "窗口评价器", "role": "integration"})).await;
+    // `role` may be left out (a key is always an integration's); another role is refused.
+    let (status, refused) = app.post("/api/v1/api-keys", Some(&d.admin), &json!({"name": "x", "role": "admin"})).await;
+    assert_eq!((status, refused["error"]["field"].clone()), (422, json!("role")), "{refused}");
+    let (status, created) = app.post("/api/v1/api-keys", Some(&d.admin), &json!({"name": "窗口评价器"})).await;
     assert_eq!(status, 201, "{created}");
     let (id, key) = (created["id"].as_i64().expect("id"), created["key"].as_str().expect("key").to_owned());
     let push = json!({"transaction_no": "K-1", "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"});

@@ -69,6 +69,15 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
     }
     let outcome: AppResult<TransactionRecorded> = conn.transaction(|conn| {
         if let Some(existing) = queries::transaction_by_no(conn, &cmd.transaction_no)? {
+            // A retry carries the same data; different data is another 办件 under a used number.
+            let differing = differing_fields(conn, &existing, cmd)?;
+            if !differing.is_empty() {
+                return Err(AppError::conflict_with(
+                    "transaction_differs",
+                    format!("transaction {:?} is stored with other values of {}; a repeat must carry the same data", cmd.transaction_no, differing.join(", ")),
+                    json!({ "fields": differing }),
+                ));
+            }
             return Ok(TransactionRecorded { transaction: existing, created: false });
         }
         let item = queries::service_item_by_code(conn, &cmd.service_item_code)?
@@ -129,6 +138,35 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
         },
         other => other,
     }
+}
+
+/// The fields of `cmd` that disagree with the stored transaction. A window or staff number the
+/// request leaves out is not compared: 三对应 may have filled it in.
+fn differing_fields(conn: &mut Conn, stored: &Transaction, cmd: &TransactionCommand) -> AppResult<Vec<&'static str>> {
+    let mut differing = Vec::new();
+    if queries::service_item_by_code(conn, &cmd.service_item_code)?.map(|i| i.id) != Some(stored.service_item_id) {
+        differing.push("service_item_code");
+    }
+    if let Some(code) = &cmd.window_code {
+        if queries::window_by_code(conn, code)?.map(|w| w.id) != stored.window_id {
+            differing.push("window_code");
+        }
+    }
+    if let Some(no) = &cmd.staff_no {
+        if queries::staff_by_no(conn, no)?.map(|s| s.id) != stored.staff_id {
+            differing.push("staff_no");
+        }
+    }
+    let checks = [
+        ("channel", stored.channel == cmd.channel.as_str()),
+        ("applicant_name", stored.applicant_name.as_deref() == cmd.applicant_name.as_deref()),
+        ("applicant_phone", stored.applicant_phone.as_deref() == cmd.applicant_phone.as_deref()),
+        ("applicant_email", stored.applicant_email.as_deref() == cmd.applicant_email.as_deref()),
+        ("accepted_at", stored.accepted_at == cmd.accepted_at.map(clock::to_db)),
+        ("completed_at", stored.completed_at == clock::to_db(cmd.completed_at)),
+    ];
+    differing.extend(checks.iter().filter(|(_, same)| !same).map(|(field, _)| *field));
+    Ok(differing)
 }
 
 pub fn rating_link_expiry(now: DateTime<Utc>) -> DateTime<Utc> {

@@ -40,7 +40,7 @@ pub struct ConfigError(String);
 struct Environment {
     #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = "sqlite://haochaping.db")]
     database_url: String,
-    #[arg(long, env = "HCP_BIND", value_name = "HCP_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "HCP_BIND", value_name = "HCP_BIND", default_value = "127.0.0.1:8080", value_parser = socket_address)]
     bind: SocketAddr,
     #[arg(long, env = "HCP_SECRET", value_name = "HCP_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -60,6 +60,15 @@ struct Environment {
     #[arg(long, env = "HCP_INTEGRATION_RATE", value_name = "HCP_INTEGRATION_RATE", default_value_t = crate::adapters::throttle::INTEGRATION_PER_SECOND,
           value_parser = clap::value_parser!(u32).range(1..))]
     integration_rate: u32,
+}
+
+/// `HOST:PORT`, the host an address or a name (`localhost:18305`), resolved once at start.
+pub fn socket_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let mut found = text.to_socket_addrs().map_err(|e| format!("HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080 ({e})"))?;
+    // A name with IPv4 and IPv6 addresses: IPv4 first, as `localhost` usually means.
+    let all: Vec<SocketAddr> = found.by_ref().collect();
+    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or_else(|| format!("{text} resolves to no address"))
 }
 
 fn probability(text: &str) -> Result<f32, String> {
@@ -116,6 +125,8 @@ mod tests {
         let defaults = set(&[]).expect("defaults");
         assert!(defaults.background_jobs);
         assert_eq!(defaults.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(socket_address("localhost:18305").map(|a| a.port()), Ok(18305), "host names are resolved");
+        assert!(socket_address("127.0.0.1").is_err(), "a port is needed");
         assert_eq!(defaults.public_url, "http://127.0.0.1:8080");
         for (text, on) in [("false", false), ("0", false), ("off", false), ("no", false), ("true", true), ("1", true), ("yes", true)] {
             assert_eq!(set(&[("HCP_BACKGROUND_JOBS", text)]).expect(text).background_jobs, on, "HCP_BACKGROUND_JOBS={text}");

@@ -30,8 +30,8 @@ pub enum Command {
         /// Seed a demo district (once) so that every page has data.
         #[arg(long)]
         demo: bool,
-        /// Address to listen on; overrides HCP_BIND.
-        #[arg(long)]
+        /// Address to listen on (`HOST:PORT`, a name such as `localhost:8080` too); overrides HCP_BIND.
+        #[arg(long, value_parser = crate::interfaces::app::config::socket_address)]
         bind: Option<SocketAddr>,
     },
     /// Writes the monthly operations report (运营报告) of a month as HTML, CSV or XLSX.

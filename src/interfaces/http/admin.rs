@@ -20,6 +20,7 @@ use crate::domain::import::{ImportKind, ImportReport};
 use crate::storage::audit::{self, ChainReport};
 
 use super::extract::Caller;
+use super::times;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -252,7 +253,9 @@ pub struct AssignmentRequest {
     pub window_code: String,
     pub staff_no: String,
     pub service_item_codes: Vec<String>,
+    #[serde(deserialize_with = "times::effective_from")]
     pub effective_from: DateTime<FixedOffset>,
+    #[serde(default, deserialize_with = "times::effective_to_opt")]
     pub effective_to: Option<DateTime<FixedOffset>>,
 }
 
@@ -285,6 +288,7 @@ pub struct AssignmentQuery {
     pub window_code: Option<String>,
     pub staff_no: Option<String>,
     /// Only those in force at this moment (RFC 3339).
+    #[serde(default, deserialize_with = "times::at_opt")]
     pub at: Option<DateTime<FixedOffset>>,
 }
 
@@ -302,7 +306,7 @@ pub async fn list_assignments(state: web::Data<AppState>, caller: Caller, query:
 #[serde(deny_unknown_fields)]
 pub struct AssignmentPatch {
     /// Required; `null` clears the end. An explicit field, so a forgotten one never reopens it.
-    #[serde(deserialize_with = "Option::deserialize")]
+    #[serde(deserialize_with = "times::effective_to_opt")]
     pub effective_to: Option<DateTime<FixedOffset>>,
 }
 
@@ -363,8 +367,8 @@ pub async fn create_user(state: web::Data<AppState>, caller: Caller, body: web::
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
     pub name: String,
-    /// Always `integration`.
-    pub role: String,
+    /// Optional; a key is always `integration`.
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -381,8 +385,8 @@ pub async fn create_api_key(state: web::Data<AppState>, caller: Caller, body: we
     caller.0.require(&[Role::Admin])?;
     let actor = caller.0.actor_label();
     let b = body.into_inner();
-    if b.role != Role::Integration.as_str() {
-        return Err(AppError::invalid("role", "API keys are for the integration role"));
+    if b.role.as_deref().is_some_and(|r| r != Role::Integration.as_str()) {
+        return Err(AppError::invalid("role", "API keys are for the integration role (the field may be left out)"));
     }
     let created = state
         .db(move |conn, _| {

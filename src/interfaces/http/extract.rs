@@ -25,7 +25,10 @@ pub fn json_config() -> web::JsonConfig {
             JsonPayloadError::ContentType => {
                 AppError::UnsupportedMediaType("send the body as JSON with Content-Type: application/json".into())
             }
-            JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!("invalid JSON body: {e}")),
+            JsonPayloadError::Deserialize(e) => match super::times::field_of(&e.to_string()) {
+                Some(field) => AppError::invalid(field, super::times::EXPECTED),
+                None => AppError::BadRequest(format!("invalid JSON body: {e}")),
+            },
             other => AppError::BadRequest(format!("cannot read the body: {other}")),
         };
         mapped.into()
@@ -34,7 +37,10 @@ pub fn json_config() -> web::JsonConfig {
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-        AppError::BadRequest(format!("invalid query string: {err}")).into()
+        match super::times::field_of(&err.to_string()) {
+            Some(field) => AppError::invalid(field, super::times::EXPECTED).into(),
+            None => AppError::BadRequest(format!("invalid query string: {err}")).into(),
+        }
     })
 }
 

@@ -14,6 +14,7 @@ use crate::intake::{self, ComplaintCommand, Rater, RatingRequest, TransactionCom
 use crate::domain::access::Role;
 
 use super::extract::Caller;
+use super::times;
 
 fn parse_channel(text: &str) -> AppResult<Channel> {
     Channel::parse(text).ok_or_else(|| {
@@ -34,7 +35,9 @@ pub struct TransactionRequest {
     pub applicant_phone: Option<String>,
     /// Where the reply to a bad review is mailed, when the applicant gave one.
     pub applicant_email: Option<String>,
+    #[serde(default, deserialize_with = "times::accepted_at_opt")]
     pub accepted_at: Option<DateTime<FixedOffset>>,
+    #[serde(deserialize_with = "times::completed_at")]
     pub completed_at: DateTime<FixedOffset>,
 }
 
@@ -88,6 +91,7 @@ pub struct ReviewRequest {
     /// Whether the review (masked) may be shown on the public page; default true.
     pub public: Option<bool>,
     /// The device's time; integrations only. Default: now.
+    #[serde(default, deserialize_with = "times::rated_at_opt")]
     pub rated_at: Option<DateTime<FixedOffset>>,
 }
 
@@ -143,6 +147,7 @@ pub struct ComplaintRequest {
     pub content: String,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
+    #[serde(deserialize_with = "times::received_at")]
     pub received_at: DateTime<FixedOffset>,
     pub department_code: Option<String>,
     pub service_item_code: Option<String>,

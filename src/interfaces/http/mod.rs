@@ -5,6 +5,7 @@ pub mod admin;
 pub mod analysis;
 pub mod cases;
 pub mod extract;
+mod times;
 pub mod intake;
 pub mod openapi;
 pub mod reports;
