@@ -191,3 +191,167 @@ fn hcp_bind_takes_a_host_name() {
     let out = server.wait_with_output().expect("wait");
     assert!(listening, "serve with HCP_BIND=localhost:{port} did not listen: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Runs the binary with these variables besides the database (`None` removes one).
+fn haochaping_with(database_url: &str, vars: &[(&str, Option<&str>)], args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    command.args(args).env("DATABASE_URL", database_url).env("RUST_LOG", "warn");
+    for (name, value) in vars {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    command.output().expect("run haochaping")
+}
+
+/// Imports one transaction of a department and item it creates, and returns its rating link.
+fn rating_link(url: &str, vars: &[(&str, Option<&str>)], dir: &std::path::Path, no: &str) -> String {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("csv");
+        path.to_string_lossy().into_owned()
+    };
+    let departments = write("d.csv", "code,name\nD1,民政局\n");
+    let items = write("i.csv", "code,name,department_code\nI1,低保申请,D1\n");
+    let transactions = write("t.csv", &format!("transaction_no,service_item_code,completed_at\n{no},I1,2026-12-01 10:00\n"));
+    let links = dir.join(format!("{no}.links.csv"));
+    for (kind, file) in [("departments", &departments), ("service-items", &items)] {
+        let out = haochaping_with(url, vars, &["import", "--kind", kind, "--input", file]);
+        assert!(out.status.success(), "import {kind}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = haochaping_with(url, vars, &["import", "--kind", "transactions", "--input", &transactions, "--links-out", &links.to_string_lossy()]);
+    assert!(out.status.success(), "import transactions: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&links).expect("links");
+    let link = text.lines().nth(1).and_then(|l| l.split(',').nth(1)).expect("a link").to_owned();
+    link.rsplit_once("/rate/").map(|(_, token)| token.to_owned()).expect("token")
+}
+
+/// The status `GET /rate/{token}` answers, each asked of one `serve` with these variables.
+fn rating_pages(url: &str, vars: &[(&str, Option<&str>)], tokens: &[&str]) -> Vec<u16> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]).env("DATABASE_URL", url).env("HCP_BACKGROUND_JOBS", "false").env("RUST_LOG", "warn");
+    for (name, value) in vars {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    let mut server = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline || server.try_wait().ok().flatten().is_some() {
+            let _ = server.kill();
+            let out = server.wait_with_output().expect("wait");
+            panic!("serve did not listen: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let statuses = tokens
+        .iter()
+        .map(|token| {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            write!(stream, "GET /rate/{token} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+        })
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    statuses
+}
+
+/// Issue 17 item 2: the database keeps the rating-link key's fingerprint; a start with another
+/// `HCP_SECRET`, or none, is refused saying what to do; `rotate-secret` brings in a new key and
+/// the links of the old one keep working (the key id is in the link).
+fn secrets_cannot_drift(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let Some((url, pg_name)) = fresh_database(backend, &dir) else { return };
+    assert!(haochaping(&url, &["migrate"], None).status.success());
+    let first = [("HCP_SECRET", Some("first-key-0123456789abcdef"))];
+    let old_link = rating_link(&url, &first, dir.path(), "T-OLD");
+    assert!(old_link.starts_with("1."), "the link names its key: {old_link}");
+
+    let other = [("HCP_SECRET", Some("someone-elses-key-0123456789"))];
+    let out = haochaping_with(&url, &other, &["scan"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("HCP_SECRET is not the key") && stderr.contains("rotate-secret"), "{stderr}");
+    let out = haochaping_with(&url, &[("HCP_SECRET", None)], &["scan"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("HCP_SECRET is not set"), "{stderr}");
+
+    let rotate = [("HCP_SECRET", Some("first-key-0123456789abcdef")), ("HCP_NEW_SECRET", Some("second-key-0123456789abcdef"))];
+    let out = haochaping_with(&url, &rotate, &["rotate-secret"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rotation: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((rotation["key_id"].as_i64(), rotation["retired_key_id"].as_i64(), rotation["kept_in"].as_str()), (Some(2), Some(1), Some("HCP_SECRET")));
+    let out = haochaping_with(&url, &first, &["scan"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("retired"), "the old key is refused once retired: {stderr}");
+
+    let second = [("HCP_SECRET", Some("second-key-0123456789abcdef"))];
+    let new_link = rating_link(&url, &second, dir.path(), "T-NEW");
+    assert!(new_link.starts_with("2."), "{new_link}");
+    let forged = format!("2.{}", old_link.split_once('.').map(|(_, rest)| rest).unwrap_or_default());
+    assert_eq!(rating_pages(&url, &second, &[&old_link, &new_link, &forged]), vec![200, 200, 404], "old and new links work, a forged one does not");
+
+    // A second rotation without HCP_NEW_SECRET: the database keeps a random key; the first
+    // two keys' links still work (both within their lifetime) once HCP_SECRET is unset.
+    let out = haochaping_with(&url, &second, &["rotate-secret"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unset HCP_SECRET"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rating_pages(&url, &[("HCP_SECRET", None)], &[&old_link, &new_link]), vec![200, 200]);
+    if let Some(name) = pg_name {
+        drop_pg_database(&name);
+    }
+}
+
+#[test]
+fn secrets_cannot_drift_on_sqlite() {
+    secrets_cannot_drift(Backend::Sqlite);
+}
+
+#[test]
+fn secrets_cannot_drift_on_postgres() {
+    secrets_cannot_drift(Backend::Postgres);
+}
+
+/// Issue 17 item 2: listening beyond loopback without HCP_PUBLIC_URL is refused, since every
+/// rating link and mail would point at 127.0.0.1.
+#[test]
+fn a_public_bind_needs_a_public_url() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let out = haochaping_with(&url, &[("HCP_PUBLIC_URL", None)], &["serve", "--bind", "0.0.0.0:0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("HCP_PUBLIC_URL"), "{stderr}");
+    assert!(!dir.path().join("h.db").exists(), "refused before touching the database");
+}
+
+/// Issue 17 item 4: an `HCP_SMTP_URL` that cannot work stops the start with the reason instead
+/// of running on without mail.
+#[test]
+fn a_bad_smtp_url_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    assert!(haochaping(&url, &["migrate"], None).status.success());
+    for (smtp, reason) in [
+        ("ftp://mail.example.gov.cn", "unknown scheme"),
+        ("smtps://mail.example.gov.cn:notaport", "HCP_SMTP_URL"),
+        ("smtp://mail.example.gov.cn?tls=sometimes", "tls=sometimes"),
+        ("smtp://clerk:pass@mail.example.gov.cn", "in clear"),
+    ] {
+        // `scan` starts as `serve` does (and ends, were the URL wrongly taken).
+        let out = haochaping_with(&url, &[("HCP_SMTP_URL", Some(smtp))], &["scan"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{smtp}: {stderr}");
+        assert!(stderr.contains(reason), "{smtp}: {stderr}");
+        assert!(!stderr.contains(":pass@"), "the password stays out of the message: {stderr}");
+    }
+    let out = haochaping_with(&url, &[("HCP_SMTP_URL", Some("smtps://mail.example.gov.cn")), ("HCP_SMTP_CA_FILE", Some("/nonexistent/ca.pem"))], &["scan"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("HCP_SMTP_CA_FILE"), "{stderr}");
+}

@@ -330,6 +330,7 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
                 std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"))
                     .args(["scan", "--at", &when, "--allow-future"])
                     .env("DATABASE_URL", url)
+                    .env("HCP_SECRET", "test-secret")
                     .env("RUST_LOG", "warn")
                     .output()
                     .expect("scan")

@@ -153,3 +153,64 @@ async fn serve_delivers_the_new_case_mail_in_the_background() {
     assert_eq!(mails[0].to, vec!["mz@example.test".to_owned()]);
     assert!(mails[0].subject.contains("新案件"));
 }
+
+/// Issue 17 item 4: mail as relays want it — TLS from the first byte (`smtps://`), STARTTLS
+/// required or opportunistic (`?tls=`), and a sign-in with the user and password of the
+/// environment, over rustls against a loopback relay with a test certificate. What cannot be
+/// trusted is not sent: no STARTTLS when it is required, a certificate from an unknown CA, a
+/// wrong password.
+#[actix_web::test]
+async fn mail_goes_over_tls_and_signs_in_as_relays_want() {
+    use common::smtp::{SinkOptions, TEST_CA};
+    use haochaping::adapters::mail::smtp::{Security, SmtpSettings};
+    let Some(app) = TestApp::spawn(common::Backend::Sqlite).await else { return };
+    let d = app.seed().await;
+    let login = Some(("hcp-mailer".to_owned(), "relay-pass-2026".to_owned()));
+    struct Case {
+        name: &'static str,
+        sink: SinkOptions,
+        url: &'static str,
+        password: &'static str,
+        ca: bool,
+        delivered: Option<(bool, bool)>,
+    }
+    let cases = [
+        Case { name: "smtps", sink: SinkOptions { implicit_tls: true, login: login.clone(), ..Default::default() }, url: "smtps://127.0.0.1:{port}", password: "relay-pass-2026", ca: true, delivered: Some((true, true)) },
+        Case { name: "STARTTLS required", sink: SinkOptions { offer_starttls: true, login: login.clone(), ..Default::default() }, url: "smtp://localhost:{port}?tls=required", password: "relay-pass-2026", ca: true, delivered: Some((true, true)) },
+        Case { name: "STARTTLS opportunistic, offered", sink: SinkOptions { offer_starttls: true, ..Default::default() }, url: "smtp://127.0.0.1:{port}?tls=opportunistic", password: "", ca: true, delivered: Some((true, false)) },
+        Case { name: "STARTTLS opportunistic, not offered", sink: SinkOptions::default(), url: "smtp://127.0.0.1:{port}?tls=opportunistic", password: "", ca: true, delivered: Some((false, false)) },
+        Case { name: "STARTTLS required, not offered", sink: SinkOptions::default(), url: "smtp://127.0.0.1:{port}?tls=required", password: "", ca: true, delivered: None },
+        Case { name: "unknown CA", sink: SinkOptions { implicit_tls: true, ..Default::default() }, url: "smtps://127.0.0.1:{port}", password: "", ca: false, delivered: None },
+        Case { name: "wrong password", sink: SinkOptions { implicit_tls: true, login: login.clone(), ..Default::default() }, url: "smtps://127.0.0.1:{port}", password: "guess", ca: true, delivered: None },
+    ];
+    for (n, case) in cases.into_iter().enumerate() {
+        let port = free_port();
+        let sink = SmtpSink::start_with(format!("127.0.0.1:{port}").parse().expect("addr"), case.sink).await;
+        let settings = SmtpSettings {
+            url: case.url.replace("{port}", &port.to_string()),
+            user: (!case.password.is_empty()).then(|| "hcp-mailer".to_owned()),
+            password: (!case.password.is_empty()).then(|| case.password.to_owned()),
+            ca_file: case.ca.then(|| TEST_CA.into()),
+        };
+        let mailer = Mailer::new(&settings, "好差评系统 <noreply@haochaping.test>").expect(case.name);
+        assert_ne!(mailer.security, Security::Plain, "{}", case.name);
+        app.bad_case(&d, &format!("TLS-{n}")).await;
+        let report = deliver_due(&app.state.pool, &mailer, clock::now()).await.expect(case.name);
+        let mails = sink.mails();
+        match case.delivered {
+            Some((over_tls, signed_in)) => {
+                assert_eq!((report.sent, report.failed), (1, 0), "{}", case.name);
+                assert_eq!(mails.len(), 1, "{}", case.name);
+                assert_eq!(mails[0].over_tls, over_tls, "{}: over TLS", case.name);
+                assert_eq!(mails[0].user.is_some(), signed_in, "{}: signed in", case.name);
+                assert!(mails[0].subject.contains("新案件"), "{}: {:?}", case.name, mails[0].subject);
+            }
+            None => {
+                assert_eq!((report.sent, report.failed, mails.len()), (0, 1, 0), "{}", case.name);
+                // Kept for the next round, with the reason.
+                assert_eq!(app.count("outbox WHERE sent_at IS NULL AND last_error IS NOT NULL"), 1, "{}", case.name);
+                app.execute("UPDATE outbox SET sent_at = next_attempt_at WHERE sent_at IS NULL");
+            }
+        }
+    }
+}

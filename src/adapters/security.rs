@@ -61,38 +61,76 @@ pub enum RatingTokenError {
     Expired,
 }
 
-/// Signs and checks rating links: `base64url(transaction_no "\n" expiry) "." base64url(hmac)`.
+/// The fingerprint a database keeps of a rating-link key: enough to tell two keys apart at
+/// start, useless for signing.
+pub fn key_fingerprint(secret: &str) -> String {
+    hex::encode(&Sha256::digest(format!("haochaping rating-key fingerprint\n{secret}").as_bytes())[..8])
+}
+
+/// One rating-link key and the id its links carry.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub id: u32,
+    pub secret: String,
+}
+
+/// Signs and checks rating links: `key_id "." base64url(transaction_no "\n" expiry) "."
+/// base64url(hmac)`, signed with the current key; links of earlier keys still verify, so a
+/// rotation breaks none already sent. Links from before key ids (`payload.hmac`) are key 1's.
 #[derive(Clone)]
 pub struct RatingSigner {
-    key: Vec<u8>,
+    current: u32,
+    keys: Vec<(u32, Vec<u8>)>,
 }
 
 impl RatingSigner {
+    /// One key, id 1.
     pub fn new(secret: &str) -> Self {
-        RatingSigner { key: secret.as_bytes().to_vec() }
+        Self::with_keys(&SigningKey { id: 1, secret: secret.to_owned() }, &[])
     }
 
-    fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
+    /// Signs with `current`; also accepts the links of `earlier` keys.
+    pub fn with_keys(current: &SigningKey, earlier: &[SigningKey]) -> Self {
+        let keys = std::iter::once(current).chain(earlier).map(|k| (k.id, k.secret.as_bytes().to_vec())).collect();
+        RatingSigner { current: current.id, keys }
+    }
+
+    pub fn current_key_id(&self) -> u32 {
+        self.current
+    }
+
+    fn mac(key: &[u8], key_id: Option<u32>, payload: &[u8]) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(b"haochaping-rating-v1\n");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        match key_id {
+            // The id is signed too, so a link cannot be moved to another key.
+            Some(id) => mac.update(format!("haochaping-rating-v2\n{id}\n").as_bytes()),
+            None => mac.update(b"haochaping-rating-v1\n"),
+        }
         mac.update(payload);
         mac
     }
 
     pub fn sign(&self, transaction_no: &str, expires: DateTime<Utc>) -> String {
         let payload = format!("{transaction_no}\n{}", expires.timestamp());
-        let tag = self.mac(payload.as_bytes()).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
+        let key = self.keys.iter().find(|(id, _)| *id == self.current).map(|(_, k)| k.as_slice()).unwrap_or_default();
+        let tag = Self::mac(key, Some(self.current), payload.as_bytes()).finalize().into_bytes();
+        format!("{}.{}.{}", self.current, URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// The transaction the token is for, if it is genuine and not expired at `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, RatingTokenError> {
-        let (payload_b64, tag_b64) = token.split_once('.').ok_or(RatingTokenError::Malformed)?;
+        let parts: Vec<&str> = token.split('.').collect();
+        let (key_id, payload_b64, tag_b64) = match parts.as_slice() {
+            [payload, tag] => (None, *payload, *tag),
+            [id, payload, tag] => (Some(id.parse::<u32>().map_err(|_| RatingTokenError::Malformed)?), *payload, *tag),
+            _ => return Err(RatingTokenError::Malformed),
+        };
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| RatingTokenError::Malformed)?;
         let tag = URL_SAFE_NO_PAD.decode(tag_b64).map_err(|_| RatingTokenError::Malformed)?;
-        self.mac(&payload).verify_slice(&tag).map_err(|_| RatingTokenError::BadSignature)?;
+        let wanted = key_id.unwrap_or(1);
+        let key = self.keys.iter().find(|(id, _)| *id == wanted).map(|(_, k)| k).ok_or(RatingTokenError::BadSignature)?;
+        Self::mac(key, key_id, &payload).verify_slice(&tag).map_err(|_| RatingTokenError::BadSignature)?;
         let text = String::from_utf8(payload).map_err(|_| RatingTokenError::Malformed)?;
         let (transaction_no, expiry) = text.rsplit_once('\n').ok_or(RatingTokenError::Malformed)?;
         let expiry: i64 = expiry.parse().map_err(|_| RatingTokenError::Malformed)?;
@@ -118,10 +156,37 @@ mod tests {
         assert_eq!(RatingSigner::new("other").verify(&token, now), Err(RatingTokenError::BadSignature));
         // Swapping the payload for another transaction breaks the signature.
         let other = signer.sign("BJ-2026-0002", now + Duration::days(1));
-        let forged = format!("{}.{}", other.split('.').next().unwrap(), token.split('.').nth(1).unwrap());
+        let forged = format!("{}.{}", other.rsplit_once('.').unwrap().0, token.rsplit_once('.').unwrap().1);
         assert_eq!(signer.verify(&forged, now), Err(RatingTokenError::BadSignature));
         assert_eq!(signer.verify("garbage", now), Err(RatingTokenError::Malformed));
         assert_eq!(signer.verify("a.b.c", now), Err(RatingTokenError::Malformed));
+        assert_eq!(signer.verify("1.b.c.d", now), Err(RatingTokenError::Malformed));
+    }
+
+    #[test]
+    fn links_of_earlier_keys_verify_after_a_rotation() {
+        let now = Utc::now();
+        let first = SigningKey { id: 1, secret: "first".into() };
+        let second = SigningKey { id: 2, secret: "second".into() };
+        let before = RatingSigner::with_keys(&first, &[]);
+        let old_link = before.sign("T-1", now + Duration::days(1));
+        assert!(old_link.starts_with("1."), "{old_link}");
+        let after = RatingSigner::with_keys(&second, &[first.clone()]);
+        let new_link = after.sign("T-2", now + Duration::days(1));
+        assert!(new_link.starts_with("2."), "{new_link}");
+        assert_eq!(after.verify(&old_link, now).as_deref(), Ok("T-1"));
+        assert_eq!(after.verify(&new_link, now).as_deref(), Ok("T-2"));
+        // Before the rotation the new key is unknown; a link moved to another key id fails.
+        assert_eq!(before.verify(&new_link, now), Err(RatingTokenError::BadSignature));
+        let moved = format!("1{}", &new_link[1..]);
+        assert_eq!(after.verify(&moved, now), Err(RatingTokenError::BadSignature));
+        // A link from before key ids (`payload.tag`, key 1) still verifies.
+        let payload = format!("T-0\n{}", (now + Duration::days(1)).timestamp());
+        let tag = RatingSigner::mac(b"first", None, payload.as_bytes()).finalize().into_bytes();
+        let legacy = format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag));
+        assert_eq!(after.verify(&legacy, now).as_deref(), Ok("T-0"));
+        assert_ne!(key_fingerprint("first"), key_fingerprint("second"));
+        assert_eq!(key_fingerprint("first").len(), 16);
     }
 
     #[test]

@@ -2,6 +2,10 @@
 
 use super::grade::Stars;
 
+/// How long a rating link stays valid after it is issued: long enough for the 7-day 追评 and
+/// the 回访 rating after a reply that may take 15 working days plus review.
+pub const RATING_LINK_DAYS: i64 = 60;
+
 pub const MAX_COMMENT_CHARS: usize = 2000;
 pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_CHARS: usize = 32;

@@ -23,9 +23,7 @@ use crate::storage::schema::{cases, complaints, departments, reviews, transactio
 use crate::storage::audit::AuditEntry;
 use crate::storage::{queries, Conn};
 
-/// How long a rating link stays valid after it is issued: long enough for the 7-day 追评 and
-/// the 回访 rating after a reply that may take 15 working days plus review.
-pub const RATING_LINK_DAYS: i64 = 60;
+pub use crate::domain::intake_rules::RATING_LINK_DAYS;
 
 pub struct TransactionCommand {
     pub transaction_no: String,

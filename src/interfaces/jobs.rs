@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::interfaces::app::AppState;
 use crate::clock;
-use crate::adapters::mail::smtp::{deliver_due, mailer_for};
+use crate::adapters::mail::smtp::deliver_due;
 use crate::cases::scan;
 use crate::intake::default_ratings;
 
@@ -49,7 +49,7 @@ pub fn spawn(state: Arc<AppState>) {
             }
         }
     });
-    match mailer_for(state.config.smtp_url.as_deref(), &state.config.mail_from) {
+    match state.mailer.clone() {
         None => tracing::info!("HCP_SMTP_URL unset: mails stay queued in the outbox"),
         Some(mailer) => {
             actix_web::rt::spawn(async move {

@@ -305,6 +305,52 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// Writes a consistent copy of a live SQLite database to `out` with `VACUUM INTO`: one read
+/// transaction, so writers carry on while it runs and the copy is the database at one instant,
+/// with the WAL folded in (copying the file itself could catch a half-checkpointed state).
+pub fn backup_sqlite_into(conn: &mut Conn, out: &std::path::Path) -> QueryResult<()> {
+    use diesel::RunQueryDsl;
+    match conn {
+        Conn::Sqlite(c) => {
+            diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(out.to_string_lossy().into_owned()).execute(&mut **c)?;
+            Ok(())
+        }
+        Conn::Postgres(_) => Err(diesel::result::Error::QueryBuilderError("VACUUM INTO is SQLite's; back PostgreSQL up with pg_dump".into())),
+    }
+}
+
+/// SQLite's `PRAGMA integrity_check`: `ok`, or what it found.
+pub fn sqlite_integrity_check(conn: &mut Conn) -> QueryResult<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let rows: Vec<Row> = db_run!(conn, |c| diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA integrity_check"), c))?;
+    Ok(rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("; "))
+}
+
+/// What a database holds, for a backup's report.
+#[derive(Debug, serde::Serialize)]
+pub struct TableCounts {
+    pub transactions: i64,
+    pub reviews: i64,
+    pub complaints: i64,
+    pub cases: i64,
+    pub audit_events: i64,
+}
+
+pub fn table_counts(conn: &mut Conn) -> QueryResult<TableCounts> {
+    use schema::{audit_events, cases, complaints, reviews, transactions};
+    Ok(TableCounts {
+        transactions: db_run!(conn, |c| transactions::table.count().get_result::<i64>(c))?,
+        reviews: db_run!(conn, |c| reviews::table.count().get_result::<i64>(c))?,
+        complaints: db_run!(conn, |c| complaints::table.count().get_result::<i64>(c))?,
+        cases: db_run!(conn, |c| cases::table.count().get_result::<i64>(c))?,
+        audit_events: db_run!(conn, |c| audit_events::table.count().get_result::<i64>(c))?,
+    })
+}
+
 /// Rows an operator put in: master data, accounts, keys, 办件 and complaints (what the
 /// service seeds by itself at start — calendars, tag sets — is not counted).
 pub fn operator_rows(conn: &mut Conn) -> QueryResult<i64> {

@@ -314,13 +314,7 @@ pub async fn into_pair(resp: reqwest::Response) -> (u16, Value) {
 
 /// SQLite's `PRAGMA integrity_check`: `"ok"` when the file is sound.
 pub fn sqlite_integrity(conn: &mut Conn) -> String {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        integrity_check: String,
-    }
-    let rows: Vec<Row> = haochaping::db_run!(conn, |c| diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA integrity_check"), c)).expect("integrity check");
-    rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("; ")
+    haochaping::storage::sqlite_integrity_check(conn).expect("integrity check")
 }
 
 /// Asserts the SPEC §6 error shape and returns its code.

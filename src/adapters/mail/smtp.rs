@@ -1,7 +1,8 @@
 //! Delivers the outbox over SMTP with lettre. A mail is claimed with a lease (PostgreSQL:
 //! `FOR UPDATE SKIP LOCKED`, so several instances never take the same row), sent, and marked
 //! sent; a failure is recorded and retried with exponential backoff capped at one minute.
-//! Nothing is deleted: the outbox is also the record of what was sent.
+//! Nothing is deleted: the outbox is also the record of what was sent. TLS is rustls (with
+//! ring), the system's roots plus `HCP_SMTP_CA_FILE`.
 
 use std::time::Duration as StdDuration;
 
@@ -12,7 +13,6 @@ use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-
 
 use crate::clock;
 use crate::db_run;
@@ -101,34 +101,101 @@ fn mark_failed(conn: &mut Conn, mail: &ClaimedMail, error: &str, now: DateTime<U
     Ok(())
 }
 
-/// An SMTP relay from `HCP_SMTP_URL`: `smtp://[user:pass@]host[:port]`, plain SMTP, meant for
-/// the district's own relay on the local network (which handles TLS onward).
+/// How to reach the relay, from `HCP_SMTP_URL` and its companions:
+/// `smtp://host[:port]` (plain, port 25; `?tls=required` or `?tls=opportunistic` for STARTTLS),
+/// `smtps://host[:port]` (TLS from the first byte, port 465). The user and password come from
+/// `HCP_SMTP_USER`/`HCP_SMTP_PASSWORD` (or the URL's `user:password@`); `HCP_SMTP_CA_FILE`
+/// adds a PEM CA to the system's roots, for a relay with the district's own certificate.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpSettings {
+    pub url: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// How the connection is secured, as the log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    StartTlsOpportunistic,
+    StartTlsRequired,
+    ImplicitTls,
+}
+
+/// An SMTP relay, checked at start: a URL that cannot work stops the start with the reason.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    pub security: Security,
+    pub authenticated: bool,
 }
 
 impl Mailer {
+    /// A plain relay at `url` without credentials (tests, and a relay on the same host).
     pub fn from_url(url: &str, from: &str) -> anyhow::Result<Mailer> {
-        let rest = url.strip_prefix("smtp://").ok_or_else(|| anyhow::anyhow!("HCP_SMTP_URL must start with smtp://"))?;
-        let rest = rest.trim_end_matches('/');
-        let (credentials, host_port) = match rest.rsplit_once('@') {
-            Some((cred, hp)) => (Some(cred), hp),
-            None => (None, rest),
+        Self::new(&SmtpSettings { url: url.to_owned(), ..SmtpSettings::default() }, from)
+    }
+
+    pub fn new(settings: &SmtpSettings, from: &str) -> anyhow::Result<Mailer> {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        let bad = |why: String| anyhow::anyhow!("HCP_SMTP_URL {:?}: {why}", redact_password(&settings.url));
+        let url = url::Url::parse(&settings.url).map_err(|e| bad(format!("{e}; expected smtp://host[:port] or smtps://host[:port]")))?;
+        let implicit = match url.scheme() {
+            "smtp" => false,
+            "smtps" => true,
+            other => return Err(bad(format!("unknown scheme {other}:// (smtp:// or smtps://)"))),
         };
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| anyhow::anyhow!("bad SMTP port {p:?}"))?),
-            None => (host_port, 25),
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host".into()))?.trim_matches(['[', ']']).to_owned();
+        let port = url.port().unwrap_or(if implicit { 465 } else { 25 });
+        let mut starttls = None;
+        for (key, value) in url.query_pairs() {
+            match (key.as_ref(), value.as_ref()) {
+                ("tls", "required") => starttls = Some(Security::StartTlsRequired),
+                ("tls", "opportunistic") => starttls = Some(Security::StartTlsOpportunistic),
+                ("tls", "none") => starttls = Some(Security::Plain),
+                ("tls", other) => return Err(bad(format!("tls={other}: required, opportunistic or none"))),
+                (other, _) => return Err(bad(format!("unknown parameter {other} (only tls=)"))),
+            }
+        }
+        let security = match (implicit, starttls) {
+            (true, None) => Security::ImplicitTls,
+            (true, Some(_)) => return Err(bad("smtps:// is TLS from the start; tls= is for smtp://".into())),
+            (false, chosen) => chosen.unwrap_or(Security::Plain),
+        };
+        let decode = |text: &str| percent_decode(text);
+        let user = settings.user.clone().or_else(|| (!url.username().is_empty()).then(|| decode(url.username())));
+        let password = settings.password.clone().or_else(|| url.password().map(decode));
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if user.is_some() && security == Security::Plain && !loopback {
+            return Err(bad("a password would cross the network in clear: use smtps:// or ?tls=required".into()));
+        }
+        let tls = if security == Security::Plain {
+            Tls::None
+        } else {
+            let mut parameters = TlsParameters::builder(host.clone());
+            if let Some(file) = &settings.ca_file {
+                let pem = std::fs::read(file).map_err(|e| anyhow::anyhow!("HCP_SMTP_CA_FILE {}: {e}", file.display()))?;
+                let ca = Certificate::from_pem(&pem).map_err(|e| anyhow::anyhow!("HCP_SMTP_CA_FILE {}: {e}", file.display()))?;
+                parameters = parameters.add_root_certificate(ca);
+            }
+            let parameters = parameters.build_rustls().map_err(|e| bad(format!("TLS: {e}")))?;
+            match security {
+                Security::ImplicitTls => Tls::Wrapper(parameters),
+                Security::StartTlsRequired => Tls::Required(parameters),
+                _ => Tls::Opportunistic(parameters),
+            }
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
+            .tls(tls)
             .timeout(Some(StdDuration::from_secs(10)));
-        if let Some(cred) = credentials {
-            let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
-            builder = builder.credentials(Credentials::new(user.to_owned(), pass.to_owned()));
+        let authenticated = user.is_some();
+        if let Some(user) = user {
+            builder = builder.credentials(Credentials::new(user, password.unwrap_or_default()));
         }
         let from: Mailbox = from.parse().map_err(|e| anyhow::anyhow!("HCP_MAIL_FROM: {e}"))?;
-        Ok(Mailer { transport: builder.build(), from })
+        Ok(Mailer { transport: builder.build(), from, security, authenticated })
     }
 
     async fn send(&self, mail: &ClaimedMail) -> Result<(), String> {
@@ -197,18 +264,20 @@ where
     actix_web::web::block(move || f(&mut pool.get()?)).await?
 }
 
-/// The mailer for `HCP_SMTP_URL`, or none (mails stay queued) when unset or unusable.
-pub fn mailer_for(smtp_url: Option<&str>, mail_from: &str) -> Option<Mailer> {
-    let url = smtp_url?;
-    match Mailer::from_url(url, mail_from) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::error!(error = %e, "HCP_SMTP_URL unusable; mails stay queued");
-            None
-        }
-    }
+fn percent_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
+/// The URL for messages, its password (if any) left out.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -224,9 +293,17 @@ mod tests {
 
     #[test]
     fn smtp_urls_parse() {
-        assert!(Mailer::from_url("smtp://127.0.0.1:2525", "a <a@b.c>").is_ok());
-        assert!(Mailer::from_url("smtp://u:p@mail.local", "a@b.c").is_ok());
-        assert!(Mailer::from_url("http://x", "a@b.c").is_err());
-        assert!(Mailer::from_url("smtp://x:notaport", "a@b.c").is_err());
+        let security = |url: &str| Mailer::from_url(url, "a <a@b.c>").map(|m| m.security).map_err(|e| e.to_string());
+        assert_eq!(security("smtp://127.0.0.1:2525"), Ok(Security::Plain));
+        assert_eq!(security("smtps://mail.example.gov.cn"), Ok(Security::ImplicitTls));
+        assert_eq!(security("smtp://mail.example.gov.cn:587?tls=required"), Ok(Security::StartTlsRequired));
+        assert_eq!(security("smtp://mail.example.gov.cn?tls=opportunistic"), Ok(Security::StartTlsOpportunistic));
+        assert!(security("smtp://u:p@127.0.0.1").is_ok(), "credentials to a relay on this host");
+        let refused = security("smtp://u:secret@mail.example.gov.cn").expect_err("a password in clear over the network");
+        assert!(refused.contains("smtps://") && !refused.contains("secret"), "{refused}");
+        assert!(security("smtps://u:p@mail.example.gov.cn").is_ok());
+        for bad in ["http://x", "smtp://x:notaport", "smtps://x?tls=required", "smtp://x?tls=maybe", "smtp://x?starttls=1", "smtp://"] {
+            assert!(security(bad).is_err(), "{bad}");
+        }
     }
 }

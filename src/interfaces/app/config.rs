@@ -13,6 +13,10 @@ pub struct Config {
     /// Signing key for rating links; when unset one is generated and kept in the database.
     pub secret: Option<String>,
     pub smtp_url: Option<String>,
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<String>,
+    /// A PEM CA the relay's certificate is checked against, besides the system's roots.
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     /// Base of rating links; defaults to `http://<bind>`.
     pub public_url: String,
     pub mail_from: String,
@@ -46,6 +50,12 @@ struct Environment {
     secret: Option<String>,
     #[arg(long, env = "HCP_SMTP_URL", value_name = "HCP_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
+    #[arg(long, env = "HCP_SMTP_USER", value_name = "HCP_SMTP_USER")]
+    smtp_user: Option<String>,
+    #[arg(long, env = "HCP_SMTP_PASSWORD", value_name = "HCP_SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    #[arg(long, env = "HCP_SMTP_CA_FILE", value_name = "HCP_SMTP_CA_FILE")]
+    smtp_ca_file: Option<std::path::PathBuf>,
     #[arg(long, env = "HCP_PUBLIC_URL", value_name = "HCP_PUBLIC_URL")]
     public_url: Option<String>,
     #[arg(long, env = "HCP_MAIL_FROM", value_name = "HCP_MAIL_FROM", default_value = "好差评系统 <noreply@haochaping.local>")]
@@ -76,6 +86,16 @@ fn probability(text: &str) -> Result<f32, String> {
 }
 
 impl Config {
+    /// The relay's settings, when `HCP_SMTP_URL` is set.
+    pub fn smtp(&self) -> Option<crate::adapters::mail::smtp::SmtpSettings> {
+        self.smtp_url.as_ref().map(|url| crate::adapters::mail::smtp::SmtpSettings {
+            url: url.clone(),
+            user: self.smtp_user.clone(),
+            password: self.smtp_password.clone(),
+            ca_file: self.smtp_ca_file.clone(),
+        })
+    }
+
     /// The configuration in the environment; `bind_override` is `serve --bind`.
     pub fn from_env(bind_override: Option<SocketAddr>) -> Result<Self, ConfigError> {
         let env = Environment::try_parse_from(std::iter::empty::<String>()).map_err(|e| {
@@ -88,12 +108,27 @@ impl Config {
         // An empty text variable is unset, as before clap read them.
         let text = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         let bind = bind_override.unwrap_or(env.bind);
-        let public_url = text(env.public_url).unwrap_or_else(|| format!("http://{bind}")).trim_end_matches('/').to_owned();
+        let public_url = match text(env.public_url) {
+            Some(url) => url,
+            // Links in mails and SMS would point at this machine's own loopback address.
+            None if !bind.ip().is_loopback() => {
+                return Err(ConfigError(format!(
+                    "listening on {bind} needs HCP_PUBLIC_URL, the address citizens and staff reach the service at \
+                     (e.g. https://hcp.example.gov.cn): rating links and mails are built from it"
+                )))
+            }
+            None => format!("http://{bind}"),
+        }
+        .trim_end_matches('/')
+        .to_owned();
         Ok(Config {
             database_url: env.database_url,
             bind,
             secret: text(env.secret),
             smtp_url: text(env.smtp_url),
+            smtp_user: text(env.smtp_user),
+            smtp_password: text(env.smtp_password),
+            smtp_ca_file: env.smtp_ca_file,
             public_url,
             mail_from: env.mail_from,
             background_jobs: env.background_jobs,
@@ -112,7 +147,7 @@ mod tests {
     /// cases in turn, so setting them cannot race.
     #[test]
     fn variables_parse_as_their_types() {
-        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET"];
+        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET", "HCP_PUBLIC_URL"];
         let set = |pairs: &[(&str, &str)]| {
             for name in names {
                 std::env::remove_var(name);
@@ -136,6 +171,11 @@ mod tests {
         let refused = set(&[("HCP_ROUTER_THRESHOLD", "1.5")]).expect_err("not a probability");
         assert!(refused.to_string().contains("HCP_ROUTER_THRESHOLD"), "{refused}");
         assert!(set(&[("HCP_BIND", "nowhere")]).is_err());
+        let refused = set(&[("HCP_BIND", "0.0.0.0:8080")]).expect_err("links would point at loopback");
+        assert!(refused.to_string().contains("HCP_PUBLIC_URL"), "{refused}");
+        std::env::set_var("HCP_PUBLIC_URL", "https://hcp.example.gov.cn/");
+        assert_eq!(Config::from_env(None).expect("with a public URL").public_url, "https://hcp.example.gov.cn");
+        std::env::remove_var("HCP_PUBLIC_URL");
         // An empty text variable is unset; an empty typed one is refused, naming it.
         assert_eq!(set(&[("HCP_SECRET", "")]).expect("blank secret").secret, None);
         let refused = set(&[("HCP_BACKGROUND_JOBS", "")]).expect_err("blank boolean");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 
-use crate::adapters::security::{random_secret, RatingSigner};
+use crate::adapters::security::RatingSigner;
 use crate::clock;
 use crate::db_run;
 use crate::domain::calendar::official_years;
@@ -16,7 +16,7 @@ use crate::domain::rules::Rules;
 use crate::error::{AppError, AppResult};
 use crate::storage::rules::RulesCache;
 use crate::storage::schema::calendar_years;
-use crate::storage::{queries, Conn, DbPool};
+use crate::storage::{Conn, DbPool};
 use metrics::Metrics;
 use config::Config;
 
@@ -31,6 +31,8 @@ pub struct AppState {
     pub api_keys: crate::admin::accounts::ApiKeyCache,
     pub reviews: crate::intake::writer::ReviewWriter,
     pub rules: Arc<RulesCache>,
+    /// The relay of `HCP_SMTP_URL`, checked at start; `None`: mails stay queued.
+    pub mailer: Option<Arc<crate::adapters::mail::smtp::Mailer>>,
 }
 
 /// Connections per instance: SQLite has one writer at a time anyway; PostgreSQL's are shared
@@ -58,13 +60,14 @@ impl AppState {
             tracing::info!(years = ?made, "provisional working-day calendars generated from the statutory holidays");
         }
         crate::storage::rules::seed_tag_sets(&mut conn, clock::to_db(clock::now())).map_err(|e| anyhow::anyhow!("seeding tag sets: {e}"))?;
-        let secret = match &config.secret {
-            Some(s) => s.clone(),
-            None => queries::setting_or_insert(&mut conn, "rating_secret", &random_secret())?,
-        };
+        let keys = crate::admin::signing_keys::active_keys(&mut conn, config.secret.as_deref(), clock::now())?;
         let rules = crate::storage::rules::load(&mut conn).map_err(|e| anyhow::anyhow!("loading rules: {e}"))?;
         drop(conn);
         let rules = Arc::new(RulesCache::new(rules));
+        let mailer = match config.smtp() {
+            Some(settings) => Some(Arc::new(crate::adapters::mail::smtp::Mailer::new(&settings, &config.mail_from)?)),
+            None => None,
+        };
         if let Some(dir) = &config.nlp_dir {
             let taken = crate::adapters::nlp::tokenize::Tokenizer::override_from(dir);
             tracing::info!(nlp_dir = %dir.display(), overrides = ?taken, "HCP_NLP_DIR set: its files override the built-in ones");
@@ -74,6 +77,9 @@ impl AppState {
             database = %redacted(&config.database_url),
             router = %config.nlp_dir.as_ref().map(|d| d.join("router.json").display().to_string()).unwrap_or_else(|| "built-in".into()),
             public_url = %config.public_url,
+            mail = %mailer.as_ref().map(|m| format!("{:?}{}", m.security, if m.authenticated { ", authenticated" } else { "" })).unwrap_or_else(|| "unset: mails stay queued".into()),
+            rating_key = keys.current.id,
+            rating_key_fingerprint = %keys.fingerprint,
             "haochaping starting"
         );
         if router.is_some() {
@@ -86,13 +92,15 @@ impl AppState {
             reviews: crate::intake::writer::ReviewWriter::new(pool.clone(), Arc::clone(&rules)),
             pool,
             router,
-            signer: RatingSigner::new(&secret),
-            cookies: crate::adapters::security::CookieSigner::new(&format!("session:{secret}")),
+            signer: RatingSigner::with_keys(&keys.current, &keys.earlier),
+            // Sessions are signed with the current key: a rotation signs staff out once.
+            cookies: crate::adapters::security::CookieSigner::new(&format!("session:{}", keys.current.secret)),
             throttle: crate::adapters::throttle::Throttle::new(config.integration_per_second),
             config,
             metrics: Metrics::new(),
             rules,
             api_keys: crate::admin::accounts::ApiKeyCache::default(),
+            mailer,
         }))
     }
 

@@ -122,6 +122,17 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Write a consistent copy of the live SQLite database (while the service runs), check it
+    /// and print what it holds. PostgreSQL: `pg_dump` (the README's production section).
+    Backup {
+        /// The copy to write; must not exist yet.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Retire the rating-link key and sign with a new one: HCP_NEW_SECRET's value, or without it
+    /// a random key the database keeps. Links signed with the old key keep working until they
+    /// expire; restart every instance afterwards (with HCP_SECRET set to the new key, if given).
+    RotateSecret,
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -241,6 +252,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&output)?);
             Ok(())
         }
+        Command::Backup { out } => backup(&out),
+        Command::RotateSecret => {
+            let config = existing_database()?;
+            let new_secret = std::env::var("HCP_NEW_SECRET").ok().filter(|v| !v.trim().is_empty());
+            let pool = crate::storage::DbPool::connect(&config.database_url, 1)?;
+            pool.migrate()?;
+            let mut conn = pool.get()?;
+            let rotation = crate::admin::signing_keys::rotate(&mut conn, config.secret.as_deref(), new_secret.as_deref(), crate::clock::now())?;
+            let next = match rotation.kept_in {
+                "database" => "the database keeps the new key: unset HCP_SECRET, if set, and restart every instance".to_owned(),
+                _ => "set HCP_SECRET to the value of HCP_NEW_SECRET and restart every instance".to_owned(),
+            };
+            eprintln!(
+                "rating links are now signed with key {} (fingerprint {}); links of key {} keep working until {}; {next}",
+                rotation.key_id,
+                rotation.fingerprint,
+                rotation.retired_key_id,
+                crate::clock::display_local(rotation.old_links_valid_until.naive_utc())
+            );
+            println!("{}", serde_json::to_string(&rotation)?);
+            Ok(())
+        }
         Command::User { command: UserCommand::Add { username, role, department, email, password_stdin: _ } } => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: admin, supervisor or department"))?;
             let mut password = String::new();
@@ -281,6 +314,44 @@ fn existing_database() -> anyhow::Result<Config> {
         }
     }
     Ok(config)
+}
+
+fn backup(out: &std::path::Path) -> anyhow::Result<()> {
+    let config = existing_database()?;
+    if crate::storage::backend_of(&config.database_url)? == crate::storage::Backend::Postgres {
+        anyhow::bail!(
+            "DATABASE_URL is PostgreSQL: back it up with `pg_dump --format=custom --file=haochaping.dump \"$DATABASE_URL\"` \
+             and restore with `pg_restore --clean --if-exists --no-owner --dbname=\"$DATABASE_URL\" haochaping.dump` (README, Production)"
+        );
+    }
+    if out.exists() {
+        anyhow::bail!("{} exists already: a backup never overwrites a file", out.display());
+    }
+    let started = std::time::Instant::now();
+    eprintln!("backup: copying {} → {}…", crate::storage::sqlite_file(&config.database_url).unwrap_or_default().display(), out.display());
+    let pool = crate::storage::DbPool::connect(&config.database_url, 1)?;
+    crate::storage::backup_sqlite_into(&mut pool.get()?, out).map_err(|e| anyhow::anyhow!("backup into {}: {e}", out.display()))?;
+    let copied = started.elapsed().as_secs_f64();
+    // Checked as a restore would use it: the file opens, SQLite finds it sound, the chain verifies.
+    let copy = crate::storage::DbPool::connect(&format!("sqlite://{}", out.display()), 1)?;
+    let mut conn = copy.get()?;
+    let integrity = crate::storage::sqlite_integrity_check(&mut conn)?;
+    let chain = crate::storage::audit::verify(&mut conn)?;
+    let counts = crate::storage::table_counts(&mut conn)?;
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "backup: {} bytes in {copied:.2} s; integrity {integrity}; audit chain {} ({} events); {} reviews, {} cases",
+        bytes,
+        if chain.ok { "verifies" } else { "BROKEN" },
+        chain.events_checked,
+        counts.reviews,
+        counts.cases
+    );
+    println!("{}", serde_json::json!({"out": out, "bytes": bytes, "seconds": copied, "integrity": integrity, "audit": chain, "counts": counts}));
+    if integrity != "ok" || !chain.ok {
+        anyhow::bail!("the copy at {} does not check out; keep the previous backup", out.display());
+    }
+    Ok(())
 }
 
 fn import(kind: &str, input: &std::path::Path, dry_run: bool, links_out: Option<&std::path::Path>) -> anyhow::Result<()> {
