@@ -355,3 +355,56 @@ fn a_bad_smtp_url_stops_the_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("HCP_SMTP_CA_FILE"), "{stderr}");
 }
+
+/// Issue 17 item 5: the PostgreSQL roles of `deploy/postgres-roles.sql` (run here as written,
+/// with names of its own): the owner migrates, the service runs as the app role, which can
+/// change rows but no table, and may not rewrite the audit chain.
+#[test]
+fn postgres_roles_as_deploy_sets_them_up() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let admin_url = common::pg_admin_url();
+    let mut admin = match PgConnection::establish(&admin_url) {
+        Ok(c) => c,
+        Err(e) if common::require_all() => panic!("PostgreSQL is required: {e}"),
+        Err(e) => return eprintln!("SKIPPED: PostgreSQL unreachable ({e})"),
+    };
+    let tag = haochaping::adapters::security::random_secret().to_lowercase().replace(['-', '_'], "")[..10].to_owned();
+    let (owner, app, database) = (format!("hcp_owner_{tag}"), format!("hcp_app_{tag}"), format!("hcp_roles_{tag}"));
+    let script = include_str!("../deploy/postgres-roles.sql")
+        .replace("haochaping_owner", &owner)
+        .replace("haochaping_app", &app)
+        .replace("DATABASE haochaping", &format!("DATABASE {database}"))
+        .replace("\\c haochaping", &format!("\\c {database}"));
+    let (on_server, on_database) = script.split_once(&format!("\\c {database}\n")).expect("the script switches to the new database");
+    let statements = |part: &str| -> Vec<String> {
+        let code: String = part.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        code.split(";\n").map(str::trim).filter(|s| !s.is_empty()).map(|s| s.trim_end_matches(';').to_owned()).collect()
+    };
+    for statement in statements(on_server) {
+        diesel::sql_query(&statement).execute(&mut admin).unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    // host:port of the test server, for URLs as each role.
+    let server = admin_url.split_once('@').map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_owned()).expect("host");
+    let url_as = |role: &str| format!("postgres://{role}:pw@{server}/{database}?sslmode=disable");
+    let mut as_superuser = PgConnection::establish(&admin_url.replacen("/postgres?", &format!("/{database}?"), 1)).expect("connect to the new database");
+    for statement in statements(on_database) {
+        diesel::sql_query(&statement).execute(&mut as_superuser).unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let with_secret = [("HCP_SECRET", Some("roles-test-secret-0123456789"))];
+    let out = haochaping_with(&url_as(&owner), &with_secret, &["migrate"]);
+    assert!(out.status.success(), "the owner migrates: {}", String::from_utf8_lossy(&out.stderr));
+    diesel::sql_query(format!("REVOKE UPDATE, DELETE ON audit_events FROM {app}")).execute(&mut as_superuser).expect("revoke");
+    let out = haochaping_with(&url_as(&app), &with_secret, &["scan"]);
+    assert!(out.status.success(), "the service runs as the app role: {}", String::from_utf8_lossy(&out.stderr));
+    let mut as_app = PgConnection::establish(&url_as(&app)).expect("connect as the app role");
+    assert!(diesel::sql_query("CREATE TABLE intruder (a int)").execute(&mut as_app).is_err(), "the app role cannot create tables");
+    assert!(diesel::sql_query("DROP TABLE reviews").execute(&mut as_app).is_err(), "nor drop them");
+    assert!(diesel::sql_query("DELETE FROM audit_events").execute(&mut as_app).is_err(), "nor rewrite the audit chain");
+    assert!(diesel::sql_query("SELECT count(*) FROM reviews").execute(&mut as_app).is_ok(), "it reads rows");
+    drop(as_app);
+    drop(as_superuser);
+    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&mut admin);
+    for role in [&owner, &app] {
+        let _ = diesel::sql_query(format!("DROP ROLE IF EXISTS {role}")).execute(&mut admin);
+    }
+}

@@ -171,3 +171,150 @@ async fn sigkill_mid_load(backend: Backend) {
         drop_pg_database(&name);
     }
 }
+
+/// Issue 17 item 5: a backup while reviews are being posted — `haochaping backup --out F` on
+/// SQLite, the README's `pg_dump`/`pg_restore` on PostgreSQL. The copy, restored into a fresh
+/// database, holds every review acknowledged before the backup began (and those acknowledged
+/// while it ran that its instant caught), each once with its case; the audit chain verifies;
+/// rating links issued before the backup still open their page.
+#[actix_web::test]
+async fn a_backup_while_reviews_are_posted_restores_what_was_acknowledged_sqlite() {
+    backup_while_reviews_are_posted(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn a_backup_while_reviews_are_posted_restores_what_was_acknowledged_postgres() {
+    backup_while_reviews_are_posted(Backend::Postgres).await;
+}
+
+/// The README's commands, run by the shell as an operator would.
+fn shell(script: &str, database_url: &str, file: &std::path::Path) -> std::process::Output {
+    Command::new("sh").arg("-c").arg(script).env("DATABASE_URL", database_url).env("BACKUP", file).output().expect("sh")
+}
+
+async fn backup_while_reviews_are_posted(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some((url, pg_database)) = fresh_database(backend, &dir) else { return };
+    let (key, nos) = common::review_load::seed_review_load(&url, 60_000).expect("seed");
+    let server = serve(&url);
+    let client = common::client_builder().build().expect("client");
+    // A rating link issued before the backup, through the API.
+    let issued = client
+        .post(format!("{}/api/v1/transactions", server.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"transaction_no": "LINK-1", "service_item_code": "BENCH-1", "channel": "pc", "completed_at": "2026-12-01T10:00:00+08:00"}))
+        .send()
+        .await
+        .expect("transaction");
+    assert_eq!(issued.status().as_u16(), 201);
+    let link: serde_json::Value = issued.json().await.expect("json");
+    let token = link["rating_token"].as_str().expect("rating_token").to_owned();
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (acknowledged, stop, next, nos, client, key, base) =
+            (acknowledged.clone(), stop.clone(), next.clone(), nos.clone(), client.clone(), key.clone(), server.base.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(no) = nos.get(i) else { break };
+                let stars = if i % 5 == 0 { 1 } else { 4 };
+                let body = serde_json::json!({"transaction_no": no, "stars": stars, "channel": "pc", "comment": "备份期间的评价"});
+                let r = client.post(format!("{base}/api/v1/reviews")).bearer_auth(&key).json(&body).send().await.expect("review");
+                assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap_or_default());
+                acknowledged.lock().expect("lock").push((no.clone(), Instant::now()));
+            }
+        }));
+    }
+    while acknowledged.lock().expect("lock").len() < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let backup = dir.path().join("backup");
+    let began = Instant::now();
+    let out = {
+        let (url, backup) = (url.clone(), backup.clone());
+        tokio::task::spawn_blocking(move || match backend {
+            Backend::Sqlite => Command::new(env!("CARGO_BIN_EXE_haochaping"))
+                .args(["backup", "--out", &backup.to_string_lossy()])
+                .env("DATABASE_URL", url)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("backup"),
+            Backend::Postgres => shell(r#"pg_dump --format=custom --file="$BACKUP" "$DATABASE_URL""#, &url, &backup),
+        })
+        .await
+        .expect("join")
+    };
+    let ended = Instant::now();
+    // Reviews go on after the backup too; then stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.expect("poster");
+    }
+    assert!(out.status.success(), "backup: {}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::metadata(&backup).map(|m| m.len()).unwrap_or(0);
+    if backend == Backend::Sqlite {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("backup report");
+        assert_eq!(report["integrity"], "ok", "{report}");
+        assert_eq!(report["audit"]["ok"], true, "{report}");
+        let again = Command::new(env!("CARGO_BIN_EXE_haochaping")).args(["backup", "--out", &backup.to_string_lossy()]).env("DATABASE_URL", &url).output().expect("again");
+        assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("never overwrites"), "an existing file is kept");
+    } else {
+        let refused = Command::new(env!("CARGO_BIN_EXE_haochaping")).args(["backup", "--out", "/tmp/never.db"]).env("DATABASE_URL", &url).output().expect("backup on PostgreSQL");
+        assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("pg_dump"), "PostgreSQL: the command names pg_dump");
+    }
+
+    // Restore into a fresh database, and start the service on it.
+    drop(server);
+    let restored_dir = tempfile::tempdir().expect("restore dir");
+    let Some((restored_url, restored_pg)) = fresh_database(backend, &restored_dir) else { return };
+    match backend {
+        Backend::Sqlite => {
+            let path = haochaping::storage::sqlite_file(&restored_url).expect("file");
+            std::fs::copy(&backup, &path).expect("restore copy");
+        }
+        Backend::Postgres => {
+            let out = shell(r#"pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" "$BACKUP""#, &restored_url, &backup);
+            assert!(out.status.success(), "pg_restore: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let before: Vec<&String> = acknowledged.iter().filter(|(_, at)| *at < began).map(|(no, _)| no).collect();
+    let during: Vec<&String> = acknowledged.iter().filter(|(_, at)| *at >= began && *at <= ended).map(|(no, _)| no).collect();
+    let restored = serve(&restored_url);
+    let pool = DbPool::connect(&restored_url, 1).expect("pool");
+    let mut conn = pool.get().expect("conn");
+    use haochaping::storage::schema::{cases, reviews, transactions};
+    let stored: HashSet<String> = haochaping::db_run!(&mut conn, |c| reviews::table.inner_join(transactions::table).select(transactions::transaction_no).load::<String>(c))
+        .expect("reviews")
+        .into_iter()
+        .collect();
+    let missing: Vec<&&String> = before.iter().filter(|no| !stored.contains(**no)).collect();
+    assert!(missing.is_empty(), "{} reviews acknowledged before the backup are not in it, e.g. {:?}", missing.len(), missing.first());
+    let during_found = during.iter().filter(|no| stored.contains(**no)).count();
+    let one_star = stored.iter().filter(|no| no.strip_prefix("BENCH-").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n % 5 == 0)).count() as i64;
+    let review_cases: i64 = haochaping::db_run!(&mut conn, |c| cases::table.filter(cases::source.eq("review")).count().get_result(c)).expect("cases");
+    assert_eq!(review_cases, one_star, "each one-star review in the copy has its case, none half-stored");
+    let chain = haochaping::storage::audit::verify(&mut conn).expect("verify");
+    assert!(chain.ok, "audit chain of the restored copy: {chain:?}");
+    let page = client.get(format!("{}/rate/{token}", restored.base)).send().await.expect("rating page");
+    assert_eq!(page.status().as_u16(), 200, "a rating link issued before the backup opens on the restored copy");
+    eprintln!(
+        "backup ({backend:?}): {bytes} bytes in {:.2} s; {} reviews acknowledged before it, all restored; {} acknowledged while it ran, {} of them in the copy; {} in the copy in all",
+        (ended - began).as_secs_f64(),
+        before.len(),
+        during.len(),
+        during_found,
+        stored.len()
+    );
+    drop(conn);
+    drop(pool);
+    drop(restored);
+    for name in [pg_database, restored_pg].into_iter().flatten() {
+        drop_pg_database(&name);
+    }
+}

@@ -109,3 +109,37 @@ async fn limits_on_login_and_rating(app: TestApp) {
     assert!(page.text().await.unwrap_or_default().contains("提交过于频繁"), "the page says so in Chinese");
     assert_eq!(app.count("reviews r JOIN transactions t ON t.id = r.transaction_id WHERE t.transaction_no = 'C2'"), 0);
 }
+
+/// Issue 19 item 1: behind a proxy in `HCP_TRUSTED_PROXIES`, each forwarded client has its own
+/// per-address quota; without it, `X-Forwarded-For` is ignored and the peer's quota holds.
+#[actix_web::test]
+async fn forwarded_clients_are_counted_apart_only_behind_a_trusted_proxy() {
+    for trusted in [true, false] {
+        let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| {
+            c.trusted_proxies = if trusted { vec!["127.0.0.1/32".parse().expect("cidr")] } else { vec![] };
+        })
+        .await
+        else {
+            return;
+        };
+        app.seed().await;
+        let mut statuses = vec![];
+        for n in 0..40 {
+            let username = ["sup", "clerk1", "clerk2"][n % 3];
+            let r = app
+                .client
+                .post(app.url("/api/v1/auth/login"))
+                .header("X-Forwarded-For", format!("203.0.113.{n}"))
+                .json(&json!({"username": username, "password": "password-123"}))
+                .send()
+                .await
+                .expect("login");
+            statuses.push(r.status().as_u16());
+        }
+        if trusted {
+            assert!(statuses.iter().all(|s| *s == 200), "40 citizens' addresses behind the proxy, each well under its quota: {statuses:?}");
+        } else {
+            assert!(statuses.contains(&429), "an untrusted peer's X-Forwarded-For changes nothing: {statuses:?}");
+        }
+    }
+}

@@ -112,6 +112,12 @@ impl Throttle {
         Ok(())
     }
 
+    /// Whether the username is locked now (for the log after a failed sign-in).
+    pub fn is_locked(&self, username: &str) -> bool {
+        let now = Instant::now();
+        self.failures.lock().is_ok_and(|f| f.get(username).and_then(|f| f.locked_until).is_some_and(|t| t > now))
+    }
+
     pub fn login_succeeded(&self, username: &str) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(username);

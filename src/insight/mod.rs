@@ -1,10 +1,11 @@
 //! Reporting and insight: the figures ([`stats`]), the monthly operations report ([`monthly`]),
 //! public disclosure and Open311 ([`disclosure`], [`open311`]), the case export ([`export`]), stored clustering runs
-//! ([`analysis`]).
+//! ([`analysis`]), what an operator watches ([`operations`]).
 
 pub mod analysis;
 pub mod disclosure;
 pub mod export;
 pub mod monthly;
 pub mod open311;
+pub mod operations;
 pub mod stats;

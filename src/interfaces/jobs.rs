@@ -25,6 +25,7 @@ pub fn spawn(state: Arc<AppState>) {
         let mut tick = actix_web::rt::time::interval(SCAN_EVERY);
         loop {
             tick.tick().await;
+            let started = std::time::Instant::now();
             let result = scan_state
                 .db(|conn, state| {
                     let now = clock::now();
@@ -36,6 +37,7 @@ pub fn spawn(state: Arc<AppState>) {
                     Ok((scan::scan(conn, now, &rules)?, default_ratings::give_due(conn, now)?))
                 })
                 .await;
+            scan_state.metrics.scan_finished(started.elapsed().as_secs_f64(), result.is_ok());
             match result {
                 Ok((report, defaults)) => {
                     if report.due_soon + report.overdue + report.escalated > 0 {
@@ -56,8 +58,9 @@ pub fn spawn(state: Arc<AppState>) {
                 let mut tick = actix_web::rt::time::interval(SEND_EVERY);
                 loop {
                     tick.tick().await;
-                    if let Err(e) = deliver_due(&state.pool, &mailer, clock::now()).await {
-                        tracing::warn!(error = %e, "mail delivery round failed");
+                    match deliver_due(&state.pool, &mailer, clock::now()).await {
+                        Ok(report) => state.metrics.deliveries("mail", report.sent, report.failed),
+                        Err(e) => tracing::warn!(error = %e, "mail delivery round failed"),
                     }
                 }
             });

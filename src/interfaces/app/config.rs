@@ -30,6 +30,12 @@ pub struct Config {
     pub router_threshold: f32,
     /// Requests per integration key and second, every endpoint together.
     pub integration_per_second: u32,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` are believed (the TLS proxy in front).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `json`: one JSON object per log line (for a log collector); otherwise text.
+    pub log_json: bool,
+    /// Serve `/metrics` on this address only (not on the public listener).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// A variable that is set but unusable, named with what it should be.
@@ -70,6 +76,29 @@ struct Environment {
     #[arg(long, env = "HCP_INTEGRATION_RATE", value_name = "HCP_INTEGRATION_RATE", default_value_t = crate::adapters::throttle::INTEGRATION_PER_SECOND,
           value_parser = clap::value_parser!(u32).range(1..))]
     integration_rate: u32,
+    /// Comma-separated CIDRs or addresses, e.g. `127.0.0.1/32,10.0.0.0/8`.
+    #[arg(long, env = "HCP_TRUSTED_PROXIES", value_name = "HCP_TRUSTED_PROXIES", value_parser = cidr_list)]
+    trusted_proxies: Option<CidrList>,
+    #[arg(long, env = "HCP_LOG_FORMAT", value_name = "HCP_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[arg(long, env = "HCP_METRICS_BIND", value_name = "HCP_METRICS_BIND", value_parser = socket_address)]
+    metrics_bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+struct CidrList(Vec<ipnet::IpNet>);
+
+fn cidr_list(text: &str) -> Result<CidrList, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{t:?} is not an address or a CIDR (e.g. 10.0.0.0/8)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(CidrList)
 }
 
 /// `HOST:PORT`, the host an address or a name (`localhost:18305`), resolved once at start.
@@ -135,6 +164,9 @@ impl Config {
             nlp_dir: env.nlp_dir,
             router_threshold: env.router_threshold,
             integration_per_second: env.integration_rate,
+            trusted_proxies: env.trusted_proxies.map(|l| l.0).unwrap_or_default(),
+            log_json: env.log_format == "json",
+            metrics_bind: env.metrics_bind,
         })
     }
 }
@@ -147,7 +179,7 @@ mod tests {
     /// cases in turn, so setting them cannot race.
     #[test]
     fn variables_parse_as_their_types() {
-        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET", "HCP_PUBLIC_URL"];
+        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET", "HCP_PUBLIC_URL", "HCP_TRUSTED_PROXIES", "HCP_LOG_FORMAT"];
         let set = |pairs: &[(&str, &str)]| {
             for name in names {
                 std::env::remove_var(name);
@@ -180,6 +212,11 @@ mod tests {
         assert_eq!(set(&[("HCP_SECRET", "")]).expect("blank secret").secret, None);
         let refused = set(&[("HCP_BACKGROUND_JOBS", "")]).expect_err("blank boolean");
         assert!(refused.to_string().contains("HCP_BACKGROUND_JOBS"), "{refused}");
+        let proxies = set(&[("HCP_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1")]).expect("proxies").trusted_proxies;
+        assert_eq!(proxies.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let refused = set(&[("HCP_TRUSTED_PROXIES", "10.0.0.0/33")]).expect_err("not a CIDR");
+        assert!(refused.to_string().contains("HCP_TRUSTED_PROXIES"), "{refused}");
+        assert!(set(&[("HCP_LOG_FORMAT", "xml")]).is_err());
         set(&[]).expect("reset");
     }
 }

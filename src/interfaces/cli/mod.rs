@@ -417,9 +417,16 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
     let listener = TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
-    tracing::info!(%bind, backend = ?state.pool.backend(), "haochaping listening; open http://{bind}/");
+    let metrics_listener = match state.config.metrics_bind {
+        Some(addr) => Some(TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on HCP_METRICS_BIND {addr}: {e}"))?),
+        None => None,
+    };
+    tracing::info!(%bind, backend = ?state.pool.backend(), metrics = %state.config.metrics_bind.map(|a| format!("http://{a}/metrics")).unwrap_or_else(|| format!("http://{bind}/metrics")), "haochaping listening; open http://{bind}/");
     actix_web::rt::System::new().block_on(async move {
         crate::interfaces::jobs::spawn(state.clone());
+        if let Some(listener) = metrics_listener {
+            actix_web::rt::spawn(crate::interfaces::http::build_metrics_server(state.clone(), listener)?);
+        }
         let server = crate::interfaces::http::build_server(state, listener, None)?;
         server.await
     })?;

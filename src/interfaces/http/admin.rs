@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::admin::accounts::{self, ApiKeyListItem, NewUserSpec, UserListItem, UserPatch};
 use crate::domain::access::Principal;
-use crate::interfaces::app::AppState;
+use crate::interfaces::app::{telemetry, AppState};
 use crate::clock;
 use crate::error::{AppError, AppResult};
 use crate::admin::master_data::{
@@ -44,7 +44,8 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
     if username.len() > 200 || password.len() > 1024 {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
-    state.throttle.before_login(crate::interfaces::http::extract::client_address(&req), &username)?;
+    let address = crate::interfaces::http::extract::client_address(&req);
+    state.throttle.before_login(address, &username)?;
     let who = username.clone();
     let response = state
         .db(move |conn, _| {
@@ -61,8 +62,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
             })
         })
         .await;
-    if response.is_ok() {
-        state.throttle.login_succeeded(&who);
+    match &response {
+        Ok(_) => state.throttle.login_succeeded(&who),
+        Err(AppError::Unauthorized(_)) => telemetry::sign_in_failed(&who, address, state.throttle.is_locked(&who)),
+        Err(_) => {}
     }
     Ok(HttpResponse::Ok().json(response?))
 }
@@ -450,6 +453,7 @@ pub async fn revoke_api_key(state: web::Data<AppState>, caller: Caller, id: web:
     // This instance forgets its cached keys at once; others within the cache's few seconds.
     state.api_keys.clear();
     revoked?;
+    telemetry::api_key_revoked(id, &caller.0.actor_label());
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -48,9 +48,51 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err: PathError, _req| AppError::NotFound(format!("no such resource: {err}")).into())
 }
 
-/// The client address the rate limits count by: the TCP peer (see the README for proxies).
+/// The client address the per-address limits count by: the TCP peer, or — when the peer is one
+/// of `HCP_TRUSTED_PROXIES` — the address the proxies forwarded for.
 pub fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    let peer = req.peer_addr().map(|a| a.ip())?;
+    let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.config.trusted_proxies.as_slice()).unwrap_or_default();
+    let header = |name: &str| req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    Some(forwarded_client(peer, trusted, &header("Forwarded"), &header("X-Forwarded-For")))
+}
+
+/// The client behind a chain of proxies: walking the forwarded addresses from the nearest, the
+/// first that is not itself a trusted proxy (a client can write anything at the far end, so
+/// only what trusted hops appended counts). `Forwarded` (RFC 7239) wins over `X-Forwarded-For`.
+pub fn forwarded_client(peer: std::net::IpAddr, trusted: &[ipnet::IpNet], forwarded: &str, x_forwarded_for: &str) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let from_forwarded: Vec<Option<std::net::IpAddr>> = forwarded
+        .split(',')
+        .filter_map(|element| element.split(';').find_map(|pair| pair.trim().strip_prefix("for=").or_else(|| pair.trim().strip_prefix("For="))))
+        .map(|value| {
+            let value = value.trim_matches('"');
+            // `[2001:db8::1]:443`, `192.0.2.1:8080` or a bare address; `unknown` and obfuscated names are not.
+            let host = match value.strip_prefix('[') {
+                Some(rest) => rest.split(']').next().unwrap_or_default(),
+                None => value.rsplit_once(':').filter(|(h, _)| !h.contains(':')).map(|(h, _)| h).unwrap_or(value),
+            };
+            host.parse().ok()
+        })
+        .collect();
+    let chain: Vec<Option<std::net::IpAddr>> = if !from_forwarded.is_empty() {
+        from_forwarded
+    } else {
+        x_forwarded_for.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| t.parse().ok()).collect()
+    };
+    let mut client = peer;
+    for hop in chain.iter().rev() {
+        match hop {
+            Some(ip) if is_trusted(ip) => client = *ip,
+            Some(ip) => return *ip,
+            // Unparseable: stop at the last hop that could be checked.
+            None => return client,
+        }
+    }
+    client
 }
 
 /// The credential of an `Authorization: Bearer …` header (scheme case-insensitive, trimmed).
@@ -106,5 +148,36 @@ impl FromRequest for Caller {
             }
             Err(AppError::Unauthorized("send Authorization: Bearer <token> or X-Rating-Token".into()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["127.0.0.1/32".parse().expect("cidr"), "10.0.0.0/8".parse().expect("cidr")];
+        let proxy = ip("127.0.0.1");
+        // No trusted proxies, or a peer that is not one: the peer, whatever it claims.
+        assert_eq!(forwarded_client(proxy, &[], "", "203.0.113.7"), proxy);
+        assert_eq!(forwarded_client(ip("198.51.100.2"), &trusted, "for=203.0.113.7", "203.0.113.7"), ip("198.51.100.2"));
+        // Through the proxy: the address it appended.
+        assert_eq!(forwarded_client(proxy, &trusted, "", "203.0.113.7"), ip("203.0.113.7"));
+        // A client's own X-Forwarded-For at the far end does not count past the real hop.
+        assert_eq!(forwarded_client(proxy, &trusted, "", "1.2.3.4, 203.0.113.7"), ip("203.0.113.7"));
+        // Two trusted hops: the first untrusted from the nearest.
+        assert_eq!(forwarded_client(proxy, &trusted, "", "203.0.113.7, 10.1.2.3"), ip("203.0.113.7"));
+        // RFC 7239, with ports, IPv6 and quotes; it wins over X-Forwarded-For.
+        assert_eq!(forwarded_client(proxy, &trusted, r#"for="[2001:db8::1]:4711";proto=https"#, "9.9.9.9"), ip("2001:db8::1"));
+        assert_eq!(forwarded_client(proxy, &trusted, "for=192.0.2.60:8080;by=10.0.0.1", ""), ip("192.0.2.60"));
+        // Garbage or `unknown`: the nearest address that could be checked (the proxy here).
+        assert_eq!(forwarded_client(proxy, &trusted, "", "not-an-ip"), proxy);
+        assert_eq!(forwarded_client(proxy, &trusted, "for=unknown", ""), proxy);
     }
 }

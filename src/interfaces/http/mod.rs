@@ -136,6 +136,33 @@ fn security_headers() -> DefaultHeaders {
         .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"))
 }
 
+/// Who a request says it is, for the access log: the kind of credential it carries (not whether
+/// it holds up).
+fn caller_kind(req: &actix_web::HttpRequest) -> &'static str {
+    match extract::bearer_token(req) {
+        Some(t) if t.starts_with(crate::adapters::security::API_KEY_PREFIX) => "api_key",
+        Some(t) if t.starts_with(crate::adapters::security::SESSION_TOKEN_PREFIX) => "staff_token",
+        Some(_) => "bearer_unknown",
+        None if req.headers().contains_key("X-Rating-Token") || req.path().starts_with("/rate/") => "citizen",
+        None if req.cookie("hcp_session").is_some() => "staff_session",
+        None => "anonymous",
+    }
+}
+
+/// The `/metrics` listener of `HCP_METRICS_BIND`: that one endpoint, for the monitoring network.
+pub fn build_metrics_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .service(resource("/metrics").route(web::get().to(system::metrics_text)))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound("only /metrics here".into())) }))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run())
+}
+
 /// Builds the server on an already bound listener (port 0 in tests).
 pub fn build_server(state: Arc<AppState>, listener: TcpListener, workers: Option<usize>) -> std::io::Result<Server> {
     let data = web::Data::from(state);
@@ -153,24 +180,35 @@ pub fn build_server(state: Arc<AppState>, listener: TcpListener, workers: Option
                 let started = Instant::now();
                 let method = req.method().to_string();
                 let state = req.app_data::<web::Data<AppState>>().cloned();
+                let caller = caller_kind(req.request());
                 let fut = srv.call(req);
                 async move {
                     let mut res = fut.await?;
                     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let status = res.status().as_u16();
+                    let latency = started.elapsed();
                     if let Some(state) = state {
-                        let status = res.status().as_u16().to_string();
-                        state.metrics.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.as_str()]).inc();
-                        state
-                            .metrics
-                            .http_duration
-                            .with_label_values(&[method.as_str(), route.as_str()])
-                            .observe(started.elapsed().as_secs_f64());
+                        state.metrics.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.to_string().as_str()]).inc();
+                        state.metrics.http_duration.with_label_values(&[method.as_str(), route.as_str()]).observe(latency.as_secs_f64());
                     }
-                    let request_id: Option<String> = res.request().extensions().get::<RequestId>().map(|id| id.to_string());
-                    if let Some(id) = request_id {
-                        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
-                            res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
-                        }
+                    let request_id: String = res.request().extensions().get::<RequestId>().map(|id| id.to_string()).unwrap_or_default();
+                    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+                        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
+                    }
+                    // The access log: the route's pattern, never its values, and no address.
+                    tracing::info!(
+                        target: "access",
+                        method = %method,
+                        route = %route,
+                        status,
+                        latency_ms = (latency.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+                        request_id = %request_id,
+                        caller,
+                        "request"
+                    );
+                    if status == 403 || status == 429 {
+                        let address = extract::client_address(res.request());
+                        crate::interfaces::app::telemetry::refused(status, &method, &route, caller, address, &request_id);
                     }
                     Ok(res)
                 }

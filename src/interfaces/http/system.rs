@@ -1,13 +1,11 @@
 //! Health and metrics.
 
-use actix_web::{web, HttpResponse};
-use chrono::Datelike;
+use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::interfaces::app::AppState;
 use crate::clock;
-use crate::domain::calendar::{local_date, YearStatus};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// `200` when the database answers, `503` otherwise; load balancers use it.
 pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
@@ -21,15 +19,18 @@ pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    // This year's and next year's calendar status, as the deadlines see it now.
-    match state.db(|conn, state| state.rules(conn)).await {
-        Ok(rules) => {
-            let this = local_date(clock::now()).year();
-            for year in [this, this + 1] {
-                state.metrics.calendar_status(year, rules.calendar.status_of(year) == Some(YearStatus::Official));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "calendar status for /metrics unavailable"),
+    // When HCP_METRICS_BIND is set, the figures are on that address only.
+    if state.config.metrics_bind.is_some() {
+        return AppError::NotFound("no such endpoint".into()).error_response();
+    }
+    metrics_text(state).await
+}
+
+/// The figures, the database's read at scrape time (what it cannot read is logged and left out).
+pub async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    match state.db(|conn, state| { let rules = state.rules(conn)?; crate::insight::operations::snapshot(conn, &rules, clock::now()) }).await {
+        Ok(snapshot) => state.metrics.observe(&snapshot),
+        Err(e) => tracing::warn!(error = %e, "case and outbox figures for /metrics unavailable"),
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

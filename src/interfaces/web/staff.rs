@@ -82,7 +82,8 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
     if username.len() > 200 || password.len() > 1024 {
         return page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")));
     }
-    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(crate::interfaces::http::extract::client_address(&req), &username) {
+    let address = crate::interfaces::http::extract::client_address(&req);
+    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(address, &username) {
         let text = format!("登录尝试过于频繁，请 {} 分钟后再试。", seconds.div_ceil(60));
         return page(StatusCode::TOO_MANY_REQUESTS, login_page(Some(&text)));
     }
@@ -101,7 +102,10 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
                 .finish();
             HttpResponse::SeeOther().insert_header(("Location", home_for(result.role))).cookie(cookie).finish()
         }
-        Err(AppError::Unauthorized(_)) => page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。"))),
+        Err(AppError::Unauthorized(_)) => {
+            crate::interfaces::app::telemetry::sign_in_failed(&who, address, state.throttle.is_locked(&who));
+            page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")))
+        }
         Err(e) => busy(&e),
     }
 }
