@@ -212,3 +212,64 @@ fn train_router_and_route_commands_round_trip() {
     assert_eq!(first[..2], ["0", "住建"]);
     assert!(first[2].parse::<f32>().is_ok_and(|s| s > 0.5));
 }
+
+/// Issue 17 item 8: `cluster --k auto` on 12 texts tries only k the data supports and says why;
+/// a `--k` above the distinct texts is an error, not a silent cut; a GBK file (as Chinese Excel
+/// saves it) reads with `--encoding gbk`, and without it the error says so.
+#[test]
+fn cluster_bounds_k_by_the_data_and_reads_gbk() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut text = String::from("text\n");
+    for topic in TOPICS {
+        for comment in topic {
+            text.push_str(comment);
+            text.push('\n');
+        }
+    }
+    let utf8 = dir.path().join("twelve.csv");
+    std::fs::write(&utf8, &text).expect("csv");
+    let out = dir.path().join("k.csv");
+    let (utf8, out_path) = (utf8.to_string_lossy().into_owned(), out.to_string_lossy().into_owned());
+    let run = haochaping(&["cluster", "--input", &utf8, "--k", "auto", "--out", &out_path]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let k: usize = stdout.lines().next().and_then(|l| l.strip_prefix("k = ")).and_then(|l| l.split_whitespace().next()).and_then(|k| k.parse().ok()).expect("k");
+    assert!((2..=4).contains(&k), "12 texts support at most 4 clusters of 3: k = {k}\n{stdout}");
+    assert!(stdout.contains("12 distinct texts support at most 4 clusters"), "says why: {stdout}");
+
+    let run = haochaping(&["cluster", "--input", &utf8, "--k", "50", "--out", &out_path]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("k = 50 is more than the 12 distinct texts"), "{stderr}");
+
+    let (gbk_bytes, _, lossy) = encoding_rs::GBK.encode(&text);
+    assert!(!lossy);
+    let gbk = dir.path().join("gbk.csv");
+    std::fs::write(&gbk, &gbk_bytes).expect("gbk csv");
+    let gbk = gbk.to_string_lossy().into_owned();
+    let run = haochaping(&["cluster", "--input", &gbk, "--k", "3", "--out", &out_path]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("--encoding gbk"), "a GBK file read as UTF-8 is refused, naming the fix: {stderr}");
+    let run = haochaping(&["cluster", "--input", &gbk, "--encoding", "gbk", "--k", "3", "--out", &out_path]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("排队") && stdout.contains("公积金"), "the GBK text decoded: {stdout}");
+}
+
+/// Issue 17 item 8: `report` checks its arguments before any work, each refusal naming the fix.
+#[test]
+fn report_checks_its_arguments_first() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = format!("sqlite://{}", dir.path().join("none.db").display());
+    let out = dir.path().join("r.html").to_string_lossy().into_owned();
+    for (args, expected) in [
+        (vec!["report", "--month", "2026-13", "--out", out.as_str()], "--month \"2026-13\""),
+        (vec!["report", "--month", "2026-11", "--format", "pdf", "--out", out.as_str()], "pdf"),
+        (vec!["report", "--month", "2026-11", "--min-ratings", "0", "--out", out.as_str()], "--min-ratings"),
+        (vec!["report", "--month", "2026-11", "--out", "/nonexistent-folder/r.html"], "does not exist"),
+    ] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_haochaping")).args(&args).env("DATABASE_URL", &db).output().expect("run");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("no database at"), "the arguments are checked before the database: {stderr}");
+    }
+}

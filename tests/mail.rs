@@ -152,6 +152,44 @@ async fn serve_delivers_the_new_case_mail_in_the_background() {
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].to, vec!["mz@example.test".to_owned()]);
     assert!(mails[0].subject.contains("新案件"));
+    // Issue 17 item 8: the mail links to the case page at the public address.
+    assert!(mails[0].body.contains(&format!("{base}/cases/1")), "{}", mails[0].body);
+}
+
+/// Issue 17 item 8: a department's mail links to its case page; the citizen's mail with the
+/// approved reply links to the rating page, signed when sent (the stored row keeps a
+/// placeholder, never the token), and that link opens the page with the reply.
+#[actix_web::test]
+async fn mails_link_to_the_case_and_to_the_rating_page() {
+    let Some(app) = TestApp::spawn(common::Backend::Sqlite).await else { return };
+    let d = app.seed().await;
+    let id = app.bad_case(&d, "T1").await;
+    for (token, action, note) in [
+        (&d.clerk1, "verify", Some("已电话联系评价人")),
+        (&d.clerk1, "rectify", Some("增开两个窗口")),
+        (&d.clerk1, "reply", Some("感谢您的评价，我们已增开窗口。")),
+        (&d.supervisor, "approve", None),
+    ] {
+        assert_eq!(app.act(token, id, action, note).await.0, 200, "{action}");
+    }
+    assert_eq!(app.count("outbox WHERE body LIKE '%/rate/%'"), 0, "no rating token is stored in the outbox");
+    let port = free_port();
+    let sink = SmtpSink::start(format!("127.0.0.1:{port}").parse().expect("addr")).await;
+    let mailer = Mailer::from_url(&format!("smtp://127.0.0.1:{port}"), "好差评系统 <noreply@haochaping.test>")
+        .expect("mailer")
+        .with_links(&app.base, app.state.signer.clone());
+    deliver_due(&app.state.pool, &mailer, clock::now()).await.expect("delivery");
+    let mails = sink.mails();
+    let to_department = mails.iter().find(|m| m.subject.contains("新案件")).expect("new case mail");
+    assert!(to_department.body.contains(&format!("{}/cases/{id}", app.base)), "{}", to_department.body);
+    let to_supervisor = mails.iter().find(|m| m.to.contains(&"sup@example.test".to_owned())).expect("supervisor mail");
+    assert!(to_supervisor.body.contains(&format!("{}/cases/{id}", app.base)), "{}", to_supervisor.body);
+    let to_citizen = mails.iter().find(|m| m.to.contains(&"citizen@example.test".to_owned())).expect("citizen mail");
+    let link = to_citizen.body.split_whitespace().find_map(|w| w.split('：').find(|p| p.contains("/rate/"))).expect("rating link").to_owned();
+    assert!(link.starts_with(&format!("{}/rate/", app.base)), "{link}");
+    let page = app.client.get(&link).send().await.expect("rating page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap_or_default().contains("感谢您的评价，我们已增开窗口。"), "the page shows the reply");
 }
 
 /// Issue 17 item 4: mail as relays want it — TLS from the first byte (`smtps://`), STARTTLS

@@ -170,8 +170,10 @@ async fn every_figure_matches_the_hand_count(app: TestApp) {
 on_both_backends!(monthly_report_in_three_formats);
 
 async fn monthly_report_in_three_formats(app: TestApp) {
-    use calamine::{Data, Reader, Xlsx};
+    use calamine::{Data, DataType, Reader, Xlsx};
     let s = scenario(&app).await;
+    // One case past its stage's deadline, for the 超期案件 sheet.
+    assert_eq!(app.execute("UPDATE cases SET stage_due = '2026-11-02 01:00:00' WHERE id = (SELECT MIN(id) FROM cases WHERE state <> 'closed')"), 1);
     let url = |format: &str| app.url(&format!("/api/v1/reports/monthly?month={}&format={format}&min_ratings=3", s.month));
     let get = |format: &'static str| {
         let req = app.client.get(url(format)).bearer_auth(&s.d.supervisor);
@@ -210,6 +212,16 @@ async fn monthly_report_in_three_formats(app: TestApp) {
     let d1_row = (1..departments.height() as u32).find(|r| departments.get_value((*r, 0)) == Some(&Data::String("D1".into()))).expect("D1 row");
     assert_eq!(departments.get_value((d1_row, 2)), Some(&Data::Float(4.0)));
     assert!(matches!(departments.get_value((d1_row, 5)), Some(Data::Float(v)) if (v - 0.75).abs() < 1e-9));
+    // Issue 17 item 8: the trend is headed 月份 and its months are dates; due times are dates too.
+    let trend = book.worksheet_range("月度趋势").expect("月度趋势");
+    assert_eq!((trend.get_value((0, 0)), trend.get_value((0, 1))), (Some(&Data::String("月份".into())), Some(&Data::String("评价数".into()))));
+    let last = trend.height() as u32 - 1;
+    let month = trend.get_value((last, 0)).and_then(|d| d.as_datetime()).expect("the month is a date");
+    assert_eq!(month.format("%Y-%m-%d").to_string(), format!("{}-01", s.month), "the last row is the report's month");
+    let overdue = book.worksheet_range("超期案件").expect("超期案件");
+    assert!(overdue.height() > 1, "the scenario has an overdue case");
+    assert_eq!(overdue.get_value((0, 3)), Some(&Data::String("到期".into())));
+    assert!(overdue.get_value((1, 3)).and_then(|d| d.as_datetime()).is_some(), "due is a date-time: {:?}", overdue.get_value((1, 3)));
     let ranking = book.worksheet_range("部门排名").expect("部门排名");
     assert_eq!((ranking.get_value((1, 0)), ranking.get_value((1, 1))), (Some(&Data::Float(1.0)), Some(&Data::String("D1".into()))));
     assert_eq!(ranking.get_value((2, 0)), Some(&Data::String("不参与排名".into())));

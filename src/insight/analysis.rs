@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::nlp::clustering::{cluster_texts, ClusterOptions, ClusterResult, KChoice};
+use crate::adapters::nlp::clustering::{cluster_texts, ClusterError, ClusterOptions, ClusterResult, KChoice};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::calendar::{end_of_local_day, start_of_local_day};
@@ -161,12 +161,11 @@ fn cluster_selection(conn: &mut Conn, request: &AnalysisRequest) -> AppResult<Cl
     }
     let started = Instant::now();
     let texts: Vec<String> = docs.iter().map(|d| d.text.clone()).collect();
-    let k = match k {
-        KChoice::Fixed(k) => KChoice::Fixed(k.min(docs.len() - 1)),
-        auto => auto,
-    };
     let options = ClusterOptions { k, seed: request.seed.unwrap_or(42), n_init: 3 };
-    let result = cluster_texts(&texts, options, &mut |m| tracing::debug!(%m, "clustering")).map_err(|m| AppError::invalid("from", m))?;
+    let result = cluster_texts(&texts, options, &mut |m| tracing::debug!(%m, "clustering")).map_err(|e| match e {
+        ClusterError::KTooLarge { .. } | ClusterError::TooFewForAuto { .. } => AppError::invalid("k", e.to_string()),
+        ClusterError::NoTexts | ClusterError::NoTerms => AppError::invalid("from", e.to_string()),
+    })?;
     Ok(Clustered { docs, texts, result, seconds: started.elapsed().as_secs_f64() })
 }
 

@@ -320,9 +320,9 @@ pub fn csv(r: &MonthlyReport) -> AppResult<Vec<u8>> {
     }
     write(vec![])?;
     write(vec!["月度趋势".into()])?;
-    write(FIGURE_HEADERS.iter().map(|s| s.to_string()).collect())?;
+    write(std::iter::once("月份").chain(FIGURE_HEADERS[2..].iter().copied()).map(str::to_owned).collect())?;
     for g in &r.trend {
-        write([g.key.clone(), g.name.clone()].into_iter().chain(figure_cells(g).into_iter().map(Metric::text)).collect())?;
+        write(std::iter::once(g.key.clone()).chain(figure_cells(g).into_iter().map(Metric::text)).collect())?;
     }
     for ranking in [&r.department_ranking, &r.window_ranking] {
         write(vec![])?;
@@ -359,6 +359,22 @@ fn put(sheet: &mut Worksheet, row: u32, col: u16, m: Metric, count: &CellFormat,
     }
 }
 
+/// `2026-11` as the Excel date of its first day.
+fn month_start(month: &str) -> Option<rust_xlsxwriter::ExcelDateTime> {
+    let (year, month) = month.split_once('-')?;
+    rust_xlsxwriter::ExcelDateTime::from_ymd(year.parse().ok()?, month.parse().ok()?, 1).ok()
+}
+
+/// An RFC 3339 instant as the Excel date-time of its wall clock in Beijing (Excel has no zones).
+fn local_moment(rfc3339: &str) -> Option<rust_xlsxwriter::ExcelDateTime> {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?.with_timezone(&chrono_tz::Asia::Shanghai);
+    rust_xlsxwriter::ExcelDateTime::from_ymd(u16::try_from(t.year()).ok()?, t.month() as u8, t.day() as u8)
+        .ok()?
+        .and_hms(t.hour() as u16, t.minute() as u8, t.second())
+        .ok()
+}
+
 /// XLSX: one sheet per table, Chinese headers, rates as percentages, counts as whole numbers.
 pub fn xlsx(r: &MonthlyReport) -> AppResult<Vec<u8>> {
     let build = || -> Result<Vec<u8>, XlsxError> {
@@ -366,6 +382,8 @@ pub fn xlsx(r: &MonthlyReport) -> AppResult<Vec<u8>> {
         let header = CellFormat::new().set_bold().set_background_color("#F7F8FA").set_align(FormatAlign::Center);
         let count = CellFormat::new().set_num_format("0");
         let rate = CellFormat::new().set_num_format("0.0%");
+        let month = CellFormat::new().set_num_format("yyyy-mm");
+        let moment = CellFormat::new().set_num_format("yyyy-mm-dd hh:mm");
 
         let sheet = book.add_worksheet().set_name("总体")?;
         sheet.write_string(0, 0, format!("{} 政务服务“好差评”运营报告", r.month))?;
@@ -380,22 +398,39 @@ pub fn xlsx(r: &MonthlyReport) -> AppResult<Vec<u8>> {
         }
         sheet.set_column_width(0, 18)?;
 
-        for (name, groups) in [("各部门", &r.departments), ("月度趋势", &r.trend)] {
-            let sheet = book.add_worksheet().set_name(name)?;
-            for (c, h) in FIGURE_HEADERS.iter().enumerate() {
-                sheet.write_string_with_format(0, c as u16, *h, &header)?;
-            }
-            for (i, g) in groups.iter().enumerate() {
-                let row = 1 + i as u32;
-                sheet.write_string(row, 0, &g.key)?;
-                sheet.write_string(row, 1, &g.name)?;
-                for (j, m) in figure_cells(g).into_iter().enumerate() {
-                    put(sheet, row, 2 + j as u16, m, &count, &rate)?;
-                }
-            }
-            sheet.set_column_width(1, 22)?;
-            sheet.set_freeze_panes(1, 2)?;
+        let sheet = book.add_worksheet().set_name("各部门")?;
+        for (c, h) in FIGURE_HEADERS.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, *h, &header)?;
         }
+        for (i, g) in r.departments.iter().enumerate() {
+            let row = 1 + i as u32;
+            sheet.write_string(row, 0, &g.key)?;
+            sheet.write_string(row, 1, &g.name)?;
+            for (j, m) in figure_cells(g).into_iter().enumerate() {
+                put(sheet, row, 2 + j as u16, m, &count, &rate)?;
+            }
+        }
+        sheet.set_column_width(1, 22)?;
+        sheet.set_freeze_panes(1, 2)?;
+
+        // One row per month, the month a real date (its first day, shown as 2026-11), so that
+        // Excel sorts, filters and charts it as time.
+        let sheet = book.add_worksheet().set_name("月度趋势")?;
+        for (c, h) in std::iter::once("月份").chain(FIGURE_HEADERS[2..].iter().copied()).enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &header)?;
+        }
+        for (i, g) in r.trend.iter().enumerate() {
+            let row = 1 + i as u32;
+            match month_start(&g.key) {
+                Some(date) => sheet.write_datetime_with_format(row, 0, &date, &month)?,
+                None => sheet.write_string(row, 0, &g.key)?,
+            };
+            for (j, m) in figure_cells(g).into_iter().enumerate() {
+                put(sheet, row, 1 + j as u16, m, &count, &rate)?;
+            }
+        }
+        sheet.set_column_width(0, 10)?;
+        sheet.set_freeze_panes(1, 1)?;
 
         for (name, ranking) in [("部门排名", &r.department_ranking), ("窗口排名", &r.window_ranking)] {
             let sheet = book.add_worksheet().set_name(name)?;
@@ -441,10 +476,14 @@ pub fn xlsx(r: &MonthlyReport) -> AppResult<Vec<u8>> {
             sheet.write_number_with_format(row, 0, c.id as f64, &count)?;
             sheet.write_string(row, 1, c.department_name.as_deref().unwrap_or("待分派"))?;
             sheet.write_string(row, 2, &c.state_label)?;
-            sheet.write_string(row, 3, c.due_at.as_deref().unwrap_or(""))?;
+            match c.due_at.as_deref().and_then(local_moment) {
+                Some(due) => sheet.write_datetime_with_format(row, 3, &due, &moment)?,
+                None => sheet.write_string(row, 3, c.due_at.as_deref().unwrap_or(""))?,
+            };
             sheet.write_number_with_format(row, 4, f64::from(c.overdue_days), &count)?;
             sheet.write_string(row, 5, &c.summary)?;
         }
+        sheet.set_column_width(3, 17)?;
         sheet.set_column_width(5, 60)?;
         book.save_to_buffer()
     };

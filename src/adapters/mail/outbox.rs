@@ -1,6 +1,10 @@
 //! Notifications by email through the outbox: a mail is a row written in the same transaction
 //! as the change that causes it, so a rolled-back change sends nothing and a committed one is
-//! never forgotten. The sender delivers rows later (see `mail_sender`).
+//! never forgotten. The sender delivers rows later (see `smtp`).
+//!
+//! Links are written as placeholders ([`case_link`], [`RATING_LINK`]) and made at sending time
+//! from `HCP_PUBLIC_URL` and the signing key: the stored row never holds a citizen's rating
+//! token (a credential), and a link is signed when it is sent.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -12,6 +16,44 @@ use crate::error::AppResult;
 use crate::storage::models::NewOutboxMail;
 use crate::storage::schema::{departments, outbox};
 use crate::storage::Conn;
+
+/// Where a staff mail links to the case page (`{{case_url:ID}}`).
+pub fn case_link(case_id: i64) -> String {
+    format!("{{{{case_url:{case_id}}}}}")
+}
+
+/// Where a citizen's mail links to the rating page of the case's transaction.
+pub const RATING_LINK: &str = "{{rating_url}}";
+
+/// What the placeholders become when a mail is sent.
+pub struct LinkTargets<'a> {
+    pub public_url: &'a str,
+    /// The signed rating link of the mail's case, when it has one.
+    pub rating_url: Option<String>,
+}
+
+/// The body with its placeholders made links; a rating link without a transaction (a
+/// complaint's reply) becomes the rating page's general advice instead.
+pub fn render_links(body: &str, targets: &LinkTargets<'_>) -> String {
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut rest = body;
+    while let Some(start) = rest.find("{{case_url:") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "{{case_url:".len()..];
+        match after.find("}}") {
+            Some(end) if after[..end].bytes().all(|b| b.is_ascii_digit()) => {
+                out.push_str(&format!("{}/cases/{}", targets.public_url, &after[..end]));
+                rest = &after[end + 2..];
+            }
+            _ => {
+                out.push_str("{{case_url:");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace(RATING_LINK, targets.rating_url.as_deref().unwrap_or("（请使用短信或二维码中的原评价链接）"))
+}
 
 /// Queues one mail. `recipients` are addresses; an empty list queues nothing.
 pub fn enqueue(conn: &mut Conn, kind: &str, recipients: &[String], subject: &str, body: &str, case_id: Option<i64>, now: DateTime<Utc>) -> AppResult<()> {
@@ -67,8 +109,9 @@ pub fn queue_new_cases(conn: &mut Conn, cases: &[(i64, i64, DateTime<Utc>)], now
         let recipients = serde_json::to_string(&[address]).map_err(crate::error::AppError::internal)?;
         let subject = format!("【好差评】新案件 #{case_id} 待核实");
         let body = format!(
-            "{name}：\n\n您单位收到一件新的差评/投诉案件（编号 #{case_id}）。\n请于 {} 前联系评价人回访核实，并按期整改、回复。\n\n此邮件由好差评系统自动发送，请勿直接回复。\n",
-            display_local(clock::to_db(feedback_due))
+            "{name}：\n\n您单位收到一件新的差评/投诉案件（编号 #{case_id}）。\n请于 {} 前联系评价人回访核实，并按期整改、回复。\n\n查看并办理：{}\n\n此邮件由好差评系统自动发送，请勿直接回复。\n",
+            display_local(clock::to_db(feedback_due)),
+            case_link(case_id)
         );
         mails.push((case_id, recipients, subject, body));
     }
@@ -108,9 +151,10 @@ pub fn queue_to_supervisors(conn: &mut Conn, case_id: i64, action: crate::domain
     let recipients = supervisor_addresses(conn)?;
     let subject = format!("【好差评】案件 #{case_id}：{}", action.label());
     let body = format!(
-        "监督人员：\n\n案件 #{case_id} 有新的动态：{}。\n{}\n请登录好差评系统处理。\n",
+        "监督人员：\n\n案件 #{case_id} 有新的动态：{}。\n{}\n请登录好差评系统处理：{}\n",
         action.label(),
-        note.map(|n| format!("说明：{n}\n")).unwrap_or_default()
+        note.map(|n| format!("说明：{n}\n")).unwrap_or_default(),
+        case_link(case_id)
     );
     enqueue(conn, action.as_str(), &recipients, &subject, &body, Some(case_id), now)
 }
@@ -128,7 +172,7 @@ pub fn queue_reply_to_citizen(conn: &mut Conn, case: &crate::storage::models::Ca
     let Some(address) = address.flatten() else { return Ok(()) };
     let subject = "【好差评】您的评价已收到答复".to_owned();
     let body = format!(
-        "您好：\n\n您对政务服务的评价已由承办部门核实整改并答复：\n\n{}\n\n您可以通过原评价链接对处理结果进行满意度评价。\n",
+        "您好：\n\n您对政务服务的评价已由承办部门核实整改并答复：\n\n{}\n\n请对处理结果进行满意度评价：{RATING_LINK}\n",
         case.reply_text.as_deref().unwrap_or("")
     );
     enqueue(conn, "reply_to_citizen", &[address], &subject, &body, Some(case.id), now)
@@ -194,6 +238,7 @@ fn digest_lines(alerts: &[&AlertNotice], with_late_days: bool) -> String {
         if with_late_days && alert.late_days > 0 {
             let _ = write!(text, "　已超期 {} 个工作日", alert.late_days);
         }
+        let _ = write!(text, "　{}", case_link(alert.case_id));
         text.push('\n');
     }
     if alerts.len() > DIGEST_LISTED {
@@ -201,4 +246,21 @@ fn digest_lines(alerts: &[&AlertNotice], with_late_days: bool) -> String {
     }
     text.push_str("\n此邮件由好差评系统自动发送，请勿直接回复。\n");
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_links_when_sent() {
+        let body = format!("案件 #7：{}\n案件 #12：{}\n评价：{RATING_LINK}\n{{{{case_url:x}}}}", case_link(7), case_link(12));
+        let sent = render_links(&body, &LinkTargets { public_url: "https://hcp.example.gov.cn", rating_url: Some("https://hcp.example.gov.cn/rate/1.a.b".into()) });
+        assert_eq!(
+            sent,
+            "案件 #7：https://hcp.example.gov.cn/cases/7\n案件 #12：https://hcp.example.gov.cn/cases/12\n评价：https://hcp.example.gov.cn/rate/1.a.b\n{{case_url:x}}"
+        );
+        let without = render_links(RATING_LINK, &LinkTargets { public_url: "https://h", rating_url: None });
+        assert!(without.contains("原评价链接"), "{without}");
+    }
 }

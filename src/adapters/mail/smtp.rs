@@ -44,6 +44,8 @@ pub struct ClaimedMail {
     pub body: String,
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    pub case_id: Option<i64>,
 }
 
 /// Reserves up to `BATCH` mails that are due at `now`.
@@ -56,7 +58,7 @@ pub fn claim(conn: &mut Conn, now: DateTime<Utc>) -> AppResult<Vec<ClaimedMail>>
                  SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2
                    AND (locked_until IS NULL OR locked_until < $2)
                  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING id, recipients, subject, body, attempts",
+             RETURNING id, recipients, subject, body, attempts, case_id",
         )
         .bind::<Timestamp, _>(lease)
         .bind::<Timestamp, _>(now_db)
@@ -68,7 +70,7 @@ pub fn claim(conn: &mut Conn, now: DateTime<Utc>) -> AppResult<Vec<ClaimedMail>>
                  SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?
                    AND (locked_until IS NULL OR locked_until < ?)
                  ORDER BY id LIMIT ?)
-             RETURNING id, recipients, subject, body, attempts",
+             RETURNING id, recipients, subject, body, attempts, case_id",
         )
         .bind::<Timestamp, _>(lease)
         .bind::<Timestamp, _>(now_db)
@@ -129,6 +131,13 @@ pub struct Mailer {
     from: Mailbox,
     pub security: Security,
     pub authenticated: bool,
+    links: Option<MailLinks>,
+}
+
+/// What the links in a mail are made from when it is sent.
+pub struct MailLinks {
+    pub public_url: String,
+    pub signer: crate::adapters::security::RatingSigner,
 }
 
 impl Mailer {
@@ -195,10 +204,29 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(user, password.unwrap_or_default()));
         }
         let from: Mailbox = from.parse().map_err(|e| anyhow::anyhow!("HCP_MAIL_FROM: {e}"))?;
-        Ok(Mailer { transport: builder.build(), from, security, authenticated })
+        Ok(Mailer { transport: builder.build(), from, security, authenticated, links: None })
     }
 
-    async fn send(&self, mail: &ClaimedMail) -> Result<(), String> {
+    /// Links in mails point at `public_url`; rating links are signed with `signer`.
+    pub fn with_links(mut self, public_url: &str, signer: crate::adapters::security::RatingSigner) -> Mailer {
+        self.links = Some(MailLinks { public_url: public_url.trim_end_matches('/').to_owned(), signer });
+        self
+    }
+
+    /// The body as sent: placeholders made links (relative ones without [`Mailer::with_links`]).
+    fn body_of(&self, mail: &ClaimedMail, transaction_no: Option<&str>, now: DateTime<Utc>) -> String {
+        let public_url = self.links.as_ref().map(|l| l.public_url.as_str()).unwrap_or_default();
+        let rating_url = match (&self.links, transaction_no) {
+            (Some(links), Some(no)) => {
+                let expires = now + Duration::days(crate::domain::intake_rules::RATING_LINK_DAYS);
+                Some(format!("{public_url}/rate/{}", links.signer.sign(no, expires)))
+            }
+            _ => None,
+        };
+        super::outbox::render_links(&mail.body, &super::outbox::LinkTargets { public_url, rating_url })
+    }
+
+    async fn send(&self, mail: &ClaimedMail, body: String) -> Result<(), String> {
         let recipients: Vec<String> = serde_json::from_str(&mail.recipients).map_err(|e| format!("bad recipients: {e}"))?;
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -210,7 +238,7 @@ impl Mailer {
             let mailbox: Mailbox = r.parse().map_err(|e| format!("bad address {r:?}: {e}"))?;
             builder = builder.to(mailbox);
         }
-        let body = Body::new_with_encoding(mail.body.clone(), ContentTransferEncoding::Base64).map_err(|_| "body encoding".to_owned())?;
+        let body = Body::new_with_encoding(body, ContentTransferEncoding::Base64).map_err(|_| "body encoding".to_owned())?;
         let message = builder
             .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body))
             .map_err(|e| format!("building the message: {e}"))?;
@@ -234,7 +262,12 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> 
         }
         let mut failed_in_batch = false;
         for mail in batch {
-            match mailer.send(&mail).await {
+            let transaction_no = match (mail.body.contains(super::outbox::RATING_LINK), mail.case_id) {
+                (true, Some(case_id)) => on_pool(pool, move |conn| reviewed_transaction(conn, case_id)).await?,
+                _ => None,
+            };
+            let body = mailer.body_of(&mail, transaction_no.as_deref(), now);
+            match mailer.send(&mail, body).await {
                 Ok(()) => {
                     report.sent += 1;
                     on_pool(pool, move |conn| mark_sent(conn, mail.id, clock::now())).await?;
@@ -252,6 +285,18 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> 
             return Ok(report);
         }
     }
+}
+
+/// The transaction a review case is about (for the citizen's rating link).
+fn reviewed_transaction(conn: &mut Conn, case_id: i64) -> AppResult<Option<String>> {
+    use crate::storage::schema::{cases, reviews, transactions};
+    Ok(db_run!(conn, |c| cases::table
+        .find(case_id)
+        .inner_join(reviews::table.on(cases::review_id.eq(reviews::id.nullable())))
+        .inner_join(transactions::table.on(reviews::transaction_id.eq(transactions::id)))
+        .select(transactions::transaction_no)
+        .first::<String>(c)
+        .optional())?)
 }
 
 /// Blocking database work off the async executor, with a pooled connection.

@@ -50,9 +50,28 @@ pub struct Cluster {
     pub representatives: Vec<usize>,
 }
 
+/// Why texts cannot be clustered as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no texts to cluster")]
+    NoTexts,
+    #[error("the texts share no terms to cluster on")]
+    NoTerms,
+    #[error("k = {k} is more than the {distinct} distinct texts there are to cluster; choose k ≤ {distinct}")]
+    KTooLarge { k: usize, distinct: usize },
+    #[error("only {distinct} distinct texts: k = auto needs at least {needed} ({MIN_PER_CLUSTER} per cluster, 2 clusters); give --k")]
+    TooFewForAuto { distinct: usize, needed: usize },
+}
+
+/// `k = auto` tries only k that leave clusters of this many distinct texts on average: with
+/// fewer, the silhouette rises towards k = n (every text its own cluster) and says nothing.
+pub const MIN_PER_CLUSTER: usize = 3;
+
 #[derive(Debug, Clone)]
 pub struct ClusterResult {
     pub k: usize,
+    /// How k was chosen, in a sentence (given, or the range tried and why).
+    pub k_reason: String,
     /// Cluster number of each input document, in input order.
     pub assignment: Vec<usize>,
     pub clusters: Vec<Cluster>,
@@ -89,9 +108,9 @@ pub fn tokenize_all(texts: &[String]) -> Vec<Vec<String>> {
     par_map(texts, |t| tokenizer.tokens(t))
 }
 
-pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut dyn FnMut(&str)) -> Result<ClusterResult, String> {
+pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut dyn FnMut(&str)) -> Result<ClusterResult, ClusterError> {
     if texts.is_empty() {
-        return Err("no texts to cluster".into());
+        return Err(ClusterError::NoTexts);
     }
     progress(&format!("tokenising {} texts with jieba", texts.len()));
     let tokens = tokenize_all(texts);
@@ -102,15 +121,25 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         TfidfOptions { min_df: if texts.len() >= 50 { 2 } else { 1 }, max_features: Some(10_000), ..TfidfOptions::default() },
     );
     if vocab.is_empty() {
-        return Err("the texts share no terms to cluster on".into());
+        return Err(ClusterError::NoTerms);
     }
     progress(&format!("vectorising: {} terms", vocab.len()));
     let docs: Vec<SparseVec> = par_map(&tokens, |t| vocab.transform(t));
-    let non_empty = docs.iter().filter(|d| !d.is_empty()).count();
-    let k = match options.k {
-        KChoice::Fixed(k) => k.min(non_empty.max(1)),
+    // Texts that say the same thing (the same terms) count once: k-means cannot split them.
+    let distinct = {
+        let mut seen = std::collections::HashSet::new();
+        // Same terms with the same weights: the bit patterns of the weights make it hashable.
+        docs.iter().filter(|d| !d.is_empty()).filter(|d| seen.insert((d.idx.clone(), d.val.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))).count()
+    };
+    let (k, k_reason) = match options.k {
+        KChoice::Fixed(k) if k > distinct => return Err(ClusterError::KTooLarge { k, distinct }),
+        KChoice::Fixed(k) => (k, format!("k = {k} as given")),
         KChoice::Auto { min, max } => {
-            let max = max.min(non_empty.saturating_sub(1)).max(min);
+            let supported = distinct / MIN_PER_CLUSTER;
+            if supported < min.max(2) {
+                return Err(ClusterError::TooFewForAuto { distinct, needed: min.max(2) * MIN_PER_CLUSTER });
+            }
+            let max = max.min(supported);
             let mut best = (min, f64::NEG_INFINITY);
             for k in min..=max {
                 let trial = fit(&docs, vocab.len(), KMeansParams { k, n_init: 1, max_iter: 50, seed: options.seed });
@@ -120,8 +149,14 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
                     best = (k, score);
                 }
             }
-            progress(&format!("choosing k = {} (best silhouette)", best.0));
-            best.0
+            let bound = if max < supported || supported > 15 {
+                String::new()
+            } else {
+                format!(", as {distinct} distinct texts support at most {supported} clusters of {MIN_PER_CLUSTER}")
+            };
+            let reason = format!("k = {} has the best silhouette ({:.3}) of k = {min}..{max}{bound}", best.0, best.1);
+            progress(&format!("choosing {reason}"));
+            (best.0, reason)
         }
     };
     progress(&format!("k-means: k = {k}, {} starts", options.n_init));
@@ -175,7 +210,7 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         })
         .collect();
     let silhouette = silhouette(&docs, &assignment, k, REPORTED_SILHOUETTE_SAMPLE, options.seed);
-    Ok(ClusterResult { k, assignment, clusters, silhouette, vocabulary_size: vocab.len() })
+    Ok(ClusterResult { k, k_reason, assignment, clusters, silhouette, vocabulary_size: vocab.len() })
 }
 
 #[cfg(test)]
@@ -212,6 +247,25 @@ mod tests {
         assert!(r.clusters.windows(2).all(|w| w[0].size >= w[1].size), "largest first");
         let labels: Vec<&str> = r.clusters.iter().map(|c| c.label.as_str()).collect();
         assert!(labels.iter().any(|l| l.contains("公积金")), "{labels:?}");
+    }
+
+    #[test]
+    fn k_is_bounded_by_what_the_texts_support() {
+        let (texts, _) = corpus();
+        // 18 distinct texts: auto tries at most 6 clusters; a k above 18 is refused, not cut.
+        let r = cluster_texts(&texts, ClusterOptions::default(), &mut |_| {}).unwrap();
+        assert!(r.k <= 6 && r.k_reason.contains("at most 6"), "{} — {}", r.k, r.k_reason);
+        assert_eq!(
+            cluster_texts(&texts, ClusterOptions { k: KChoice::Fixed(50), ..ClusterOptions::default() }, &mut |_| {}).err(),
+            Some(ClusterError::KTooLarge { k: 50, distinct: 18 })
+        );
+        // Repeats count once.
+        let repeated: Vec<String> = texts.iter().take(5).cycle().take(40).cloned().collect();
+        assert_eq!(
+            cluster_texts(&repeated, ClusterOptions::default(), &mut |_| {}).err(),
+            Some(ClusterError::TooFewForAuto { distinct: 5, needed: 6 })
+        );
+        assert!(cluster_texts(&repeated, ClusterOptions { k: KChoice::Fixed(5), ..ClusterOptions::default() }, &mut |_| {}).is_ok());
     }
 
     #[test]

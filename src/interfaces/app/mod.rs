@@ -64,8 +64,9 @@ impl AppState {
         let rules = crate::storage::rules::load(&mut conn).map_err(|e| anyhow::anyhow!("loading rules: {e}"))?;
         drop(conn);
         let rules = Arc::new(RulesCache::new(rules));
+        let signer = RatingSigner::with_keys(&keys.current, &keys.earlier);
         let mailer = match config.smtp() {
-            Some(settings) => Some(Arc::new(crate::adapters::mail::smtp::Mailer::new(&settings, &config.mail_from)?)),
+            Some(settings) => Some(Arc::new(crate::adapters::mail::smtp::Mailer::new(&settings, &config.mail_from)?.with_links(&config.public_url, signer.clone()))),
             None => None,
         };
         if let Some(dir) = &config.nlp_dir {
@@ -92,7 +93,7 @@ impl AppState {
             reviews: crate::intake::writer::ReviewWriter::new(pool.clone(), Arc::clone(&rules)),
             pool,
             router,
-            signer: RatingSigner::with_keys(&keys.current, &keys.earlier),
+            signer,
             // Sessions are signed with the current key: a rotation signs staff out once.
             cookies: crate::adapters::security::CookieSigner::new(&format!("session:{}", keys.current.secret)),
             throttle: crate::adapters::throttle::Throttle::new(config.integration_per_second),

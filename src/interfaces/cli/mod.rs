@@ -39,11 +39,10 @@ pub enum Command {
         /// The month, YYYY-MM (Beijing time).
         #[arg(long)]
         month: String,
-        /// html, csv or xlsx
-        #[arg(long, default_value = "html")]
+        #[arg(long, default_value = "html", value_parser = ["html", "csv", "xlsx"])]
         format: String,
-        /// Ratings a department or window needs in the month to be ranked.
-        #[arg(long, default_value_t = crate::insight::stats::DEFAULT_MIN_RATINGS)]
+        /// Ratings a department or window needs in the month to be ranked (at least 1).
+        #[arg(long, default_value_t = crate::insight::stats::DEFAULT_MIN_RATINGS, value_parser = clap::value_parser!(i64).range(1..))]
         min_ratings: i64,
         /// Where to write the report.
         #[arg(long)]
@@ -79,12 +78,16 @@ pub enum Command {
     Cluster {
         #[arg(long)]
         input: std::path::PathBuf,
+        /// The CSV's encoding: utf-8, or gbk / gb18030 for a file saved by Chinese Excel.
+        #[arg(long, value_enum, default_value = "utf-8")]
+        encoding: crate::interfaces::cli::text::TextEncoding,
         #[arg(long, default_value = "text")]
         text_column: String,
         /// A column of true labels: prints the NMI of the clustering against it.
         #[arg(long)]
         label_column: Option<String>,
-        /// Number of clusters, or `auto` (best silhouette over 2..15).
+        /// Number of clusters (at most the number of distinct texts), or `auto`: the best
+        /// silhouette over 2..15, and at most one cluster per 3 distinct texts.
         #[arg(long, default_value = "auto")]
         k: crate::adapters::nlp::clustering::KChoice,
         #[arg(long, default_value_t = 42)]
@@ -99,6 +102,9 @@ pub enum Command {
     TrainRouter {
         #[arg(long)]
         input: std::path::PathBuf,
+        /// The CSV's encoding: utf-8, or gbk / gb18030 for a file saved by Chinese Excel.
+        #[arg(long, value_enum, default_value = "utf-8")]
+        encoding: crate::interfaces::cli::text::TextEncoding,
         #[arg(long, default_value = "text")]
         text_column: String,
         #[arg(long, default_value = "label")]
@@ -114,6 +120,9 @@ pub enum Command {
         model: std::path::PathBuf,
         #[arg(long)]
         input: std::path::PathBuf,
+        /// The CSV's encoding: utf-8, or gbk / gb18030 for a file saved by Chinese Excel.
+        #[arg(long, value_enum, default_value = "utf-8")]
+        encoding: crate::interfaces::cli::text::TextEncoding,
         #[arg(long, default_value = "text")]
         text_column: String,
         /// A column of true labels: prints macro-F1 against it.
@@ -182,17 +191,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { demo, bind } => serve(Config::from_env(bind)?, demo),
-        Command::Cluster { input, text_column, label_column, k, seed, n_init, out } => {
-            crate::interfaces::cli::text::cluster(&crate::interfaces::cli::text::ClusterArgs { input, text_column, label_column, k, seed, n_init, out })
+        Command::Cluster { input, encoding, text_column, label_column, k, seed, n_init, out } => {
+            crate::interfaces::cli::text::cluster(&crate::interfaces::cli::text::ClusterArgs { input, encoding, text_column, label_column, k, seed, n_init, out })
         }
-        Command::TrainRouter { input, text_column, label_column, out, epochs } => {
-            crate::interfaces::cli::text::train_router(&input, &text_column, &label_column, &out, epochs)
+        Command::TrainRouter { input, encoding, text_column, label_column, out, epochs } => {
+            crate::interfaces::cli::text::train_router(&input, encoding, &text_column, &label_column, &out, epochs)
         }
-        Command::Route { model, input, text_column, label_column, out } => {
-            crate::interfaces::cli::text::route(&model, &input, &text_column, label_column.as_deref(), &out)
+        Command::Route { model, input, encoding, text_column, label_column, out } => {
+            crate::interfaces::cli::text::route(&model, &input, encoding, &text_column, label_column.as_deref(), &out)
         }
         Command::Report { month, format, min_ratings, out } => {
+            // Every argument is checked before any work: a typo fails at once, not after the figures.
             let format = crate::insight::monthly::ReportFormat::parse(&format).ok_or_else(|| anyhow::anyhow!("--format must be html, csv or xlsx"))?;
+            crate::insight::stats::Period::month(&month).map_err(|e| anyhow::anyhow!("--month {month:?}: {e} (e.g. 2026-11)"))?;
+            let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            if !folder.is_dir() {
+                anyhow::bail!("--out {}: the folder {} does not exist", out.display(), folder.display());
+            }
+            if out.is_dir() {
+                anyhow::bail!("--out {} is a folder; name the file to write", out.display());
+            }
             let state = AppState::bootstrap(existing_database()?)?;
             let mut conn = state.conn()?;
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;

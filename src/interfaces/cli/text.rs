@@ -7,10 +7,35 @@ use crate::adapters::nlp::clustering::{cluster_texts, ClusterOptions, KChoice};
 use crate::adapters::nlp::quality::{macro_f1, nmi};
 use crate::adapters::nlp::router::{RouterModel, TrainOptions};
 
+/// The `--encoding` of a CSV: UTF-8 (a BOM is dropped), or GBK/GB18030 as Chinese Excel saves
+/// it (GB18030 is a superset of GBK, so both decode with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextEncoding {
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    #[value(name = "gbk", alias = "gb2312")]
+    Gbk,
+    #[value(name = "gb18030")]
+    Gb18030,
+}
+
 /// Reads one text column (and optionally a label column) from a CSV with a header row.
-pub fn read_columns(path: &Path, text_column: &str, label_column: Option<&str>) -> anyhow::Result<(Vec<String>, Option<Vec<String>>)> {
+pub fn read_columns(path: &Path, encoding: TextEncoding, text_column: &str, label_column: Option<&str>) -> anyhow::Result<(Vec<String>, Option<Vec<String>>)> {
     let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    read_columns_from(file, &path.display().to_string(), text_column, label_column)
+    let decoder = match encoding {
+        TextEncoding::Utf8 => encoding_rs::UTF_8,
+        TextEncoding::Gbk | TextEncoding::Gb18030 => encoding_rs::GB18030,
+    };
+    // Strict for UTF-8: bytes that are not UTF-8 are an error naming --encoding, not silently
+    // replaced (a GBK file read as UTF-8 would cluster mojibake).
+    if encoding == TextEncoding::Utf8 {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            anyhow::bail!("{} is not UTF-8 (byte {}): a CSV saved by Chinese Excel needs --encoding gbk", path.display(), e.valid_up_to());
+        }
+    }
+    let input = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(decoder)).bom_override(true).build(file);
+    read_columns_from(input, &path.display().to_string(), text_column, label_column)
 }
 
 /// [`read_columns`] over any reader; `source` names it in errors. Fuzzed (`fuzz/`).
@@ -39,6 +64,7 @@ pub fn read_columns_from(input: impl std::io::Read, source: &str, text_column: &
 
 pub struct ClusterArgs {
     pub input: PathBuf,
+    pub encoding: TextEncoding,
     pub text_column: String,
     pub label_column: Option<String>,
     pub k: KChoice,
@@ -49,7 +75,7 @@ pub struct ClusterArgs {
 
 pub fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (texts, labels) = read_columns(&args.input, &args.text_column, args.label_column.as_deref())?;
+    let (texts, labels) = read_columns(&args.input, args.encoding, &args.text_column, args.label_column.as_deref())?;
     eprintln!("[{:6.2}s] read {} rows from {}", started.elapsed().as_secs_f64(), texts.len(), args.input.display());
     let mut progress = |m: &str| eprintln!("[{:6.2}s] {m}", started.elapsed().as_secs_f64());
     let result = cluster_texts(&texts, ClusterOptions { k: args.k, seed: args.seed, n_init: args.n_init }, &mut progress)
@@ -62,6 +88,7 @@ pub fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     writer.flush()?;
     let seconds = started.elapsed().as_secs_f64();
     println!("k = {}   texts = {}   vocabulary = {}   silhouette = {:.4}", result.k, texts.len(), result.vocabulary_size, result.silhouette);
+    println!("{}", result.k_reason);
     for c in &result.clusters {
         println!("cluster {:>2}  size {:>6}  {}", c.number, c.size, c.top_terms.join(" "));
         for &r in &c.representatives {
@@ -80,9 +107,9 @@ pub fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn train_router(input: &Path, text_column: &str, label_column: &str, out: &Path, epochs: usize) -> anyhow::Result<()> {
+pub fn train_router(input: &Path, encoding: TextEncoding, text_column: &str, label_column: &str, out: &Path, epochs: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (texts, labels) = read_columns(input, text_column, Some(label_column))?;
+    let (texts, labels) = read_columns(input, encoding, text_column, Some(label_column))?;
     let labels = labels.unwrap_or_default();
     let (texts, labels): (Vec<String>, Vec<String>) =
         texts.into_iter().zip(labels).filter(|(t, l)| !t.trim().is_empty() && !l.trim().is_empty()).unzip();
@@ -96,10 +123,10 @@ pub fn train_router(input: &Path, text_column: &str, label_column: &str, out: &P
     Ok(())
 }
 
-pub fn route(model: &Path, input: &Path, text_column: &str, label_column: Option<&str>, out: &Path) -> anyhow::Result<()> {
+pub fn route(model: &Path, input: &Path, encoding: TextEncoding, text_column: &str, label_column: Option<&str>, out: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let model = RouterModel::load(model).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", model.display()))?;
-    let (texts, labels) = read_columns(input, text_column, label_column)?;
+    let (texts, labels) = read_columns(input, encoding, text_column, label_column)?;
     let mut writer = csv::Writer::from_path(out)?;
     writer.write_record(["row", "label", "score"])?;
     let mut predicted = Vec::with_capacity(texts.len());
