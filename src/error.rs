@@ -199,6 +199,32 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let body = self.body();
+        let mut response = HttpResponse::build(self.status_code());
+        if let AppError::RateLimited(seconds) = self {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if let AppError::Unauthorized(_) = self {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(json!({ "error": body }))
+    }
+}
+
+impl AppError {
+    /// The same refusal for each caller of a batch that failed as a whole: storage errors keep
+    /// their kind (a full disk stays `storage_full`), anything else is "unavailable, retry".
+    pub fn for_each_caller(&self) -> AppError {
+        match self {
+            AppError::StorageUnwritable(code, message) => AppError::StorageUnwritable(code, message),
+            AppError::Unavailable(message) => AppError::Unavailable(message.clone()),
+            other => AppError::Unavailable(other.to_string()),
+        }
+    }
+
+    /// The `error` object of an answer: `code`, `message`, and `field` or the conflict's
+    /// details (also one item's error in a batch answer).
+    pub fn body(&self) -> Value {
         let mut body = Map::new();
         body.insert("code".into(), json!(self.code()));
         body.insert("message".into(), json!(self.to_string()));
@@ -214,14 +240,7 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        let mut response = HttpResponse::build(self.status_code());
-        if let AppError::RateLimited(seconds) = self {
-            response.insert_header(("Retry-After", seconds.to_string()));
-        }
-        if let AppError::Unauthorized(_) = self {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
-        }
-        response.json(json!({ "error": Value::Object(body) }))
+        Value::Object(body)
     }
 }
 

@@ -484,3 +484,55 @@ async fn tag_sets_are_versioned_and_reviews_keep_theirs(app: TestApp) {
     assert_eq!(app.get("/api/v1/stats?group_by=tag&department_code=D1", Some(&d.clerk2)).await.0, 403);
     assert_eq!(app.get("/api/v1/stats?group_by=tag&department_code=D1", Some(&d.clerk1)).await.1["total"]["ratings"], 3);
 }
+
+on_both_backends!(transactions_arrive_in_batches_one_result_per_item);
+
+/// Issue 18 item 1: `POST /api/v1/transactions/batch` — up to 1 000 办件, one result per item in
+/// order, each idempotent like the single call; a refused item (unknown code, other data under
+/// a used number, malformed, a time without offset) stores nothing of itself and keeps the rest.
+async fn transactions_arrive_in_batches_one_result_per_item(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "B-0", "I1", json!({})).await;
+    let item = |no: &str| json!({"transaction_no": no, "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"});
+    let mut repeat = item("B-0");
+    repeat["channel"] = json!("window_device");
+    repeat["applicant_name"] = json!("张三丰");
+    repeat["applicant_phone"] = json!("13812345678");
+    let mut unknown = item("B-3");
+    unknown["service_item_code"] = json!("NOPE");
+    let mut no_offset = item("B-5");
+    no_offset["completed_at"] = json!("2026-11-20T10:00:00");
+    let mut differs = item("B-0");
+    differs["service_item_code"] = json!("I2");
+    let body = json!({"items": [item("B-1"), item("B-2"), repeat, unknown, {"transaction_no": "B-4"}, no_offset, differs, item("B-1")]});
+    let (status, answer) = app.post("/api/v1/transactions/batch", Some(&d.key), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let statuses: Vec<i64> = answer["results"].as_array().expect("results").iter().map(|r| r["status"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(statuses, vec![201, 201, 200, 422, 400, 422, 409, 200], "{answer}");
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results[3]["error"]["field"], "service_item_code");
+    assert_eq!(results[5]["error"]["field"], "completed_at");
+    assert_eq!(results[6]["error"]["code"], "transaction_differs");
+    assert_eq!((answer["created"].as_i64(), answer["repeated"].as_i64(), answer["refused"].as_i64()), (Some(2), Some(2), Some(4)));
+    for (i, no) in [(0, "B-1"), (1, "B-2"), (2, "B-0")] {
+        assert_eq!(results[i]["transaction_no"], no);
+        let token = results[i]["rating_token"].as_str().expect("token");
+        assert_eq!(app.state.signer.verify(token, chrono::Utc::now()).as_deref(), Ok(no), "a working rating link");
+    }
+    assert_eq!(app.count("transactions WHERE transaction_no IN ('B-1', 'B-2')"), 2);
+    assert_eq!(app.count("transactions WHERE transaction_no IN ('B-3', 'B-4', 'B-5')"), 0);
+    // The same batch again: what was stored answers 200, the refusals are the same.
+    let (_, again) = app.post("/api/v1/transactions/batch", Some(&d.key), &body).await;
+    let statuses: Vec<i64> = again["results"].as_array().expect("results").iter().map(|r| r["status"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 422, 400, 422, 409, 200]);
+    assert_eq!(app.count("transactions WHERE transaction_no LIKE 'B-%'"), 3);
+    // Limits: at least one item, at most 1 000.
+    let (status, refused) = app.post("/api/v1/transactions/batch", Some(&d.key), &json!({"items": []})).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("items")));
+    let many: Vec<serde_json::Value> = (0..1001).map(|n| item(&format!("M-{n}"))).collect();
+    assert_eq!(app.post("/api/v1/transactions/batch", Some(&d.key), &json!({"items": many})).await.0, 422);
+    let thousand: Vec<serde_json::Value> = (0..1000).map(|n| item(&format!("M-{n}"))).collect();
+    let (status, full) = app.post("/api/v1/transactions/batch", Some(&d.key), &json!({"items": thousand})).await;
+    assert_eq!((status, full["created"].as_i64()), (200, Some(1000)), "1 000 in one call");
+    assert_eq!(app.count("transactions WHERE transaction_no LIKE 'M-%'"), 1000);
+}

@@ -25,6 +25,7 @@ use crate::storage::{queries, Conn};
 
 pub use crate::domain::intake_rules::RATING_LINK_DAYS;
 
+#[derive(Debug, Clone)]
 pub struct TransactionCommand {
     pub transaction_no: String,
     pub service_item_code: String,
@@ -46,6 +47,13 @@ pub struct TransactionRecorded {
 
 /// Stores a transaction with its 三对应 attribution. A repeat of the same `transaction_no`
 /// returns the stored one: business systems retry.
+/// Several 办件 in one database transaction (one commit, one WAL flush), each on its own
+/// savepoint: one refused (an unknown code, other data under a used number) leaves the others
+/// stored. The batch endpoint and the transaction writer both store through here.
+pub fn record_transactions(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Utc>) -> AppResult<Vec<AppResult<TransactionRecorded>>> {
+    conn.transaction(|conn| Ok(cmds.iter().map(|cmd| record_transaction(conn, cmd, now)).collect()))
+}
+
 pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTime<Utc>) -> AppResult<TransactionRecorded> {
     check_code("transaction_no", &cmd.transaction_no)?;
     if let Some(name) = &cmd.applicant_name {

@@ -1,4 +1,4 @@
-//! Review intake under load. Reviews are handed to a few writer threads; each takes whatever
+//! Review and transaction intake under load. Reviews are handed to a few writer threads; each takes whatever
 //! has queued up while its previous batch was committing and stores it in one transaction:
 //! the reviews in one multi-row INSERT, the bad ones' cases and mails in one more each
 //! ([`intake::record_reviews_together`]), their audit events in one append at the end. A lone
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::rules::Rules;
 use crate::error::{AppError, AppResult};
-use crate::intake::{self, BatchOutcome, BatchReview, ReviewCommand, ReviewRecorded};
+use crate::intake::{self, BatchOutcome, BatchReview, ReviewCommand, ReviewRecorded, TransactionCommand, TransactionRecorded};
 use crate::storage::rules::RulesCache;
 use crate::storage::{audit, Backend, Conn, DbPool};
 
@@ -49,28 +49,10 @@ impl ReviewWriter {
         ReviewWriter { pool, rules, queue: OnceLock::new() }
     }
 
-    /// SQLite has one writer at a time: one thread batches best. PostgreSQL commits in
-    /// parallel: a few batches in flight keep its group commit busy.
-    fn writers(&self) -> usize {
-        match self.pool.backend() {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 4,
-        }
-    }
-
     fn queue(&self) -> &SyncSender<Job> {
         self.queue.get_or_init(|| {
-            let (sender, receiver) = mpsc::sync_channel(MAX_WAITING);
-            let receiver = Arc::new(Mutex::new(receiver));
-            for n in 0..self.writers() {
-                let (pool, rules, receiver) = (self.pool.clone(), Arc::clone(&self.rules), Arc::clone(&receiver));
-                let spawned =
-                    std::thread::Builder::new().name(format!("review-writer-{n}")).spawn(move || write_batches(&pool, &rules, &receiver));
-                if let Err(e) = spawned {
-                    tracing::error!(error = %e, "cannot start a review writer");
-                }
-            }
-            sender
+            let (pool, rules) = (self.pool.clone(), Arc::clone(&self.rules));
+            start_writers("review-writer", writers(&self.pool), Arc::new(move |batch| store(&pool, &rules, batch)))
         })
     }
 
@@ -85,9 +67,31 @@ impl ReviewWriter {
     }
 }
 
-/// One writer thread: until the channel closes, takes the next review and whatever else is
-/// already waiting, and stores them.
-fn write_batches(pool: &DbPool, rules: &RulesCache, receiver: &Mutex<Receiver<Job>>) {
+/// SQLite has one writer at a time: one thread batches best. PostgreSQL commits in parallel:
+/// a few batches in flight keep its group commit busy.
+fn writers(pool: &DbPool) -> usize {
+    match pool.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    }
+}
+
+/// `threads` writer threads over one bounded queue: each takes the next job and whatever else
+/// is already waiting (up to [`MAX_BATCH`]) and hands them to `store`, until the queue closes.
+fn start_writers<J: Send + 'static>(name: &str, threads: usize, store: Arc<dyn Fn(Vec<J>) + Send + Sync>) -> SyncSender<J> {
+    let (sender, receiver) = mpsc::sync_channel(MAX_WAITING);
+    let receiver = Arc::new(Mutex::new(receiver));
+    for n in 0..threads {
+        let (receiver, store) = (Arc::clone(&receiver), Arc::clone(&store));
+        let spawned = std::thread::Builder::new().name(format!("{name}-{n}")).spawn(move || write_batches(&receiver, &*store));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start {name}");
+        }
+    }
+    sender
+}
+
+fn write_batches<J>(receiver: &Mutex<Receiver<J>>, store: &dyn Fn(Vec<J>)) {
     loop {
         let batch = {
             let receiver = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -101,7 +105,61 @@ fn write_batches(pool: &DbPool, rules: &RulesCache, receiver: &Mutex<Receiver<Jo
             }
             batch
         };
-        store(pool, rules, batch);
+        store(batch);
+    }
+}
+
+struct TransactionJob {
+    cmd: TransactionCommand,
+    now: DateTime<Utc>,
+    reply: tokio::sync::oneshot::Sender<AppResult<TransactionRecorded>>,
+}
+
+/// 办件 pushed one per request by the business systems, stored like reviews: what queued up
+/// while the previous batch committed goes in one transaction ([`intake::record_transactions`]),
+/// each on its own savepoint, and every caller is answered after the commit.
+pub struct TransactionWriter {
+    pool: DbPool,
+    queue: OnceLock<SyncSender<TransactionJob>>,
+}
+
+impl TransactionWriter {
+    pub fn new(pool: DbPool) -> Self {
+        TransactionWriter { pool, queue: OnceLock::new() }
+    }
+
+    pub async fn submit(&self, cmd: TransactionCommand, now: DateTime<Utc>) -> AppResult<TransactionRecorded> {
+        let queue = self.queue.get_or_init(|| {
+            let pool = self.pool.clone();
+            start_writers("transaction-writer", writers(&self.pool), Arc::new(move |batch| store_transactions(&pool, batch)))
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        queue.try_send(TransactionJob { cmd, now, reply }).map_err(|e| match e {
+            TrySendError::Full(_) => AppError::Unavailable("too many transactions are waiting to be stored; retry shortly".into()),
+            TrySendError::Disconnected(_) => AppError::internal(anyhow::anyhow!("the transaction writers have stopped")),
+        })?;
+        answer.await.map_err(|_| AppError::internal(anyhow::anyhow!("a transaction writer stopped before answering")))?
+    }
+}
+
+fn store_transactions(pool: &DbPool, batch: Vec<TransactionJob>) {
+    let now = batch.iter().map(|j| j.now).max().unwrap_or_else(crate::clock::now);
+    let stored = pool.get().map_err(AppError::from).and_then(|mut conn| {
+        let cmds: Vec<&TransactionCommand> = batch.iter().map(|j| &j.cmd).collect();
+        intake::record_transactions(&mut conn, &cmds, now)
+    });
+    match stored {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        // Nothing of the batch is stored: every caller hears why and may retry.
+        Err(e) => {
+            for job in batch {
+                let _ = job.reply.send(Err(e.for_each_caller()));
+            }
+        }
     }
 }
 

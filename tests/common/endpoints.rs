@@ -162,6 +162,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/api-keys", "/api/v1/api-keys", NoBody, "401 401 403 403 403 403 403 ok"),
         e("DELETE", "/api/v1/api-keys/{id}", "/api/v1/api-keys/{key_id}", NoBody, "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/transactions/batch", "/api/v1/transactions/batch", Json(|f| json!({"items": [{"transaction_no": unique_code(f, "TB"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}]})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),
         // The office's supervisors also register complaints that reach them directly.
@@ -202,6 +203,8 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/rate/{token}", "/rate/{expired_token}", NoBody, "410 410 410 410 410 410 410 410"),
         e("POST", "/rate/{token}", "/rate/{expired_token}", Form(|_| vec![("stars", "5".into())]), "410 410 410 410 410 410 410 410"),
         e("POST", "/rate/{token}/follow-up", "/rate/{expired_token}/follow-up", Form(|_| vec![("comment", "补充".into())]), "410 410 410 410 410 410 410 410"),
+        e("GET", "/rate/{token}/qr.{format}", "/rate/{token}/qr.svg", NoBody, "ok ok ok ok ok ok ok ok"),
+        e("GET", "/rate/{token}/qr.{format}", "/rate/{expired_token}/qr.png", NoBody, "410 410 410 410 410 410 410 410"),
         e("GET", "/", "/", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/login", "/login", NoBody, "ok ok ok ok ok ok ok ok"),
         e("POST", "/login", "/login", Form(|_| vec![("username", "sup".into()), ("password", "password-123".into())]), "303 303 303 303 303 303 303 303"),

@@ -1,7 +1,8 @@
 //! Rendering shared by the pages and the report files: the stylesheet, number and time
-//! formats, the figures table, and the SVG charts ([`charts`]).
+//! formats, the figures table, the SVG charts ([`charts`]) and QR codes of rating links ([`qr`]).
 
 pub mod charts;
+pub mod qr;
 
 use maud::{html, Markup};
 

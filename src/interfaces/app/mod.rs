@@ -30,6 +30,7 @@ pub struct AppState {
     pub throttle: crate::adapters::throttle::Throttle,
     pub api_keys: crate::admin::accounts::ApiKeyCache,
     pub reviews: crate::intake::writer::ReviewWriter,
+    pub transactions: crate::intake::writer::TransactionWriter,
     pub rules: Arc<RulesCache>,
     /// The relay of `HCP_SMTP_URL`, checked at start; `None`: mails stay queued.
     pub mailer: Option<Arc<crate::adapters::mail::smtp::Mailer>>,
@@ -91,6 +92,7 @@ impl AppState {
         }
         Ok(Arc::new(AppState {
             reviews: crate::intake::writer::ReviewWriter::new(pool.clone(), Arc::clone(&rules)),
+            transactions: crate::intake::writer::TransactionWriter::new(pool.clone()),
             pool,
             router,
             signer,

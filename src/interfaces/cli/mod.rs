@@ -73,6 +73,10 @@ pub enum Command {
         /// Transactions: write `办件编号,评价链接` for each imported one (for SMS or QR printing).
         #[arg(long)]
         links_out: Option<std::path::PathBuf>,
+        /// Transactions: with --links-out, also a QR code of each link, `<办件编号>.png` in this
+        /// folder (for printed slips).
+        #[arg(long, requires = "links_out")]
+        qr_dir: Option<std::path::PathBuf>,
     },
     /// Cluster the texts of a CSV column with k-means; writes `row,cluster`.
     Cluster {
@@ -228,7 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Import { kind, input, dry_run, links_out } => import(&kind, &input, dry_run, links_out.as_deref()),
+        Command::Import { kind, input, dry_run, links_out, qr_dir } => import(&kind, &input, dry_run, links_out.as_deref(), qr_dir.as_deref()),
         Command::Scan { at, allow_future } => {
             let state = AppState::bootstrap(existing_database()?)?;
             let now = crate::clock::now();
@@ -372,11 +376,16 @@ fn backup(out: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import(kind: &str, input: &std::path::Path, dry_run: bool, links_out: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn import(kind: &str, input: &std::path::Path, dry_run: bool, links_out: Option<&std::path::Path>, qr_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     use crate::domain::import::ImportKind;
     let kind = ImportKind::parse(kind).ok_or_else(|| anyhow::anyhow!("unknown --kind {kind}"))?;
     if links_out.is_some() && kind != ImportKind::Transactions {
         anyhow::bail!("--links-out is for --kind transactions");
+    }
+    if let Some(dir) = qr_dir {
+        if !dir.is_dir() {
+            anyhow::bail!("--qr-dir {}: not a folder (create it first)", dir.display());
+        }
     }
     let file = std::fs::File::open(input).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
     let state = AppState::bootstrap(existing_database()?)?;
@@ -404,11 +413,21 @@ fn import(kind: &str, input: &std::path::Path, dry_run: bool, links_out: Option<
         let mut out = csv::Writer::from_path(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         out.write_record(["办件编号", "评价链接"])?;
         let expires = crate::intake::rating_link_expiry(now);
-        for no in &numbers {
-            out.write_record([no.as_str(), &format!("{}/rate/{}", state.config.public_url, state.signer.sign(no, expires))])?;
+        for (n, no) in numbers.iter().enumerate() {
+            let token = state.signer.sign(no, expires);
+            out.write_record([no.as_str(), &format!("{}/rate/{token}", state.config.public_url)])?;
+            if let Some(dir) = qr_dir {
+                // A file name from the number: only what every file system takes.
+                let name: String = no.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+                let png = crate::adapters::render::qr::png(&crate::interfaces::web::rating::qr_target(&state, &token), 8).map_err(|e| anyhow::anyhow!("QR code of {no}: {e}"))?;
+                std::fs::write(dir.join(format!("{name}.png")), png)?;
+                if (n + 1) % 10_000 == 0 {
+                    eprintln!("QR codes: {} of {}", n + 1, numbers.len());
+                }
+            }
         }
         out.flush()?;
-        eprintln!("rating links of {} transactions → {}", numbers.len(), path.display());
+        eprintln!("rating links of {} transactions → {}{}", numbers.len(), path.display(), qr_dir.map(|d| format!(", QR codes → {}", d.display())).unwrap_or_default());
     }
     println!("{}", serde_json::to_string(&report)?);
     if report.has_errors() {

@@ -17,10 +17,15 @@ use crate::adapters::security::RatingTokenError;
 use super::MAX_BODY_BYTES;
 
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|err, _req| {
+    json_config_up_to(MAX_BODY_BYTES)
+}
+
+/// The JSON rules with another size limit (a batch of 1 000 办件 is larger than one request).
+pub fn json_config_up_to(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| {
         let mapped = match &err {
             JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                AppError::PayloadTooLarge(MAX_BODY_BYTES)
+                AppError::PayloadTooLarge(limit)
             }
             JsonPayloadError::ContentType => {
                 AppError::UnsupportedMediaType("send the body as JSON with Content-Type: application/json".into())

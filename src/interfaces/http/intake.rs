@@ -53,27 +53,126 @@ pub struct TransactionCreated {
               (status = 422, description = "unknown code or invalid value")), security(("bearer" = [])))]
 pub async fn create_transaction(state: web::Data<AppState>, caller: Caller, body: web::Json<TransactionRequest>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Integration, Role::Admin])?;
-    let b = body.into_inner();
-    let cmd = TransactionCommand {
-        channel: parse_channel(&b.channel)?,
-        transaction_no: b.transaction_no,
-        service_item_code: b.service_item_code,
-        window_code: b.window_code,
-        staff_no: b.staff_no,
-        applicant_name: b.applicant_name,
-        applicant_phone: b.applicant_phone,
-        applicant_email: b.applicant_email,
-        accepted_at: b.accepted_at.map(|t| t.with_timezone(&Utc)),
-        completed_at: b.completed_at.with_timezone(&Utc),
-    };
-    let recorded = state.db(move |conn, _| intake::record_transaction(conn, &cmd, clock::now())).await?;
-    let token = state.signer.sign(&recorded.transaction.transaction_no, intake::rating_link_expiry(clock::now()));
-    let body = TransactionCreated {
-        rating_url: format!("{}/rate/{token}", state.config.public_url),
-        transaction_no: recorded.transaction.transaction_no,
-        rating_token: token,
-    };
+    let cmd = body.into_inner().command()?;
+    let recorded = state.transactions.submit(cmd, clock::now()).await?;
+    let body = created(&state, recorded.transaction.transaction_no);
     Ok(if recorded.created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
+}
+
+impl TransactionRequest {
+    fn command(self) -> AppResult<TransactionCommand> {
+        Ok(TransactionCommand {
+            channel: parse_channel(&self.channel)?,
+            transaction_no: self.transaction_no,
+            service_item_code: self.service_item_code,
+            window_code: self.window_code,
+            staff_no: self.staff_no,
+            applicant_name: self.applicant_name,
+            applicant_phone: self.applicant_phone,
+            applicant_email: self.applicant_email,
+            accepted_at: self.accepted_at.map(|t| t.with_timezone(&Utc)),
+            completed_at: self.completed_at.with_timezone(&Utc),
+        })
+    }
+}
+
+/// The answer for a stored 办件: its rating link, signed now.
+fn created(state: &AppState, transaction_no: String) -> TransactionCreated {
+    let token = state.signer.sign(&transaction_no, intake::rating_link_expiry(clock::now()));
+    TransactionCreated { rating_url: format!("{}/rate/{token}", state.config.public_url), transaction_no, rating_token: token }
+}
+
+/// Items in one `POST /api/v1/transactions/batch` at most.
+pub const MAX_BATCH_ITEMS: usize = 1_000;
+/// Its body at most: 1 000 items of up to 1 KB each (a full item with long names is ~600 B).
+pub const BATCH_BODY_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionBatchRequest {
+    /// Up to 1 000 transactions, each as `POST /api/v1/transactions` takes it.
+    #[schema(value_type = Vec<TransactionRequest>, max_items = 1000)]
+    pub items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionBatchItem {
+    /// The item's position in `items`, from 0.
+    pub index: usize,
+    /// What `POST /api/v1/transactions` would have answered for it: 201 stored, 200 already
+    /// stored with the same data, 400/409/422 refused.
+    pub status: u16,
+    pub transaction_no: Option<String>,
+    pub rating_token: Option<String>,
+    pub rating_url: Option<String>,
+    /// The refusal, as the single call's `error` object.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionBatchResult {
+    pub results: Vec<TransactionBatchItem>,
+    pub created: usize,
+    pub repeated: usize,
+    pub refused: usize,
+}
+
+#[utoipa::path(post, path = "/api/v1/transactions/batch", request_body = TransactionBatchRequest,
+    responses((status = 200, body = TransactionBatchResult, description = "one result per item, in order; a refused item stores nothing of itself and keeps the others"),
+              (status = 422, description = "no items, or more than 1 000")), security(("bearer" = [])))]
+pub async fn create_transactions_batch(state: web::Data<AppState>, caller: Caller, body: web::Json<TransactionBatchRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Integration, Role::Admin])?;
+    let items = body.into_inner().items;
+    if items.is_empty() || items.len() > MAX_BATCH_ITEMS {
+        return Err(AppError::invalid("items", format!("{} items; send 1 to {MAX_BATCH_ITEMS}", items.len())));
+    }
+    // Each item is read on its own, so one malformed item is refused alone.
+    let parsed: Vec<AppResult<TransactionCommand>> = items
+        .into_iter()
+        .map(|item| {
+            serde_json::from_value::<TransactionRequest>(item)
+                .map_err(|e| match times::field_of(&e.to_string()) {
+                    Some(field) => AppError::invalid(field, times::EXPECTED),
+                    None => AppError::BadRequest(format!("invalid item: {e}")),
+                })
+                .and_then(TransactionRequest::command)
+        })
+        .collect();
+    let cmds: Vec<TransactionCommand> = parsed.iter().filter_map(|p| p.as_ref().ok()).cloned().collect();
+    let stored = state.db(move |conn, _| intake::record_transactions(conn, &cmds.iter().collect::<Vec<_>>(), clock::now())).await?;
+    let mut stored = stored.into_iter();
+    let results: Vec<TransactionBatchItem> = parsed
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let outcome = item.and_then(|_| stored.next().unwrap_or_else(|| Err(AppError::internal(anyhow::anyhow!("a batch item lost its result")))));
+            match outcome {
+                Ok(recorded) => {
+                    let body = created(&state, recorded.transaction.transaction_no);
+                    TransactionBatchItem {
+                        index,
+                        status: if recorded.created { 201 } else { 200 },
+                        transaction_no: Some(body.transaction_no),
+                        rating_token: Some(body.rating_token),
+                        rating_url: Some(body.rating_url),
+                        error: None,
+                    }
+                }
+                Err(e) => TransactionBatchItem {
+                    index,
+                    status: actix_web::ResponseError::status_code(&e).as_u16(),
+                    transaction_no: None,
+                    rating_token: None,
+                    rating_url: None,
+                    error: Some(e.body()),
+                },
+            }
+        })
+        .collect();
+    let count = |f: fn(u16) -> bool| results.iter().filter(|r| f(r.status)).count();
+    let (created, repeated, refused) = (count(|s| s == 201), count(|s| s == 200), count(|s| s >= 400));
+    Ok(HttpResponse::Ok().json(TransactionBatchResult { results, created, repeated, refused }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -78,6 +78,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(admin::import)),
                 )
                 .service(resource("/transactions").route(web::post().to(intake::create_transaction)))
+                .service(
+                    resource("/transactions/batch")
+                        .app_data(extract::json_config_up_to(intake::BATCH_BODY_BYTES))
+                        .route(web::post().to(intake::create_transactions_batch)),
+                )
                 .service(resource("/reviews").route(web::post().to(intake::create_review)))
                 .service(resource("/complaints").route(web::post().to(intake::create_complaint)))
                 .service(resource("/cases").route(web::get().to(cases::list_cases)))

@@ -23,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(rating::submit)),
         )
         .service(web::resource("/rate/{token}/follow-up").route(web::post().to(rating::follow_up)))
+        .service(web::resource("/rate/{token}/qr.{format}").route(web::get().to(rating::qr)))
         .route("/", web::get().to(|| async { HttpResponse::SeeOther().insert_header(("Location", "/cases")).finish() }))
         .service(web::resource("/login").route(web::get().to(staff::show_login)).route(web::post().to(staff::submit_login)))
         .route("/logout", web::post().to(staff::logout))

@@ -69,6 +69,8 @@ fn star_glyphs(n: u8) -> String {
 }
 
 struct FormState<'a> {
+    /// How the citizen came: `qr` (a QR code) or `sms` (a text message), from the link's `?via=`.
+    via: Option<&'static str>,
     stars: Option<u8>,
     tags: Vec<String>,
     comment: &'a str,
@@ -83,6 +85,7 @@ fn rating_form(state: &AppState, token: &str, status: &RatingStatus, tag_sets: &
         @if let Some(e) = &form.error { div.error role="alert" { (e) } }
         form.card method="post" action={ "/rate/" (token) } {
             input type="hidden" name="form" value=(form_token(state, token));
+            @if let Some(via) = form.via { input type="hidden" name="via" value=(via); }
             fieldset.stars {
                 legend { "总体评价（必选）" }
                 @for n in (1..=5u8).rev() {
@@ -171,6 +174,42 @@ fn rated_page(token: &str, status: &RatingStatus, thanks: bool, error: Option<&s
     layout("您的评价", body)
 }
 
+/// The channel a link's `?via=` (or the form's `via` field) names; anything else is none.
+fn via(value: Option<&String>) -> Option<&'static str> {
+    match value.map(String::as_str) {
+        Some("qr") => Some("qr"),
+        Some("sms") => Some("sms"),
+        _ => None,
+    }
+}
+
+/// The address a QR code of this link carries: the rating page, marked as reached by QR.
+pub fn qr_target(state: &AppState, token: &str) -> String {
+    format!("{}/rate/{token}?via=qr", state.config.public_url)
+}
+
+/// `GET /rate/{token}/qr.svg` and `qr.png`: the link as a QR code, for a counter screen or a
+/// printed slip. A forged or expired link gets no code.
+pub async fn qr(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (token, format) = path.into_inner();
+    if let Err(page) = check_link(&state, &token) {
+        return page;
+    }
+    let target = qr_target(&state, &token);
+    let drawn = match format.as_str() {
+        "svg" => crate::adapters::render::qr::svg(&target).map(|svg| ("image/svg+xml", svg.into_bytes())).map_err(|e| e.to_string()),
+        "png" => crate::adapters::render::qr::png(&target, 8).map(|png| ("image/png", png)),
+        _ => return message_page(StatusCode::NOT_FOUND, "未找到", "二维码只有 qr.svg 和 qr.png 两种格式。"),
+    };
+    match drawn {
+        Ok((content_type, body)) => HttpResponse::Ok().content_type(content_type).insert_header(("Cache-Control", "private, max-age=3600")).body(body),
+        Err(e) => {
+            tracing::warn!(error = %e, "QR code not drawn");
+            message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "二维码暂时无法生成，请稍后再试。")
+        }
+    }
+}
+
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let token = token.into_inner();
     let no = match check_link(&state, &token) {
@@ -184,7 +223,7 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
     if status.review.is_some() {
         page(StatusCode::OK, rated_page(&token, &status, query.contains_key("thanks"), None))
     } else {
-        let form = FormState { stars: None, tags: vec![], comment: "", anonymous: false, error: None };
+        let form = FormState { via: via(query.get("via")), stars: None, tags: vec![], comment: "", anonymous: false, error: None };
         page(StatusCode::OK, rating_form(&state, &token, &status, &rules.tag_sets, &form))
     }
 }
@@ -211,11 +250,17 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
     let comment = form.get("comment").cloned().unwrap_or_default();
     let anonymous = form.contains_key("anonymous");
     let mobile = req.headers().get("User-Agent").and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.contains("Mobile"));
+    let came_by = via(form.get("via"));
     let now = clock::now();
     let request = stars.map(|stars| RatingRequest {
         transaction_no: no.clone(),
         stars,
-        channel: if mobile { Channel::Mobile } else { Channel::Pc },
+        channel: match came_by {
+            Some("qr") => Channel::Qr,
+            Some("sms") => Channel::Sms,
+            _ if mobile => Channel::Mobile,
+            _ => Channel::Pc,
+        },
         tags: tags.clone(),
         comment: Some(comment.clone()),
         anonymous,
@@ -230,7 +275,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
                 Ok(loaded) => loaded,
                 Err(e) => return unavailable(&e),
             };
-            let form = FormState { stars: stars.and_then(|s| u8::try_from(s).ok()), tags, comment: &comment, anonymous, error: Some(message) };
+            let form = FormState { via: came_by, stars: stars.and_then(|s| u8::try_from(s).ok()), tags, comment: &comment, anonymous, error: Some(message) };
             page(StatusCode::UNPROCESSABLE_ENTITY, rating_form(&state, &token, &status, &rules.tag_sets, &form))
         }
     };

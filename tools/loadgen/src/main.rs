@@ -65,6 +65,9 @@ enum BenchCommand {
         /// Share of one-star reviews, each of which opens a case.
         #[arg(long, default_value_t = 0.1)]
         bad_share: f64,
+        /// What is posted: `reviews` of seeded transactions, or new `transactions` (办件).
+        #[arg(long, value_enum, default_value = "reviews")]
+        kind: IntakeKind,
     },
     /// Reviews offered at a steady rate while `PUT /api/v1/calendar/{next year}` recomputes the
     /// deadlines of many open cases; last line `cases=… put_s=… p99_ms=… failed=…`, the
@@ -121,8 +124,8 @@ fn main() -> std::process::ExitCode {
         eprintln!("loadgen: measuring {}", server.display());
         let _ = SERVER_BINARY.set(server);
         match cli.command {
-            BenchCommand::Intake { backend, seconds, connections, bad_share } => {
-                intake(&IntakeArgs { backend, seconds, connections, bad_share })
+            BenchCommand::Intake { backend, seconds, connections, bad_share, kind } => {
+                intake(&IntakeArgs { backend, seconds, connections, bad_share, kind })
             }
             BenchCommand::Scan { backend, cases } => scan(&ScanArgs { backend, cases }),
             BenchCommand::Recompute { backend, cases, rate } => recompute(backend, cases, rate),
@@ -240,6 +243,12 @@ impl Server {
         Ok(server)
     }
 
+    /// The server's threads now.
+    fn threads(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok())
+    }
+
     /// Peak resident set size (VmHWM) so far, in MiB.
     fn peak_rss_mb(&self) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).context("reading the server's /proc status")?;
@@ -284,7 +293,23 @@ fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IntakeKind {
+    Reviews,
+    Transactions,
+}
+
+impl IntakeKind {
+    fn path(self) -> &'static str {
+        match self {
+            IntakeKind::Reviews => "/api/v1/reviews",
+            IntakeKind::Transactions => "/api/v1/transactions",
+        }
+    }
+}
+
 pub struct IntakeArgs {
+    pub kind: IntakeKind,
     pub backend: BenchBackend,
     pub seconds: u64,
     pub connections: usize,
@@ -348,8 +373,17 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     // Enough transactions that the two load phases cannot run out of unrated ones.
     let transactions = (args.seconds as usize + 1) * 30_000;
     let started = Instant::now();
-    let (key, transaction_nos) = seed_review_load(&db.url, transactions)?;
-    eprintln!("[1/5] seeded 1 department, 1 service item, {transactions} transactions in {:.1} s", started.elapsed().as_secs_f64());
+    let (key, transaction_nos) = match args.kind {
+        IntakeKind::Reviews => seed_review_load(&db.url, transactions)?,
+        // New 办件 under numbers not yet stored.
+        IntakeKind::Transactions => (seed_review_load(&db.url, 0)?.0, Arc::new((0..transactions).map(|i| format!("NEW-{i:08}")).collect())),
+    };
+    eprintln!(
+        "[1/6] seeded 1 department, 1 service item, {} transactions in {:.1} s; posting {:?}",
+        if args.kind == IntakeKind::Reviews { transactions } else { 0 },
+        started.elapsed().as_secs_f64(),
+        args.kind
+    );
 
     // SQLite takes one writer at a time: more connections only poll its lock (and starve
     // past the busy timeout), so its ceiling is one connection's. PostgreSQL commits in
@@ -362,7 +396,7 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     for connections in connection_counts {
         let (rate, mut lat) = insert_ceiling(&db.url, connections, args.seconds)?;
         eprintln!(
-            "[2/5] ceiling, plain single-row committed inserts, {connections} connection(s): {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
+            "[2/6] ceiling, plain single-row committed inserts, {connections} connection(s): {rate:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
             lat.percentile_ms(0.50),
             lat.percentile_ms(0.99)
         );
@@ -375,7 +409,8 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     let rate = load.created as f64 / load.seconds;
     let mut closed = load.latencies;
     eprintln!(
-        "[3/5] POST /api/v1/reviews, closed loop (each connection sends when answered): {} created in {:.1} s = {rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {} other answers{}",
+        "[3/6] POST {}, closed loop (each connection sends when answered): {} created in {:.1} s = {rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {} other answers{}",
+        args.kind.path(),
         load.created,
         load.seconds,
         closed.percentile_ms(0.50),
@@ -389,7 +424,8 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     let mut lat = paced.latencies;
     let (p50_ms, p99_ms) = (lat.percentile_ms(0.50), lat.percentile_ms(0.99));
     eprintln!(
-        "[4/5] POST /api/v1/reviews, open loop at half the ceiling ({target:.0}/s offered): {} created in {:.1} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms (from the scheduled send), {} other answers{}",
+        "[4/6] POST {}, open loop at half the ceiling ({target:.0}/s offered): {} created in {:.1} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms (from the scheduled send), {} other answers{}",
+        args.kind.path(),
         paced.created,
         paced.seconds,
         paced.created as f64 / paced.seconds,
@@ -400,10 +436,16 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     );
     let floor = http_floor(server.addr, args)?;
     eprintln!(
-        "[5/5] for reference, GET /healthz (one SELECT 1, no transaction) over the same connections: {floor:.0}/s — \
+        "[5/6] for reference, GET /healthz (one SELECT 1, no transaction) over the same connections: {floor:.0}/s — \
          the most any request that touches the database gets through this HTTP stack on this machine"
     );
+    let before_signins = server.peak_rss_mb()?;
+    sign_ins(server.addr, &db.url)?;
     let rss_mb = server.peak_rss_mb()?;
+    eprintln!(
+        "[6/6] five user creations and four sign-ins (an argon2 hash each): peak RSS {before_signins:.0} MB before, {rss_mb:.0} MB after; {} threads",
+        server.threads().unwrap_or(0)
+    );
     drop(server);
     eprintln!("server peak RSS (VmHWM) over all phases: {rss_mb:.0} MB");
     let result = IntakeResult { ceiling, rate, p50_ms, p99_ms, rss_mb };
@@ -501,6 +543,7 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next
     let seconds = args.seconds;
     let connections = args.connections;
     let bad_every = if args.bad_share > 0.0 { (1.0 / args.bad_share).round().max(1.0) as usize } else { usize::MAX };
+    let kind = args.kind;
     let authorization = format!("Bearer {key}");
     runtime.block_on(async move {
         let created = Arc::new(AtomicU64::new(0));
@@ -516,7 +559,7 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next
                 (begun + interval.mul_f64(c as f64 / connections as f64), interval)
             });
             tasks.push(tokio::spawn(async move {
-                client_loop(addr, &authorization, &nos, &next, &created, &stop, bad_every, pace, warmup_end, end).await
+                client_loop(addr, kind, &authorization, &nos, &next, &created, &stop, bad_every, pace, warmup_end, end).await
             }));
         }
         let progress = {
@@ -527,7 +570,7 @@ fn run_load(addr: SocketAddr, key: &str, transaction_nos: Arc<Vec<String>>, next
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     let now = created.load(Ordering::Relaxed);
                     if Instant::now() < end {
-                        eprintln!("      … {now} reviews created ({:.0}/s over the last 2 s)", (now - last) as f64 / 2.0);
+                        eprintln!("      … {now} created ({:.0}/s over the last 2 s)", (now - last) as f64 / 2.0);
                     }
                     last = now;
                 }
@@ -574,6 +617,52 @@ where
 }
 
 /// Requests per second of `GET /healthz` from `connections` keep-alive connections.
+/// One JSON request on its own connection (the sign-in phase is a handful of calls).
+fn call(addr: SocketAddr, path: &str, token: Option<&str>, body: &serde_json::Value) -> anyhow::Result<(u16, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let json = answer.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
+    Ok((status, json))
+}
+
+/// What an office does every morning: an admin signs in, creates five users, four of them sign in.
+fn sign_ins(addr: SocketAddr, database_url: &str) -> anyhow::Result<()> {
+    {
+        let pool = DbPool::connect(database_url, 1)?;
+        let mut conn = pool.get()?;
+        let spec = haochaping::admin::accounts::NewUserSpec {
+            username: "bench-admin",
+            password: "bench-password-1",
+            role: haochaping::domain::access::Role::Admin,
+            department_code: None,
+            email: None,
+        };
+        haochaping::admin::accounts::create_user(&mut conn, &spec, clock::now()).map_err(|e| anyhow!("{e}"))?;
+    }
+    let (status, login) = call(addr, "/api/v1/auth/login", None, &serde_json::json!({"username": "bench-admin", "password": "bench-password-1"}))?;
+    let token = login["token"].as_str().ok_or_else(|| anyhow!("admin sign-in: {status} {login}"))?.to_owned();
+    for n in 0..5 {
+        let user = serde_json::json!({"username": format!("bench-user-{n}"), "password": "bench-password-2", "role": "supervisor"});
+        let (status, answer) = call(addr, "/api/v1/users", Some(&token), &user)?;
+        if status != 201 {
+            bail!("creating a user: {status} {answer}");
+        }
+    }
+    for n in 0..4 {
+        let (status, answer) = call(addr, "/api/v1/auth/login", None, &serde_json::json!({"username": format!("bench-user-{n}"), "password": "bench-password-2"}))?;
+        if status != 200 {
+            bail!("sign-in: {status} {answer}");
+        }
+    }
+    Ok(())
+}
+
 fn http_floor(addr: SocketAddr, args: &IntakeArgs) -> anyhow::Result<f64> {
     use http_body_util::{BodyExt, Empty};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -621,6 +710,7 @@ struct ClientPart {
 #[allow(clippy::too_many_arguments)]
 async fn client_loop(
     addr: SocketAddr,
+    kind: IntakeKind,
     authorization: &str,
     nos: &[String],
     next: &AtomicUsize,
@@ -652,12 +742,17 @@ async fn client_loop(
             part.ran_out_at = Some(t0);
             break;
         };
-        let body = if i % bad_every == 0 {
-            serde_json::json!({"transaction_no": no, "stars": 1, "channel": "pc", "tags": ["态度不好"], "comment": "窗口工作人员态度差，办理时间太长，材料要求反复变化"})
-        } else {
-            serde_json::json!({"transaction_no": no, "stars": 5, "channel": "pc"})
+        let body = match kind {
+            // A finished 办件 as a business system pushes it: item, channel, applicant, times.
+            IntakeKind::Transactions => serde_json::json!({"transaction_no": no, "service_item_code": "BENCH-1", "channel": "window_device",
+                "applicant_name": "张三", "applicant_phone": format!("138{:08}", i % 100_000_000),
+                "accepted_at": "2026-11-20T09:30:00+08:00", "completed_at": "2026-11-20T10:00:00+08:00"}),
+            IntakeKind::Reviews if i % bad_every == 0 => {
+                serde_json::json!({"transaction_no": no, "stars": 1, "channel": "pc", "tags": ["态度不好"], "comment": "窗口工作人员态度差，办理时间太长，材料要求反复变化"})
+            }
+            IntakeKind::Reviews => serde_json::json!({"transaction_no": no, "stars": 5, "channel": "pc"}),
         };
-        let request = hyper::Request::post("/api/v1/reviews")
+        let request = hyper::Request::post(kind.path())
             .header("host", &host)
             .header("authorization", authorization)
             .header("content-type", "application/json")
@@ -918,7 +1013,7 @@ fn recompute_on(backend: Backend, n: usize, rate: f64) -> anyhow::Result<String>
     holidays.push(extra.to_string());
     let body = serde_json::json!({"holidays": holidays, "workdays": current["workdays"].clone()});
 
-    let args = IntakeArgs { backend: BenchBackend::Sqlite, seconds: 30, connections: 64, bad_share: 0.1 };
+    let args = IntakeArgs { backend: BenchBackend::Sqlite, seconds: 30, connections: 64, bad_share: 0.1, kind: IntakeKind::Reviews };
     let (addr, put_token) = (server.addr, token.clone());
     let put = std::thread::spawn(move || -> anyhow::Result<(Instant, Instant, u16, String)> {
         std::thread::sleep(Duration::from_secs(3));
