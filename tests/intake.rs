@@ -504,16 +504,25 @@ async fn transactions_arrive_in_batches_one_result_per_item(app: TestApp) {
     no_offset["completed_at"] = json!("2026-11-20T10:00:00");
     let mut differs = item("B-0");
     differs["service_item_code"] = json!("I2");
-    let body = json!({"items": [item("B-1"), item("B-2"), repeat, unknown, {"transaction_no": "B-4"}, no_offset, differs, item("B-1")]});
+    // Window and staff both named (stored in bulk), or the window alone (三对应 names the staff).
+    let mut both = item("B-6");
+    both["window_code"] = json!("W1");
+    both["staff_no"] = json!("S1");
+    let mut window_only = item("B-7");
+    window_only["window_code"] = json!("W1");
+    let body = json!({"items": [item("B-1"), item("B-2"), repeat, unknown, {"transaction_no": "B-4"}, no_offset, differs, item("B-1"), both, window_only]});
     let (status, answer) = app.post("/api/v1/transactions/batch", Some(&d.key), &body).await;
     assert_eq!(status, 200, "{answer}");
     let statuses: Vec<i64> = answer["results"].as_array().expect("results").iter().map(|r| r["status"].as_i64().unwrap_or(0)).collect();
-    assert_eq!(statuses, vec![201, 201, 200, 422, 400, 422, 409, 200], "{answer}");
+    assert_eq!(statuses, vec![201, 201, 200, 422, 400, 422, 409, 200, 201, 201], "{answer}");
     let results = answer["results"].as_array().expect("results");
     assert_eq!(results[3]["error"]["field"], "service_item_code");
     assert_eq!(results[5]["error"]["field"], "completed_at");
     assert_eq!(results[6]["error"]["code"], "transaction_differs");
-    assert_eq!((answer["created"].as_i64(), answer["repeated"].as_i64(), answer["refused"].as_i64()), (Some(2), Some(2), Some(4)));
+    assert_eq!((answer["created"].as_i64(), answer["repeated"].as_i64(), answer["refused"].as_i64()), (Some(4), Some(2), Some(4)));
+    assert_eq!(app.count("transactions t JOIN windows w ON w.id = t.window_id JOIN staff s ON s.id = t.staff_id WHERE t.transaction_no = 'B-6' AND w.code = 'W1' AND s.staff_no = 'S1'"), 1);
+    // Completed 20 Nov: S2 sat at W1 then.
+    assert_eq!(app.count("transactions t JOIN staff s ON s.id = t.staff_id WHERE t.transaction_no = 'B-7' AND s.staff_no = 'S2'"), 1, "三对应 in a batch");
     for (i, no) in [(0, "B-1"), (1, "B-2"), (2, "B-0")] {
         assert_eq!(results[i]["transaction_no"], no);
         let token = results[i]["rating_token"].as_str().expect("token");
@@ -524,8 +533,8 @@ async fn transactions_arrive_in_batches_one_result_per_item(app: TestApp) {
     // The same batch again: what was stored answers 200, the refusals are the same.
     let (_, again) = app.post("/api/v1/transactions/batch", Some(&d.key), &body).await;
     let statuses: Vec<i64> = again["results"].as_array().expect("results").iter().map(|r| r["status"].as_i64().unwrap_or(0)).collect();
-    assert_eq!(statuses, vec![200, 200, 200, 422, 400, 422, 409, 200]);
-    assert_eq!(app.count("transactions WHERE transaction_no LIKE 'B-%'"), 3);
+    assert_eq!(statuses, vec![200, 200, 200, 422, 400, 422, 409, 200, 200, 200]);
+    assert_eq!(app.count("transactions WHERE transaction_no LIKE 'B-%'"), 5);
     // Limits: at least one item, at most 1 000.
     let (status, refused) = app.post("/api/v1/transactions/batch", Some(&d.key), &json!({"items": []})).await;
     assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("items")));

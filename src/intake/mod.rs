@@ -50,11 +50,103 @@ pub struct TransactionRecorded {
 /// Several 办件 in one database transaction (one commit, one WAL flush), each on its own
 /// savepoint: one refused (an unknown code, other data under a used number) leaves the others
 /// stored. The batch endpoint and the transaction writer both store through here.
+///
+/// The common case goes in bulk: new numbers whose item (and window and staff, when both or
+/// neither are named) are known and active are looked up with one query per table and
+/// inserted with one multi-row INSERT. Everything else — a repeat, a number twice in the batch,
+/// a code to refuse, a 三对应 lookup, a number a concurrent writer took — is stored alone as
+/// the single call stores it, after the bulk.
 pub fn record_transactions(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Utc>) -> AppResult<Vec<AppResult<TransactionRecorded>>> {
-    conn.transaction(|conn| Ok(cmds.iter().map(|cmd| record_transaction(conn, cmd, now)).collect()))
+    conn.transaction(|conn| {
+        // In a savepoint of its own: on PostgreSQL a failed statement (a NUL in a number, say)
+        // would otherwise end the whole transaction; then every item goes alone.
+        let in_bulk = conn.transaction(|conn| store_in_bulk(conn, cmds, now)).unwrap_or_default();
+        let mut outcomes: Vec<Option<AppResult<TransactionRecorded>>> = cmds.iter().map(|_| None).collect();
+        for (i, transaction) in in_bulk {
+            outcomes[i] = Some(Ok(TransactionRecorded { transaction, created: true }));
+        }
+        Ok(outcomes
+            .into_iter()
+            .zip(cmds)
+            .map(|(outcome, cmd)| outcome.unwrap_or_else(|| record_transaction(conn, cmd, now)))
+            .collect())
+    })
 }
 
-pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTime<Utc>) -> AppResult<TransactionRecorded> {
+/// The bulk part of [`record_transactions`]: the stored 办件 by their command's index.
+fn store_in_bulk(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Utc>) -> AppResult<Vec<(usize, Transaction)>> {
+    use crate::storage::models::{ServiceItem, Staff, Window};
+    use crate::storage::schema::{service_items, staff, windows};
+    use std::collections::{HashMap, HashSet};
+    let numbers: Vec<&str> = cmds.iter().map(|c| c.transaction_no.as_str()).collect();
+    let item_codes: Vec<&str> = cmds.iter().map(|c| c.service_item_code.as_str()).collect();
+    let window_codes: Vec<&str> = cmds.iter().filter_map(|c| c.window_code.as_deref()).collect();
+    let staff_nos: Vec<&str> = cmds.iter().filter_map(|c| c.staff_no.as_deref()).collect();
+    let stored: HashSet<String> =
+        db_run!(conn, |c| transactions::table.filter(transactions::transaction_no.eq_any(&numbers)).select(transactions::transaction_no).load::<String>(c))?
+            .into_iter()
+            .collect();
+    let items: HashMap<String, ServiceItem> =
+        db_run!(conn, |c| service_items::table.filter(service_items::code.eq_any(&item_codes)).select(ServiceItem::as_select()).load(c))?
+            .into_iter()
+            .map(|i| (i.code.clone(), i))
+            .collect();
+    let window_rows: HashMap<String, Window> = if window_codes.is_empty() {
+        HashMap::new()
+    } else {
+        db_run!(conn, |c| windows::table.filter(windows::code.eq_any(&window_codes)).select(Window::as_select()).load(c))?.into_iter().map(|w| (w.code.clone(), w)).collect()
+    };
+    let staff_rows: HashMap<String, Staff> = if staff_nos.is_empty() {
+        HashMap::new()
+    } else {
+        db_run!(conn, |c| staff::table.filter(staff::staff_no.eq_any(&staff_nos)).select(Staff::as_select()).load(c))?.into_iter().map(|s| (s.staff_no.clone(), s)).collect()
+    };
+    let mut seen = HashSet::new();
+    let mut indices = Vec::new();
+    let mut rows: Vec<NewTransaction<'_>> = Vec::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        let fresh = seen.insert(cmd.transaction_no.as_str()) && !stored.contains(&cmd.transaction_no);
+        let Some(item) = items.get(&cmd.service_item_code).filter(|item| item.active) else { continue };
+        let window = cmd.window_code.as_ref().map(|code| window_rows.get(code).filter(|w| w.active));
+        let person = cmd.staff_no.as_ref().map(|no| staff_rows.get(no).filter(|p| p.active));
+        let resolved = match (window, person) {
+            (None, None) => Some((None, None)),
+            (Some(Some(w)), Some(Some(p))) => Some((Some(w.id), Some(p.id))),
+            // Unknown or closed codes, or one of the two (三对应 decides the other): alone.
+            _ => None,
+        };
+        let (Some((window_id, staff_id)), true) = (resolved, fresh && valid_transaction(cmd, now).is_ok()) else { continue };
+        indices.push(i);
+        rows.push(NewTransaction {
+            transaction_no: &cmd.transaction_no,
+            service_item_id: item.id,
+            department_id: item.department_id,
+            window_id,
+            staff_id,
+            channel: cmd.channel.as_str(),
+            applicant_name: cmd.applicant_name.as_deref(),
+            applicant_phone: cmd.applicant_phone.as_deref(),
+            applicant_email: cmd.applicant_email.as_deref(),
+            accepted_at: cmd.accepted_at.map(clock::to_db),
+            completed_at: clock::to_db(cmd.completed_at),
+            created_at: clock::to_db(now),
+        });
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A number another writer took meanwhile is not inserted; it goes alone, as a repeat.
+    let inserted: Vec<Transaction> = db_run!(conn, |c| diesel::insert_into(transactions::table)
+        .values(&rows)
+        .on_conflict_do_nothing()
+        .returning(Transaction::as_returning())
+        .get_results(c))?;
+    let mut by_number: HashMap<String, Transaction> = inserted.into_iter().map(|t| (t.transaction_no.clone(), t)).collect();
+    Ok(indices.into_iter().filter_map(|i| by_number.remove(&cmds[i].transaction_no).map(|t| (i, t))).collect())
+}
+
+/// The checks of a 办件 that need no database.
+fn valid_transaction(cmd: &TransactionCommand, now: DateTime<Utc>) -> AppResult<()> {
     check_code("transaction_no", &cmd.transaction_no)?;
     if let Some(name) = &cmd.applicant_name {
         check_text("applicant_name", name, 100)?;
@@ -73,6 +165,11 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
     if cmd.completed_at > now + Duration::minutes(10) {
         return Err(AppError::invalid("completed_at", "is in the future"));
     }
+    Ok(())
+}
+
+pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTime<Utc>) -> AppResult<TransactionRecorded> {
+    valid_transaction(cmd, now)?;
     let outcome: AppResult<TransactionRecorded> = conn.transaction(|conn| {
         if let Some(existing) = queries::transaction_by_no(conn, &cmd.transaction_no)? {
             // A retry carries the same data; different data is another 办件 under a used number.

@@ -450,15 +450,18 @@ fn intake_on(backend: Backend, args: &IntakeArgs) -> anyhow::Result<IntakeResult
     eprintln!("server peak RSS (VmHWM) over all phases: {rss_mb:.0} MB");
     let result = IntakeResult { ceiling, rate, p50_ms, p99_ms, rss_mb };
 
-    // Every 201 must be a stored review, and nothing else stored.
+    // Every 201 must be a stored review (or 办件), and nothing else stored.
     let pool = DbPool::connect(&db.url, 1)?;
     let mut conn = pool.get()?;
-    let stored: i64 = db_run!(&mut conn, |c| haochaping::storage::schema::reviews::table.count().get_result(c))?;
+    let stored: i64 = match args.kind {
+        IntakeKind::Reviews => db_run!(&mut conn, |c| haochaping::storage::schema::reviews::table.count().get_result(c))?,
+        IntakeKind::Transactions => db_run!(&mut conn, |c| haochaping::storage::schema::transactions::table.count().get_result(c))?,
+    };
     let answered = load.created + load.warmup_created + paced.created + paced.warmup_created;
     if stored as u64 != answered {
-        bail!("{stored} reviews stored but {answered} answered 201");
+        bail!("{stored} {:?} stored but {answered} answered 201", args.kind);
     }
-    eprintln!("check: {stored} reviews stored = {answered} answered 201 (warm-up included)");
+    eprintln!("check: {stored} {:?} stored = {answered} answered 201 (warm-up included)", args.kind);
     drop(conn);
     drop(pool);
     Ok(result)
