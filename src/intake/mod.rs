@@ -51,16 +51,19 @@ pub struct TransactionRecorded {
 /// savepoint: one refused (an unknown code, other data under a used number) leaves the others
 /// stored. The batch endpoint and the transaction writer both store through here.
 ///
-/// The common case goes in bulk: new numbers whose item (and window and staff, when both or
-/// neither are named) are known and active are looked up with one query per table and
-/// inserted with one multi-row INSERT. Everything else — a repeat, a number twice in the batch,
-/// a code to refuse, a 三对应 lookup, a number a concurrent writer took — is stored alone as
-/// the single call stores it, after the bulk.
+/// The common case goes in bulk: 办件 whose item (and window and staff, when both or neither are
+/// named) are known and active are looked up with one query per table and inserted with one
+/// multi-row INSERT that skips numbers already stored. Everything else — a repeat, a number
+/// twice in the batch, a code to refuse, a 三对应 lookup — is stored alone as the single call
+/// stores it, after the bulk.
 pub fn record_transactions(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Utc>) -> AppResult<Vec<AppResult<TransactionRecorded>>> {
     conn.transaction(|conn| {
         // In a savepoint of its own: on PostgreSQL a failed statement (a NUL in a number, say)
         // would otherwise end the whole transaction; then every item goes alone.
-        let in_bulk = conn.transaction(|conn| store_in_bulk(conn, cmds, now)).unwrap_or_default();
+        let in_bulk = conn.transaction(|conn| store_in_bulk(conn, cmds, now)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, items = cmds.len(), "transactions not stored in bulk; each goes alone");
+            Vec::new()
+        });
         let mut outcomes: Vec<Option<AppResult<TransactionRecorded>>> = cmds.iter().map(|_| None).collect();
         for (i, transaction) in in_bulk {
             outcomes[i] = Some(Ok(TransactionRecorded { transaction, created: true }));
@@ -78,14 +81,9 @@ fn store_in_bulk(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Ut
     use crate::storage::models::{ServiceItem, Staff, Window};
     use crate::storage::schema::{service_items, staff, windows};
     use std::collections::{HashMap, HashSet};
-    let numbers: Vec<&str> = cmds.iter().map(|c| c.transaction_no.as_str()).collect();
     let item_codes: Vec<&str> = cmds.iter().map(|c| c.service_item_code.as_str()).collect();
     let window_codes: Vec<&str> = cmds.iter().filter_map(|c| c.window_code.as_deref()).collect();
     let staff_nos: Vec<&str> = cmds.iter().filter_map(|c| c.staff_no.as_deref()).collect();
-    let stored: HashSet<String> =
-        db_run!(conn, |c| transactions::table.filter(transactions::transaction_no.eq_any(&numbers)).select(transactions::transaction_no).load::<String>(c))?
-            .into_iter()
-            .collect();
     let items: HashMap<String, ServiceItem> =
         db_run!(conn, |c| service_items::table.filter(service_items::code.eq_any(&item_codes)).select(ServiceItem::as_select()).load(c))?
             .into_iter()
@@ -105,7 +103,10 @@ fn store_in_bulk(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Ut
     let mut indices = Vec::new();
     let mut rows: Vec<NewTransaction<'_>> = Vec::new();
     for (i, cmd) in cmds.iter().enumerate() {
-        let fresh = seen.insert(cmd.transaction_no.as_str()) && !stored.contains(&cmd.transaction_no);
+        // Stored numbers are found by the INSERT itself (ON CONFLICT DO NOTHING): a lookup by a
+        // list of numbers, prepared while the table was small, kept a sequential scan on
+        // PostgreSQL as the table grew (the hot spot of the first measurement).
+        let fresh = seen.insert(cmd.transaction_no.as_str());
         let Some(item) = items.get(&cmd.service_item_code).filter(|item| item.active) else { continue };
         let window = cmd.window_code.as_ref().map(|code| window_rows.get(code).filter(|w| w.active));
         let person = cmd.staff_no.as_ref().map(|no| staff_rows.get(no).filter(|p| p.active));
@@ -135,7 +136,8 @@ fn store_in_bulk(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Ut
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    // A number another writer took meanwhile is not inserted; it goes alone, as a repeat.
+    // A number already stored (or taken meanwhile by another writer) is not inserted; it goes
+    // alone, as a repeat.
     let inserted: Vec<Transaction> = db_run!(conn, |c| diesel::insert_into(transactions::table)
         .values(&rows)
         .on_conflict_do_nothing()
