@@ -7,3 +7,4 @@ pub mod render;
 pub mod security;
 pub mod tabular;
 pub mod throttle;
+pub mod webhooks;

@@ -14,6 +14,8 @@ use crate::domain::intake_rules::check_text;
 use crate::domain::sla::Deadlines;
 use crate::error::{AppError, AppResult};
 use crate::adapters::mail::outbox;
+use crate::adapters::webhooks::outbox::{self as webhooks, CaseEvent};
+use crate::domain::webhook_events::{events_of_action, note_is_public, WebhookEvent};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::Case;
 use crate::storage::schema::{cases, reviews};
@@ -183,7 +185,37 @@ fn apply_outcome(
     if request.action == Action::Approve && next.state == CaseState::Closed {
         outbox::queue_reply_to_citizen(conn, &next, now)?;
     }
+    let announced = announcements(&case, &next, principal, request.action, note, now);
+    webhooks::queue(conn, &announced, now)?;
     Ok(next)
+}
+
+/// The webhook events of one action, in the order a receiver must see them.
+fn announcements(before: &Case, after: &Case, principal: &Principal, action: Action, note: Option<&str>, now: DateTime<Utc>) -> Vec<CaseEvent> {
+    let at = clock::rfc3339_local(clock::to_db(now));
+    events_of_action(action, after.state)
+        .into_iter()
+        .map(|event| {
+            let data = match event {
+                WebhookEvent::CaseReplied => serde_json::json!({
+                    "reply": after.reply_text,
+                    "replied_at": after.replied_at.map(clock::rfc3339_local),
+                    "approved_at": at,
+                }),
+                WebhookEvent::CaseClosed => serde_json::json!({"closed_at": at, "action": action.as_str()}),
+                _ => serde_json::json!({
+                    "from": before.state.as_str(),
+                    "to": after.state.as_str(),
+                    "action": action.as_str(),
+                    "action_label": action.label(),
+                    "actor_role": principal.role().map_or("citizen", |r| r.as_str()),
+                    "note": note.filter(|_| note_is_public(action)),
+                    "reply_due": after.reply_due.map(clock::rfc3339_local),
+                }),
+            };
+            CaseEvent { event, case_id: after.id, data }
+        })
+        .collect()
 }
 
 /// Open cases whose deadlines one recompute transaction rewrites at most: each batch holds

@@ -19,6 +19,8 @@ use serde::Serialize;
 use crate::domain::rules::Rules;
 use crate::clock;
 use crate::db_run;
+use crate::adapters::webhooks::outbox::{self as webhooks, CaseEvent};
+use crate::domain::webhook_events::WebhookEvent;
 use crate::domain::case_flow::CaseState;
 use crate::domain::sla::{due_soon_before, escalation_due_before, overdue_days, AlertLevel, Stage, NOT_ALERTED};
 use crate::error::AppResult;
@@ -152,6 +154,20 @@ fn scan_passes(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules) -> AppResult<S
                 for alert in pass.raises {
                     let raised = raise(conn, alert.level, &due_now, now)?;
                     outbox::queue_alert_digests(conn, alert.level, &raised, at)?;
+                    let announced: Vec<CaseEvent> = raised
+                        .iter()
+                        .map(|a| CaseEvent {
+                            event: WebhookEvent::CaseAlert,
+                            case_id: a.case_id,
+                            data: serde_json::json!({
+                                "level": alert.level.as_str(),
+                                "stage": a.stage.as_str(),
+                                "due_at": clock::rfc3339_local(a.due),
+                                "late_working_days": a.late_days,
+                            }),
+                        })
+                        .collect();
+                    webhooks::queue(conn, &announced, at)?;
                     *(alert.tally)(&mut report) += raised.len() as u64;
                 }
                 Ok::<_, crate::error::AppError>(())

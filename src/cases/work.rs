@@ -18,6 +18,8 @@ use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::{AuditEvent, Case, NewCase};
 use crate::storage::schema::{audit_events, cases, complaints, departments, reviews, service_items, staff, transactions, windows};
 use crate::storage::{queries, Conn};
+use crate::adapters::webhooks::outbox::{self as webhooks, CaseEvent};
+use crate::domain::webhook_events::WebhookEvent;
 
 /// What a new case is about and who handles it.
 #[derive(Debug, Clone)]
@@ -58,6 +60,7 @@ pub fn open_case_unaudited<'a>(
     if let Some(department_id) = spec.department_id {
         crate::adapters::mail::outbox::queue_new_cases(conn, &[(id, department_id, feedback_due)], now)?;
     }
+    webhooks::queue(conn, &[opened_webhook(id, &new)], now)?;
     Ok((id, opened_event(id, actor, now)))
 }
 
@@ -91,6 +94,8 @@ pub fn open_cases_unaudited<'a>(conn: &mut Conn, opening: &[(OpenCase<'_>, &'a s
         .collect();
     let newest = opening.iter().map(|(_, _, now, _)| *now).max().unwrap_or_else(clock::now);
     crate::adapters::mail::outbox::queue_new_cases(conn, &mails, newest)?;
+    let announced: Vec<CaseEvent> = ids.iter().zip(&rows).map(|(&id, row)| opened_webhook(id, row)).collect();
+    webhooks::queue(conn, &announced, newest)?;
     let events = ids.iter().zip(opening).map(|(&id, (_, actor, now, _))| opened_event(id, *actor, *now)).collect();
     Ok((ids, events))
 }
@@ -117,6 +122,19 @@ fn new_case<'s>(spec: &OpenCase<'s>, now: DateTime<Utc>, rules: &Rules) -> (NewC
         updated_at: now_db,
     };
     (row, deadlines.feedback)
+}
+
+/// `case.opened`: when it opened and what is due.
+fn opened_webhook(case_id: i64, row: &NewCase<'_>) -> CaseEvent {
+    CaseEvent {
+        event: WebhookEvent::CaseOpened,
+        case_id,
+        data: serde_json::json!({
+            "opened_at": rfc3339_local(row.opened_at),
+            "feedback_due": row.feedback_due.map(rfc3339_local),
+            "reply_due": row.reply_due.map(rfc3339_local),
+        }),
+    }
 }
 
 fn opened_event(case_id: i64, actor: &str, now: DateTime<Utc>) -> AuditEntry<'_> {

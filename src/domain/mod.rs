@@ -12,5 +12,6 @@ pub mod rating_policy;
 pub mod rules;
 pub mod sla;
 pub mod tag_sets;
+pub mod webhook_events;
 #[cfg(test)]
 pub(crate) mod spec_table;

@@ -9,7 +9,7 @@ use crate::db_run;
 use crate::domain::calendar::{local_date, YearStatus};
 use crate::domain::rules::Rules;
 use crate::error::AppResult;
-use crate::storage::schema::{cases, outbox};
+use crate::storage::schema::{cases, outbox, webhook_deliveries};
 use crate::storage::Conn;
 
 pub struct StageCount {
@@ -20,7 +20,7 @@ pub struct StageCount {
 }
 
 pub struct OutboxBacklog {
-    /// The outbox's kind of delivery (`mail`; SMS and webhooks later).
+    /// The outbox's kind of delivery (`mail`, `webhook`).
     pub channel: &'static str,
     pub pending: i64,
     /// Pending and failed at least once.
@@ -61,5 +61,20 @@ pub fn snapshot(conn: &mut Conn, rules: &Rules, now: DateTime<Utc>) -> AppResult
     let failing: i64 = db_run!(conn, |c| outbox::table.filter(outbox::sent_at.is_null()).filter(outbox::attempts.gt(0)).count().get_result(c))?;
     let this = local_date(now).year();
     let calendar = [this, this + 1].into_iter().map(|y| (y, rules.calendar.status_of(y) == Some(YearStatus::Official))).collect();
-    Ok(Snapshot { stages, outbox: vec![OutboxBacklog { channel: "mail", pending, failing }], calendar })
+    let hooks_pending: i64 = db_run!(conn, |c| webhook_deliveries::table
+        .filter(webhook_deliveries::delivered_at.is_null())
+        .filter(webhook_deliveries::dead_at.is_null())
+        .count()
+        .get_result(c))?;
+    let hooks_failing: i64 = db_run!(conn, |c| webhook_deliveries::table
+        .filter(webhook_deliveries::delivered_at.is_null())
+        .filter(webhook_deliveries::dead_at.is_null())
+        .filter(webhook_deliveries::attempts.gt(0))
+        .count()
+        .get_result(c))?;
+    let outbox = vec![
+        OutboxBacklog { channel: "mail", pending, failing },
+        OutboxBacklog { channel: "webhook", pending: hooks_pending, failing: hooks_failing },
+    ];
+    Ok(Snapshot { stages, outbox, calendar })
 }

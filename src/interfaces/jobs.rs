@@ -1,6 +1,6 @@
-//! Periodic work inside `serve`: the deadline scanner (with the default ratings due) and the
-//! mail sender. Each task logs its
-//! own failure and carries on; `HCP_BACKGROUND_JOBS=false` switches both off.
+//! Periodic work inside `serve`: the deadline scanner (with the default ratings due), the
+//! webhook sender and the mail sender. Each task logs its
+//! own failure and carries on; `HCP_BACKGROUND_JOBS=false` switches them all off.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::adapters::mail::smtp::deliver_due;
+use crate::adapters::webhooks::sender::deliver_due as deliver_webhooks;
 use crate::cases::scan;
 use crate::intake::default_ratings;
 
@@ -51,6 +52,27 @@ pub fn spawn(state: Arc<AppState>) {
             }
         }
     });
+    let hooks_state = Arc::clone(&state);
+    match crate::adapters::webhooks::sender::client() {
+        Err(e) => tracing::error!(error = %e, "webhook client could not be built; webhook events stay queued"),
+        Ok(client) => {
+            actix_web::rt::spawn(async move {
+                let mut tick = actix_web::rt::time::interval(SEND_EVERY);
+                loop {
+                    tick.tick().await;
+                    match deliver_webhooks(&hooks_state.pool, &client, clock::now(), hooks_state.config.webhook_max_attempts).await {
+                        Ok(report) => {
+                            hooks_state.metrics.deliveries("webhook", saturate(report.delivered), saturate(report.failed));
+                            if report.dead > 0 {
+                                tracing::warn!(dead = report.dead, "webhook deliveries dead-lettered after their last attempt; see /admin/webhooks");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "webhook delivery round failed"),
+                    }
+                }
+            });
+        }
+    }
     match state.mailer.clone() {
         None => tracing::info!("HCP_SMTP_URL unset: mails stay queued in the outbox"),
         Some(mailer) => {
@@ -66,4 +88,8 @@ pub fn spawn(state: Arc<AppState>) {
             });
         }
     }
+}
+
+fn saturate(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -46,6 +46,8 @@ pub struct Fixture {
     pub expired_rating_token: String,
     pub expired_login: String,
     pub spare_key_id: i64,
+    /// A webhook for the webhook routes' positive cells.
+    pub spare_hook_id: i64,
     pub serial: std::cell::Cell<u32>,
     /// Follows no redirects: a 303 to the sign-in page is the answer under test.
     pub client: reqwest::Client,
@@ -79,8 +81,11 @@ impl Fixture {
         let r = app.post("/api/v1/api-keys", Some(&district.admin), &json!({"name": "spare", "role": "integration"})).await;
         assert_eq!(r.0, 201, "{}", r.1);
         let spare_key_id = r.1["id"].as_i64().expect("key id");
+        let r = app.post("/api/v1/webhooks", Some(&district.admin), &json!({"url": "http://127.0.0.1:9/hook", "events": ["case.opened"]})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let spare_hook_id = r.1["id"].as_i64().expect("webhook id");
         let client = super::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, serial: std::cell::Cell::new(0), client }
+        Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, spare_hook_id, serial: std::cell::Cell::new(0), client }
     }
 
     pub fn path(&self, template: &str) -> String {
@@ -89,6 +94,7 @@ impl Fixture {
             .replace("{case_of_d2}", &self.case_of_d2.to_string())
             .replace("{run}", "999999")
             .replace("{key_id}", &self.spare_key_id.to_string())
+            .replace("{hook_id}", &self.spare_hook_id.to_string())
             .replace("{token}", &self.t1_token)
             .replace("{expired_token}", &self.expired_rating_token)
     }
@@ -162,6 +168,12 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/api-keys", "/api/v1/api-keys", NoBody, "401 401 403 403 403 403 403 ok"),
         e("DELETE", "/api/v1/api-keys/{id}", "/api/v1/api-keys/{key_id}", NoBody, "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/webhooks", "/api/v1/webhooks", Json(|f| json!({"url": format!("https://12345.example.test/{}", unique_code(f, "h")), "events": ["case.replied"]})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/webhooks", "/api/v1/webhooks", NoBody, "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/{hook_id}/deliveries", NoBody, "401 401 403 403 403 403 403 ok"),
+        // No delivery 999999: the admin is let through to an exact 404.
+        e("POST", "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", "/api/v1/webhooks/{hook_id}/deliveries/999999/redeliver", NoBody, "401 401 403 403 403 403 403 404"),
+        e("DELETE", "/api/v1/webhooks/{id}", "/api/v1/webhooks/{hook_id}", NoBody, "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/transactions/batch", "/api/v1/transactions/batch", Json(|f| json!({"items": [{"transaction_no": unique_code(f, "TB"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}]})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),
@@ -219,6 +231,8 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/admin/{section}", "/admin/departments", NoBody, "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/{section}", "/admin/departments", Form(|f| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/keys/{id}/revoke", "/admin/keys/{key_id}/revoke", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/webhooks/{id}/deliveries/{delivery}/redeliver", "/admin/webhooks/{hook_id}/deliveries/999999/redeliver", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/webhooks/{id}/delete", "/admin/webhooks/{hook_id}/delete", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
         e("GET", "/reports", "/reports", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/reports/monthly", "/reports/monthly?month=2026-11", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),

@@ -36,6 +36,8 @@ pub struct Config {
     pub log_json: bool,
     /// Serve `/metrics` on this address only (not on the public listener).
     pub metrics_bind: Option<SocketAddr>,
+    /// Attempts before a webhook delivery is dead-lettered (`HCP_WEBHOOK_MAX_ATTEMPTS`).
+    pub webhook_max_attempts: i32,
 }
 
 /// A variable that is set but unusable, named with what it should be.
@@ -83,6 +85,9 @@ struct Environment {
     log_format: String,
     #[arg(long, env = "HCP_METRICS_BIND", value_name = "HCP_METRICS_BIND", value_parser = socket_address)]
     metrics_bind: Option<SocketAddr>,
+    #[arg(long, env = "HCP_WEBHOOK_MAX_ATTEMPTS", value_name = "HCP_WEBHOOK_MAX_ATTEMPTS",
+        default_value_t = crate::adapters::webhooks::sender::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=100))]
+    webhook_max_attempts: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +172,7 @@ impl Config {
             trusted_proxies: env.trusted_proxies.map(|l| l.0).unwrap_or_default(),
             log_json: env.log_format == "json",
             metrics_bind: env.metrics_bind,
+            webhook_max_attempts: env.webhook_max_attempts,
         })
     }
 }

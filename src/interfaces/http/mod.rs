@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod reports;
 pub mod rules_admin;
 pub mod system;
+pub mod webhooks;
 pub mod workflow;
 
 use std::net::TcpListener;
@@ -72,6 +73,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/auth/password").route(web::post().to(admin::change_password)))
                 .service(resource("/api-keys").route(web::post().to(admin::create_api_key)).route(web::get().to(admin::list_api_keys)))
                 .service(resource("/api-keys/{id}").route(web::delete().to(admin::revoke_api_key)))
+                .service(resource("/webhooks").route(web::post().to(webhooks::create_webhook)).route(web::get().to(webhooks::list_webhooks)))
+                .service(resource("/webhooks/{id}").route(web::delete().to(webhooks::delete_webhook)))
+                .service(resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::list_deliveries)))
+                .service(resource("/webhooks/{id}/deliveries/{delivery}/redeliver").route(web::post().to(webhooks::redeliver)))
                 .service(
                     resource("/imports")
                         .app_data(web::PayloadConfig::new(admin::IMPORT_BODY_LIMIT))

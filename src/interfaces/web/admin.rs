@@ -1,5 +1,6 @@
 //! Admin pages (系统管理): master data (departments, service items, windows, staff, 三对应
-//! assignments), users, integration keys, SLA policies and the working-day calendar. Each page
+//! assignments), users, integration keys, webhook subscriptions, SLA policies and the
+//! working-day calendar. Each page
 //! lists what exists and has a form to add; the forms call the same use cases as the API.
 
 use std::collections::HashMap;
@@ -21,6 +22,8 @@ use crate::domain::tag_sets::GradeBand;
 use crate::error::{AppError, AppResult};
 use crate::admin::master_data::{self, AssignmentSpec, DepartmentPatch, ListFilter, ServiceItemPatch, StaffPatch, WindowPatch};
 use crate::domain::access::Role;
+use crate::domain::webhook_events::WebhookEvent;
+use crate::admin::webhooks;
 use crate::storage::Conn;
 
 use crate::adapters::render::short_time;
@@ -35,6 +38,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("assignments", "三对应"),
     ("users", "用户"),
     ("keys", "接口密钥"),
+    ("webhooks", "推送订阅"),
     ("tags", "评价标签"),
     ("sla", "时限规则"),
     ("calendar", "工作日历"),
@@ -111,6 +115,8 @@ enum Content {
     Assignments(Vec<master_data::AssignmentView>, Vec<master_data::WindowView>, Vec<master_data::StaffView>, Vec<master_data::ServiceItemView>),
     Users(Vec<accounts::UserListItem>, Vec<master_data::DepartmentView>),
     Keys(Vec<accounts::ApiKeyListItem>),
+    /// The subscriptions and the dead letters of all of them.
+    Webhooks(Vec<webhooks::WebhookItem>, Vec<(i64, webhooks::DeliveryItem)>),
     Sla(Vec<rules::SlaPolicyView>),
     /// Every version of every band's tag set.
     Tags(Vec<rules::TagSetView>),
@@ -131,6 +137,7 @@ fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) 
         ),
         "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn, &ListFilter::default())?),
         "keys" => Content::Keys(accounts::list_api_keys(conn)?),
+        "webhooks" => Content::Webhooks(webhooks::list(conn)?, webhooks::dead_letters(conn, 200)?),
         "tags" => Content::Tags(rules::tag_sets(conn, true)?),
         "sla" => {
             let rules = state.rules.reload(conn)?;
@@ -237,6 +244,19 @@ impl Content {
             Content::Keys(_) => add_form(csrf, "新增接口密钥（业务系统、12345热线）", html! {
                 (text_field("name", "用途名称", v, true, "text"))
             }),
+            Content::Webhooks(..) => add_form(csrf, "新增推送订阅（12345热线、业务系统接收案件动态）", html! {
+                (text_field("url", "接收地址（https://…）", v, true, "url"))
+                fieldset {
+                    legend { "订阅的事件 *" }
+                    @for event in WebhookEvent::ALL {
+                        label.check {
+                            input type="checkbox" name={ "event_" (event.as_str()) } value=(event.as_str()) checked[v.contains_key(&format!("event_{}", event.as_str()))];
+                            " " (event_label(*event)) " " code { (event.as_str()) }
+                        }
+                    }
+                }
+                (text_field("description", "说明", v, false, "text"))
+            }),
             Content::Sla(_) => html! {},
             Content::Tags(sets) => html! {
                 @for band in GradeBand::ALL {
@@ -312,6 +332,54 @@ impl Content {
                                             form.inline method="post" action={ "/admin/keys/" (k.id) "/revoke" } {
                                                 input type="hidden" name="csrf" value=(csrf);
                                                 button.link type="submit" aria-label={ "停用密钥 " (k.name) } { "停用" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            Content::Webhooks(hooks, dead) => html! {
+                div.card.table-wrap {
+                    h2 { "订阅" }
+                    table {
+                        thead { tr { th scope="col" { "接收地址" } th scope="col" { "事件" } th scope="col" { "已送达" } th scope="col" { "待投递" } th scope="col" { "死信" } th scope="col" { "操作" } } }
+                        tbody {
+                            @for h in hooks {
+                                tr {
+                                    td { code { (h.url) } @if let Some(d) = &h.description { br; span.muted { (d) } } }
+                                    td { (h.events.iter().filter_map(|e| WebhookEvent::parse(e)).map(event_label).collect::<Vec<_>>().join("、")) }
+                                    td { (h.delivered) } td { (h.pending) } td { (h.dead) }
+                                    td {
+                                        form.inline method="post" action={ "/admin/webhooks/" (h.id) "/delete" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            button.link type="submit" aria-label={ "删除订阅 " (h.url) } { "删除" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                div.card.table-wrap {
+                    h2 { "死信（重试用尽仍未送达）" }
+                    @if dead.is_empty() { p.muted { "没有死信。" } } @else {
+                        table {
+                            thead { tr { th scope="col" { "事件" } th scope="col" { "案件" } th scope="col" { "尝试次数" } th scope="col" { "最后错误" } th scope="col" { "停止于" } th scope="col" { "操作" } } }
+                            tbody {
+                                @for (hook, d) in dead {
+                                    tr {
+                                        td { (WebhookEvent::parse(&d.event).map(event_label).unwrap_or("")) br; code { (d.delivery_id) } }
+                                        td { @if let Some(c) = d.case_id { a href={ "/cases/" (c) } { "#" (c) } } }
+                                        td { (d.attempts) }
+                                        td { (d.last_error.as_deref().unwrap_or("")) }
+                                        td { (d.dead_at.as_deref().map(short_time).unwrap_or_default()) }
+                                        td {
+                                            form.inline method="post" action={ "/admin/webhooks/" (hook) "/deliveries/" (d.id) "/redeliver" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                button.link type="submit" aria-label={ "重新投递 " (d.delivery_id) } { "重新投递" }
                                             }
                                         }
                                     }
@@ -560,6 +628,11 @@ fn apply(conn: &mut Conn, state: &AppState, actor: &str, section: &str, form: &H
             let (_, key) = accounts::create_api_key_by(conn, actor, required(form, "name")?, now)?;
             Ok(format!("密钥已生成，仅显示这一次，请立即复制保存：{key}"))
         }
+        "webhooks" => {
+            let events: Vec<String> = form.iter().filter(|(k, _)| k.starts_with("event_")).map(|(_, v)| v.clone()).collect();
+            let (_, secret) = webhooks::create(conn, actor, required(form, "url")?, &events, field(form, "description"), now)?;
+            Ok(format!("订阅已保存。签名密钥仅显示这一次，请立即复制并交给接收方：{secret}"))
+        }
         "tags" => {
             let band = GradeBand::parse(required(form, "band")?).ok_or_else(|| AppError::invalid("band", "未知等级"))?;
             let tags: Vec<String> = form.get("tags").map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default();
@@ -624,8 +697,8 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, section: web::
     let (owned_section, owned_form) = (section.clone(), form.clone());
     let result = state.db(move |conn, state| apply(conn, state, &actor, &owned_section, &owned_form)).await;
     match result {
-        // A new key is shown on this response only, never again.
-        Ok(message) if section == "keys" => {
+        // A new key or webhook secret is shown on this response only, never again.
+        Ok(message) if section == "keys" || section == "webhooks" => {
             let empty = HashMap::new();
             render(&state, &principal, &token, &section, Notice { error: None, success: Some(message), values: &empty }, StatusCode::OK).await
         }
@@ -652,6 +725,49 @@ pub async fn revoke_key(state: web::Data<AppState>, req: HttpRequest, id: web::P
     state.api_keys.clear();
     match revoked {
         Ok(()) | Err(AppError::NotFound(_)) => see_other("/admin/keys?saved=1"),
+        Err(e) => busy(&e),
+    }
+}
+
+fn event_label(event: WebhookEvent) -> &'static str {
+    match event {
+        WebhookEvent::CaseOpened => "新案件",
+        WebhookEvent::CaseStateChanged => "状态变化",
+        WebhookEvent::CaseReplied => "答复（审核通过）",
+        WebhookEvent::CaseClosed => "办结",
+        WebhookEvent::CaseAlert => "预警与督办",
+        WebhookEvent::ComplaintMerged => "并单",
+    }
+}
+
+/// 删除 on a subscription: nothing more is sent to it.
+pub async fn delete_webhook(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    webhook_action(state, req, form, move |conn, actor| webhooks::delete(conn, actor, id.into_inner(), clock::now())).await
+}
+
+/// 重新投递 on a dead letter.
+pub async fn redeliver_webhook(state: web::Data<AppState>, req: HttpRequest, path: web::Path<(i64, i64)>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let (hook, delivery) = path.into_inner();
+    webhook_action(state, req, form, move |conn, actor| webhooks::redeliver(conn, actor, hook, delivery, clock::now())).await
+}
+
+async fn webhook_action(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+    action: impl FnOnce(&mut Conn, &str) -> AppResult<()> + Send + 'static,
+) -> HttpResponse {
+    let (principal, token) = match admin(&state, &req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(refused) = check_csrf(&state, &token, &form) {
+        return refused;
+    }
+    let actor = principal.actor_label();
+    match state.db(move |conn, _| action(conn, &actor)).await {
+        // Already gone or already redelivered (a second click): the page shows how it stands.
+        Ok(()) | Err(AppError::NotFound(_)) | Err(AppError::Conflict { .. }) => see_other("/admin/webhooks?saved=1"),
         Err(e) => busy(&e),
     }
 }
