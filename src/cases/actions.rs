@@ -6,7 +6,8 @@ use diesel::prelude::*;
 
 use crate::domain::access::Principal;
 use crate::domain::rules::Rules;
-use crate::cases::work::{actor_for, facts_of, stage_due_for};
+use crate::cases::work::{actor_for, facts_of, is_co_department, stage_due_for};
+use crate::cases::work_orders;
 use crate::clock;
 use crate::db_run;
 use crate::domain::case_flow::{decide, Action, Actor, CaseState, Extension};
@@ -42,13 +43,9 @@ fn lock_case(conn: &mut Conn, id: i64) -> AppResult<Case> {
 
 /// The deadlines of a case as its stored facts imply them.
 pub fn deadlines_of(case: &Case, rules: &Rules) -> Deadlines {
-    Deadlines::compute(
-        clock::from_db(case.cycle_started_at),
-        case.replied_at.map(clock::from_db),
-        case.extension == Extension::Granted,
-        &rules.policy(&case.source),
-        &rules.calendar,
-    )
+    let extended = case.extension == Extension::Granted;
+    Deadlines::compute(clock::from_db(case.cycle_started_at), case.replied_at.map(clock::from_db), extended, &rules.policy(&case.source), &rules.calendar)
+        .with_committed_reply(case.committed_reply_due.map(clock::from_db), extended)
 }
 
 /// Applies `request` to case `id` on behalf of `principal`.
@@ -69,8 +66,21 @@ pub fn apply_action(conn: &mut Conn, principal: &Principal, id: i64, request: &A
         // Another department's case does not exist for this caller (404, as when reading it);
         // callers who never act on cases get 403 whatever the state, without being told what
         // is allowed.
+        if let (Actor::Department { own: false }, Some(department_id)) = (actor, principal.department_id()) {
+            if is_co_department(conn, id, department_id)? {
+                return Err(AppError::Forbidden("a co-handling department (协办) reads the case and adds notes; the handling department (主办) acts on it".into()));
+            }
+            return Err(AppError::NotFound(format!("no case {id}")));
+        }
         if matches!(actor, Actor::Department { own: false }) {
             return Err(AppError::NotFound(format!("no case {id}")));
+        }
+        if let Some(primary) = case.merged_into {
+            return Err(AppError::conflict_with(
+                "case_merged",
+                format!("case {id} was merged into case {primary} (并单) and closes with it; act on case {primary}"),
+                serde_json::json!({"merged_into": primary, "allowed_actions": []}),
+            ));
         }
         if matches!(actor, Actor::Other) || (matches!(principal, Principal::Citizen { .. }) && request.action != Action::FollowUpDissatisfied) {
             return Err(AppError::Forbidden("this caller does not act on cases".into()));
@@ -128,6 +138,10 @@ fn apply_outcome(
         next.replied_at = None;
         next.closed_at = None;
     }
+    // A new cycle after the case closed answers to the policy, not to the old work order's promise.
+    if matches!(request.action, Action::Reopen | Action::FollowUpDissatisfied) {
+        next.committed_reply_due = None;
+    }
     let deadlines = deadlines_of(&next, rules);
     next.feedback_due = Some(clock::to_db(deadlines.feedback));
     next.reply_due = Some(clock::to_db(deadlines.reply));
@@ -151,8 +165,12 @@ fn apply_outcome(
             // unchanged one from alerting twice).
             cases::alerted_level.eq(crate::domain::sla::NOT_ALERTED),
             cases::updated_at.eq(next.updated_at),
+            cases::committed_reply_due.eq(next.committed_reply_due),
         ))
         .execute(c))?;
+    if request.action == Action::RequestReassign {
+        work_orders::record_return(conn, &case, note.unwrap_or_default(), now)?;
+    }
     // An upheld appeal takes the review out of the statistics; reopening the case puts it back.
     if outcome.invalidate_review || request.action == Action::Reopen {
         if let Some(review_id) = case.review_id {
@@ -187,6 +205,9 @@ fn apply_outcome(
     }
     let announced = announcements(&case, &next, principal, request.action, note, now);
     webhooks::queue(conn, &announced, now)?;
+    if next.state == CaseState::Closed {
+        work_orders::close_merged(conn, &next, &actor_label, now)?;
+    }
     Ok(next)
 }
 

@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::domain::access::Role;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::{AuditEvent, Case, NewCase};
-use crate::storage::schema::{audit_events, cases, complaints, departments, reviews, service_items, staff, transactions, windows};
+use crate::storage::schema::{audit_events, case_co_departments, cases, complaints, departments, reviews, service_items, staff, transactions, windows};
 use crate::storage::{queries, Conn};
 use crate::adapters::webhooks::outbox::{self as webhooks, CaseEvent};
 use crate::domain::webhook_events::WebhookEvent;
@@ -31,6 +31,8 @@ pub struct OpenCase<'a> {
     pub department_id: Option<i64>,
     pub window_id: Option<i64>,
     pub staff_id: Option<i64>,
+    /// A work order's own 承诺时限 for the reply.
+    pub committed_reply_due: Option<DateTime<Utc>>,
 }
 
 /// Opens a case in `feedback` with its deadlines, logs it and queues the department's mail,
@@ -102,7 +104,7 @@ pub fn open_cases_unaudited<'a>(conn: &mut Conn, opening: &[(OpenCase<'_>, &'a s
 
 /// The row of a case opened now in `feedback`, and its feedback deadline.
 fn new_case<'s>(spec: &OpenCase<'s>, now: DateTime<Utc>, rules: &Rules) -> (NewCase<'s>, DateTime<Utc>) {
-    let deadlines = Deadlines::compute(now, None, false, &rules.policy(spec.source), &rules.calendar);
+    let deadlines = Deadlines::compute(now, None, false, &rules.policy(spec.source), &rules.calendar).with_committed_reply(spec.committed_reply_due, false);
     let now_db = clock::to_db(now);
     let row = NewCase {
         source: spec.source,
@@ -120,6 +122,7 @@ fn new_case<'s>(spec: &OpenCase<'s>, now: DateTime<Utc>, rules: &Rules) -> (NewC
         extension: Extension::None,
         cycle_started_at: now_db,
         updated_at: now_db,
+        committed_reply_due: spec.committed_reply_due.map(clock::to_db),
     };
     (row, deadlines.feedback)
 }
@@ -182,17 +185,40 @@ pub fn alert_of(case: &Case, now: DateTime<Utc>, rules: &Rules) -> (Option<Alert
     }
 }
 
-/// Who may read a case: supervisors and admins all; department users only their own.
-/// Another department's case is reported as not found so that its existence does not leak.
-pub fn ensure_visible(principal: &Principal, case: &Case) -> AppResult<()> {
+/// Who may read a case: supervisors and admins all; department users their own and those
+/// their department co-handles (协办). Another department's case is reported as not found so
+/// that its existence does not leak.
+pub fn ensure_visible(conn: &mut Conn, principal: &Principal, case: &Case) -> AppResult<()> {
     match principal {
         Principal::User { role: Role::Admin | Role::Supervisor, .. } => Ok(()),
         Principal::User { role: Role::Department, department_id: Some(d), .. } if case.department_id == Some(*d) => {
             Ok(())
         }
+        Principal::User { role: Role::Department, department_id: Some(d), .. } if is_co_department(conn, case.id, *d)? => Ok(()),
         Principal::User { role: Role::Department, .. } => Err(AppError::NotFound(format!("no case {}", case.id))),
         _ => Err(AppError::Forbidden("cases are read by staff only".into())),
     }
+}
+
+/// Whether `department_id` co-handles (协办) the case.
+pub fn is_co_department(conn: &mut Conn, case_id: i64, department_id: i64) -> AppResult<bool> {
+    let found: Option<i64> = db_run!(conn, |c| case_co_departments::table
+        .filter(case_co_departments::case_id.eq(case_id))
+        .filter(case_co_departments::department_id.eq(department_id))
+        .select(case_co_departments::department_id)
+        .first(c)
+        .optional())?;
+    Ok(found.is_some())
+}
+
+/// The codes of the departments co-handling a case.
+pub fn co_department_codes(conn: &mut Conn, case_id: i64) -> AppResult<Vec<String>> {
+    Ok(db_run!(conn, |c| case_co_departments::table
+        .inner_join(departments::table.on(departments::id.eq(case_co_departments::department_id)))
+        .filter(case_co_departments::case_id.eq(case_id))
+        .order(departments::code)
+        .select(departments::code)
+        .load(c))?)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -278,6 +304,15 @@ pub struct CaseView {
     pub review: Option<ReviewSummary>,
     pub complaint: Option<ComplaintSummary>,
     pub transaction: Option<TransactionSummary>,
+    /// A work order's own 承诺时限 for the reply, when it carried one.
+    pub committed_reply_due: Option<String>,
+    /// 并单: the case this one was merged into (it closes with that case).
+    pub merged_into: Option<i64>,
+    /// 并单: the duplicates merged into this case.
+    pub merged_cases: Vec<i64>,
+    /// 协办: departments that co-handle the case (they read it and add notes; the handling
+    /// department replies).
+    pub co_departments: Vec<String>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -381,6 +416,10 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
         .select(AuditEvent::as_select())
         .load(c))?;
     let actor = actor_for(principal, case);
+    let merged_cases: Vec<i64> = db_run!(conn, |c| cases::table.filter(cases::merged_into.eq(case.id)).order(cases::id).select(cases::id).load(c))?;
+    let co_departments = co_department_codes(conn, case.id)?;
+    // A merged duplicate is acted on through the case it was merged into.
+    let allowed = if case.merged_into.is_some() { Vec::new() } else { allowed_actions(&facts, actor) };
     Ok(CaseView {
         id: case.id,
         state: case.state.as_str().to_owned(),
@@ -401,13 +440,17 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
         alert: alert.map(|a| a.as_str().to_owned()),
         overdue_days: overdue,
         extension: case.extension.as_str().to_owned(),
-        allowed_actions: allowed_actions(&facts, actor).iter().map(|a| a.as_str().to_owned()).collect(),
+        allowed_actions: allowed.iter().map(|a| a.as_str().to_owned()).collect(),
         reply: case.reply_text.clone(),
         replied_at: opt_time(case.replied_at),
         closed_at: opt_time(case.closed_at),
         review: review_summary,
         complaint: complaint_summary,
         transaction: transaction_summary,
+        committed_reply_due: opt_time(case.committed_reply_due),
+        merged_into: case.merged_into,
+        merged_cases,
+        co_departments,
         timeline: events
             .into_iter()
             .map(|e| TimelineEntry {
@@ -485,6 +528,8 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
         Principal::User { role: Role::Department, department_id: Some(d), .. } => Some(Some(*d)),
         _ => return Err(AppError::Forbidden("cases are read by staff only".into())),
     };
+    // A department user's inbox holds the cases it co-handles too.
+    let with_co_handled = matches!(principal, Principal::User { role: Role::Department, .. });
     if let Some(s) = &filter.state {
         if CaseState::parse(s).is_none() {
             return Err(AppError::invalid("state", format!("unknown state {s:?}")));
@@ -508,6 +553,11 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
             let mut q = cases::table.left_join(departments::table).into_boxed();
             if let Some(scope) = department_scope {
                 q = match scope {
+                    Some(d) if with_co_handled => q.filter(cases::department_id.eq(d).or(diesel::dsl::exists(
+                        case_co_departments::table
+                            .filter(case_co_departments::case_id.eq(cases::id))
+                            .filter(case_co_departments::department_id.eq(d)),
+                    ))),
                     Some(d) => q.filter(cases::department_id.eq(d)),
                     None => q.filter(cases::department_id.is_null()),
                 };

@@ -89,6 +89,16 @@ impl Deadlines {
         }
     }
 
+    /// A work order's own 承诺时限 replaces the policy's reply deadline (with an extension
+    /// granted, the later of the two), and verification is never due after the reply.
+    pub fn with_committed_reply(mut self, committed: Option<DateTime<Utc>>, extension_granted: bool) -> Self {
+        if let Some(committed) = committed {
+            self.reply = if extension_granted { self.reply.max(committed) } else { committed };
+            self.feedback = self.feedback.min(self.reply);
+        }
+        self
+    }
+
     pub fn for_stage(&self, stage: Stage) -> Option<DateTime<Utc>> {
         match stage {
             Stage::Feedback => Some(self.feedback),
@@ -194,6 +204,23 @@ mod tests {
         assert_eq!(local_date(ext.reply).to_string(), "2026-12-14");
         let replied = Deadlines::compute(opened, Some(at(2026, 11, 27, 9)), false, &SlaPolicy::default(), &cal);
         assert_eq!(replied.supervision.map(|s| local_date(s).to_string()), Some("2026-12-02".into()));
+    }
+
+    #[test]
+    fn a_work_orders_promise_replaces_the_reply_deadline() {
+        let cal = WorkCalendar::official();
+        let opened = at(2026, 11, 23, 10);
+        let policy = Deadlines::compute(opened, None, false, &SlaPolicy::default(), &cal);
+        let promised = cal.deadline(opened, 2);
+        let d = policy.with_committed_reply(Some(promised), false);
+        assert_eq!((local_date(d.reply).to_string(), local_date(d.feedback).to_string()), ("2026-11-25".into(), "2026-11-24".into()));
+        // Promised by the end of today: verification cannot be due after it.
+        let same_day = policy.with_committed_reply(Some(cal.deadline(opened, 0)), false);
+        assert_eq!(same_day.feedback, same_day.reply);
+        // An extension granted by the policy outlasts a short promise.
+        let extended = Deadlines::compute(opened, None, true, &SlaPolicy::default(), &cal);
+        assert_eq!(extended.with_committed_reply(Some(promised), true).reply, extended.reply);
+        assert_eq!(policy.with_committed_reply(None, false), policy);
     }
 
     #[test]

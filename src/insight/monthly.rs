@@ -166,6 +166,7 @@ fn overview_rows(r: &MonthlyReport) -> Vec<(&'static str, Metric, Metric)> {
         ("超期工作日合计", Metric::Count(t.overdue_days), Metric::Count(p.overdue_days)),
         ("申诉", Metric::Count(t.appeals_filed), Metric::Count(p.appeals_filed)),
         ("申诉成立", Metric::Count(t.appeals_upheld), Metric::Count(p.appeals_upheld)),
+        ("退单", Metric::Count(t.returns), Metric::Count(p.returns)),
     ]
 }
 
@@ -278,8 +279,8 @@ fn ranking_table(title: &str, ranking: &Ranking) -> Markup {
 }
 
 /// Department figures as rows, in one column order for CSV and XLSX.
-const FIGURE_HEADERS: [&str; 17] = [
-    "编码", "名称", "评价数", "主动评价数", "默认评价数", "好评率", "差评率", "主动评价好评率", "未评率", "差评回复率", "整改率", "按期办结率", "回访满意率", "超期案件", "超期工作日", "申诉", "申诉成立",
+const FIGURE_HEADERS: [&str; 18] = [
+    "编码", "名称", "评价数", "主动评价数", "默认评价数", "好评率", "差评率", "主动评价好评率", "未评率", "差评回复率", "整改率", "按期办结率", "回访满意率", "超期案件", "超期工作日", "申诉", "申诉成立", "退单",
 ];
 
 fn figure_cells(g: &Figures) -> Vec<Metric> {
@@ -299,6 +300,7 @@ fn figure_cells(g: &Figures) -> Vec<Metric> {
         Metric::Count(g.overdue_days),
         Metric::Count(g.appeals_filed),
         Metric::Count(g.appeals_upheld),
+        Metric::Count(g.returns),
     ]
 }
 

@@ -151,6 +151,8 @@ pub struct Counts {
     pub overdue_days: i64,
     pub appeals_filed: i64,
     pub appeals_upheld: i64,
+    /// 退单: cases this group's department returned as not its own (`request_reassign`).
+    pub returns: i64,
 }
 
 impl Counts {
@@ -177,6 +179,7 @@ impl Counts {
         self.overdue_days += other.overdue_days;
         self.appeals_filed += other.appeals_filed;
         self.appeals_upheld += other.appeals_upheld;
+        self.returns += other.returns;
     }
 
     pub fn good(&self) -> i64 {
@@ -226,6 +229,8 @@ pub struct Figures {
     pub overdue_days: i64,
     pub appeals_filed: i64,
     pub appeals_upheld: i64,
+    /// 退单: cases returned as misrouted, counted against the department that returned them.
+    pub returns: i64,
     /// The numerators and denominators behind the rates.
     pub counts: Counts,
 }
@@ -251,6 +256,7 @@ impl Figures {
             overdue_days: c.overdue_days,
             appeals_filed: c.appeals_filed,
             appeals_upheld: c.appeals_upheld,
+            returns: c.returns,
             counts: c,
         }
     }
@@ -293,6 +299,7 @@ enum Root {
     CasesClosed,
     FollowUps,
     AppealEvents,
+    Returns,
 }
 
 impl Root {
@@ -305,6 +312,7 @@ impl Root {
             Root::CasesClosed => "c.closed_at",
             Root::FollowUps => "f.created_at",
             Root::AppealEvents => "e.at",
+            Root::Returns => "x.at",
         }
     }
 
@@ -313,6 +321,8 @@ impl Root {
             Root::Reviews | Root::FollowUps => "r.department_id",
             Root::Transactions => "t.department_id",
             Root::CasesOpened | Root::CasesClosed | Root::AppealEvents => "c.department_id",
+            // The department that returned the case, not the one it went to.
+            Root::Returns => "x.department_id",
         }
     }
 }
@@ -321,7 +331,7 @@ impl Root {
 fn key_sql(group_by: Option<GroupBy>, root: Root, backend: Backend) -> String {
     // Totals only: one row without GROUP BY (PostgreSQL refuses to group by a constant).
     let Some(group_by) = group_by else { return "CAST(NULL AS TEXT)".into() };
-    let case_rooted = matches!(root, Root::CasesOpened | Root::CasesClosed | Root::AppealEvents);
+    let case_rooted = matches!(root, Root::CasesOpened | Root::CasesClosed | Root::AppealEvents | Root::Returns);
     let id_text = |col: &str| format!("CAST({col} AS TEXT)");
     match group_by {
         GroupBy::Department => id_text(root.department_column()),
@@ -539,6 +549,14 @@ pub fn counts(conn: &mut Conn, period: Period, group_by: Option<GroupBy>, scope:
                 e.appeals_filed += a;
                 e.appeals_upheld += b;
             },
+        ),
+        (
+            Root::Returns,
+            COUNT.into(),
+            "CAST(0 AS BIGINT)".into(),
+            "FROM case_returns x JOIN cases c ON c.id = x.case_id LEFT JOIN reviews r ON r.id = c.review_id LEFT JOIN complaints p ON p.id = c.complaint_id",
+            "1 = 1",
+            |e, a, _| e.returns += a,
         ),
     ];
     // The channel of a transaction is where it was handled, not how it was rated: no 未评率 by channel.

@@ -489,6 +489,7 @@ pub fn record_reviews_together<'a>(conn: &mut Conn, batch: &[BatchReview<'a>]) -
                         department_id: Some(by.department_id),
                         window_id: by.window_id,
                         staff_id: by.staff_id,
+                        committed_reply_due: None,
                     };
                     opening.push((spec, actor, batch[k].now, rules));
                     opened_by.push((k, id));
@@ -604,6 +605,7 @@ fn store_bad_review<'a>(
         department_id: Some(tx.department_id),
         window_id: tx.window_id,
         staff_id: tx.staff_id,
+        committed_reply_due: None,
     };
     let (case_id, opened) = open_case_unaudited(conn, &spec, actor, now, rules)?;
     Ok((ReviewRecorded { id, is_bad: true, case_id: Some(case_id) }, opened))
@@ -663,6 +665,33 @@ pub struct ComplaintCommand {
     pub department_code: Option<String>,
     pub service_item_code: Option<String>,
     pub transaction_no: Option<String>,
+    /// The work order's own 承诺时限, if it carries one.
+    pub commitment: Option<Commitment>,
+}
+
+/// A reply time a work order promises: a moment, or working days from its receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commitment {
+    DueAt(DateTime<Utc>),
+    WorkingDays(u32),
+}
+
+/// Longest promise a work order may carry, in working days (the 12345 rules' longest is 15; an
+/// extended one 30).
+pub const MAX_COMMITTED_WORKING_DAYS: u32 = 60;
+
+/// The reply deadline a work order promised: `due_at` as given (after its receipt), or the end
+/// of the n-th working day after it was received.
+fn committed_reply_due(commitment: Option<Commitment>, received_at: DateTime<Utc>, rules: &Rules) -> AppResult<Option<DateTime<Utc>>> {
+    match commitment {
+        None => Ok(None),
+        Some(Commitment::DueAt(due)) if due <= received_at => Err(AppError::invalid("due_at", "the promised reply time must be after received_at")),
+        Some(Commitment::DueAt(due)) => Ok(Some(due)),
+        Some(Commitment::WorkingDays(n)) if !(1..=MAX_COMMITTED_WORKING_DAYS).contains(&n) => {
+            Err(AppError::invalid("committed_working_days", format!("1 to {MAX_COMMITTED_WORKING_DAYS} working days")))
+        }
+        Some(Commitment::WorkingDays(n)) => Ok(Some(rules.calendar.deadline(received_at, n))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -794,6 +823,7 @@ fn insert_complaint(
         department_id,
         window_id: tx.as_ref().and_then(|t| t.window_id),
         staff_id: tx.as_ref().and_then(|t| t.staff_id),
+        committed_reply_due: committed_reply_due(cmd.commitment, cmd.received_at, rules)?,
     };
     let case_id = open_case(conn, &spec, actor, now, rules)?;
     let department_code = match department_id {

@@ -263,6 +263,10 @@ pub struct Case {
     pub replied_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// A work order's own 承诺时限 for the reply, replacing the policy's.
+    pub committed_reply_due: Option<NaiveDateTime>,
+    /// 并单: the case this duplicate was merged into; it closes with that case.
+    pub merged_into: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -283,6 +287,7 @@ pub struct NewCase<'a> {
     pub extension: Extension,
     pub cycle_started_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub committed_reply_due: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -184,6 +184,27 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
         alerted_level -> Integer,
+        committed_reply_due -> Nullable<Timestamp>,
+        merged_into -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    case_co_departments (case_id, department_id) {
+        case_id -> BigInt,
+        department_id -> BigInt,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_returns (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        department_id -> BigInt,
+        reason -> Text,
+        at -> Timestamp,
     }
 }
 
@@ -391,4 +412,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     analysis_members,
     webhooks,
     webhook_deliveries,
+    case_co_departments,
+    case_returns,
 );

@@ -182,6 +182,11 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/cases", "/api/v1/cases", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/cases/{id}", "/api/v1/cases/{case}", NoBody, "401 401 403 403 404 ok ok ok"),
         e("POST", "/api/v1/cases/{id}/actions", "/api/v1/cases/{case}/actions", Json(|_| json!({"action": "verify", "note": "已联系"})), "401 401 403 403 404 ok ok 403"),
+        // The fixture's cases are reviews: a supervisor gets past the role check to a 409.
+        e("POST", "/api/v1/cases/{id}/merge", "/api/v1/cases/{case}/merge", Json(|f| json!({"case_ids": [f.case_of_d2]})), "401 401 403 403 403 403 ok 403"),
+        e("POST", "/api/v1/cases/{id}/notes", "/api/v1/cases/{case}/notes", Json(|_| json!({"note": "已电话回访，申请人认可"})), "401 401 403 403 404 ok ok 403"),
+        // No co-handling department is added, so that the other department's cells stay 404.
+        e("PUT", "/api/v1/cases/{id}/co-departments", "/api/v1/cases/{case}/co-departments", Json(|_| json!({"department_codes": []})), "401 401 403 403 403 403 ok 403"),
         e("GET", "/api/v1/alerts", "/api/v1/alerts", NoBody, "401 401 403 403 ok ok ok ok"),
         // Devices and apps relay a citizen's follow-up as they relay the review; staff never write one.
         e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_| json!({"transaction_no": "T1", "kind": "addendum", "comment": "补充"})), "401 401 403 ok 403 403 403 403"),

@@ -238,6 +238,8 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             department_code: (n % 2 == 0).then(|| DEPARTMENTS[n % DEPARTMENTS.len()].0.to_owned()),
             service_item_code: None,
             transaction_no: None,
+            // Every fifth work order promises its reply within 3 working days.
+            commitment: (n % 5 == 0).then_some(intake::Commitment::WorkingDays(3)),
         };
         intake::record_complaint(&mut conn, &cmd, "integration:12345", received, &rules, state.router.as_ref()).map_err(err)?;
     }

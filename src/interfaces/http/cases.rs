@@ -30,7 +30,7 @@ pub async fn get_case(state: web::Data<AppState>, caller: Caller, id: web::Path<
     let view = state
         .db(move |conn, state| {
             let case = queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
-            work::ensure_visible(&caller.0, &case)?;
+            work::ensure_visible(conn, &caller.0, &case)?;
             let rules = state.rules(conn)?;
             work::case_view(conn, &caller.0, &case, clock::now(), &rules)
         })

@@ -10,7 +10,7 @@ use crate::interfaces::app::AppState;
 use crate::clock;
 use crate::domain::intake_rules::{Channel, ComplaintSource};
 use crate::error::{AppError, AppResult};
-use crate::intake::{self, ComplaintCommand, Rater, RatingRequest, TransactionCommand};
+use crate::intake::{self, Commitment, ComplaintCommand, Rater, RatingRequest, TransactionCommand};
 use crate::domain::access::Role;
 
 use super::extract::Caller;
@@ -251,6 +251,13 @@ pub struct ComplaintRequest {
     pub department_code: Option<String>,
     pub service_item_code: Option<String>,
     pub transaction_no: Option<String>,
+    /// 承诺时限: the reply time the work order promises (RFC 3339, after `received_at`); it
+    /// replaces the SLA's reply deadline. Not with `committed_working_days`.
+    #[serde(default, deserialize_with = "times::due_at_opt")]
+    pub due_at: Option<DateTime<FixedOffset>>,
+    /// 承诺时限 in working days from `received_at` (1–60). Not with `due_at`.
+    #[schema(minimum = 1, maximum = 60)]
+    pub committed_working_days: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -287,6 +294,12 @@ pub async fn create_complaint(state: web::Data<AppState>, caller: Caller, body: 
         department_code: b.department_code,
         service_item_code: b.service_item_code,
         transaction_no: b.transaction_no,
+        commitment: match (b.due_at, b.committed_working_days) {
+            (Some(_), Some(_)) => return Err(AppError::invalid("committed_working_days", "give due_at or committed_working_days, not both")),
+            (Some(due), None) => Some(Commitment::DueAt(due.with_timezone(&Utc))),
+            (None, Some(days)) => Some(Commitment::WorkingDays(days)),
+            (None, None) => None,
+        },
     };
     let actor = caller.0.actor_label();
     let recorded = state

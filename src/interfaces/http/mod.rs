@@ -93,6 +93,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/cases").route(web::get().to(cases::list_cases)))
                 .service(resource("/cases/{id}").route(web::get().to(cases::get_case)))
                 .service(resource("/cases/{id}/actions").route(web::post().to(workflow::act_on_case)))
+                .service(resource("/cases/{id}/merge").route(web::post().to(workflow::merge_cases)))
+                .service(resource("/cases/{id}/co-departments").route(web::put().to(workflow::put_co_departments)))
+                .service(resource("/cases/{id}/notes").route(web::post().to(workflow::add_note)))
                 .service(resource("/alerts").route(web::get().to(workflow::list_alerts)))
                 .service(resource("/follow-ups").route(web::post().to(workflow::create_follow_up)))
                 .service(

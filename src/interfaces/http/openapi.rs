@@ -27,7 +27,7 @@ impl Modify for Security {
         admin::list_users, admin::patch_user, admin::change_password, admin::list_api_keys, admin::revoke_api_key,
         admin::verify_audit, admin::import, webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook,
         webhooks::list_deliveries, webhooks::redeliver, intake::create_transaction, intake::create_transactions_batch, intake::create_review, intake::create_complaint,
-        cases::list_cases, cases::get_case, workflow::act_on_case, workflow::list_alerts, workflow::create_follow_up,
+        cases::list_cases, cases::get_case, workflow::act_on_case, workflow::merge_cases, workflow::put_co_departments, workflow::add_note, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,
         reports::get_stats, reports::get_rankings, reports::get_monthly_report, reports::export_cases, reports::public_reviews,

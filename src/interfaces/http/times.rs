@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 const MARKER: &str = "hcp-time-field:";
 
 /// The time fields of the API; the marker names one of them.
-const FIELDS: &[&str] = &["accepted_at", "completed_at", "rated_at", "received_at", "effective_from", "effective_to", "at"];
+const FIELDS: &[&str] = &["accepted_at", "completed_at", "rated_at", "received_at", "effective_from", "effective_to", "due_at", "at"];
 
 pub const EXPECTED: &str = "expected a time with its UTC offset (RFC 3339), e.g. 2026-01-01T09:00:00+08:00; a date alone or a time without offset is not enough";
 
@@ -48,7 +48,7 @@ macro_rules! time_fields {
 
 time_fields! {
     required: completed_at, received_at, effective_from;
-    optional: accepted_at_opt = accepted_at, rated_at_opt = rated_at, effective_to_opt = effective_to, at_opt = at;
+    optional: accepted_at_opt = accepted_at, rated_at_opt = rated_at, effective_to_opt = effective_to, due_at_opt = due_at, at_opt = at;
 }
 
 #[cfg(test)]

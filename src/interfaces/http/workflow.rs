@@ -9,6 +9,7 @@ use crate::interfaces::app::AppState;
 use crate::cases::actions::{apply_action, ActionRequest};
 use crate::cases::alerts::{self, AlertQuery, AlertView};
 use crate::cases::work::{self, CaseView};
+use crate::cases::work_orders;
 use crate::clock;
 use crate::domain::case_flow::Action;
 use crate::domain::grade::Stars;
@@ -137,4 +138,81 @@ pub async fn create_follow_up(state: web::Data<AppState>, req: actix_web::HttpRe
         })
         .await?;
     Ok(HttpResponse::Created().json(FollowUpCreated { id: recorded.id, case_state: recorded.case_state }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The duplicate complaints' case ids (1–100), merged into the case of the path.
+    #[schema(min_items = 1, max_items = 100)]
+    pub case_ids: Vec<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/cases/{id}/merge", request_body = MergeBody, params(("id" = i64, Path, description = "the case that stays (主案)")),
+    responses((status = 200, body = CaseView, description = "the case that stays, listing its merged duplicates"),
+        (status = 409, description = "a case cannot be merged (a review, closed, already merged)"),
+        (status = 422, description = "no ids, an id twice, the case itself, or no such case")),
+    security(("bearer" = [])))]
+pub async fn merge_cases(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>, body: web::Json<MergeBody>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Supervisor])?;
+    let (id, ids) = (id.into_inner(), body.into_inner().case_ids);
+    let view = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            let now = clock::now();
+            let case = work_orders::merge(conn, &caller.0, id, &ids, now)?;
+            work::case_view(conn, &caller.0, &case, now, &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoDepartmentsBody {
+    /// Codes of the co-handling departments (协办), at most 20; `[]` removes them all.
+    #[schema(max_items = 20)]
+    pub department_codes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoDepartments {
+    pub co_departments: Vec<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/cases/{id}/co-departments", request_body = CoDepartmentsBody, params(("id" = i64, Path)),
+    responses((status = 200, body = CoDepartments), (status = 404, description = "no such case"),
+        (status = 422, description = "an unknown department, or the handling department itself")),
+    security(("bearer" = [])))]
+pub async fn put_co_departments(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>, body: web::Json<CoDepartmentsBody>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Supervisor])?;
+    let (id, codes) = (id.into_inner(), body.into_inner().department_codes);
+    let co_departments = state.db(move |conn, _| work_orders::set_co_departments(conn, &caller.0, id, &codes, clock::now())).await?;
+    Ok(HttpResponse::Ok().json(CoDepartments { co_departments }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    #[schema(min_length = 1, max_length = 4000)]
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/cases/{id}/notes", request_body = NoteBody, params(("id" = i64, Path)),
+    responses((status = 201, body = CaseView, description = "the note is on the timeline"), (status = 404, description = "no such case, or not yours"),
+        (status = 422, description = "a blank or too long note")),
+    security(("bearer" = [])))]
+pub async fn add_note(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>, body: web::Json<NoteBody>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Department, Role::Supervisor])?;
+    let (id, note) = (id.into_inner(), body.into_inner().note);
+    let view = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            let now = clock::now();
+            work_orders::add_note(conn, &caller.0, id, &note, now)?;
+            let case = crate::storage::queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
+            work::case_view(conn, &caller.0, &case, now, &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
 }

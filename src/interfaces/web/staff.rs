@@ -15,6 +15,7 @@ use crate::domain::access::Principal;
 use crate::interfaces::app::AppState;
 use crate::cases::actions::{apply_action, ActionRequest};
 use crate::cases::work::{self, CaseFilter, CaseView};
+use crate::cases::work_orders;
 use crate::clock;
 use crate::domain::case_flow::{Action, CaseState};
 use crate::error::AppError;
@@ -237,6 +238,12 @@ fn case_page(view: &CaseView, departments: &[DepartmentView], csrf: &str, princi
                 @for (name, due) in [("核实期限", &view.deadlines.feedback), ("答复期限", &view.deadlines.reply), ("审核期限", &view.deadlines.supervision)] {
                     @if let Some(d) = due { dt { (name) } dd { (short_time(d)) } }
                 }
+                @if let Some(c) = &view.committed_reply_due { dt { "工单承诺时限" } dd { (short_time(c)) } }
+                @if !view.co_departments.is_empty() { dt { "协办部门" } dd { (view.co_departments.join("、")) } }
+                @if let Some(p) = view.merged_into { dt { "并单" } dd { "已并入 " a href={ "/cases/" (p) } { "案件 #" (p) } "，随该案办结" } }
+                @if !view.merged_cases.is_empty() {
+                    dt { "并单" } dd { "本案合并了 " @for (i, m) in view.merged_cases.iter().enumerate() { @if i > 0 { "、" } a href={ "/cases/" (m) } { "#" (m) } } }
+                }
             }
         }
         @if let Some(r) = &view.review {
@@ -265,11 +272,19 @@ fn case_page(view: &CaseView, departments: &[DepartmentView], csrf: &str, princi
                 }
             }
         }
+        @if matches!(principal, Principal::User { role: Role::Department | Role::Supervisor, .. }) {
+            form.card method="post" action={ "/cases/" (view.id) "/act" } {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="case-note" { "备注（协办意见、沟通记录；只记入办理记录，不改变案件状态）" }
+                textarea #case-note name="note" maxlength="4000" required {}
+                button.secondary type="submit" name="action" value="note" { "添加备注" }
+            }
+        }
         div.card {
             h2 { "办理记录" }
             ol.timeline {
                 @for e in &view.timeline {
-                    li { (short_time(&e.at)) " " (e.actor) " " (Action::parse(&e.action).map(|a| a.label()).unwrap_or(if e.action == "open" { "立案" } else { e.action.as_str() }))
+                    li { (short_time(&e.at)) " " (e.actor) " " (Action::parse(&e.action).map(|a| a.label()).unwrap_or_else(|| timeline_label(&e.action)))
                         @if let Some(n) = &e.note { "：" (n) } }
                 }
             }
@@ -283,7 +298,7 @@ async fn load_case_page(state: &web::Data<AppState>, principal: Principal, token
     let view = state
         .db(move |conn, state| {
             let case = queries::case_by_id(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no case {id}")))?;
-            work::ensure_visible(&who, &case)?;
+            work::ensure_visible(conn, &who, &case)?;
             let rules = state.rules(conn)?;
             let view = work::case_view(conn, &who, &case, clock::now(), &rules)?;
             let departments = if view.allowed_actions.iter().any(|a| a == "reassign") { master_data::list_departments(conn, &ListFilter::default())? } else { vec![] };
@@ -309,6 +324,18 @@ pub async fn act(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64
     let form = form.into_inner();
     if let Err(refused) = check_csrf(&state, &token, &form) {
         return refused;
+    }
+    // A note changes nothing but the timeline (协办 departments' way to take part).
+    if form.get("action").map(String::as_str) == Some("note") {
+        let (who, note) = (principal.clone(), form.get("note").cloned().unwrap_or_default());
+        let result = state.db(move |conn, _| work_orders::add_note(conn, &who, id, &note, clock::now())).await;
+        return match result {
+            Ok(()) => see_other(&format!("/cases/{id}")),
+            Err(AppError::Invalid(_)) => load_case_page(&state, principal, &token, id, Some("请填写备注内容（不超过 4000 字）。"), StatusCode::UNPROCESSABLE_ENTITY).await,
+            Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到案件", "该案件不存在，或不属于您的部门。"),
+            Err(AppError::Forbidden(_)) => load_case_page(&state, principal, &token, id, Some("您无权添加备注。"), StatusCode::FORBIDDEN).await,
+            Err(_) => message_page(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙", "操作未完成，请稍后再试。"),
+        };
     }
     let Some(action) = form.get("action").and_then(|a| Action::parse(a)).filter(|a| *a != Action::FollowUpDissatisfied) else {
         return load_case_page(&state, principal, &token, id, Some("请选择一个办理操作。"), StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -356,5 +383,18 @@ pub(super) fn department_select(id: &str, departments: &[DepartmentView], curren
                 option value=(d.code) { (d.name) }
             }
         }
+    }
+}
+
+/// The timeline's name of an event that is not a state-machine action.
+fn timeline_label(action: &str) -> &str {
+    match action {
+        "open" => "立案",
+        "note" => "备注",
+        "merge" => "并单",
+        "merged" => "并入他案",
+        "close_merged" => "随主案办结",
+        "co_departments" => "设置协办部门",
+        other => other,
     }
 }
