@@ -64,7 +64,7 @@ proptest! {
         let tx = TransactionCommand {
             transaction_no: "T".into(), service_item_code: "I1".into(), window_code: None, staff_no: None,
             channel: Channel::Pc, applicant_name: None, applicant_phone: None, applicant_email: None,
-            accepted_at: None, completed_at: now,
+            accepted_at: None, completed_at: now, invite_by_sms: false,
         };
         record_transaction(&mut conn, &tx, now).expect("tx");
         let review = ReviewCommand {

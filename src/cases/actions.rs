@@ -202,6 +202,7 @@ fn apply_outcome(
     }
     if request.action == Action::Approve && next.state == CaseState::Closed {
         outbox::queue_reply_to_citizen(conn, &next, now)?;
+        crate::adapters::sms::outbox::queue_reply(conn, &next, now)?;
     }
     let announced = announcements(&case, &next, principal, request.action, note, now);
     webhooks::queue(conn, &announced, now)?;

@@ -173,6 +173,11 @@ pub fn close_merged(conn: &mut Conn, primary: &Case, actor: &str, now: DateTime<
         events.push(CaseEvent { event: WebhookEvent::CaseClosed, case_id: case.id, data: serde_json::json!({"closed_at": at, "action": "close_merged", "merged_into": primary.id}) });
     }
     webhooks::queue(conn, &events, now)?;
+    // Each work order's contact hears the reply, as the case that stays does.
+    for case in &open {
+        let closed = Case { reply_text: primary.reply_text.clone(), replied_at: primary.replied_at, state: CaseState::Closed, ..case.clone() };
+        crate::adapters::sms::outbox::queue_reply(conn, &closed, now)?;
+    }
     let note = format!("随并单主案 #{} 办结", primary.id);
     let entries: Vec<AuditEntry<'_>> = open
         .iter()

@@ -9,7 +9,7 @@ use crate::db_run;
 use crate::domain::calendar::{local_date, YearStatus};
 use crate::domain::rules::Rules;
 use crate::error::AppResult;
-use crate::storage::schema::{cases, outbox, webhook_deliveries};
+use crate::storage::schema::{cases, outbox, sms_outbox, webhook_deliveries};
 use crate::storage::Conn;
 
 pub struct StageCount {
@@ -20,7 +20,7 @@ pub struct StageCount {
 }
 
 pub struct OutboxBacklog {
-    /// The outbox's kind of delivery (`mail`, `webhook`).
+    /// The outbox's kind of delivery (`mail`, `webhook`, `sms`).
     pub channel: &'static str,
     pub pending: i64,
     /// Pending and failed at least once.
@@ -72,9 +72,17 @@ pub fn snapshot(conn: &mut Conn, rules: &Rules, now: DateTime<Utc>) -> AppResult
         .filter(webhook_deliveries::attempts.gt(0))
         .count()
         .get_result(c))?;
+    let sms_pending: i64 = db_run!(conn, |c| sms_outbox::table.filter(sms_outbox::sent_at.is_null()).filter(sms_outbox::dead_at.is_null()).count().get_result(c))?;
+    let sms_failing: i64 = db_run!(conn, |c| sms_outbox::table
+        .filter(sms_outbox::sent_at.is_null())
+        .filter(sms_outbox::dead_at.is_null())
+        .filter(sms_outbox::attempts.gt(0))
+        .count()
+        .get_result(c))?;
     let outbox = vec![
         OutboxBacklog { channel: "mail", pending, failing },
         OutboxBacklog { channel: "webhook", pending: hooks_pending, failing: hooks_failing },
+        OutboxBacklog { channel: "sms", pending: sms_pending, failing: sms_failing },
     ];
     Ok(Snapshot { stages, outbox, calendar })
 }

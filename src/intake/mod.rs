@@ -37,6 +37,8 @@ pub struct TransactionCommand {
     pub applicant_email: Option<String>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub completed_at: DateTime<Utc>,
+    /// The business system asks for the rating invitation by SMS (to `applicant_phone`).
+    pub invite_by_sms: bool,
 }
 
 pub struct TransactionRecorded {
@@ -68,11 +70,16 @@ pub fn record_transactions(conn: &mut Conn, cmds: &[&TransactionCommand], now: D
         for (i, transaction) in in_bulk {
             outcomes[i] = Some(Ok(TransactionRecorded { transaction, created: true }));
         }
-        Ok(outcomes
-            .into_iter()
-            .zip(cmds)
-            .map(|(outcome, cmd)| outcome.unwrap_or_else(|| record_transaction(conn, cmd, now)))
-            .collect())
+        let outcomes: Vec<AppResult<TransactionRecorded>> =
+            outcomes.into_iter().zip(cmds).map(|(outcome, cmd)| outcome.unwrap_or_else(|| record_transaction(conn, cmd, now))).collect();
+        // In the same transaction as the 办件: an invitation is never lost nor sent for nothing;
+        // a repeat asks again and the outbox keeps it to one message.
+        for (outcome, cmd) in outcomes.iter().zip(cmds) {
+            if let (Ok(recorded), true) = (outcome, cmd.invite_by_sms) {
+                crate::adapters::sms::outbox::queue_rating_invitation(conn, &recorded.transaction.transaction_no, now)?;
+            }
+        }
+        Ok(outcomes)
     })
 }
 

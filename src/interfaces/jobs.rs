@@ -1,5 +1,5 @@
 //! Periodic work inside `serve`: the deadline scanner (with the default ratings due), the
-//! webhook sender and the mail sender. Each task logs its
+//! webhook, SMS and mail senders. Each task logs its
 //! own failure and carries on; `HCP_BACKGROUND_JOBS=false` switches them all off.
 
 use std::sync::Arc;
@@ -68,6 +68,24 @@ pub fn spawn(state: Arc<AppState>) {
                             }
                         }
                         Err(e) => tracing::warn!(error = %e, "webhook delivery round failed"),
+                    }
+                }
+            });
+        }
+    }
+    match (state.config.sms.clone(), crate::adapters::sms::gateway::client()) {
+        (None, _) => tracing::info!("HCP_SMS_URL unset: SMS stay queued in the outbox"),
+        (Some(_), Err(e)) => tracing::error!(error = %e, "SMS client could not be built; SMS stay queued"),
+        (Some(settings), Ok(client)) => {
+            let sms_state = Arc::clone(&state);
+            actix_web::rt::spawn(async move {
+                let mut tick = actix_web::rt::time::interval(SEND_EVERY);
+                loop {
+                    tick.tick().await;
+                    let links = crate::adapters::sms::gateway::Links { public_url: &sms_state.config.public_url, signer: &sms_state.signer };
+                    match crate::adapters::sms::gateway::deliver_due(&sms_state.pool, &client, &settings, &links, clock::now()).await {
+                        Ok(report) => sms_state.metrics.deliveries("sms", saturate(report.sent), saturate(report.failed)),
+                        Err(e) => tracing::warn!(error = %e, "SMS delivery round failed"),
                     }
                 }
             });

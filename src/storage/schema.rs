@@ -372,6 +372,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sms_outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        dedup_key -> Text,
+        phone -> Text,
+        params -> Text,
+        case_id -> Nullable<BigInt>,
+        transaction_no -> Nullable<Text>,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        dead_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
 
@@ -414,4 +433,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     case_co_departments,
     case_returns,
+    sms_outbox,
 );

@@ -38,6 +38,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// Attempts before a webhook delivery is dead-lettered (`HCP_WEBHOOK_MAX_ATTEMPTS`).
     pub webhook_max_attempts: i32,
+    /// The SMS gateway of `HCP_SMS_URL` and its companions; `None`: messages wait in the outbox.
+    pub sms: Option<crate::adapters::sms::gateway::SmsSettings>,
 }
 
 /// A variable that is set but unusable, named with what it should be.
@@ -88,6 +90,21 @@ struct Environment {
     #[arg(long, env = "HCP_WEBHOOK_MAX_ATTEMPTS", value_name = "HCP_WEBHOOK_MAX_ATTEMPTS",
         default_value_t = crate::adapters::webhooks::sender::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=100))]
     webhook_max_attempts: i32,
+    #[arg(long, env = "HCP_SMS_URL", value_name = "HCP_SMS_URL")]
+    sms_url: Option<String>,
+    #[arg(long, env = "HCP_SMS_SIGN", value_name = "HCP_SMS_SIGN", default_value = "好差评")]
+    sms_sign: String,
+    #[arg(long, env = "HCP_SMS_TEMPLATES", value_name = "HCP_SMS_TEMPLATES", default_value = crate::adapters::sms::gateway::DEFAULT_TEMPLATES)]
+    sms_templates: String,
+    #[arg(long, env = "HCP_SMS_BODY", value_name = "HCP_SMS_BODY", default_value = crate::adapters::sms::gateway::DEFAULT_BODY)]
+    sms_body: String,
+    #[arg(long, env = "HCP_SMS_TOKEN", value_name = "HCP_SMS_TOKEN", hide_env_values = true)]
+    sms_token: Option<String>,
+    #[arg(long, env = "HCP_SMS_QUIET_HOURS", value_name = "HCP_SMS_QUIET_HOURS", default_value = "22-8")]
+    sms_quiet_hours: String,
+    #[arg(long, env = "HCP_SMS_MAX_ATTEMPTS", value_name = "HCP_SMS_MAX_ATTEMPTS",
+        default_value_t = crate::adapters::sms::gateway::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=100))]
+    sms_max_attempts: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +190,21 @@ impl Config {
             log_json: env.log_format == "json",
             metrics_bind: env.metrics_bind,
             webhook_max_attempts: env.webhook_max_attempts,
+            sms: match text(env.sms_url) {
+                None => None,
+                Some(url) => Some(
+                    crate::adapters::sms::gateway::SmsSettings::new(
+                        &url,
+                        &env.sms_sign,
+                        &env.sms_templates,
+                        &env.sms_body,
+                        text(env.sms_token),
+                        &env.sms_quiet_hours,
+                        env.sms_max_attempts,
+                    )
+                    .map_err(ConfigError)?,
+                ),
+            },
         })
     }
 }

@@ -178,6 +178,7 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             applicant_email: None,
             accepted_at: Some(completed - Duration::minutes(rng.gen_range(5..90))),
             completed_at: completed,
+            invite_by_sms: false,
         };
         let tx = intake::record_transaction(&mut conn, &cmd, completed).map_err(err)?;
         // About one transaction in seven goes unrated (未评); the default-rating policy, on in

@@ -39,6 +39,10 @@ pub struct TransactionRequest {
     pub accepted_at: Option<DateTime<FixedOffset>>,
     #[serde(deserialize_with = "times::completed_at")]
     pub completed_at: DateTime<FixedOffset>,
+    /// Send the rating invitation by SMS to `applicant_phone` (a mobile number), once, outside
+    /// the quiet hours. Default false: most 办件 are rated at the counter.
+    #[serde(default)]
+    pub invite_by_sms: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,6 +76,7 @@ impl TransactionRequest {
             applicant_email: self.applicant_email,
             accepted_at: self.accepted_at.map(|t| t.with_timezone(&Utc)),
             completed_at: self.completed_at.with_timezone(&Utc),
+            invite_by_sms: self.invite_by_sms,
         })
     }
 }
