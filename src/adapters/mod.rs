@@ -3,6 +3,7 @@
 
 pub mod mail;
 pub mod nlp;
+pub mod province;
 pub mod render;
 pub mod security;
 pub mod sms;

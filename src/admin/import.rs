@@ -156,21 +156,32 @@ fn apply_row(conn: &mut Conn, actor: &str, kind: ImportKind, map: &ColumnMap, ce
         ImportKind::Departments => {
             let (code, name) = (required(map, cells, "code")?, required(map, cells, "name")?);
             let (parent, email, active) = (map.get(cells, "parent_code"), map.get(cells, "email"), active(map, cells)?);
+            // Left blank (or no such column): the code stays as it is.
+            let credit_code = map.get(cells, "credit_code");
             let change = match known.departments.get(code) {
                 None => {
                     master_data::create_department(conn, actor, code, name, parent, email, now).map_err(refused)?;
                     Change::Created
                 }
-                Some(d) if d.name == name && d.parent_code.as_deref() == parent && d.email.as_deref() == email && active.is_none_or(|a| a == d.active) => return Ok(Change::Unchanged),
+                Some(d)
+                    if d.name == name
+                        && d.parent_code.as_deref() == parent
+                        && d.email.as_deref() == email
+                        && active.is_none_or(|a| a == d.active)
+                        && credit_code.is_none_or(|c| d.credit_code.as_deref() == Some(c)) =>
+                {
+                    return Ok(Change::Unchanged)
+                }
                 Some(_) => Change::Updated,
             };
-            if matches!(change, Change::Updated) || active == Some(false) {
+            if matches!(change, Change::Updated) || active == Some(false) || credit_code.is_some() {
                 let patch = DepartmentPatch {
                     name: Some(name.to_owned()),
                     // An empty value clears a parent or an email in a patch.
                     parent_code: Some(parent.unwrap_or("").to_owned()),
                     email: Some(email.unwrap_or("").to_owned()),
                     active,
+                    credit_code: credit_code.map(str::to_owned),
                 };
                 let view = master_data::update_department(conn, actor, code, &patch, now).map_err(refused)?;
                 known.departments.insert(code.to_owned(), view);
@@ -180,16 +191,24 @@ fn apply_row(conn: &mut Conn, actor: &str, kind: ImportKind, map: &ColumnMap, ce
         ImportKind::ServiceItems => {
             let (code, name, department) = (required(map, cells, "code")?, required(map, cells, "name")?, required(map, cells, "department_code")?);
             let active = active(map, cells)?;
+            let task_code = map.get(cells, "task_code");
             let change = match known.items.get(code) {
                 None => {
                     master_data::create_service_item(conn, actor, code, name, department, now).map_err(refused)?;
                     Change::Created
                 }
-                Some(i) if i.name == name && i.department_code == department && active.is_none_or(|a| a == i.active) => return Ok(Change::Unchanged),
+                Some(i)
+                    if i.name == name
+                        && i.department_code == department
+                        && active.is_none_or(|a| a == i.active)
+                        && task_code.is_none_or(|t| i.task_code.as_deref() == Some(t)) =>
+                {
+                    return Ok(Change::Unchanged)
+                }
                 Some(_) => Change::Updated,
             };
-            if matches!(change, Change::Updated) || active == Some(false) {
-                let patch = ServiceItemPatch { name: Some(name.to_owned()), department_code: Some(department.to_owned()), active };
+            if matches!(change, Change::Updated) || active == Some(false) || task_code.is_some() {
+                let patch = ServiceItemPatch { name: Some(name.to_owned()), department_code: Some(department.to_owned()), active, task_code: task_code.map(str::to_owned) };
                 let view = master_data::update_service_item(conn, actor, code, &patch, now).map_err(refused)?;
                 known.items.insert(code.to_owned(), view);
             }

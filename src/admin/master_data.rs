@@ -55,6 +55,8 @@ pub struct DepartmentView {
     pub parent_code: Option<String>,
     pub email: Option<String>,
     pub active: bool,
+    /// 统一社会信用代码, sent to the provincial platform as `deptCode`.
+    pub credit_code: Option<String>,
 }
 
 pub fn create_department(conn: &mut Conn, actor: &str, code: &str, name: &str, parent_code: Option<&str>, email: Option<&str>, now: DateTime<Utc>) -> AppResult<DepartmentView> {
@@ -76,7 +78,7 @@ pub fn create_department(conn: &mut Conn, actor: &str, code: &str, name: &str, p
         .map_err(AppError::from)
         .map_err(duplicate("department", code))?;
         audit_admin_change(conn, actor, "create_department", json!({"code": code, "name": name, "parent_code": parent_code, "email": email}), now)?;
-        Ok(DepartmentView { id: d.id, code: d.code, name: d.name, parent_code: parent_code.map(str::to_owned), email: d.email, active: d.active })
+        Ok(DepartmentView { id: d.id, code: d.code, name: d.name, parent_code: parent_code.map(str::to_owned), email: d.email, active: d.active, credit_code: d.credit_code })
     })
 }
 
@@ -103,6 +105,7 @@ pub fn list_departments(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<D
             parent_code: d.parent_id.and_then(code_of),
             email: d.email.clone(),
             active: d.active,
+            credit_code: d.credit_code.clone(),
         })
         .filter(|d| filter.active.is_none_or(|a| a == d.active))
         .filter(|d| filter.department_code.is_none() || d.parent_code == filter.department_code)
@@ -118,6 +121,8 @@ pub struct DepartmentPatch {
     pub email: Option<String>,
     pub parent_code: Option<String>,
     pub active: Option<bool>,
+    /// 统一社会信用代码 (18 characters, its check character verified); empty clears it.
+    pub credit_code: Option<String>,
 }
 
 fn not_found(what: &str, code: &str) -> AppError {
@@ -130,6 +135,9 @@ pub fn update_department(conn: &mut Conn, actor: &str, code: &str, patch: &Depar
     }
     if let Some(e) = patch.email.as_deref().filter(|e| !e.is_empty()) {
         check_email("email", e)?;
+    }
+    if let Some(c) = patch.credit_code.as_deref().filter(|c| !c.is_empty()) {
+        crate::domain::exchange::check_credit_code(c).map_err(|m| AppError::invalid("credit_code", m))?;
     }
     conn.transaction(|conn| {
         let d = queries::department_by_code(conn, code)?.ok_or_else(|| not_found("department", code))?;
@@ -156,15 +164,26 @@ pub fn update_department(conn: &mut Conn, actor: &str, code: &str, patch: &Depar
         };
         let name = patch.name.clone().unwrap_or(d.name.clone());
         let active = patch.active.unwrap_or(d.active);
+        let credit_code = match patch.credit_code.as_deref() {
+            None => d.credit_code.clone(),
+            Some("") => None,
+            Some(c) => Some(c.to_owned()),
+        };
         db_run!(conn, |c| diesel::update(departments::table.filter(departments::id.eq(d.id)))
-            .set((departments::name.eq(&name), departments::email.eq(&email), departments::parent_id.eq(parent_id), departments::active.eq(active)))
+            .set((
+                departments::name.eq(&name),
+                departments::email.eq(&email),
+                departments::parent_id.eq(parent_id),
+                departments::active.eq(active),
+                departments::credit_code.eq(&credit_code),
+            ))
             .execute(c))?;
         audit_admin_change(conn, actor, "update_department", json!({"code": code, "changes": patch}), now)?;
         let parent_code = match parent_id {
             Some(id) => queries::department_by_id(conn, id)?.map(|p| p.code),
             None => None,
         };
-        Ok(DepartmentView { id: d.id, code: d.code, name, parent_code, email, active })
+        Ok(DepartmentView { id: d.id, code: d.code, name, parent_code, email, active, credit_code })
     })
 }
 
@@ -175,6 +194,8 @@ pub struct ServiceItemView {
     pub name: String,
     pub department_code: String,
     pub active: bool,
+    /// 事项统一编码, sent to the provincial platform as `taskCode`.
+    pub task_code: Option<String>,
 }
 
 pub fn create_service_item(conn: &mut Conn, actor: &str, code: &str, name: &str, department_code: &str, now: DateTime<Utc>) -> AppResult<ServiceItemView> {
@@ -191,7 +212,7 @@ pub fn create_service_item(conn: &mut Conn, actor: &str, code: &str, name: &str,
         .map_err(AppError::from)
         .map_err(duplicate("service item", code))?;
         audit_admin_change(conn, actor, "create_service_item", json!({"code": code, "name": name, "department_code": department_code}), now)?;
-        Ok(ServiceItemView { id, code: code.to_owned(), name: name.to_owned(), department_code: department_code.to_owned(), active: true })
+        Ok(ServiceItemView { id, code: code.to_owned(), name: name.to_owned(), department_code: department_code.to_owned(), active: true, task_code: None })
     })
 }
 
@@ -443,11 +464,11 @@ fn assignment(conn: &mut Conn, id: i64) -> AppResult<StoredAssignment> {
 }
 
 pub fn list_service_items(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<ServiceItemView>> {
-    let rows: Vec<(i64, String, String, String, bool)> = db_run!(conn, |c| {
+    let rows: Vec<(i64, String, String, String, bool, Option<String>)> = db_run!(conn, |c| {
         let mut q = service_items::table
             .inner_join(departments::table)
             .order(service_items::code.asc())
-            .select((service_items::id, service_items::code, service_items::name, departments::code, service_items::active))
+            .select((service_items::id, service_items::code, service_items::name, departments::code, service_items::active, service_items::task_code))
             .into_boxed();
         if let Some(active) = filter.active {
             q = q.filter(service_items::active.eq(active));
@@ -459,7 +480,7 @@ pub fn list_service_items(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec
     })?;
     Ok(rows
         .into_iter()
-        .map(|(id, code, name, department_code, active)| ServiceItemView { id, code, name, department_code, active })
+        .map(|(id, code, name, department_code, active, task_code)| ServiceItemView { id, code, name, department_code, active, task_code })
         .collect())
 }
 
@@ -513,22 +534,32 @@ pub struct ServiceItemPatch {
     pub name: Option<String>,
     pub department_code: Option<String>,
     pub active: Option<bool>,
+    /// 事项统一编码 (up to 50 letters, digits or -); empty clears it.
+    pub task_code: Option<String>,
 }
 
 pub fn update_service_item(conn: &mut Conn, actor: &str, code: &str, patch: &ServiceItemPatch, now: DateTime<Utc>) -> AppResult<ServiceItemView> {
     if let Some(name) = &patch.name {
         check_name("name", name, 200)?;
     }
+    if let Some(t) = patch.task_code.as_deref().filter(|t| !t.is_empty()) {
+        crate::domain::exchange::check_task_code(t).map_err(|m| AppError::invalid("task_code", m))?;
+    }
     conn.transaction(|conn| {
         let item = queries::service_item_by_code(conn, code)?.ok_or_else(|| not_found("service item", code))?;
         let department = new_or_current_department(conn, patch.department_code.as_deref(), item.department_id)?;
         let name = patch.name.clone().unwrap_or(item.name);
         let active = patch.active.unwrap_or(item.active);
+        let task_code = match patch.task_code.as_deref() {
+            None => item.task_code.clone(),
+            Some("") => None,
+            Some(t) => Some(t.to_owned()),
+        };
         db_run!(conn, |c| diesel::update(service_items::table.filter(service_items::id.eq(item.id)))
-            .set((service_items::name.eq(&name), service_items::department_id.eq(department.id), service_items::active.eq(active)))
+            .set((service_items::name.eq(&name), service_items::department_id.eq(department.id), service_items::active.eq(active), service_items::task_code.eq(&task_code)))
             .execute(c))?;
         audit_admin_change(conn, actor, "update_service_item", json!({"code": code, "changes": patch}), now)?;
-        Ok(ServiceItemView { id: item.id, code: item.code, name, department_code: department.code, active })
+        Ok(ServiceItemView { id: item.id, code: item.code, name, department_code: department.code, active, task_code })
     })
 }
 
@@ -646,4 +677,15 @@ pub fn list_assignments(conn: &mut Conn, filter: &AssignmentFilter) -> AppResult
             effective_to: to.map(rfc3339_local),
         })
         .collect())
+}
+
+/// The district's 区划代码, sent with every record of the provincial feed; audited.
+pub fn set_area_code(conn: &mut Conn, actor: &str, code: &str, now: DateTime<Utc>) -> AppResult<String> {
+    let code = code.trim();
+    crate::domain::exchange::check_area_code(code).map_err(|m| AppError::invalid("area_code", m))?;
+    conn.transaction(|conn| {
+        queries::put_setting(conn, crate::domain::exchange::AREA_CODE_SETTING, code)?;
+        audit_admin_change(conn, actor, "set_area_code", json!({"area_code": code}), now)?;
+        Ok(code.to_owned())
+    })
 }

@@ -171,6 +171,10 @@ fn apply_outcome(
     if request.action == Action::RequestReassign {
         work_orders::record_return(conn, &case, note.unwrap_or_default(), now)?;
     }
+    // The rating's 整改 status as the provincial feed reports it may have moved.
+    if let Some(review_id) = case.review_id {
+        queries::note_exchange_change(conn, review_id, now_db)?;
+    }
     // An upheld appeal takes the review out of the statistics; reopening the case puts it back.
     if outcome.invalidate_review || request.action == Action::Reopen {
         if let Some(review_id) = case.review_id {

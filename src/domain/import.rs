@@ -51,12 +51,14 @@ impl ImportKind {
                 ("parent_code", false, &["上级部门编码", "上级部门"]),
                 ("email", false, &["邮箱", "通知邮箱", "电子邮箱"]),
                 ("active", false, &["是否启用", "启用"]),
+                ("credit_code", false, &["统一社会信用代码", "信用代码"]),
             ],
             ImportKind::ServiceItems => &[
                 ("code", true, &["事项编码", "事项代码", "编码"]),
                 ("name", true, &["事项名称", "名称"]),
                 ("department_code", true, &["部门编码", "实施部门编码"]),
                 ("active", false, &["是否启用", "启用"]),
+                ("task_code", false, &["事项统一编码", "统一编码"]),
             ],
             ImportKind::Windows => &[
                 ("code", true, &["窗口编号", "窗口编码", "编号"]),

@@ -4,6 +4,7 @@ pub mod access;
 pub mod assignment;
 pub mod calendar;
 pub mod case_flow;
+pub mod exchange;
 pub mod grade;
 pub mod import;
 pub mod intake_rules;

@@ -1,5 +1,5 @@
 //! Periodic work inside `serve`: the deadline scanner (with the default ratings due), the
-//! webhook, SMS and mail senders. Each task logs its
+//! webhook, SMS and mail senders, and the push of evaluation records to the province. Each task logs its
 //! own failure and carries on; `HCP_BACKGROUND_JOBS=false` switches them all off.
 
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use crate::intake::default_ratings;
 
 pub const SCAN_EVERY: Duration = Duration::from_secs(60);
 pub const SEND_EVERY: Duration = Duration::from_secs(2);
+/// The provincial platform gets new and changed records once a minute.
+pub const PUSH_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts the tasks on the current actix runtime.
 pub fn spawn(state: Arc<AppState>) {
@@ -89,6 +91,26 @@ pub fn spawn(state: Arc<AppState>) {
                     }
                 }
             });
+        }
+    }
+    if let Some(url) = state.config.province_url.clone() {
+        match crate::adapters::province::client() {
+            Err(e) => tracing::error!(error = %e, "provincial push client could not be built"),
+            Ok(client) => {
+                let push_state = Arc::clone(&state);
+                let target = crate::insight::exchange::PushTarget { url, token: state.config.province_token.clone() };
+                actix_web::rt::spawn(async move {
+                    let mut tick = actix_web::rt::time::interval(PUSH_EVERY);
+                    loop {
+                        tick.tick().await;
+                        match crate::insight::exchange::push_due(&push_state.pool, &client, &target, clock::now()).await {
+                            Ok(report) if report.records > 0 => tracing::info!(batches = report.batches, records = report.records, "evaluations pushed to the provincial platform"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "provincial push round failed"),
+                        }
+                    }
+                });
+            }
         }
     }
     match state.mailer.clone() {

@@ -17,6 +17,8 @@ pub struct Department {
     pub created_at: NaiveDateTime,
     /// False once closed or gone; kept for the history that refers to it.
     pub active: bool,
+    /// 统一社会信用代码, for the provincial feed.
+    pub credit_code: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -39,6 +41,8 @@ pub struct ServiceItem {
     pub created_at: NaiveDateTime,
     /// False once closed or gone; kept for the history that refers to it.
     pub active: bool,
+    /// 事项统一编码, for the provincial feed.
+    pub task_code: Option<String>,
 }
 
 #[derive(Debug, Insertable)]

@@ -136,3 +136,12 @@ pub fn delete_setting(conn: &mut Conn, key: &str) -> QueryResult<()> {
     db_run!(conn, |c| diesel::delete(settings::table.filter(settings::key.eq(key))).execute(c))?;
     Ok(())
 }
+
+/// A rating's record for the provincial feed changed (its case moved): the feed sends it again.
+pub fn note_exchange_change(conn: &mut Conn, review_id: i64, at: chrono::NaiveDateTime) -> QueryResult<()> {
+    use crate::storage::schema::exchange_changes;
+    db_run!(conn, |c| diesel::insert_into(exchange_changes::table)
+        .values((exchange_changes::review_id.eq(review_id), exchange_changes::at.eq(at)))
+        .execute(c))?;
+    Ok(())
+}

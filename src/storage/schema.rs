@@ -16,6 +16,7 @@ diesel::table! {
         email -> Nullable<Text>,
         created_at -> Timestamp,
         active -> Bool,
+        credit_code -> Nullable<Text>,
     }
 }
 
@@ -27,6 +28,7 @@ diesel::table! {
         department_id -> BigInt,
         created_at -> Timestamp,
         active -> Bool,
+        task_code -> Nullable<Text>,
     }
 }
 
@@ -391,6 +393,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    exchange_changes (seq) {
+        seq -> BigInt,
+        review_id -> BigInt,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
 
@@ -434,4 +444,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_co_departments,
     case_returns,
     sms_outbox,
+    exchange_changes,
 );

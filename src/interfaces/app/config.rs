@@ -40,6 +40,9 @@ pub struct Config {
     pub webhook_max_attempts: i32,
     /// The SMS gateway of `HCP_SMS_URL` and its companions; `None`: messages wait in the outbox.
     pub sms: Option<crate::adapters::sms::gateway::SmsSettings>,
+    /// Where the push job sends the evaluation records (`HCP_PROVINCE_URL`), and its token.
+    pub province_url: Option<String>,
+    pub province_token: Option<String>,
 }
 
 /// A variable that is set but unusable, named with what it should be.
@@ -105,6 +108,10 @@ struct Environment {
     #[arg(long, env = "HCP_SMS_MAX_ATTEMPTS", value_name = "HCP_SMS_MAX_ATTEMPTS",
         default_value_t = crate::adapters::sms::gateway::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=100))]
     sms_max_attempts: i32,
+    #[arg(long, env = "HCP_PROVINCE_URL", value_name = "HCP_PROVINCE_URL")]
+    province_url: Option<String>,
+    #[arg(long, env = "HCP_PROVINCE_TOKEN", value_name = "HCP_PROVINCE_TOKEN", hide_env_values = true)]
+    province_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +166,13 @@ impl Config {
         // An empty text variable is unset, as before clap read them.
         let text = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         let bind = bind_override.unwrap_or(env.bind);
+        let province_url = text(env.province_url);
+        if let Some(url) = &province_url {
+            let parsed = url::Url::parse(url).map_err(|e| ConfigError(format!("HCP_PROVINCE_URL {url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError(format!("HCP_PROVINCE_URL {url:?}: an http:// or https:// address")));
+            }
+        }
         let public_url = match text(env.public_url) {
             Some(url) => url,
             // Links in mails and SMS would point at this machine's own loopback address.
@@ -190,6 +204,8 @@ impl Config {
             log_json: env.log_format == "json",
             metrics_bind: env.metrics_bind,
             webhook_max_attempts: env.webhook_max_attempts,
+            province_url,
+            province_token: text(env.province_token),
             sms: match text(env.sms_url) {
                 None => None,
                 Some(url) => Some(

@@ -142,6 +142,16 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Write the provincial feed's evaluation records after a cursor as JSON lines (what `GET
+    /// /api/v1/exchange/evaluations` pages through); prints the cursor to go on from.
+    ExportEvaluations {
+        /// The cursor to start after (a `next_cursor`); none for the beginning.
+        #[arg(long)]
+        after: Option<String>,
+        /// The JSON-lines file to write; must not exist yet.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Retire the rating-link key and sign with a new one: HCP_NEW_SECRET's value, or without it
     /// a random key the database keeps. Links signed with the old key keep working until they
     /// expire; restart every instance afterwards (with HCP_SECRET set to the new key, if given).
@@ -275,6 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { out } => backup(&out),
+        Command::ExportEvaluations { after, out } => export_evaluations(after.as_deref(), &out),
         Command::RotateSecret => {
             let config = existing_database()?;
             let new_secret = std::env::var("HCP_NEW_SECRET").ok().filter(|v| !v.trim().is_empty());
@@ -336,6 +347,32 @@ fn existing_database() -> anyhow::Result<Config> {
         }
     }
     Ok(config)
+}
+
+fn export_evaluations(after: Option<&str>, out: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut cursor = crate::insight::exchange::Cursor::parse(after).map_err(|e| anyhow::anyhow!("--after: {e}"))?;
+    let state = AppState::bootstrap(existing_database()?)?;
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(out).map_err(|e| anyhow::anyhow!("{}: {e} (the file must not exist yet)", out.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let mut conn = state.conn()?;
+    let now = crate::clock::now();
+    let mut written = 0u64;
+    loop {
+        let page = crate::insight::exchange::evaluations(&mut conn, cursor, crate::insight::exchange::MAX_PAGE, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(next) = page.next_cursor else { break };
+        for record in &page.items {
+            serde_json::to_writer(&mut writer, record)?;
+            writer.write_all(b"\n")?;
+        }
+        written += page.items.len() as u64;
+        cursor = crate::insight::exchange::Cursor::parse(Some(&next)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("export-evaluations: {written} records…");
+    }
+    writer.flush()?;
+    eprintln!("export-evaluations: {written} records written to {}; go on with --after {cursor}", out.display());
+    println!("{}", serde_json::json!({"records": written, "next_cursor": cursor.to_string()}));
+    Ok(())
 }
 
 fn backup(out: &std::path::Path) -> anyhow::Result<()> {

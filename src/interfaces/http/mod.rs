@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod analysis;
 pub mod cases;
+pub mod exchange;
 pub mod extract;
 mod times;
 pub mod intake;
@@ -129,7 +130,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/rankings").route(web::get().to(reports::get_rankings)))
                 .service(resource("/reports/monthly").route(web::get().to(reports::get_monthly_report)))
                 .service(resource("/exports/cases").route(web::get().to(reports::export_cases)))
-                .service(resource("/public/reviews").route(web::get().to(reports::public_reviews))),
+                .service(resource("/public/reviews").route(web::get().to(reports::public_reviews)))
+                .service(resource("/exchange/evaluations").route(web::get().to(exchange::evaluations)))
+                .service(resource("/district").route(web::get().to(exchange::get_district)).route(web::put().to(exchange::put_district))),
         )
         .service(
             web::scope("/open311/v2")

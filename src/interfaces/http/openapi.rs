@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, analysis, cases, intake, reports, rules_admin, webhooks, workflow};
+use super::{admin, analysis, cases, exchange, intake, reports, rules_admin, webhooks, workflow};
 
 struct Security;
 
@@ -31,6 +31,7 @@ impl Modify for Security {
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,
         reports::get_stats, reports::get_rankings, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
+        exchange::evaluations, exchange::get_district, exchange::put_district,
         reports::open311_services, reports::open311_requests, reports::open311_request,
     ),
     modifiers(&Security)
