@@ -153,12 +153,43 @@ fn built_in_models_from_any_directory_and_the_start_says_what_it_uses() {
     assert!(!log.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {log:?}");
     assert!(log.contains("complaint router loaded") && log.contains("model=built-in"), "{log}");
     assert!(log.contains("haochaping starting") && log.contains("h.db") && log.contains("public_url=http"), "{log}");
+    assert_eq!(log.matches("haochaping starting").count(), 1, "said once: {log}");
+    // Commands that do not start the whole service say it too, once.
+    let mut migrate = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    let out = migrate.arg("migrate").current_dir(elsewhere.path()).env("DATABASE_URL", &url).env("RUST_LOG", "info").output().expect("migrate");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(log.matches("haochaping starting").count(), 1, "{log}");
+    assert!(log.contains("h.db") && log.contains("models=built-in"), "{log}");
     // HCP_NLP_DIR overrides what it holds: here the stop words, and no router (routing off).
     let models = tempfile::tempdir().expect("models");
     std::fs::write(models.path().join("stopwords.txt"), "的\n了\n").expect("stop words");
     let log = run(Some(models.path()));
     assert!(log.contains("stopwords.txt") && log.contains("HCP_NLP_DIR set"), "{log}");
     assert!(log.contains("no complaint router"), "{log}");
+    // The text commands take HCP_NLP_DIR as well: a stop word of its file is gone from the terms.
+    let input = elsewhere.path().join("texts.csv");
+    let mut csv = String::from("text\n");
+    for i in 0..12 {
+        csv.push_str(&format!("窗口排队时间太长等了{i}个小时\n材料清单说明不清楚反复跑腿{i}次\n"));
+    }
+    std::fs::write(&input, csv).expect("csv");
+    let cluster = |nlp_dir: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+        command.args(["cluster", "--input", "texts.csv", "--k", "2", "--out", "out.csv"]).current_dir(elsewhere.path()).env("RUST_LOG", "info").env_remove("HCP_NLP_DIR");
+        if let Some(d) = nlp_dir {
+            command.env("HCP_NLP_DIR", d);
+        }
+        let out = command.output().expect("cluster");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (built_in, log) = cluster(None);
+    assert!(log.contains("haochaping starting") && log.contains("models=built-in"), "{log}");
+    std::fs::write(models.path().join("stopwords.txt"), "窗口\n排队\n材料\n清单\n").expect("stop words");
+    let (overridden, log) = cluster(Some(models.path()));
+    assert!(log.contains("HCP_NLP_DIR set"), "{log}");
+    let terms = |summary: &str| summary.lines().filter(|l| l.starts_with("cluster ")).collect::<Vec<_>>().join("\n");
+    assert!(terms(&built_in).contains("窗口") && !terms(&overridden).contains("窗口"), "the override's stop word is gone from the terms: {built_in} / {overridden}");
 }
 
 /// Issue 17 item 7: `HCP_BIND` takes a host name.

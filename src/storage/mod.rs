@@ -374,13 +374,19 @@ pub fn table_counts(conn: &mut Conn) -> QueryResult<TableCounts> {
 /// Rows an operator put in: master data, accounts, keys, 办件 and complaints (what the
 /// service seeds by itself at start — calendars, tag sets — is not counted).
 pub fn operator_rows(conn: &mut Conn) -> QueryResult<i64> {
-    use schema::{api_keys, complaints, departments, transactions, users};
+    use schema::{api_keys, assignments, complaints, departments, service_items, sms_outbox, staff, transactions, users, webhooks, windows};
     let mut total = 0;
     total += db_run!(conn, |c| departments::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| service_items::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| windows::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| staff::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| assignments::table.count().get_result::<i64>(c))?;
     total += db_run!(conn, |c| users::table.count().get_result::<i64>(c))?;
     total += db_run!(conn, |c| api_keys::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| webhooks::table.count().get_result::<i64>(c))?;
     total += db_run!(conn, |c| transactions::table.count().get_result::<i64>(c))?;
     total += db_run!(conn, |c| complaints::table.count().get_result::<i64>(c))?;
+    total += db_run!(conn, |c| sms_outbox::table.count().get_result::<i64>(c))?;
     Ok(total)
 }
 

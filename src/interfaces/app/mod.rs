@@ -133,7 +133,7 @@ impl AppState {
 
 /// Seeds each official year not yet in the database; an admin's edit of a year is kept.
 /// A database URL for the log: the password, if any, left out.
-fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

@@ -87,7 +87,7 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
     if held > 0 {
         anyhow::bail!(
             "serve --demo seeds only an empty database, and {} already holds {held} rows of real data \
-             (departments, users, keys, 办件 or complaints). Start the demo on a new file \
+             (master data, users, keys, webhooks, 办件, complaints or messages). Start the demo on a new file \
              (DATABASE_URL=sqlite://demo.db haochaping serve --demo) or serve this one without --demo.",
             state.config.database_url
         );

@@ -195,7 +195,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What a command that does not start the whole service uses, said once at its start, as
+/// `serve` and the others say it from `AppState::bootstrap`.
+fn announce(database: bool) -> anyhow::Result<()> {
+    let nlp_dir = std::env::var_os("HCP_NLP_DIR").filter(|d| !d.is_empty()).map(std::path::PathBuf::from);
+    if let Some(dir) = &nlp_dir {
+        let taken = crate::adapters::nlp::tokenize::Tokenizer::override_from(dir);
+        tracing::info!(nlp_dir = %dir.display(), overrides = ?taken, "HCP_NLP_DIR set: its files override the built-in ones");
+    }
+    let models = nlp_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "built-in".into());
+    if database {
+        let config = Config::from_env(None)?;
+        tracing::info!(database = %crate::interfaces::app::redacted(&config.database_url), models = %models, public_url = %config.public_url, "haochaping starting");
+    } else {
+        tracing::info!(models = %models, "haochaping starting (no database)");
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Migrate | Command::Backup { .. } | Command::RotateSecret => announce(true)?,
+        Command::Cluster { .. } | Command::TrainRouter { .. } | Command::Route { .. } => announce(false)?,
+        _ => {}
+    }
     match cli.command {
         Command::Migrate => {
             let config = Config::from_env(None)?;
