@@ -92,6 +92,29 @@ async fn bad_bodies_are_refused_cleanly(app: TestApp) {
     assert_eq!(status, 422, "{body}");
     let r = app.client.delete(app.url("/api/v1/reviews")).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"), "a 405 says what is allowed");
+    let r = app.client.delete(app.url("/api/v1/departments")).send().await.expect("send");
+    assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET, POST"));
+    // The OpenAPI document is the contract: every operation documents its failures, with the
+    // error schema, and the SLA list says what it answers.
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let responses = op["responses"].as_object().expect("responses");
+            for code in ["400", "429", "503"] {
+                assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{method} {path}");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("413") && responses.contains_key("415") && responses.contains_key("422"), "{method} {path}");
+            }
+        }
+    }
+    let entry = &doc["components"]["schemas"]["SlaPolicyEntry"]["properties"];
+    assert!(entry.get("source").is_some() && entry.get("is_default").is_some(), "{entry}");
+    assert_eq!(doc["components"]["schemas"]["Role"]["enum"], json!(["admin", "supervisor", "department", "integration"]), "the texts, not the Rust names");
     // A complaint whose case cannot be opened (unknown transaction) leaves no complaint row.
     let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "other", "external_no": "E1", "content": "x",
         "received_at": "2026-11-21T09:00:00+08:00", "transaction_no": "NOPE"})).await;

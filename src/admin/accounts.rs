@@ -277,10 +277,13 @@ pub fn list_users(conn: &mut Conn) -> AppResult<Vec<UserListItem>> {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub role: Option<Role>,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub department_code: Option<String>,
+    #[schema(max_length = 254, pattern = r"^$|^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f@]*@[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
     pub active: Option<bool>,
     /// A new password (at least 8 characters); the user's sessions end.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 

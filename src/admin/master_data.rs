@@ -117,11 +117,14 @@ pub fn list_departments(conn: &mut Conn, filter: &ListFilter) -> AppResult<Vec<D
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentPatch {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
+    #[schema(max_length = 254, pattern = r"^$|^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f@]*@[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
     pub parent_code: Option<String>,
     pub active: Option<bool>,
     /// 统一社会信用代码 (18 characters, its check character verified); empty clears it.
+    #[schema(pattern = "^$|^[0-9A-HJ-NPQRTUWXY]{18}$")]
     pub credit_code: Option<String>,
 }
 
@@ -531,10 +534,12 @@ fn new_or_current_department(conn: &mut Conn, named: Option<&str>, current_id: i
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceItemPatch {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     pub department_code: Option<String>,
     pub active: Option<bool>,
     /// 事项统一编码 (up to 50 letters, digits or -); empty clears it.
+    #[schema(pattern = "^$|^[0-9A-Za-z-]{1,50}$")]
     pub task_code: Option<String>,
 }
 
@@ -567,7 +572,9 @@ pub fn update_service_item(conn: &mut Conn, actor: &str, code: &str, patch: &Ser
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowPatch {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub hall: Option<String>,
     pub active: Option<bool>,
 }
@@ -596,6 +603,7 @@ pub fn update_window(conn: &mut Conn, actor: &str, code: &str, patch: &WindowPat
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffPatch {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     pub department_code: Option<String>,
     pub active: Option<bool>,

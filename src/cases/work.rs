@@ -468,18 +468,24 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFilter {
+    #[param(value_type = Option<crate::domain::case_flow::CaseState>)]
     pub state: Option<String>,
     /// Department code.
     pub department: Option<String>,
     /// `due_soon` or `overdue`.
+    #[param(pattern = "^(due_soon|overdue)$")]
     pub alert: Option<String>,
     /// `review` or a complaint source.
+    #[param(pattern = "^(review|hotline_12345|state_council|unresolved_window|other)$")]
     pub source: Option<String>,
     /// `requested` lists cases whose extension waits for a supervisor's decision.
+    #[param(value_type = Option<crate::domain::case_flow::Extension>)]
     pub extension: Option<String>,
     /// `true` lists cases in `feedback` whose department asked for reassignment this cycle.
     pub reassign_requested: Option<bool>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

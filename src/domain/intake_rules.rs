@@ -15,7 +15,7 @@ macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         // Stored as its text: `storage::sql_enums` reads and writes it, refusing unknown text.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[derive(::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow)]
         #[diesel(sql_type = ::diesel::sql_types::Text)]
         pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
@@ -31,6 +31,19 @@ macro_rules! string_enum {
                 match text { $($text => Some($name::$variant),)+ _ => None }
             }
         }
+
+        // Written out rather than derived: the derive does not see the `serde(rename)` a macro
+        // passes it, and would document the variants' Rust names instead of the texts.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::new(utoipa::openapi::schema::Type::String))
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaPolicy {
+    #[schema(minimum = 1, maximum = 120)]
     pub feedback_days: u32,
+    #[schema(minimum = 1, maximum = 120)]
     pub reply_days: u32,
+    #[schema(minimum = 1, maximum = 120)]
     pub extended_reply_days: u32,
+    #[schema(minimum = 1, maximum = 120)]
     pub supervision_days: u32,
 }
 

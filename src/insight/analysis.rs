@@ -26,8 +26,10 @@ pub struct AnalysisRequest {
     /// Last day, `YYYY-MM-DD` (inclusive).
     pub to: Option<NaiveDate>,
     /// `reviews`, `complaints` or `all` (default `reviews`).
+    #[schema(pattern = "^(reviews|complaints|all)$")]
     pub source: Option<String>,
     /// For reviews: `bad` (1–2 stars, default) or `all`.
+    #[schema(pattern = "^(bad|all)$")]
     pub grade: Option<String>,
     /// A number of clusters, or `"auto"` (default).
     pub k: Option<serde_json::Value>,

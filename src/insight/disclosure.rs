@@ -18,11 +18,14 @@ use crate::storage::Conn;
 #[serde(deny_unknown_fields)]
 pub struct PublicQuery {
     /// `bad` for 差评 only; default all grades.
+    #[param(pattern = "^(bad|all)$")]
     pub grade: Option<String>,
     /// A department code.
     pub department: Option<String>,
     /// 1-based page; 20 per page unless `per_page` (at most 100) says otherwise.
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 

@@ -61,11 +61,15 @@ pub fn services(conn: &mut Conn) -> AppResult<Vec<Service>> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct RequestQuery {
     /// Comma-separated case ids.
+    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18})*$")]
     pub service_request_id: Option<String>,
     pub service_code: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     pub start_date: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     pub end_date: Option<String>,
     /// `open` or `closed`.
+    #[param(pattern = "^(open|closed)$")]
     pub status: Option<String>,
     /// Open311 endpoints take a jurisdiction; there is one here.
     pub jurisdiction_id: Option<String>,

@@ -84,9 +84,13 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, caller: Caller
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub parent_code: Option<String>,
+    #[schema(max_length = 254, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f@]*@[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
 }
 
@@ -195,8 +199,11 @@ pub async fn patch_staff(state: web::Data<AppState>, caller: Caller, staff_no: w
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceItemRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub department_code: String,
 }
 
@@ -215,8 +222,11 @@ pub async fn create_service_item(state: web::Data<AppState>, caller: Caller, bod
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub hall: String,
 }
 
@@ -233,8 +243,11 @@ pub async fn create_window(state: web::Data<AppState>, caller: Caller, body: web
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub staff_no: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub department_code: String,
 }
 
@@ -253,8 +266,11 @@ pub async fn create_staff(state: web::Data<AppState>, caller: Caller, body: web:
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub window_code: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub staff_no: String,
+    #[schema(min_items = 1, max_items = 500)]
     pub service_item_codes: Vec<String>,
     #[serde(deserialize_with = "times::effective_from")]
     pub effective_from: DateTime<FixedOffset>,
@@ -310,6 +326,7 @@ pub async fn list_assignments(state: web::Data<AppState>, caller: Caller, query:
 pub struct AssignmentPatch {
     /// Required; `null` clears the end. An explicit field, so a forgotten one never reopens it.
     #[serde(deserialize_with = "times::effective_to_opt")]
+    #[schema(required = true)]
     pub effective_to: Option<DateTime<FixedOffset>>,
 }
 
@@ -327,11 +344,16 @@ pub async fn patch_assignment(state: web::Data<AppState>, caller: Caller, id: we
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     /// `admin`, `supervisor` or `department`.
+    #[schema(value_type = crate::domain::access::Role)]
     pub role: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub department_code: Option<String>,
+    #[schema(max_length = 254, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f@]*@[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
 }
 
@@ -369,8 +391,10 @@ pub async fn create_user(state: web::Data<AppState>, caller: Caller, body: web::
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub name: String,
     /// Optional; a key is always `integration`.
+    #[schema(value_type = Option<String>, pattern = "^integration$")]
     pub role: Option<String>,
 }
 
@@ -468,6 +492,7 @@ pub async fn verify_audit(state: web::Data<AppState>, caller: Caller) -> AppResu
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// departments, service-items, windows, staff, assignments or transactions.
+    #[param(pattern = "^(departments|service-items|windows|staff|assignments|transactions)$")]
     pub kind: String,
     /// Check every row and report, write nothing (default false).
     pub dry_run: Option<bool>,

@@ -72,6 +72,7 @@ pub async fn put_label_map(state: web::Data<AppState>, caller: Caller, body: web
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestBody {
+    #[schema(max_length = 10000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub text: String,
 }
 

@@ -15,7 +15,8 @@ use super::extract::Caller;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
-    /// The `next_cursor` of the last page read; none for the beginning.
+    /// The `next_cursor` of the last page read; none (or empty) for the beginning.
+    #[param(pattern = "^$|^[0-9]{1,18}\\.[0-9]{1,18}$")]
     pub after: Option<String>,
     /// Records per page, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -42,12 +43,18 @@ pub async fn evaluations(state: web::Data<AppState>, caller: Caller, query: web:
     Ok(HttpResponse::Ok().json(FeedPage { items: page.items, next_cursor: page.next_cursor }))
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct District {
+    /// 区划代码: 6, 9 or 12 digits; null until an admin sets it.
+    pub area_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DistrictBody {
     /// 区划代码: 6, 9 or 12 digits.
     #[schema(pattern = "^([0-9]{6}|[0-9]{9}|[0-9]{12})$")]
-    pub area_code: Option<String>,
+    pub area_code: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/district", responses((status = 200, body = District)), security(("bearer" = [])))]
@@ -57,11 +64,11 @@ pub async fn get_district(state: web::Data<AppState>, caller: Caller) -> AppResu
     Ok(HttpResponse::Ok().json(District { area_code }))
 }
 
-#[utoipa::path(put, path = "/api/v1/district", request_body = District,
+#[utoipa::path(put, path = "/api/v1/district", request_body = DistrictBody,
     responses((status = 200, body = District), (status = 422, description = "not a 区划代码")), security(("bearer" = [])))]
-pub async fn put_district(state: web::Data<AppState>, caller: Caller, body: web::Json<District>) -> AppResult<HttpResponse> {
+pub async fn put_district(state: web::Data<AppState>, caller: Caller, body: web::Json<DistrictBody>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin])?;
-    let (actor, code) = (caller.0.actor_label(), body.into_inner().area_code.unwrap_or_default());
+    let (actor, code) = (caller.0.actor_label(), body.into_inner().area_code);
     let area_code = state.db(move |conn, _| crate::admin::master_data::set_area_code(conn, &actor, &code, clock::now())).await?;
     Ok(HttpResponse::Ok().json(District { area_code: Some(area_code) }))
 }

@@ -26,14 +26,22 @@ fn parse_channel(text: &str) -> AppResult<Channel> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub transaction_no: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub service_item_code: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub window_code: Option<String>,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub staff_no: Option<String>,
+    #[schema(value_type = crate::domain::intake_rules::Channel)]
     pub channel: String,
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub applicant_name: Option<String>,
+    #[schema(max_length = 32, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub applicant_phone: Option<String>,
     /// Where the reply to a bad review is mailed, when the applicant gave one.
+    #[schema(max_length = 254, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f@]*@[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub applicant_email: Option<String>,
     #[serde(default, deserialize_with = "times::accepted_at_opt")]
     pub accepted_at: Option<DateTime<FixedOffset>>,
@@ -89,14 +97,17 @@ fn created(state: &AppState, transaction_no: String) -> TransactionCreated {
 
 /// Items in one `POST /api/v1/transactions/batch` at most.
 pub const MAX_BATCH_ITEMS: usize = 1_000;
-/// Its body at most: 1 000 items of up to 1 KB each (a full item with long names is ~600 B).
-pub const BATCH_BODY_BYTES: usize = 1 << 20;
+/// Its body at most: 1 000 items of up to 8 KB each (a full item with long names is ~600 B), so
+/// that a batch of too many items is told so (422) rather than refused for its size.
+pub const BATCH_BODY_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionBatchRequest {
-    /// Up to 1 000 transactions, each as `POST /api/v1/transactions` takes it.
-    #[schema(value_type = Vec<TransactionRequest>, max_items = 1000)]
+    /// 1 to 1 000 transactions, each as `POST /api/v1/transactions` takes it
+    /// (`TransactionRequest`). Each is checked on its own: one that does not fit gets its own
+    /// `400`/`422` result while the others are stored, so the array takes any objects.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1000)]
     pub items: Vec<serde_json::Value>,
 }
 
@@ -131,6 +142,10 @@ pub async fn create_transactions_batch(state: web::Data<AppState>, caller: Calle
     let items = body.into_inner().items;
     if items.is_empty() || items.len() > MAX_BATCH_ITEMS {
         return Err(AppError::invalid("items", format!("{} items; send 1 to {MAX_BATCH_ITEMS}", items.len())));
+    }
+    // Not even an object: the batch itself is malformed (its schema says objects).
+    if let Some(index) = items.iter().position(|item| !item.is_object()) {
+        return Err(AppError::invalid("items", format!("item {index} is not an object")));
     }
     // Each item is read on its own, so one malformed item is refused alone.
     let parsed: Vec<AppResult<TransactionCommand>> = items
@@ -245,16 +260,25 @@ pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller:
 #[serde(deny_unknown_fields)]
 pub struct ComplaintRequest {
     /// `hotline_12345`, `state_council`, `unresolved_window` or `other`.
+    #[schema(value_type = crate::domain::intake_rules::ComplaintSource)]
     pub source: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub external_no: String,
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub title: Option<String>,
+    #[schema(min_length = 1, max_length = 10000, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub content: String,
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub contact_name: Option<String>,
+    #[schema(max_length = 32, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub contact_phone: Option<String>,
     #[serde(deserialize_with = "times::received_at")]
     pub received_at: DateTime<FixedOffset>,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub department_code: Option<String>,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub service_item_code: Option<String>,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub transaction_no: Option<String>,
     /// 承诺时限: the reply time the work order promises (RFC 3339, after `received_at`); it
     /// replaces the SLA's reply deadline. Not with `committed_working_days`.

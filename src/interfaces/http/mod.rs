@@ -30,13 +30,42 @@ use crate::error::AppError;
 /// Largest request body accepted anywhere (SPEC: bodies over 64 KiB get 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A resource whose unsupported methods answer 405 in the JSON error format.
+/// A resource whose unsupported methods answer 405 in the JSON error format, with the `Allow`
+/// header listing the methods it has (RFC 9110).
 fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        HttpResponse::MethodNotAllowed().json(serde_json::json!({
+    web::resource(path).default_service(web::to(|req: actix_web::HttpRequest| async move {
+        let allow = req.match_pattern().and_then(|pattern| allowed_methods().get(&pattern).cloned()).unwrap_or_else(|| "GET".to_owned());
+        HttpResponse::MethodNotAllowed().insert_header(("Allow", allow)).json(serde_json::json!({
             "error": {"code": "method_not_allowed", "message": "this method is not supported here"}
         }))
     }))
+}
+
+/// The methods of each documented route, read once from the OpenAPI document (which
+/// `tests/access.rs` keeps in step with the routes); `/healthz` and `/metrics` are GET only.
+fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
+    static ALLOWED: std::sync::OnceLock<std::collections::HashMap<String, String>> = std::sync::OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        use utoipa::OpenApi;
+        openapi::ApiDoc::openapi()
+            .paths
+            .paths
+            .into_iter()
+            .map(|(path, item)| {
+                let methods: Vec<&str> = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, has)| has.then_some(m))
+                .collect();
+                (path, methods.join(", "))
+            })
+            .collect()
+    })
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -33,11 +33,14 @@ fn this_month() -> String {
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// `YYYY-MM-DD` (inclusive, Beijing time) or RFC 3339; default: the first of this month.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
     /// `YYYY-MM-DD` (inclusive) or RFC 3339; default: today.
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
     /// department, service_item, window, staff, channel, month or tag (差评分项: reviews per tag);
     /// default: totals only.
+    #[param(pattern = "^(department|service_item|window|staff|channel|month|tag)$")]
     pub group_by: Option<String>,
     /// One department's figures only (a department's own staff see only theirs anyway).
     pub department_code: Option<String>,
@@ -73,10 +76,13 @@ pub async fn get_stats(state: web::Data<AppState>, caller: Caller, query: web::Q
 #[serde(deny_unknown_fields)]
 pub struct RankingQuery {
     /// `YYYY-MM`; default this month.
+    #[param(pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
     /// `department` (default) or `window`.
+    #[param(pattern = "^(department|window)$")]
     pub by: Option<String>,
     /// Ratings a group needs in the month to be ranked (default 30).
+    #[param(minimum = 1, maximum = 1000000)]
     pub min_ratings: Option<i64>,
 }
 
@@ -108,9 +114,12 @@ pub async fn get_rankings(state: web::Data<AppState>, caller: Caller, query: web
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// `YYYY-MM`
+    #[param(pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$")]
     pub month: String,
     /// html (default), csv or xlsx
+    #[param(pattern = "^(html|csv|xlsx)$")]
     pub format: Option<String>,
+    #[param(minimum = 1, maximum = 1000000)]
     pub min_ratings: Option<i64>,
 }
 
@@ -141,7 +150,9 @@ pub async fn get_monthly_report(state: web::Data<AppState>, caller: Caller, quer
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// Cases opened from this day (`YYYY-MM-DD`, inclusive); default the first of this month.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
 }
 

@@ -70,7 +70,24 @@ pub async fn put_calendar(state: web::Data<AppState>, caller: Caller, year: web:
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(get, path = "/api/v1/sla-policies", responses((status = 200, body = [SlaPolicyView])), security(("bearer" = [])))]
+/// `SlaPolicyView` as it serialises: the policy's days flattened beside `source`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SlaPolicyEntry {
+    source: String,
+    /// Working days to verify (核实).
+    feedback_days: u32,
+    /// Working days to reply.
+    reply_days: u32,
+    /// Working days to reply once an extension is granted.
+    extended_reply_days: u32,
+    /// Working days for the supervisor's audit.
+    supervision_days: u32,
+    /// True when no policy was set and the default applies.
+    is_default: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/sla-policies", responses((status = 200, body = [SlaPolicyEntry])), security(("bearer" = [])))]
 pub async fn list_sla_policies(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor, Role::Department])?;
     let list = state.db(|conn, state| {
@@ -82,7 +99,7 @@ pub async fn list_sla_policies(state: web::Data<AppState>, caller: Caller) -> Ap
 }
 
 #[utoipa::path(put, path = "/api/v1/sla-policies/{source}", params(("source" = String, Path)), request_body = SlaPolicy,
-    responses((status = 200, body = SlaPolicyView)), security(("bearer" = [])))]
+    responses((status = 200, body = SlaPolicyEntry)), security(("bearer" = [])))]
 pub async fn put_sla_policy(state: web::Data<AppState>, caller: Caller, source: web::Path<String>, body: web::Json<SlaPolicy>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin])?;
     let source = source.into_inner();
@@ -139,6 +156,7 @@ pub async fn get_tag_sets(state: web::Data<AppState>, caller: Caller, query: web
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagSetBody {
+    #[schema(min_items = 1, max_items = 30)]
     pub tags: Vec<String>,
 }
 

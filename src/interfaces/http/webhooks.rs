@@ -16,12 +16,13 @@ use super::extract::Caller;
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Where events are POSTed: http(s), at most 2 000 characters.
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$")]
     pub url: String,
     /// case.opened, case.state_changed, case.replied, case.closed, case.alert, complaint.merged.
     #[schema(min_items = 1)]
+    #[schema(value_type = Vec<crate::domain::webhook_events::WebhookEvent>)]
     pub events: Vec<String>,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
 }
 

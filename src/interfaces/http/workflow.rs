@@ -25,10 +25,13 @@ use super::extract::Caller;
 pub struct ActionBody {
     /// verify, rectify, reply, approve, send_back, appeal, uphold_appeal, dismiss_appeal,
     /// request_extension, grant_extension, deny_extension, request_reassign, reassign, reopen
+    #[schema(pattern = "^(verify|rectify|reply|approve|send_back|appeal|uphold_appeal|dismiss_appeal|request_extension|grant_extension|deny_extension|request_reassign|reassign|reopen)$")]
     pub action: String,
     /// The contact record, measures, reply text or reason; required where the action needs one.
+    #[schema(max_length = 4000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub note: Option<String>,
     /// Target department of `reassign`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub department_code: Option<String>,
 }
 
@@ -59,7 +62,9 @@ pub async fn act_on_case(state: web::Data<AppState>, caller: Caller, id: web::Pa
 #[serde(deny_unknown_fields)]
 pub struct AlertFilter {
     /// `due_soon`, `overdue` or `escalated`.
+    #[param(value_type = Option<crate::domain::sla::AlertLevel>)]
     pub level: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Also alerts on deadlines that no longer apply (answered, extended, reassigned cases).
     pub history: Option<bool>,
