@@ -112,6 +112,11 @@ async fn bad_bodies_are_refused_cleanly(app: TestApp) {
             }
         }
     }
+    // JSON Schema's integers: 5.0 is one, 4.5 is not.
+    let (status, body) = app.put("/api/v1/rating-policy", &d.admin, &json!({"enabled": false, "default_after_days": 15.0, "default_stars": 5.0})).await;
+    assert_eq!((status, body["default_stars"].clone()), (200, json!(5)), "{body}");
+    let (status, _) = app.put("/api/v1/rating-policy", &d.admin, &json!({"enabled": false, "default_after_days": 15, "default_stars": 4.5})).await;
+    assert_eq!(status, 400);
     let entry = &doc["components"]["schemas"]["SlaPolicyEntry"]["properties"];
     assert!(entry.get("source").is_some() && entry.get("is_default").is_some(), "{entry}");
     assert_eq!(doc["components"]["schemas"]["Role"]["enum"], json!(["admin", "supervisor", "department", "integration"]), "the texts, not the Rust names");

@@ -26,6 +26,9 @@ fn check_url(text: &str) -> AppResult<String> {
     if text.chars().count() > MAX_URL_CHARS {
         return Err(AppError::invalid("url", format!("at most {MAX_URL_CHARS} characters")));
     }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::invalid("url", "no spaces or control characters (percent-encode them)"));
+    }
     let url = url::Url::parse(text).map_err(|e| AppError::invalid("url", format!("not an absolute URL ({e}); e.g. https://12345.example.gov.cn/hcp/events")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(AppError::invalid("url", "an http:// or https:// address with a host"));

@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod grade;
 pub mod import;
 pub mod intake_rules;
+pub mod json_numbers;
 pub mod masking;
 pub mod quiet_hours;
 pub mod rating_policy;

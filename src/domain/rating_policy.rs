@@ -15,9 +15,11 @@ pub struct RatingPolicy {
     pub enabled: bool,
     /// Calendar days after completion (办结) before the default rating is given.
     #[schema(minimum = 1, maximum = 365)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub default_after_days: u32,
     /// The grade given: 3 (基本满意) to 5 (非常满意). A default is never a 差评: nobody complained.
     #[schema(minimum = 3, maximum = 5)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub default_stars: u8,
 }
 

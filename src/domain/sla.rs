@@ -11,12 +11,16 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct SlaPolicy {
     #[schema(minimum = 1, maximum = 120)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub feedback_days: u32,
     #[schema(minimum = 1, maximum = 120)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub reply_days: u32,
     #[schema(minimum = 1, maximum = 120)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub extended_reply_days: u32,
     #[schema(minimum = 1, maximum = 120)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub supervision_days: u32,
 }
 

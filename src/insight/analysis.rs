@@ -33,6 +33,7 @@ pub struct AnalysisRequest {
     pub grade: Option<String>,
     /// A number of clusters, or `"auto"` (default).
     pub k: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "crate::domain::json_numbers::integer_opt")]
     pub seed: Option<u64>,
 }
 

@@ -200,6 +200,7 @@ pub async fn create_transactions_batch(state: web::Data<AppState>, caller: Calle
 pub struct ReviewRequest {
     pub transaction_no: String,
     /// 1 非常不满意 … 5 非常满意.
+    #[serde(deserialize_with = "crate::domain::json_numbers::integer")]
     pub stars: i64,
     pub channel: String,
     #[serde(default)]

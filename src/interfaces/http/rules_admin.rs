@@ -156,9 +156,26 @@ pub async fn get_tag_sets(state: web::Data<AppState>, caller: Caller, query: web
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagSetBody {
-    #[schema(min_items = 1, max_items = 30)]
+    /// The band's tags, in the order the rating page shows them; repeats are kept once.
+    #[schema(value_type = Vec<TagText>, min_items = 1, max_items = 30)]
     pub tags: Vec<String>,
 }
+
+/// One tag as the schema states it: not blank, at most 32 characters, no control characters.
+pub struct TagText;
+
+impl utoipa::PartialSchema for TagText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::new(utoipa::openapi::schema::Type::String))
+            .min_length(Some(1))
+            .max_length(Some(crate::domain::intake_rules::MAX_TAG_CHARS))
+            .pattern(Some(r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TagText {}
 
 #[utoipa::path(put, path = "/api/v1/tag-sets/{band}", params(("band" = String, Path, description = "bad, basic or good")), request_body = TagSetBody,
     responses((status = 200, body = TagSetView, description = "the band's new version"), (status = 404, description = "no such band"), (status = 422, description = "no tags, too many or too long")),

@@ -16,7 +16,7 @@ use super::extract::Caller;
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Where events are POSTed: http(s), at most 2 000 characters.
-    #[schema(max_length = 2000, pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$")]
+    #[schema(max_length = 2000, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f-\x9f/?#@]+([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$")]
     pub url: String,
     /// case.opened, case.state_changed, case.replied, case.closed, case.alert, complaint.merged.
     #[schema(min_items = 1)]

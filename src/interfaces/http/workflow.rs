@@ -96,6 +96,7 @@ pub struct FollowUpBody {
     /// For `handling`: `satisfied` 满意, `basically_satisfied` 基本满意, `dissatisfied` 不满意.
     pub satisfaction: Option<String>,
     /// For `addendum`: optional new stars.
+    #[serde(default, deserialize_with = "crate::domain::json_numbers::integer_opt")]
     pub stars: Option<i64>,
     pub comment: Option<String>,
 }
@@ -150,6 +151,7 @@ pub async fn create_follow_up(state: web::Data<AppState>, req: actix_web::HttpRe
 pub struct MergeBody {
     /// The duplicate complaints' case ids (1–100), merged into the case of the path.
     #[schema(min_items = 1, max_items = 100)]
+    #[serde(deserialize_with = "crate::domain::json_numbers::integers")]
     pub case_ids: Vec<i64>,
 }
 
