@@ -128,11 +128,15 @@ impl From<DieselError> for AppError {
     fn from(e: DieselError) -> Self {
         match e {
             DieselError::NotFound => AppError::NotFound("not found".into()),
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
-                code: "duplicate",
-                message: format!("already exists ({})", info.message()),
-                details: Map::new(),
-            },
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                // The database's text names tables and columns: it goes to the log, and the
+                // caller hears which field holds a value that is taken.
+                tracing::info!(error = %info.message(), constraint = ?info.constraint_name(), "unique violation");
+                let field = unique_field(info.as_ref());
+                let mut details = Map::new();
+                details.insert("field".into(), json!(field));
+                AppError::Conflict { code: "duplicate", message: format!("a record with this {field} already exists"), details }
+            }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 AppError::invalid("reference", "refers to a record that does not exist")
             }
@@ -166,6 +170,31 @@ fn is_unavailable_message(lowercase: &str) -> bool {
     ["database is locked", "terminating connection", "server closed the connection", "no connection to the server", "could not connect", "disk i/o error"]
         .iter()
         .any(|needle| lowercase.contains(needle))
+}
+
+/// The field a unique violation is about: SQLite says `UNIQUE constraint failed: table.column`
+/// (the first column of a composite key is named), PostgreSQL names the constraint
+/// (`table_column_key`) and the table.
+fn unique_field(info: &dyn diesel::result::DatabaseErrorInformation) -> String {
+    if let Some(columns) = info.message().strip_prefix("UNIQUE constraint failed: ") {
+        if let Some(column) = columns.split(',').next().and_then(|c| c.trim().rsplit('.').next()) {
+            return column.to_owned();
+        }
+    }
+    if let Some(column) = info.column_name() {
+        return column.to_owned();
+    }
+    if let Some(constraint) = info.constraint_name() {
+        let without_table = match info.table_name() {
+            Some(table) => constraint.strip_prefix(table).map(|c| c.trim_start_matches('_')).unwrap_or(constraint),
+            None => constraint,
+        };
+        let column = without_table.strip_suffix("_key").or_else(|| without_table.strip_suffix("_pkey")).unwrap_or(without_table);
+        if !column.is_empty() {
+            return column.to_owned();
+        }
+    }
+    "value".to_owned()
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
@@ -271,6 +300,50 @@ mod tests {
         }
         fn statement_position(&self) -> Option<i32> {
             None
+        }
+    }
+
+    /// A unique violation as either backend words it.
+    struct Unique {
+        message: &'static str,
+        table: Option<&'static str>,
+        constraint: Option<&'static str>,
+    }
+
+    impl diesel::result::DatabaseErrorInformation for Unique {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            self.table
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_unique_violation_names_the_field_never_the_table() {
+        let sqlite = Unique { message: "UNIQUE constraint failed: departments.code", table: None, constraint: None };
+        let postgres = Unique { message: "duplicate key value violates unique constraint \"departments_code_key\"", table: Some("departments"), constraint: Some("departments_code_key") };
+        for info in [sqlite, postgres] {
+            let e = AppError::from(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(info)));
+            let body = e.body().to_string();
+            assert_eq!((e.status_code().as_u16(), e.code()), (409, "duplicate"));
+            assert!(body.contains(r#""field":"code""#), "{body}");
+            assert!(!body.contains("departments") && !body.contains("UNIQUE") && !body.contains("constraint"), "{body}");
         }
     }
 

@@ -252,3 +252,42 @@ async fn mail_goes_over_tls_and_signs_in_as_relays_want() {
         }
     }
 }
+
+on_both_backends!(a_mail_that_uses_up_its_attempts_is_listed_and_sent_again_by_hand);
+
+/// Issue 19 item 6: a mail stops after its attempts (here two), is listed for admins with its
+/// last error (and no address), and goes once it is sent again by hand.
+async fn a_mail_that_uses_up_its_attempts_is_listed_and_sent_again_by_hand(app: TestApp) {
+    let d = app.seed().await;
+    let port = free_port();
+    let mailer = Mailer::from_url(&format!("smtp://127.0.0.1:{port}"), "好差评系统 <noreply@haochaping.test>").expect("mailer").with_max_attempts(2);
+    app.bad_case(&d, "T1").await;
+    let now = clock::now();
+    let first = deliver_due(&app.state.pool, &mailer, now).await.expect("first");
+    assert_eq!((first.failed, first.dead), (1, 0));
+    let second = deliver_due(&app.state.pool, &mailer, now + Duration::seconds(MAX_BACKOFF_SECONDS)).await.expect("second");
+    assert_eq!((second.failed, second.dead), (1, 1));
+    assert_eq!(deliver_due(&app.state.pool, &mailer, now + Duration::hours(1)).await.expect("dead").failed, 0, "a dead letter is not retried");
+
+    assert_eq!(app.get("/api/v1/mail/dead-letters", Some(&d.supervisor)).await.0, 403);
+    let (status, dead) = app.get("/api/v1/mail/dead-letters", Some(&d.admin)).await;
+    assert_eq!(status, 200);
+    let dead = dead.as_array().expect("list").clone();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0]["attempts"].as_i64(), dead[0]["recipients"].as_i64(), dead[0]["kind"].as_str()), (Some(2), Some(1), Some("new_case")));
+    assert!(dead[0]["last_error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(!dead[0].to_string().contains("d1@example.test"), "no address in the list");
+    let page = app.client.get(app.url("/admin/webhooks")).header("Cookie", format!("hcp_session={}", app.state.cookies.sign(&d.admin))).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("邮件死信") && html.contains("重新发送"), "{html}");
+
+    let sink = SmtpSink::start(format!("127.0.0.1:{port}").parse().expect("addr")).await;
+    let id = dead[0]["id"].as_i64().expect("id");
+    let path = format!("/api/v1/mail/dead-letters/{id}/retry");
+    assert_eq!(app.post(&path, Some(&d.admin), &json!({})).await.0, 202);
+    assert_eq!(app.post(&path, Some(&d.admin), &json!({})).await.0, 409, "no longer dead");
+    let sent = deliver_due(&app.state.pool, &mailer, clock::now()).await.expect("sent again");
+    assert_eq!(sent.sent, 1);
+    assert_eq!(sink.mails().len(), 1);
+    assert_eq!(app.get("/api/v1/mail/dead-letters", Some(&d.admin)).await.1, json!([]));
+}

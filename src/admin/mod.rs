@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod import;
+pub mod mail_outbox;
 pub mod master_data;
 pub mod rules;
 pub mod signing_keys;

@@ -57,8 +57,13 @@ pub fn snapshot(conn: &mut Conn, rules: &Rules, now: DateTime<Utc>) -> AppResult
             StageCount { open: find(&open), overdue: find(&overdue), stage: name }
         })
         .collect();
-    let pending: i64 = db_run!(conn, |c| outbox::table.filter(outbox::sent_at.is_null()).count().get_result(c))?;
-    let failing: i64 = db_run!(conn, |c| outbox::table.filter(outbox::sent_at.is_null()).filter(outbox::attempts.gt(0)).count().get_result(c))?;
+    let pending: i64 = db_run!(conn, |c| outbox::table.filter(outbox::sent_at.is_null()).filter(outbox::dead_at.is_null()).count().get_result(c))?;
+    let failing: i64 = db_run!(conn, |c| outbox::table
+        .filter(outbox::sent_at.is_null())
+        .filter(outbox::dead_at.is_null())
+        .filter(outbox::attempts.gt(0))
+        .count()
+        .get_result(c))?;
     let this = local_date(now).year();
     let calendar = [this, this + 1].into_iter().map(|y| (y, rules.calendar.status_of(y) == Some(YearStatus::Official))).collect();
     let hooks_pending: i64 = db_run!(conn, |c| webhook_deliveries::table

@@ -291,6 +291,7 @@ diesel::table! {
         locked_until -> Nullable<Timestamp>,
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        dead_at -> Nullable<Timestamp>,
     }
 }
 

@@ -177,6 +177,9 @@ pub fn all() -> Vec<Endpoint> {
         // No delivery 999999: the admin is let through to an exact 404.
         e("POST", "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", "/api/v1/webhooks/{hook_id}/deliveries/999999/redeliver", NoBody, "401 401 403 403 403 403 403 404"),
         e("DELETE", "/api/v1/webhooks/{id}", "/api/v1/webhooks/{hook_id}", NoBody, "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/mail/dead-letters", "/api/v1/mail/dead-letters", NoBody, "401 401 403 403 403 403 403 ok"),
+        // No mail 999999: the admin is let through to an exact 404.
+        e("POST", "/api/v1/mail/dead-letters/{id}/retry", "/api/v1/mail/dead-letters/999999/retry", NoBody, "401 401 403 403 403 403 403 404"),
         e("POST", "/api/v1/transactions/batch", "/api/v1/transactions/batch", Json(|f| json!({"items": [{"transaction_no": unique_code(f, "TB"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}]})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
         e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),
@@ -241,6 +244,7 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/admin/keys/{id}/revoke", "/admin/keys/{key_id}/revoke", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/webhooks/{id}/deliveries/{delivery}/redeliver", "/admin/webhooks/{hook_id}/deliveries/999999/redeliver", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/webhooks/{id}/delete", "/admin/webhooks/{hook_id}/delete", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/mail/{id}/retry", "/admin/mail/999999/retry", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
         e("GET", "/reports", "/reports", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/reports/monthly", "/reports/monthly?month=2026-11", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),

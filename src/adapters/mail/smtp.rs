@@ -55,7 +55,7 @@ pub fn claim(conn: &mut Conn, now: DateTime<Utc>) -> AppResult<Vec<ClaimedMail>>
     let claimed = match conn {
         Conn::Postgres(c) => diesel::sql_query(
             "UPDATE outbox SET locked_until = $1 WHERE id IN (
-                 SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $2
+                 SELECT id FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $2
                    AND (locked_until IS NULL OR locked_until < $2)
                  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, recipients, subject, body, attempts, case_id",
@@ -67,7 +67,7 @@ pub fn claim(conn: &mut Conn, now: DateTime<Utc>) -> AppResult<Vec<ClaimedMail>>
         // SQLite has one writer at a time, so the UPDATE alone is the claim.
         Conn::Sqlite(c) => diesel::sql_query(
             "UPDATE outbox SET locked_until = ? WHERE id IN (
-                 SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?
+                 SELECT id FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?
                    AND (locked_until IS NULL OR locked_until < ?)
                  ORDER BY id LIMIT ?)
              RETURNING id, recipients, subject, body, attempts, case_id",
@@ -88,8 +88,10 @@ fn mark_sent(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> AppResult<()> {
     Ok(())
 }
 
-fn mark_failed(conn: &mut Conn, mail: &ClaimedMail, error: &str, now: DateTime<Utc>) -> AppResult<()> {
+/// Records a failed attempt: retried after the backoff, or dead-lettered after the last one.
+fn mark_failed(conn: &mut Conn, mail: &ClaimedMail, error: &str, now: DateTime<Utc>, max_attempts: i32) -> AppResult<bool> {
     let attempts = mail.attempts.saturating_add(1);
+    let dead = attempts >= max_attempts;
     let next = clock::to_db(now + backoff(attempts));
     let error: String = error.chars().take(1000).collect();
     db_run!(conn, |c| diesel::update(outbox::table.find(mail.id))
@@ -98,10 +100,15 @@ fn mark_failed(conn: &mut Conn, mail: &ClaimedMail, error: &str, now: DateTime<U
             outbox::next_attempt_at.eq(next),
             outbox::locked_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(Some(&error)),
+            outbox::dead_at.eq(dead.then(|| clock::to_db(now))),
         ))
         .execute(c))?;
-    Ok(())
+    Ok(dead)
 }
+
+/// Attempts before a mail is dead-lettered, unless `HCP_MAIL_MAX_ATTEMPTS` says otherwise:
+/// with the backoff capped at a minute, about an hour and a half of a relay being down.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 100;
 
 /// How to reach the relay, from `HCP_SMTP_URL` and its companions:
 /// `smtp://host[:port]` (plain, port 25; `?tls=required` or `?tls=opportunistic` for STARTTLS),
@@ -132,6 +139,8 @@ pub struct Mailer {
     pub security: Security,
     pub authenticated: bool,
     links: Option<MailLinks>,
+    /// Attempts before a mail is dead-lettered.
+    pub max_attempts: i32,
 }
 
 /// What the links in a mail are made from when it is sent.
@@ -204,10 +213,16 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(user, password.unwrap_or_default()));
         }
         let from: Mailbox = from.parse().map_err(|e| anyhow::anyhow!("HCP_MAIL_FROM: {e}"))?;
-        Ok(Mailer { transport: builder.build(), from, security, authenticated, links: None })
+        Ok(Mailer { transport: builder.build(), from, security, authenticated, links: None, max_attempts: DEFAULT_MAX_ATTEMPTS })
     }
 
     /// Links in mails point at `public_url`; rating links are signed with `signer`.
+    /// Dead-letter a mail after this many attempts (`HCP_MAIL_MAX_ATTEMPTS`).
+    pub fn with_max_attempts(mut self, max_attempts: i32) -> Mailer {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
     pub fn with_links(mut self, public_url: &str, signer: crate::adapters::security::RatingSigner) -> Mailer {
         self.links = Some(MailLinks { public_url: public_url.trim_end_matches('/').to_owned(), signer });
         self
@@ -250,6 +265,8 @@ impl Mailer {
 pub struct DeliveryReport {
     pub sent: u32,
     pub failed: u32,
+    /// Mails that used up their attempts in this round.
+    pub dead: u32,
 }
 
 /// Sends every mail due at `now`, batch after batch, until none is left or one fails.
@@ -276,7 +293,10 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer, now: DateTime<Utc>) -> 
                     report.failed += 1;
                     failed_in_batch = true;
                     tracing::warn!(mail_id = mail.id, attempts = mail.attempts + 1, %error, "mail not sent; will retry");
-                    on_pool(pool, move |conn| mark_failed(conn, &mail, &error, now)).await?;
+                    let max = mailer.max_attempts;
+                    if on_pool(pool, move |conn| mark_failed(conn, &mail, &error, now, max)).await? {
+                        report.dead += 1;
+                    }
                 }
             }
         }

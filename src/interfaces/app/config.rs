@@ -40,6 +40,8 @@ pub struct Config {
     pub webhook_max_attempts: i32,
     /// The SMS gateway of `HCP_SMS_URL` and its companions; `None`: messages wait in the outbox.
     pub sms: Option<crate::adapters::sms::gateway::SmsSettings>,
+    /// Attempts before a mail is dead-lettered (`HCP_MAIL_MAX_ATTEMPTS`).
+    pub mail_max_attempts: i32,
     /// Where the push job sends the evaluation records (`HCP_PROVINCE_URL`), and its token.
     pub province_url: Option<String>,
     pub province_token: Option<String>,
@@ -108,6 +110,9 @@ struct Environment {
     #[arg(long, env = "HCP_SMS_MAX_ATTEMPTS", value_name = "HCP_SMS_MAX_ATTEMPTS",
         default_value_t = crate::adapters::sms::gateway::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=100))]
     sms_max_attempts: i32,
+    #[arg(long, env = "HCP_MAIL_MAX_ATTEMPTS", value_name = "HCP_MAIL_MAX_ATTEMPTS",
+        default_value_t = crate::adapters::mail::smtp::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    mail_max_attempts: i32,
     #[arg(long, env = "HCP_PROVINCE_URL", value_name = "HCP_PROVINCE_URL")]
     province_url: Option<String>,
     #[arg(long, env = "HCP_PROVINCE_TOKEN", value_name = "HCP_PROVINCE_TOKEN", hide_env_values = true)]
@@ -206,6 +211,7 @@ impl Config {
             webhook_max_attempts: env.webhook_max_attempts,
             province_url,
             province_token: text(env.province_token),
+            mail_max_attempts: env.mail_max_attempts,
             sms: match text(env.sms_url) {
                 None => None,
                 Some(url) => Some(

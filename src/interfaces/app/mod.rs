@@ -67,7 +67,11 @@ impl AppState {
         let rules = Arc::new(RulesCache::new(rules));
         let signer = RatingSigner::with_keys(&keys.current, &keys.earlier);
         let mailer = match config.smtp() {
-            Some(settings) => Some(Arc::new(crate::adapters::mail::smtp::Mailer::new(&settings, &config.mail_from)?.with_links(&config.public_url, signer.clone()))),
+            Some(settings) => Some(Arc::new(
+                crate::adapters::mail::smtp::Mailer::new(&settings, &config.mail_from)?
+                    .with_links(&config.public_url, signer.clone())
+                    .with_max_attempts(config.mail_max_attempts),
+            )),
             None => None,
         };
         if let Some(dir) = &config.nlp_dir {

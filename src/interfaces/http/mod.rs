@@ -107,6 +107,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/webhooks/{id}").route(web::delete().to(webhooks::delete_webhook)))
                 .service(resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::list_deliveries)))
                 .service(resource("/webhooks/{id}/deliveries/{delivery}/redeliver").route(web::post().to(webhooks::redeliver)))
+                .service(resource("/mail/dead-letters").route(web::get().to(webhooks::dead_mails)))
+                .service(resource("/mail/dead-letters/{id}/retry").route(web::post().to(webhooks::retry_mail)))
                 .service(
                     resource("/imports")
                         .app_data(web::PayloadConfig::new(admin::IMPORT_BODY_LIMIT))

@@ -95,7 +95,7 @@ impl Modify for StandardErrors {
         admin::create_window, admin::create_staff, admin::create_assignment, admin::list_assignments, admin::patch_assignment, admin::create_user, admin::create_api_key,
         admin::list_users, admin::patch_user, admin::change_password, admin::list_api_keys, admin::revoke_api_key,
         admin::verify_audit, admin::import, webhooks::create_webhook, webhooks::list_webhooks, webhooks::delete_webhook,
-        webhooks::list_deliveries, webhooks::redeliver, intake::create_transaction, intake::create_transactions_batch, intake::create_review, intake::create_complaint,
+        webhooks::list_deliveries, webhooks::redeliver, webhooks::dead_mails, webhooks::retry_mail, intake::create_transaction, intake::create_transactions_batch, intake::create_review, intake::create_complaint,
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::merge_cases, workflow::put_co_departments, workflow::add_note, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,

@@ -165,9 +165,9 @@ pub struct TagSetBody {
 pub struct TagText;
 
 impl utoipa::PartialSchema for TagText {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
         utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::SchemaType::new(utoipa::openapi::schema::Type::String))
+            .schema_type(utoipa::openapi::Type::String)
             .min_length(Some(1))
             .max_length(Some(crate::domain::intake_rules::MAX_TAG_CHARS))
             .pattern(Some(r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))

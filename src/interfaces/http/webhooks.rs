@@ -1,4 +1,5 @@
-//! Webhook subscriptions (admins): register, list, unsubscribe, read deliveries, redeliver.
+//! Webhook subscriptions (admins): register, list, unsubscribe, read deliveries, redeliver; and
+//! the mails that used up their attempts, sent again by hand.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -89,4 +90,33 @@ pub async fn redeliver(state: web::Data<AppState>, caller: Caller, path: web::Pa
     let (actor, (id, delivery)) = (caller.0.actor_label(), path.into_inner());
     state.db(move |conn, _| webhooks::redeliver(conn, &actor, id, delivery, clock::now())).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"id": delivery, "status": "pending"})))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadMailQuery {
+    /// At most this many, newest first (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/mail/dead-letters", params(DeadMailQuery),
+    responses((status = 200, body = [crate::admin::mail_outbox::DeadMail])), security(("bearer" = [])))]
+pub async fn dead_mails(state: web::Data<AppState>, caller: Caller, query: web::Query<DeadMailQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let limit = query.into_inner().limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::invalid("limit", "between 1 and 1000"));
+    }
+    Ok(HttpResponse::Ok().json(state.db(move |conn, _| crate::admin::mail_outbox::dead_mails(conn, limit)).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/mail/dead-letters/{id}/retry", params(("id" = i64, Path)),
+    responses((status = 202, description = "queued again, due now"), (status = 404, description = "no such mail"), (status = 409, description = "the mail is not dead-lettered")),
+    security(("bearer" = [])))]
+pub async fn retry_mail(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin])?;
+    let (actor, id) = (caller.0.actor_label(), id.into_inner());
+    state.db(move |conn, _| crate::admin::mail_outbox::retry_mail(conn, &actor, id, clock::now())).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"id": id, "status": "pending"})))
 }

@@ -38,7 +38,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("assignments", "三对应"),
     ("users", "用户"),
     ("keys", "接口密钥"),
-    ("webhooks", "推送订阅"),
+    ("webhooks", "推送与投递"),
     ("tags", "评价标签"),
     ("sla", "时限规则"),
     ("calendar", "工作日历"),
@@ -115,8 +115,8 @@ enum Content {
     Assignments(Vec<master_data::AssignmentView>, Vec<master_data::WindowView>, Vec<master_data::StaffView>, Vec<master_data::ServiceItemView>),
     Users(Vec<accounts::UserListItem>, Vec<master_data::DepartmentView>),
     Keys(Vec<accounts::ApiKeyListItem>),
-    /// The subscriptions and the dead letters of all of them.
-    Webhooks(Vec<webhooks::WebhookItem>, Vec<(i64, webhooks::DeliveryItem)>),
+    /// The subscriptions, the dead letters of all of them, and the mails that used up their attempts.
+    Webhooks(Vec<webhooks::WebhookItem>, Vec<(i64, webhooks::DeliveryItem)>, Vec<crate::admin::mail_outbox::DeadMail>),
     Sla(Vec<rules::SlaPolicyView>),
     /// Every version of every band's tag set.
     Tags(Vec<rules::TagSetView>),
@@ -137,7 +137,7 @@ fn section_content(conn: &mut Conn, state: &AppState, section: &str, year: i32) 
         ),
         "users" => Content::Users(accounts::list_users(conn)?, master_data::list_departments(conn, &ListFilter::default())?),
         "keys" => Content::Keys(accounts::list_api_keys(conn)?),
-        "webhooks" => Content::Webhooks(webhooks::list(conn)?, webhooks::dead_letters(conn, 200)?),
+        "webhooks" => Content::Webhooks(webhooks::list(conn)?, webhooks::dead_letters(conn, 200)?, crate::admin::mail_outbox::dead_mails(conn, 200)?),
         "tags" => Content::Tags(rules::tag_sets(conn, true)?),
         "sla" => {
             let rules = state.rules.reload(conn)?;
@@ -341,7 +341,7 @@ impl Content {
                     }
                 }
             },
-            Content::Webhooks(hooks, dead) => html! {
+            Content::Webhooks(hooks, dead, dead_mails) => html! {
                 div.card.table-wrap {
                     h2 { "订阅" }
                     table {
@@ -356,6 +356,31 @@ impl Content {
                                         form.inline method="post" action={ "/admin/webhooks/" (h.id) "/delete" } {
                                             input type="hidden" name="csrf" value=(csrf);
                                             button.link type="submit" aria-label={ "删除订阅 " (h.url) } { "删除" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                div.card.table-wrap {
+                    h2 { "邮件死信（重试用尽仍未发出）" }
+                    @if dead_mails.is_empty() { p.muted { "没有未发出的邮件。" } } @else {
+                        table {
+                            thead { tr { th scope="col" { "主题" } th scope="col" { "案件" } th scope="col" { "尝试次数" } th scope="col" { "最后错误" } th scope="col" { "停止于" } th scope="col" { "操作" } } }
+                            tbody {
+                                @for m in dead_mails {
+                                    tr {
+                                        td { (m.subject) }
+                                        td { @if let Some(c) = m.case_id { a href={ "/cases/" (c) } { "#" (c) } } }
+                                        td { (m.attempts) }
+                                        td { (m.last_error.as_deref().unwrap_or("")) }
+                                        td { (short_time(&m.dead_at)) }
+                                        td {
+                                            form.inline method="post" action={ "/admin/mail/" (m.id) "/retry" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                button.link type="submit" aria-label={ "重新发送邮件 " (m.id) } { "重新发送" }
+                                            }
                                         }
                                     }
                                 }
@@ -743,6 +768,12 @@ fn event_label(event: WebhookEvent) -> &'static str {
 /// 删除 on a subscription: nothing more is sent to it.
 pub async fn delete_webhook(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
     webhook_action(state, req, form, move |conn, actor| webhooks::delete(conn, actor, id.into_inner(), clock::now())).await
+}
+
+/// 重新发送 on a dead mail.
+pub async fn retry_mail(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let id = id.into_inner();
+    webhook_action(state, req, form, move |conn, actor| crate::admin::mail_outbox::retry_mail(conn, actor, id, clock::now())).await
 }
 
 /// 重新投递 on a dead letter.

@@ -38,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin/{section}").route(web::get().to(admin::show)).route(web::post().to(admin::submit)))
         .route("/admin/keys/{id}/revoke", web::post().to(admin::revoke_key))
         .route("/admin/webhooks/{id}/delete", web::post().to(admin::delete_webhook))
+        .route("/admin/mail/{id}/retry", web::post().to(admin::retry_mail))
         .route("/admin/webhooks/{id}/deliveries/{delivery}/redeliver", web::post().to(admin::redeliver_webhook))
         .route("/reports", web::get().to(public::reports_page))
         .route("/reports/monthly", web::get().to(public::monthly))
