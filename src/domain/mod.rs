@@ -12,6 +12,7 @@ pub mod json_numbers;
 pub mod masking;
 pub mod quiet_hours;
 pub mod rating_policy;
+pub mod retry;
 pub mod rules;
 pub mod sla;
 pub mod tag_sets;

@@ -16,7 +16,7 @@ use crate::domain::exchange::{self as codes, AuditStatus, ReformStatus};
 use crate::domain::intake_rules::Channel;
 use crate::error::{AppError, AppResult};
 use crate::storage::schema::{audit_events, cases, departments, exchange_changes, reviews, service_items, staff, transactions};
-use crate::storage::{queries, Conn, DbPool};
+use crate::storage::{on_pool, queries, Conn, DbPool};
 
 const PUSH_CURSOR: &str = "province_push_cursor";
 const PUSH_RETRY_AT: &str = "province_push_retry_at";
@@ -254,7 +254,7 @@ pub async fn push_due(pool: &DbPool, client: &reqwest::Client, target: &PushTarg
                 tracing::warn!(%error, batch = %key, records = page.items.len(), "provincial platform did not take the batch; will retry");
                 on_pool(pool, move |conn| {
                     let failures = queries::setting(conn, PUSH_FAILURES)?.and_then(|f| f.parse::<u32>().ok()).unwrap_or(0) + 1;
-                    let wait = Duration::seconds((1i64 << failures.min(16).saturating_sub(1)).min(300));
+                    let wait = crate::domain::retry::backoff(i32::try_from(failures).unwrap_or(i32::MAX), 300);
                     queries::put_setting(conn, PUSH_FAILURES, &failures.to_string())?;
                     Ok(queries::put_setting(conn, PUSH_RETRY_AT, &(now + wait).to_rfc3339())?)
                 })
@@ -265,11 +265,3 @@ pub async fn push_due(pool: &DbPool, client: &reqwest::Client, target: &PushTarg
     }
 }
 
-async fn on_pool<T, F>(pool: &DbPool, f: F) -> AppResult<T>
-where
-    F: FnOnce(&mut Conn) -> AppResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    actix_web::web::block(move || f(&mut pool.get()?)).await?
-}

@@ -298,6 +298,17 @@ fn checkpoint_beside_writers(conn: &mut SqliteConnection) -> QueryResult<()> {
 }
 
 /// One round trip to the database: whether it answers.
+/// Blocking database work off the async executor (the senders and push jobs of `serve`), with
+/// a connection from `pool`.
+pub async fn on_pool<T, F>(pool: &DbPool, f: F) -> crate::error::AppResult<T>
+where
+    F: FnOnce(&mut Conn) -> crate::error::AppResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || f(&mut pool.get()?)).await?
+}
+
 pub fn ping(conn: &mut Conn) -> crate::error::AppResult<()> {
     use diesel::RunQueryDsl;
     crate::db_run!(conn, |c| diesel::sql_query("SELECT 1").execute(c))?;

@@ -18,7 +18,7 @@ use crate::clock;
 use crate::db_run;
 use crate::error::AppResult;
 use crate::storage::schema::outbox;
-use crate::storage::{Conn, DbPool};
+use crate::storage::{on_pool, Conn, DbPool};
 
 /// How long a claimed mail stays reserved for the instance sending it: longer than a whole
 /// batch can take at the SMTP timeout (10 mails × 10 s), so no other instance re-sends it.
@@ -28,8 +28,7 @@ pub const MAX_BACKOFF_SECONDS: i64 = 60;
 
 /// 1 s, 2 s, 4 s … capped at one minute.
 pub fn backoff(attempts: i32) -> Duration {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    Duration::seconds((1i64 << exponent).min(MAX_BACKOFF_SECONDS))
+    crate::domain::retry::backoff(attempts, MAX_BACKOFF_SECONDS)
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -319,15 +318,6 @@ fn reviewed_transaction(conn: &mut Conn, case_id: i64) -> AppResult<Option<Strin
         .optional())?)
 }
 
-/// Blocking database work off the async executor, with a pooled connection.
-async fn on_pool<T, F>(pool: &DbPool, f: F) -> AppResult<T>
-where
-    F: FnOnce(&mut Conn) -> AppResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    actix_web::web::block(move || f(&mut pool.get()?)).await?
-}
 
 fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()

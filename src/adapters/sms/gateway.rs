@@ -19,7 +19,7 @@ use crate::db_run;
 use crate::domain::quiet_hours::QuietHours;
 use crate::error::AppResult;
 use crate::storage::schema::sms_outbox;
-use crate::storage::{Conn, DbPool};
+use crate::storage::{on_pool, Conn, DbPool};
 
 /// The default body: Alibaba Cloud SMS's SendSms parameters. `{{…}}` are filled per message.
 pub const DEFAULT_BODY: &str =
@@ -172,8 +172,7 @@ fn mark_sent(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> AppResult<()> {
 fn mark_failed(conn: &mut Conn, sms: &ClaimedSms, error: &str, now: DateTime<Utc>, max_attempts: i32) -> AppResult<bool> {
     let attempts = sms.attempts.saturating_add(1);
     let dead = attempts >= max_attempts;
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    let next = now + Duration::seconds((1i64 << exponent).min(MAX_BACKOFF_SECONDS));
+    let next = now + crate::domain::retry::backoff(attempts, MAX_BACKOFF_SECONDS);
     let error: String = error.chars().take(1000).collect();
     db_run!(conn, |c| diesel::update(sms_outbox::table.find(sms.id))
         .set((
@@ -277,14 +276,6 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-async fn on_pool<T, F>(pool: &DbPool, f: F) -> AppResult<T>
-where
-    F: FnOnce(&mut Conn) -> AppResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    actix_web::web::block(move || f(&mut pool.get()?)).await?
-}
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use crate::clock;
 use crate::db_run;
 use crate::error::AppResult;
 use crate::storage::schema::{webhook_deliveries, webhooks};
-use crate::storage::{Conn, DbPool};
+use crate::storage::{on_pool, Conn, DbPool};
 
 pub const MAX_BACKOFF_SECONDS: i64 = 300;
 /// Attempts before a delivery is dead-lettered, unless `HCP_WEBHOOK_MAX_ATTEMPTS` says
@@ -30,8 +30,7 @@ const LEASE_SECONDS: i64 = BATCH * 10 + 60;
 
 /// 1 s, 2 s, 4 s … capped at five minutes.
 pub fn backoff(attempts: i32) -> Duration {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    Duration::seconds((1i64 << exponent).min(MAX_BACKOFF_SECONDS))
+    crate::domain::retry::backoff(attempts, MAX_BACKOFF_SECONDS)
 }
 
 /// The HTTP client of the sender: rustls with the system's roots, no redirects (a receiver
@@ -213,11 +212,3 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-async fn on_pool<T, F>(pool: &DbPool, f: F) -> AppResult<T>
-where
-    F: FnOnce(&mut Conn) -> AppResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    actix_web::web::block(move || f(&mut pool.get()?)).await?
-}
