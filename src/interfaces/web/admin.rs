@@ -389,7 +389,7 @@ impl Content {
                     }
                 }
                 div.card.table-wrap {
-                    h2 { "死信（重试用尽仍未送达）" }
+                    h2 { "推送死信（重试用尽仍未送达）" }
                     @if dead.is_empty() { p.muted { "没有死信。" } } @else {
                         table {
                             thead { tr { th scope="col" { "事件" } th scope="col" { "案件" } th scope="col" { "尝试次数" } th scope="col" { "最后错误" } th scope="col" { "停止于" } th scope="col" { "操作" } } }
