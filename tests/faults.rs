@@ -257,3 +257,29 @@ async fn sqlite_disk_full_refuses_cleanly_and_loses_nothing() {
     let chain = haochaping::storage::audit::verify(&mut conn).expect("verify");
     assert!(chain.ok, "{chain:?}");
 }
+
+on_both_backends!(a_writer_that_panics_answers_503_stores_nothing_and_carries_on);
+
+/// Issue 19 item 4: the review writer panics in the middle of a bad review's transaction (a
+/// test-only switch): that request answers 503, nothing of it is stored (no review, no case, no
+/// audit event), and the writer goes on — the same review, sent again, is stored, and so are
+/// the next ones.
+async fn a_writer_that_panics_answers_503_stores_nothing_and_carries_on(app: TestApp) {
+    let d = app.seed().await;
+    app.transaction(&d, "FAULT-1", "I1", json!({})).await;
+    let (reviews, cases, events) = (app.count("reviews"), app.count("cases"), app.count("audit_events"));
+    haochaping::intake::faults::panic_on_review_of("FAULT-1");
+    let body = json!({"transaction_no": "FAULT-1", "stars": 1, "channel": "kiosk", "comment": "窗口无人"});
+    let r = app.post("/api/v1/reviews", Some(&d.key), &body).await;
+    assert_eq!((r.0, error_code(&r.1).as_str()), (503, "unavailable"), "{}", r.1);
+    assert_eq!((app.count("reviews"), app.count("cases"), app.count("audit_events")), (reviews, cases, events), "nothing half stored");
+    let r = app.post("/api/v1/reviews", Some(&d.key), &body).await;
+    assert_eq!(r.0, 201, "sent again, it is stored: {}", r.1);
+    assert!(r.1["case_id"].as_i64().is_some());
+    for no in ["FAULT-2", "FAULT-3"] {
+        app.bad_case(&d, no).await;
+    }
+    assert_eq!(app.count("reviews"), reviews + 3);
+    let chain = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
+    assert_eq!(chain.1["ok"], true, "{}", chain.1);
+}

@@ -574,8 +574,31 @@ fn record_bad_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: Dat
     conn.transaction(|conn| {
         let (recorded, opened) = store_bad_review(conn, cmd, actor, now, rules)?;
         crate::storage::audit::append(conn, opened)?;
+        if faults::armed_for(&cmd.transaction_no) {
+            // Mid-transaction, the review, its case and its audit event written: what a bug
+            // here would leave behind is what the test checks is not stored.
+            panic!("injected fault storing the review of {}", cmd.transaction_no);
+        }
         Ok(recorded)
     })
+}
+
+/// A test-only switch (tests/faults.rs): the bad review of one 办件 number panics inside its
+/// transaction, once. Keyed by number so that tests running side by side cannot trip each other.
+pub mod faults {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    static ARMED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+    #[doc(hidden)]
+    pub fn panic_on_review_of(transaction_no: &str) {
+        ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(HashSet::new).insert(transaction_no.to_owned());
+    }
+
+    pub(super) fn armed_for(transaction_no: &str) -> bool {
+        ARMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut().is_some_and(|armed| armed.remove(transaction_no))
+    }
 }
 
 /// A bad review with its case and mail, returning the case's audit event for the caller to

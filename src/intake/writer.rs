@@ -63,7 +63,7 @@ impl ReviewWriter {
             TrySendError::Full(_) => AppError::Unavailable("too many reviews are waiting to be stored; retry shortly".into()),
             TrySendError::Disconnected(_) => AppError::internal(anyhow::anyhow!("the review writers have stopped")),
         })?;
-        answer.await.map_err(|_| AppError::internal(anyhow::anyhow!("a review writer stopped before answering")))?
+        answer.await.map_err(|_| AppError::Unavailable("the review was not stored (its writer failed and carried on); nothing of it was saved, retry".into()))?
     }
 }
 
@@ -105,7 +105,13 @@ fn write_batches<J>(receiver: &Mutex<Receiver<J>>, store: &dyn Fn(Vec<J>)) {
             }
             batch
         };
-        store(batch);
+        // A writer that panics carries on with the next batch: the panicked batch's transaction
+        // is rolled back (its pooled connection is dropped while panicking, so the pool closes
+        // it), its callers hear 503 as their answer channels close, and nothing waits for a
+        // thread that is gone.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store(batch))).is_err() {
+            tracing::error!(thread = std::thread::current().name().unwrap_or("writer"), "a writer panicked; its batch was rolled back and answered 503; the writer carries on");
+        }
     }
 }
 
@@ -138,7 +144,7 @@ impl TransactionWriter {
             TrySendError::Full(_) => AppError::Unavailable("too many transactions are waiting to be stored; retry shortly".into()),
             TrySendError::Disconnected(_) => AppError::internal(anyhow::anyhow!("the transaction writers have stopped")),
         })?;
-        answer.await.map_err(|_| AppError::internal(anyhow::anyhow!("a transaction writer stopped before answering")))?
+        answer.await.map_err(|_| AppError::Unavailable("the transaction was not stored (its writer failed and carried on); nothing of it was saved, retry".into()))?
     }
 }
 
