@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::domain::access::Principal;
 use crate::domain::rules::Rules;
-use crate::cases::work::{actor_for, facts_of, is_co_department, stage_due_for};
+use crate::cases::work::{actor_for, facts_of, is_co_department, lock_case, stage_due_for};
 use crate::cases::work_orders;
 use crate::clock;
 use crate::db_run;
@@ -29,16 +29,6 @@ pub struct ActionRequest {
     pub note: Option<String>,
     /// Target of `reassign`.
     pub department_code: Option<String>,
-}
-
-/// Reads the case and locks its row until the transaction ends (PostgreSQL); SQLite's
-/// `BEGIN IMMEDIATE` already serialises writers.
-fn lock_case(conn: &mut Conn, id: i64) -> AppResult<Case> {
-    let case = match conn {
-        Conn::Postgres(c) => cases::table.find(id).select(Case::as_select()).for_update().first(&mut **c).optional()?,
-        Conn::Sqlite(c) => cases::table.find(id).select(Case::as_select()).first(&mut **c).optional()?,
-    };
-    case.ok_or_else(|| AppError::NotFound(format!("no case {id}")))
 }
 
 /// The deadlines of a case as its stored facts imply them.
@@ -66,14 +56,17 @@ pub fn apply_action(conn: &mut Conn, principal: &Principal, id: i64, request: &A
         // Another department's case does not exist for this caller (404, as when reading it);
         // callers who never act on cases get 403 whatever the state, without being told what
         // is allowed.
-        if let (Actor::Department { own: false }, Some(department_id)) = (actor, principal.department_id()) {
-            if is_co_department(conn, id, department_id)? {
-                return Err(AppError::Forbidden("a co-handling department (协办) reads the case and adds notes; the handling department (主办) acts on it".into()));
-            }
-            return Err(AppError::NotFound(format!("no case {id}")));
-        }
+        // A co-handling department (协办) sees the case, so it is told why it may not act.
         if matches!(actor, Actor::Department { own: false }) {
-            return Err(AppError::NotFound(format!("no case {id}")));
+            let co_handles = match principal.department_id() {
+                Some(department_id) => is_co_department(conn, id, department_id)?,
+                None => false,
+            };
+            return Err(if co_handles {
+                AppError::Forbidden("a co-handling department (协办) reads the case and adds notes; the handling department (主办) acts on it".into())
+            } else {
+                AppError::NotFound(format!("no case {id}"))
+            });
         }
         if let Some(primary) = case.merged_into {
             return Err(AppError::conflict_with(

@@ -200,6 +200,16 @@ pub fn ensure_visible(conn: &mut Conn, principal: &Principal, case: &Case) -> Ap
     }
 }
 
+/// Reads the case and locks its row until the transaction ends (PostgreSQL); SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers.
+pub fn lock_case(conn: &mut Conn, id: i64) -> AppResult<Case> {
+    let case = match conn {
+        Conn::Postgres(c) => cases::table.find(id).select(Case::as_select()).for_update().first(&mut **c).optional()?,
+        Conn::Sqlite(c) => cases::table.find(id).select(Case::as_select()).first(&mut **c).optional()?,
+    };
+    case.ok_or_else(|| AppError::NotFound(format!("no case {id}")))
+}
+
 /// Whether `department_id` co-handles (协办) the case.
 pub fn is_co_department(conn: &mut Conn, case_id: i64, department_id: i64) -> AppResult<bool> {
     let found: Option<i64> = db_run!(conn, |c| case_co_departments::table

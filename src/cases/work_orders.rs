@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::adapters::webhooks::outbox::{self as webhooks, CaseEvent};
-use crate::cases::work::{co_department_codes, ensure_visible};
+use crate::cases::work::{co_department_codes, ensure_visible, lock_case};
 use crate::clock;
 use crate::db_run;
 use crate::domain::access::{Principal, Role};
@@ -23,14 +23,6 @@ use crate::storage::{queries, Conn};
 /// Most duplicates merged in one call.
 pub const MAX_MERGED: usize = 100;
 pub const MAX_NOTE_CHARS: usize = 4000;
-
-fn lock(conn: &mut Conn, id: i64) -> AppResult<Case> {
-    let case = match conn {
-        Conn::Postgres(c) => cases::table.find(id).select(Case::as_select()).for_update().first(&mut **c).optional()?,
-        Conn::Sqlite(c) => cases::table.find(id).select(Case::as_select()).first(&mut **c).optional()?,
-    };
-    case.ok_or_else(|| AppError::NotFound(format!("no case {id}")))
-}
 
 fn require_supervisor(principal: &Principal) -> AppResult<()> {
     Ok(principal.require(&[Role::Supervisor])?)
@@ -68,13 +60,17 @@ pub fn merge(conn: &mut Conn, principal: &Principal, primary: i64, ids: &[i64], 
     }
     let actor = principal.actor_label();
     conn.transaction(|conn| {
-        let target = lock(conn, primary)?;
+        let target = lock_case(conn, primary)?;
         if let Some(why) = unmergeable(&target) {
             return Err(AppError::conflict_with("not_mergeable", format!("case {primary} cannot take duplicates: {why}"), serde_json::json!({"case_id": primary})));
         }
         let mut duplicates = Vec::with_capacity(sorted.len());
         for &id in &sorted {
-            let case = lock(conn, id).map_err(|_| AppError::invalid("case_ids", format!("no case {id}")))?;
+            // A listed id that names no case is a bad value of the list; other errors stay theirs.
+            let case = lock_case(conn, id).map_err(|e| match e {
+                AppError::NotFound(_) => AppError::invalid("case_ids", format!("no case {id}")),
+                other => other,
+            })?;
             if let Some(why) = unmergeable(&case) {
                 return Err(AppError::conflict_with("not_mergeable", format!("case {id} cannot be merged: {why}"), serde_json::json!({"case_id": id})));
             }
@@ -205,7 +201,7 @@ pub fn set_co_departments(conn: &mut Conn, principal: &Principal, id: i64, codes
     }
     let actor = principal.actor_label();
     conn.transaction(|conn| {
-        let case = lock(conn, id)?;
+        let case = lock_case(conn, id)?;
         let mut department_ids = Vec::with_capacity(codes.len());
         for code in codes {
             let department = queries::department_by_code(conn, code)?.ok_or_else(|| AppError::unknown_code("department_codes", code))?;
@@ -264,7 +260,7 @@ pub fn add_note(conn: &mut Conn, principal: &Principal, id: i64, note: &str, now
     }
     let actor = principal.actor_label();
     conn.transaction(|conn| {
-        let case = lock(conn, id)?;
+        let case = lock_case(conn, id)?;
         ensure_visible(conn, principal, &case)?;
         audit::append(
             conn,
