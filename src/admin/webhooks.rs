@@ -170,14 +170,17 @@ pub struct DeliveryItem {
     pub dead_at: Option<String>,
 }
 
-type DeliveryRow = (i64, String, String, Option<i64>, i32, Option<i32>, Option<String>, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>);
+type DeliveryRow = (i64, i64, String, String, Option<i64>, i32, Option<i32>, Option<String>, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>);
 
-/// A webhook's deliveries, newest first, optionally only those in one status.
-pub fn deliveries(conn: &mut Conn, id: i64, status: Option<DeliveryStatus>, limit: i64) -> AppResult<Vec<DeliveryItem>> {
-    live(conn, id)?;
+/// Deliveries of live webhooks (one, or all), newest first, optionally in one status; each with
+/// its webhook's id.
+fn delivery_items(conn: &mut Conn, webhook: Option<i64>, status: Option<DeliveryStatus>, limit: i64) -> AppResult<Vec<(i64, DeliveryItem)>> {
     // Boxed per backend: the closure is expanded once for each.
     let rows: Vec<DeliveryRow> = db_run!(conn, |c| {
-        let mut query = webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)).into_boxed();
+        let mut query = webhook_deliveries::table.inner_join(webhooks::table).filter(webhooks::deleted_at.is_null()).into_boxed();
+        if let Some(id) = webhook {
+            query = query.filter(webhook_deliveries::webhook_id.eq(id));
+        }
         query = match status {
             None => query,
             Some(DeliveryStatus::Delivered) => query.filter(webhook_deliveries::delivered_at.is_not_null()),
@@ -188,6 +191,7 @@ pub fn deliveries(conn: &mut Conn, id: i64, status: Option<DeliveryStatus>, limi
             .order(webhook_deliveries::id.desc())
             .limit(limit)
             .select((
+                webhook_deliveries::webhook_id,
                 webhook_deliveries::id,
                 webhook_deliveries::delivery_id,
                 webhook_deliveries::event,
@@ -204,13 +208,13 @@ pub fn deliveries(conn: &mut Conn, id: i64, status: Option<DeliveryStatus>, limi
     })?;
     Ok(rows
         .into_iter()
-        .map(|(id, delivery_id, event, case_id, attempts, last_status, last_error, created_at, next_attempt_at, delivered_at, dead_at)| {
+        .map(|(webhook_id, id, delivery_id, event, case_id, attempts, last_status, last_error, created_at, next_attempt_at, delivered_at, dead_at)| {
             let status = match (delivered_at, dead_at) {
                 (Some(_), _) => DeliveryStatus::Delivered,
                 (None, Some(_)) => DeliveryStatus::Dead,
                 (None, None) => DeliveryStatus::Pending,
             };
-            DeliveryItem {
+            let item = DeliveryItem {
                 id,
                 delivery_id,
                 event,
@@ -223,9 +227,16 @@ pub fn deliveries(conn: &mut Conn, id: i64, status: Option<DeliveryStatus>, limi
                 next_attempt_at: (status == DeliveryStatus::Pending).then(|| rfc3339_local(next_attempt_at)),
                 delivered_at: delivered_at.map(rfc3339_local),
                 dead_at: dead_at.map(rfc3339_local),
-            }
+            };
+            (webhook_id, item)
         })
         .collect())
+}
+
+/// A webhook's deliveries, newest first, optionally only those in one status.
+pub fn deliveries(conn: &mut Conn, id: i64, status: Option<DeliveryStatus>, limit: i64) -> AppResult<Vec<DeliveryItem>> {
+    live(conn, id)?;
+    Ok(delivery_items(conn, Some(id), status, limit)?.into_iter().map(|(_, item)| item).collect())
 }
 
 /// Gives a dead letter its attempts again, due now; 409 when it is not dead.
@@ -258,12 +269,5 @@ pub fn redeliver(conn: &mut Conn, actor: &str, webhook_id: i64, delivery: i64, n
 
 /// Dead letters of every live webhook, newest first, for the admin page.
 pub fn dead_letters(conn: &mut Conn, limit: i64) -> AppResult<Vec<(i64, DeliveryItem)>> {
-    let ids: Vec<i64> = db_run!(conn, |c| webhooks::table.filter(webhooks::deleted_at.is_null()).order(webhooks::id).select(webhooks::id).load(c))?;
-    let mut all = Vec::new();
-    for id in ids {
-        all.extend(deliveries(conn, id, Some(DeliveryStatus::Dead), limit)?.into_iter().map(|d| (id, d)));
-    }
-    all.sort_by(|a, b| b.1.id.cmp(&a.1.id));
-    all.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(all)
+    delivery_items(conn, None, Some(DeliveryStatus::Dead), limit)
 }

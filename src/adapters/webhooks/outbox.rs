@@ -36,17 +36,15 @@ pub fn queue(conn: &mut Conn, events: &[CaseEvent], now: DateTime<Utc>) -> AppRe
     if events.is_empty() {
         return Ok(());
     }
-    let subscriptions: Vec<(i64, String)> = db_run!(conn, |c| webhooks::table
+    let stored: Vec<(i64, String)> = db_run!(conn, |c| webhooks::table
         .filter(webhooks::deleted_at.is_null())
         .order(webhooks::id)
         .select((webhooks::id, webhooks::events))
         .load(c))?;
+    // Each subscription's event list read once, not once per event queued.
+    let subscriptions: Vec<(i64, Vec<String>)> = stored.into_iter().map(|(id, names)| (id, serde_json::from_str(&names).unwrap_or_default())).collect();
     let subscribers = |event: WebhookEvent| -> Vec<i64> {
-        subscriptions
-            .iter()
-            .filter(|(_, names)| serde_json::from_str::<Vec<String>>(names).is_ok_and(|names| names.iter().any(|n| n == event.as_str())))
-            .map(|(id, _)| *id)
-            .collect()
+        subscriptions.iter().filter(|(_, names)| names.iter().any(|n| n == event.as_str())).map(|(id, _)| *id).collect()
     };
     let now_db = clock::to_db(now);
     let mut summaries: HashMap<i64, Value> = HashMap::new();

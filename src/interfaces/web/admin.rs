@@ -363,56 +363,26 @@ impl Content {
                         }
                     }
                 }
-                div.card.table-wrap {
-                    h2 { "邮件死信（重试用尽仍未发出）" }
-                    @if dead_mails.is_empty() { p.muted { "没有未发出的邮件。" } } @else {
-                        table {
-                            thead { tr { th scope="col" { "主题" } th scope="col" { "案件" } th scope="col" { "尝试次数" } th scope="col" { "最后错误" } th scope="col" { "停止于" } th scope="col" { "操作" } } }
-                            tbody {
-                                @for m in dead_mails {
-                                    tr {
-                                        td { (m.subject) }
-                                        td { @if let Some(c) = m.case_id { a href={ "/cases/" (c) } { "#" (c) } } }
-                                        td { (m.attempts) }
-                                        td { (m.last_error.as_deref().unwrap_or("")) }
-                                        td { (short_time(&m.dead_at)) }
-                                        td {
-                                            form.inline method="post" action={ "/admin/mail/" (m.id) "/retry" } {
-                                                input type="hidden" name="csrf" value=(csrf);
-                                                button.link type="submit" aria-label={ "重新发送邮件 " (m.id) } { "重新发送" }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                div.card.table-wrap {
-                    h2 { "推送死信（重试用尽仍未送达）" }
-                    @if dead.is_empty() { p.muted { "没有死信。" } } @else {
-                        table {
-                            thead { tr { th scope="col" { "事件" } th scope="col" { "案件" } th scope="col" { "尝试次数" } th scope="col" { "最后错误" } th scope="col" { "停止于" } th scope="col" { "操作" } } }
-                            tbody {
-                                @for (hook, d) in dead {
-                                    tr {
-                                        td { (WebhookEvent::parse(&d.event).map(event_label).unwrap_or("")) br; code { (d.delivery_id) } }
-                                        td { @if let Some(c) = d.case_id { a href={ "/cases/" (c) } { "#" (c) } } }
-                                        td { (d.attempts) }
-                                        td { (d.last_error.as_deref().unwrap_or("")) }
-                                        td { (d.dead_at.as_deref().map(short_time).unwrap_or_default()) }
-                                        td {
-                                            form.inline method="post" action={ "/admin/webhooks/" (hook) "/deliveries/" (d.id) "/redeliver" } {
-                                                input type="hidden" name="csrf" value=(csrf);
-                                                button.link type="submit" aria-label={ "重新投递 " (d.delivery_id) } { "重新投递" }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                (dead_letter_table(csrf, "邮件死信（重试用尽仍未发出）", "没有未发出的邮件。", "主题", dead_mails.iter().map(|m| DeadRow {
+                    what: html! { (m.subject) },
+                    case_id: m.case_id,
+                    attempts: m.attempts,
+                    last_error: m.last_error.as_deref(),
+                    dead_at: &m.dead_at,
+                    retry_action: format!("/admin/mail/{}/retry", m.id),
+                    button: "重新发送",
+                    aria: format!("重新发送邮件 {}", m.id),
+                })))
+                (dead_letter_table(csrf, "推送死信（重试用尽仍未送达）", "没有死信。", "事件", dead.iter().map(|(hook, d)| DeadRow {
+                    what: html! { (WebhookEvent::parse(&d.event).map(event_label).unwrap_or("")) br; code { (d.delivery_id) } },
+                    case_id: d.case_id,
+                    attempts: d.attempts,
+                    last_error: d.last_error.as_deref(),
+                    dead_at: d.dead_at.as_deref().unwrap_or(""),
+                    retry_action: format!("/admin/webhooks/{hook}/deliveries/{}/redeliver", d.id),
+                    button: "重新投递",
+                    aria: format!("重新投递 {}", d.delivery_id),
+                })))
             },
             Content::Tags(sets) => html! {
                 div.card.table-wrap {
@@ -751,6 +721,51 @@ pub async fn revoke_key(state: web::Data<AppState>, req: HttpRequest, id: web::P
     match revoked {
         Ok(()) | Err(AppError::NotFound(_)) => see_other("/admin/keys?saved=1"),
         Err(e) => busy(&e),
+    }
+}
+
+/// One dead letter (a mail or a webhook delivery) as the page lists it.
+struct DeadRow<'a> {
+    what: Markup,
+    case_id: Option<i64>,
+    attempts: i32,
+    last_error: Option<&'a str>,
+    dead_at: &'a str,
+    /// Where its button posts to send it again.
+    retry_action: String,
+    button: &'static str,
+    aria: String,
+}
+
+/// The dead letters of one channel, each with the button that sends it again.
+fn dead_letter_table<'a>(csrf: &str, title: &str, none: &str, what: &str, rows: impl Iterator<Item = DeadRow<'a>>) -> Markup {
+    let rows: Vec<DeadRow<'a>> = rows.collect();
+    html! {
+        div.card.table-wrap {
+            h2 { (title) }
+            @if rows.is_empty() { p.muted { (none) } } @else {
+                table {
+                    thead { tr { th scope="col" { (what) } th scope="col" { "案件" } th scope="col" { "尝试次数" } th scope="col" { "最后错误" } th scope="col" { "停止于" } th scope="col" { "操作" } } }
+                    tbody {
+                        @for row in &rows {
+                            tr {
+                                td { (row.what) }
+                                td { @if let Some(c) = row.case_id { a href={ "/cases/" (c) } { "#" (c) } } }
+                                td { (row.attempts) }
+                                td { (row.last_error.unwrap_or("")) }
+                                td { (short_time(row.dead_at)) }
+                                td {
+                                    form.inline method="post" action=(row.retry_action) {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button.link type="submit" aria-label=(row.aria) { (row.button) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
