@@ -1,47 +1,51 @@
-//! Rate limits of SPEC §7: sign-in and citizen rating per client address, integration keys per
-//! key with a far higher quota (a counter system or the intake benchmark must not be throttled),
-//! and a lockout of a username after repeated wrong passwords. IPv6 clients count per /64. Counters live in each instance's
-//! memory (governor's GCRA): behind a load balancer every instance enforces its own share.
+//! Rate limits of SPEC §7. Sign-in limits and citizen-rating quotas are counted in the database,
+//! so that every instance behind a load balancer enforces the same counts (SPEC §8);
+//! integration-key quotas stay in each instance's memory (governor's GCRA): they only stop a
+//! runaway client, and a database write on every intake call would halve intake.
+//!
+//! Sign-in guessing is slowed without letting anyone lock the owner out: failures count per
+//! username *and address*, so wrong passwords from elsewhere never stop the owner signing in from
+//! an address that has not failed for that username. Each address also has a failure budget over
+//! all usernames, and addresses that have failed for a username share one small per-minute quota
+//! of further attempts on it. Nothing waits: over a limit the answer is 429 at once. IPv6
+//! clients count per /64.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::clock;
+use crate::db_run;
 use crate::error::{AppError, AppResult};
+use crate::storage::schema::{rate_counters, sign_in_failures};
+use crate::storage::Conn;
 
 /// Sign-in attempts per client address and minute (a hall's shared address signs in a few staff).
-const LOGINS_PER_MINUTE: u32 = 30;
+pub const SIGN_INS_PER_MINUTE: i32 = 30;
 /// Ratings and 回访 per client address and minute: a citizen rates once; a script is stopped.
-const RATINGS_PER_MINUTE: u32 = 60;
+pub const RATINGS_PER_MINUTE: i32 = 60;
 /// Requests per integration key and second, unless `HCP_INTEGRATION_RATE` says otherwise: far
 /// above any counter system, and above what one instance stores on either backend (`bench
 /// intake` on SQLite sustained 24 000 reviews/s and had hit an earlier 10 000), so that only a
 /// runaway client is stopped.
 pub const INTEGRATION_PER_SECOND: u32 = 100_000;
-/// Wrong passwords for one username before it is locked, and for how long.
-const FAILURES_BEFORE_LOCKOUT: u32 = 5;
-const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// How long a failed sign-in counts.
+pub const FAILURE_WINDOW_MINUTES: i64 = 15;
+/// Failures of one username from one address within the window before that address is refused
+/// for that username.
+pub const FAILURES_PER_USERNAME_AND_ADDRESS: usize = 5;
+/// Failures from one address within the window, over all usernames, before it is refused for all.
+pub const FAILURES_PER_ADDRESS: usize = 20;
+/// Attempts per minute on one username from all the addresses that have failed for it.
+pub const RETRIES_PER_USERNAME_PER_MINUTE: i32 = 10;
 
-struct Failures {
-    count: u32,
-    first: Instant,
-    locked_until: Option<Instant>,
-}
-
+/// The in-memory quota of integration keys.
 pub struct Throttle {
-    logins: DefaultKeyedRateLimiter<IpAddr>,
-    ratings: DefaultKeyedRateLimiter<IpAddr>,
     integrations: DefaultKeyedRateLimiter<i64>,
-    failures: Mutex<HashMap<String, Failures>>,
-}
-
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
 impl Default for Throttle {
@@ -53,89 +57,132 @@ impl Default for Throttle {
 impl Throttle {
     pub fn new(integration_per_second: u32) -> Throttle {
         Throttle {
-            logins: RateLimiter::keyed(per_minute(LOGINS_PER_MINUTE)),
-            ratings: RateLimiter::keyed(per_minute(RATINGS_PER_MINUTE)),
             integrations: RateLimiter::keyed(Quota::per_second(NonZeroU32::new(integration_per_second).unwrap_or(NonZeroU32::MIN))),
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-/// One IPv6 client holds a whole /64: key it by that prefix, or each address would be a fresh quota.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        v4 => v4,
-    }
-}
-
-/// Keys seen more often than this make the limiter drop those whose quota has refilled.
-const MAX_TRACKED_KEYS: usize = 100_000;
-
-fn check<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> AppResult<()> {
-    if limiter.len() > MAX_TRACKED_KEYS {
-        limiter.retain_recent();
-    }
-    limiter.check_key(key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        AppError::RateLimited(wait.as_secs().max(1))
-    })
-}
-
-impl Throttle {
-    /// Before checking a password: the address's quota, then the username's lockout. The attempt
-    /// counts as a failure until [`Throttle::login_succeeded`] clears it, so that guesses sent in
-    /// parallel cannot all pass before the first is found wrong.
-    pub fn before_login(&self, address: Option<IpAddr>, username: &str) -> AppResult<()> {
-        if let Some(ip) = address {
-            check(&self.logins, &client_key(ip))?;
-        }
-        let mut failures = self.failures.lock().map_err(|_| AppError::internal(anyhow::anyhow!("lockout table poisoned")))?;
-        let now = Instant::now();
-        if let Some(locked_until) = failures.get(username).and_then(|f| f.locked_until) {
-            if locked_until > now {
-                return Err(AppError::RateLimited((locked_until - now).as_secs().max(1)));
-            }
-        }
-        // Bounded memory under a spray of usernames: forget windows that have passed.
-        if failures.len() > 100_000 {
-            failures.retain(|_, f| now.duration_since(f.first) < LOCKOUT || f.locked_until.is_some_and(|t| t > now));
-        }
-        let entry = failures.entry(username.to_owned()).or_insert(Failures { count: 0, first: now, locked_until: None });
-        if now.duration_since(entry.first) >= LOCKOUT && entry.locked_until.is_none_or(|t| t <= now) {
-            *entry = Failures { count: 0, first: now, locked_until: None };
-        }
-        entry.count += 1;
-        if entry.count >= FAILURES_BEFORE_LOCKOUT {
-            entry.locked_until = Some(now + LOCKOUT);
-        }
-        Ok(())
-    }
-
-    /// Whether the username is locked now (for the log after a failed sign-in).
-    pub fn is_locked(&self, username: &str) -> bool {
-        let now = Instant::now();
-        self.failures.lock().is_ok_and(|f| f.get(username).and_then(|f| f.locked_until).is_some_and(|t| t > now))
-    }
-
-    pub fn login_succeeded(&self, username: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(username);
-        }
-    }
-
-    /// A citizen's rating or 回访 from this address.
-    pub fn citizen_rating(&self, address: Option<IpAddr>) -> AppResult<()> {
-        match address {
-            Some(ip) => check(&self.ratings, &client_key(ip)),
-            None => Ok(()),
         }
     }
 
     /// A call with an integration key (checked when the key is recognised, for every endpoint).
     pub fn integration(&self, key_id: i64) -> AppResult<()> {
-        check(&self.integrations, &key_id)
+        // Keys are few (one per business system): the table never needs pruning.
+        self.integrations.check_key(&key_id).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::RateLimited(wait.as_secs().max(1))
+        })
     }
+}
+
+/// One IPv6 client holds a whole /64: key it by that prefix, or each address would be a fresh quota.
+fn client_key(address: Option<IpAddr>) -> String {
+    match address {
+        Some(IpAddr::V6(v6)) => format!("{}/64", std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        Some(v4) => v4.to_string(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Counts a hit in `bucket`'s current minute; over `limit` it is refused until the minute ends.
+fn hit(conn: &mut Conn, bucket: &str, limit: i32, now: DateTime<Utc>) -> AppResult<()> {
+    let window_start = now.timestamp().div_euclid(60) * 60;
+    let hits: i32 = db_run!(conn, |c| diesel::insert_into(rate_counters::table)
+        .values((rate_counters::bucket.eq(bucket), rate_counters::window_start.eq(window_start), rate_counters::hits.eq(1)))
+        .on_conflict((rate_counters::bucket, rate_counters::window_start))
+        .do_update()
+        .set(rate_counters::hits.eq(rate_counters::hits + 1))
+        .returning(rate_counters::hits)
+        .get_result(c))?;
+    if hits > limit {
+        return Err(AppError::RateLimited(u64::try_from(window_start + 60 - now.timestamp()).unwrap_or(1).max(1)));
+    }
+    Ok(())
+}
+
+/// A citizen's rating or 回访 from this address.
+pub fn citizen_rating(conn: &mut Conn, address: Option<IpAddr>, now: DateTime<Utc>) -> AppResult<()> {
+    match address {
+        Some(_) => hit(conn, &format!("rating:{}", client_key(address)), RATINGS_PER_MINUTE, now),
+        None => Ok(()),
+    }
+}
+
+/// A sign-in attempt let through [`before_sign_in`]: it stands as a failure until
+/// [`sign_in_succeeded`] removes it.
+pub struct SignInAttempt {
+    username: String,
+    address: String,
+    /// Whether this attempt, if wrong, is the one that makes the address refused for the username.
+    pub locks_if_wrong: bool,
+}
+
+/// The seconds until the oldest of `times` (the counted failures, newest first) leaves the window.
+fn until_out_of_window(times: &[NaiveDateTime], now: DateTime<Utc>) -> u64 {
+    let oldest_counted = times.last().copied().map(clock::from_db).unwrap_or(now);
+    let left = oldest_counted + Duration::minutes(FAILURE_WINDOW_MINUTES) - now;
+    u64::try_from(left.num_seconds()).unwrap_or(1).max(1)
+}
+
+/// Before checking a password: the address's quotas, then this username from this address; the
+/// attempt is recorded as a failure until it succeeds, so guesses sent in parallel (to any
+/// instance) cannot all pass before the first is found wrong.
+pub fn before_sign_in(conn: &mut Conn, address: Option<IpAddr>, username: &str, now: DateTime<Utc>) -> AppResult<SignInAttempt> {
+    let address = client_key(address);
+    hit(conn, &format!("sign-in:{address}"), SIGN_INS_PER_MINUTE, now)?;
+    let since = clock::to_db(now - Duration::minutes(FAILURE_WINDOW_MINUTES));
+    let from_address: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
+        .filter(sign_in_failures::address.eq(&address))
+        .filter(sign_in_failures::failed_at.gt(since))
+        .select(sign_in_failures::failed_at)
+        .order(sign_in_failures::failed_at.desc())
+        .limit(FAILURES_PER_ADDRESS as i64)
+        .load(c))?;
+    if from_address.len() >= FAILURES_PER_ADDRESS {
+        return Err(AppError::RateLimited(until_out_of_window(&from_address, now)));
+    }
+    let for_username: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
+        .filter(sign_in_failures::username.eq(username))
+        .filter(sign_in_failures::address.eq(&address))
+        .filter(sign_in_failures::failed_at.gt(since))
+        .select(sign_in_failures::failed_at)
+        .order(sign_in_failures::failed_at.desc())
+        .limit(FAILURES_PER_USERNAME_AND_ADDRESS as i64)
+        .load(c))?;
+    if for_username.len() >= FAILURES_PER_USERNAME_AND_ADDRESS {
+        return Err(AppError::RateLimited(until_out_of_window(&for_username, now)));
+    }
+    if !for_username.is_empty() {
+        hit(conn, &format!("sign-in-retry:{username}"), RETRIES_PER_USERNAME_PER_MINUTE, now)?;
+    }
+    db_run!(conn, |c| diesel::insert_into(sign_in_failures::table)
+        .values((
+            sign_in_failures::username.eq(username),
+            sign_in_failures::address.eq(&address),
+            sign_in_failures::failed_at.eq(clock::to_db(now)),
+        ))
+        .execute(c))?;
+    Ok(SignInAttempt {
+        username: username.to_owned(),
+        address,
+        locks_if_wrong: for_username.len() + 1 >= FAILURES_PER_USERNAME_AND_ADDRESS,
+    })
+}
+
+/// The right password: this username's failures from this address are forgotten.
+pub fn sign_in_succeeded(conn: &mut Conn, attempt: &SignInAttempt) -> AppResult<()> {
+    db_run!(conn, |c| diesel::delete(
+        sign_in_failures::table
+            .filter(sign_in_failures::username.eq(&attempt.username))
+            .filter(sign_in_failures::address.eq(&attempt.address)),
+    )
+    .execute(c))?;
+    Ok(())
+}
+
+/// Drops failures and counters no limit reads any more (run by the scanner).
+pub fn prune(conn: &mut Conn, now: DateTime<Utc>) -> AppResult<usize> {
+    let failures_before = clock::to_db(now - Duration::minutes(FAILURE_WINDOW_MINUTES));
+    let windows_before = now.timestamp() - 120;
+    let failures = db_run!(conn, |c| diesel::delete(sign_in_failures::table.filter(sign_in_failures::failed_at.le(failures_before))).execute(c))?;
+    let counters = db_run!(conn, |c| diesel::delete(rate_counters::table.filter(rate_counters::window_start.lt(windows_before))).execute(c))?;
+    Ok(failures + counters)
 }
 
 #[cfg(test)]
@@ -143,32 +190,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_wrong_passwords_lock_the_username_and_success_clears_it() {
-        let t = Throttle::default();
-        for attempt in 1..=5 {
-            assert!(t.before_login(None, "clerk").is_ok(), "attempt {attempt} is allowed");
-        }
-        assert!(matches!(t.before_login(None, "clerk"), Err(AppError::RateLimited(s)) if s > 800));
-        assert!(t.before_login(None, "someone-else").is_ok(), "only that username");
-        t.login_succeeded("clerk");
-        assert!(t.before_login(None, "clerk").is_ok());
+    fn an_ipv6_client_is_its_64() {
+        assert_eq!(client_key(Some("2001:db8::1".parse().expect("ip"))), client_key(Some("2001:db8::2".parse().expect("ip"))));
+        assert_ne!(client_key(Some("2001:db8:0:1::1".parse().expect("ip"))), client_key(Some("2001:db8::2".parse().expect("ip"))));
+        assert_eq!(client_key(Some("203.0.113.7".parse().expect("ip"))), "203.0.113.7");
     }
 
     #[test]
-    fn an_address_gets_its_quota_then_429() {
-        let t = Throttle::default();
-        let ip: IpAddr = "203.0.113.7".parse().expect("ip");
-        for _ in 0..RATINGS_PER_MINUTE {
-            assert!(t.citizen_rating(Some(ip)).is_ok());
-        }
-        assert!(matches!(t.citizen_rating(Some(ip)), Err(AppError::RateLimited(_))));
-        assert!(t.citizen_rating(Some("203.0.113.8".parse().expect("ip"))).is_ok(), "another address is not affected");
-        for _ in 0..RATINGS_PER_MINUTE {
-            assert!(t.citizen_rating(Some("2001:db8::1".parse().expect("ip"))).is_ok());
-        }
-        assert!(t.citizen_rating(Some("2001:db8::2".parse().expect("ip"))).is_err(), "a /64 is one client");
+    fn integration_keys_have_their_own_quota() {
+        let t = Throttle::new(1000);
         for _ in 0..1000 {
             assert!(t.integration(1).is_ok(), "integration keys are far above citizens' quota");
         }
+        assert!(matches!(t.integration(1), Err(AppError::RateLimited(_))));
+        assert!(t.integration(2).is_ok(), "another key is not affected");
     }
 }

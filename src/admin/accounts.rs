@@ -8,6 +8,7 @@ use crate::clock;
 use crate::db_run;
 use crate::domain::access::{Principal, Role};
 use crate::error::{AppError, AppResult};
+use crate::adapters::throttle;
 use crate::adapters::security::{
     dummy_password_hash, hash_password, new_secret_token, sha256_hex, verify_password, API_KEY_PREFIX,
     SESSION_TOKEN_PREFIX,
@@ -99,6 +100,27 @@ pub struct LoginResult {
     pub role: Role,
     pub expires_at: DateTime<Utc>,
     pub user: User,
+}
+
+/// What a sign-in from a client address came to.
+pub enum SignIn {
+    Accepted(LoginResult),
+    /// A wrong password (or an unknown or disabled user); `locked`: this failure made the
+    /// address refused for the username.
+    Refused { locked: bool },
+}
+
+/// A sign-in from a client address: the shared limits first (429 when over), then the password.
+pub fn sign_in(conn: &mut Conn, username: &str, password: &str, address: Option<std::net::IpAddr>, now: DateTime<Utc>) -> AppResult<SignIn> {
+    let attempt = throttle::before_sign_in(conn, address, username, now)?;
+    match login(conn, username, password, now) {
+        Ok(result) => {
+            throttle::sign_in_succeeded(conn, &attempt)?;
+            Ok(SignIn::Accepted(result))
+        }
+        Err(AppError::Unauthorized(_)) => Ok(SignIn::Refused { locked: attempt.locks_if_wrong }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Checks the password (in constant work whether or not the user exists) and issues a token.

@@ -10,6 +10,7 @@ pub mod import;
 pub mod intake_rules;
 pub mod json_numbers;
 pub mod masking;
+pub mod moderation;
 pub mod quiet_hours;
 pub mod rating_policy;
 pub mod retry;

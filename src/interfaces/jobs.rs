@@ -37,6 +37,7 @@ pub fn spawn(state: Arc<AppState>) {
                         state.rules.reload(conn)?;
                     }
                     let rules = state.rules(conn)?;
+                    crate::adapters::throttle::prune(conn, now)?;
                     Ok((scan::scan(conn, now, &rules)?, default_ratings::give_due(conn, now)?))
                 })
                 .await;

@@ -402,6 +402,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sign_in_failures (id) {
+        id -> BigInt,
+        username -> Text,
+        address -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rate_counters (bucket, window_start) {
+        bucket -> Text,
+        window_start -> BigInt,
+        hits -> Integer,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
 
@@ -446,4 +463,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_returns,
     sms_outbox,
     exchange_changes,
+    sign_in_failures,
+    rate_counters,
 );

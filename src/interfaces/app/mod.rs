@@ -129,6 +129,15 @@ impl AppState {
         .await?
     }
 
+    /// A citizen's rating or 回访 from this client address, against the quota every instance
+    /// shares (429 over it).
+    pub async fn citizen_rating_quota(self: &Arc<Self>, address: Option<std::net::IpAddr>) -> AppResult<()> {
+        if address.is_none() {
+            return Ok(());
+        }
+        self.db(move |conn, _| crate::adapters::throttle::citizen_rating(conn, address, clock::now())).await
+    }
+
     /// The rules in force, from the cache or reloaded when due.
     pub fn rules(&self, conn: &mut Conn) -> AppResult<Arc<Rules>> {
         self.rules.get(conn)

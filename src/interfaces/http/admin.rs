@@ -45,28 +45,29 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
     let address = crate::interfaces::http::extract::client_address(&req);
-    state.throttle.before_login(address, &username)?;
     let who = username.clone();
-    let response = state
+    let outcome = state
         .db(move |conn, _| {
-            let result = accounts::login(conn, &username, &password, clock::now())?;
+            let result = match accounts::sign_in(conn, &username, &password, address, clock::now())? {
+                accounts::SignIn::Accepted(result) => result,
+                accounts::SignIn::Refused { locked } => return Ok(Err(locked)),
+            };
             let department_code = match result.user.department_id {
                 Some(id) => crate::storage::queries::department_by_id(conn, id)?.map(|d| d.code),
                 None => None,
             };
-            Ok(LoginResponse {
+            Ok(Ok(LoginResponse {
                 token: result.token,
                 role: result.role.as_str().to_owned(),
                 expires_at: clock::rfc3339_local(clock::to_db(result.expires_at)),
                 department_code,
-            })
+            }))
         })
-        .await;
-    match &response {
-        Ok(_) => state.throttle.login_succeeded(&who),
-        Err(AppError::Unauthorized(_)) => telemetry::sign_in_failed(&who, address, state.throttle.is_locked(&who)),
-        Err(_) => {}
-    }
+        .await?;
+    let response = outcome.map_err(|locked| {
+        telemetry::sign_in_failed(&who, address, locked);
+        AppError::Unauthorized("wrong username or password".into())
+    });
     Ok(HttpResponse::Ok().json(response?))
 }
 

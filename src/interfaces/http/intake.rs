@@ -229,7 +229,7 @@ pub struct ReviewCreated {
 pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller: Caller, body: web::Json<ReviewRequest>) -> AppResult<HttpResponse> {
     match &caller.0 {
         // An integration key's own quota is checked as the key is recognised.
-        Principal::Citizen { .. } => state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req))?,
+        Principal::Citizen { .. } => state.citizen_rating_quota(crate::interfaces::http::extract::client_address(&req)).await?,
         Principal::ApiKey { .. } | Principal::User { .. } => {}
     }
     let rater = match &caller.0 {

@@ -113,7 +113,7 @@ pub struct FollowUpCreated {
 pub async fn create_follow_up(state: web::Data<AppState>, req: actix_web::HttpRequest, caller: Caller, body: web::Json<FollowUpBody>) -> AppResult<HttpResponse> {
     let b = body.into_inner();
     match &caller.0 {
-        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req))?,
+        Principal::Citizen { transaction_no } if *transaction_no == b.transaction_no => state.citizen_rating_quota(crate::interfaces::http::extract::client_address(&req)).await?,
         Principal::Citizen { .. } => return Err(AppError::Forbidden("this rating link is for another transaction".into())),
         Principal::ApiKey { .. } => {}
         Principal::User { .. } => return Err(AppError::Forbidden("follow-ups come from the citizen".into())),

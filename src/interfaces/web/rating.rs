@@ -229,7 +229,7 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
 }
 
 pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req)).is_err() {
+    if state.citizen_rating_quota(crate::interfaces::http::extract::client_address(&req)).await.is_err() {
         return too_many();
     }
     let token = token.into_inner();
@@ -310,7 +310,7 @@ fn refusal_text(e: &FieldError) -> String {
 }
 
 pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
-    if state.throttle.citizen_rating(crate::interfaces::http::extract::client_address(&req)).is_err() {
+    if state.citizen_rating_quota(crate::interfaces::http::extract::client_address(&req)).await.is_err() {
         return too_many();
     }
     let token = token.into_inner();

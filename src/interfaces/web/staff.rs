@@ -84,17 +84,9 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
         return page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")));
     }
     let address = crate::interfaces::http::extract::client_address(&req);
-    if let Err(AppError::RateLimited(seconds)) = state.throttle.before_login(address, &username) {
-        let text = format!("登录尝试过于频繁，请 {} 分钟后再试。", seconds.div_ceil(60));
-        return page(StatusCode::TOO_MANY_REQUESTS, login_page(Some(&text)));
-    }
     let who = username.clone();
-    let result = state.db(move |conn, _| accounts::login(conn, &username, &password, clock::now())).await;
-    if result.is_ok() {
-        state.throttle.login_succeeded(&who);
-    }
-    match result {
-        Ok(result) => {
+    match state.db(move |conn, _| accounts::sign_in(conn, &username, &password, address, clock::now())).await {
+        Ok(accounts::SignIn::Accepted(result)) => {
             let cookie = Cookie::build(SESSION_COOKIE, state.cookies.sign(&result.token))
                 .path("/")
                 .http_only(true)
@@ -103,9 +95,13 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, form: we
                 .finish();
             HttpResponse::SeeOther().insert_header(("Location", home_for(result.role))).cookie(cookie).finish()
         }
-        Err(AppError::Unauthorized(_)) => {
-            crate::interfaces::app::telemetry::sign_in_failed(&who, address, state.throttle.is_locked(&who));
+        Ok(accounts::SignIn::Refused { locked }) => {
+            crate::interfaces::app::telemetry::sign_in_failed(&who, address, locked);
             page(StatusCode::UNAUTHORIZED, login_page(Some("用户名或密码错误。")))
+        }
+        Err(AppError::RateLimited(seconds)) => {
+            let text = format!("登录尝试过于频繁，请 {} 分钟后再试。", seconds.div_ceil(60));
+            page(StatusCode::TOO_MANY_REQUESTS, login_page(Some(&text)))
         }
         Err(e) => busy(&e),
     }
