@@ -11,7 +11,7 @@ use crate::clock::{self, rfc3339_local};
 use crate::db_run;
 use crate::domain::case_flow::{allowed_actions, Actor, CaseFacts, CaseState, Extension};
 use crate::domain::masking::{mask_name, mask_phone};
-use crate::domain::sla::{alert_level, overdue_days, AlertLevel, Deadlines, Stage};
+use crate::domain::sla::{alert_level, due_soon_before, overdue_days, AlertLevel, Deadlines, Stage};
 use crate::error::{AppError, AppResult};
 use crate::domain::access::Role;
 use crate::storage::audit::{self, AuditEntry};
@@ -557,7 +557,13 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
         }
     }
     let now_db = clock::to_db(now);
-    let soon_db = clock::to_db(rules.calendar.deadline(now, 1));
+    // The same edge as the case's badge and the scanner's 黄灯: due before the second working day.
+    let soon_db = clock::to_db(due_soon_before(now, &rules.calendar));
+    if let Some(source) = &filter.source {
+        if source != "review" && crate::domain::intake_rules::ComplaintSource::parse(source).is_none() {
+            return Err(AppError::invalid("source", format!("review or a complaint source, not {source:?}")));
+        }
+    }
     let alert = match filter.alert.as_deref() {
         None => None,
         Some("overdue") => Some(AlertLevel::Overdue),
@@ -598,7 +604,7 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
             match alert {
                 Some(AlertLevel::Overdue | AlertLevel::Escalated) => q = q.filter(cases::stage_due.lt(now_db)),
                 Some(AlertLevel::DueSoon) => {
-                    q = q.filter(cases::stage_due.ge(now_db)).filter(cases::stage_due.le(soon_db))
+                    q = q.filter(cases::stage_due.ge(now_db)).filter(cases::stage_due.lt(soon_db))
                 }
                 None => {}
             }

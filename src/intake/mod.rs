@@ -11,7 +11,8 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::domain::rules::Rules;
-use crate::domain::tag_sets::TagSets;
+use crate::domain::exchange::AuditStatus;
+use crate::domain::moderation;
 use crate::cases::work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
@@ -292,15 +293,18 @@ pub struct ReviewCommand {
     pub anonymous: bool,
     pub is_public: bool,
     pub rated_at: DateTime<Utc>,
-    /// The version of its band's tag set in force, set by [`ReviewCommand::under_tag_sets`].
+    /// The version of its band's tag set in force, set by [`ReviewCommand::under_rules`].
     pub tag_set_version: Option<i32>,
+    /// 审核状态 of its public comment, set by [`ReviewCommand::under_rules`].
+    pub moderation: AuditStatus,
 }
 
 impl ReviewCommand {
     /// Checks the tags against the band's set in force (422 naming an unknown tag) and records
-    /// the version the review is rated under.
-    pub fn under_tag_sets(&mut self, sets: &TagSets) -> AppResult<()> {
-        self.tag_set_version = Some(sets.check(&self.content)?);
+    /// the version the review is rated under; holds a public comment with a listed phrase.
+    pub fn under_rules(&mut self, rules: &Rules) -> AppResult<()> {
+        self.tag_set_version = Some(rules.tag_sets.check(&self.content)?);
+        self.moderation = moderation::initial_status(self.content.comment.as_deref(), self.is_public, &rules.held_phrases);
         Ok(())
     }
 }
@@ -356,6 +360,7 @@ pub fn review_command(rater: &Rater<'_>, request: RatingRequest, now: DateTime<U
         is_public: request.public.unwrap_or(true),
         rated_at,
         tag_set_version: None,
+        moderation: AuditStatus::NotNeeded,
     })
 }
 
@@ -540,6 +545,7 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
                 rated_at.into_sql::<Timestamp>(),
                 created_at.into_sql::<Timestamp>(),
                 cmd.tag_set_version.into_sql::<Nullable<Integer>>(),
+                i32::from(cmd.moderation.code()).into_sql::<Integer>(),
             ));
             diesel::insert_into(reviews::table)
                 .values(attributed)
@@ -559,6 +565,7 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
                     reviews::rated_at,
                     reviews::created_at,
                     reviews::tag_set_version,
+                    reviews::moderation,
                 ))
                 .returning(reviews::id)
                 .get_result(c)
@@ -668,6 +675,7 @@ fn new_review<'a>(cmd: &'a ReviewCommand, tags: &'a str, by: Attribution, now: D
         rated_at: clock::to_db(cmd.rated_at),
         created_at: clock::to_db(now),
         tag_set_version: cmd.tag_set_version,
+        moderation: i32::from(cmd.moderation.code()),
     }
 }
 
@@ -836,7 +844,8 @@ fn insert_complaint(
         contact_phone: cmd.contact_phone.as_deref(),
         received_at: clock::to_db(cmd.received_at),
         department_id,
-        service_item_id: item.as_ref().map(|i| i.id),
+        // A complaint about a 办件 is about its service item, unless it names another.
+        service_item_id: item.as_ref().map(|i| i.id).or(tx.as_ref().map(|t| t.service_item_id)),
         transaction_id: tx.as_ref().map(|t| t.id),
         routed_by: routed_by.as_str(),
         route_suggestions: suggestions.as_deref(),
