@@ -189,6 +189,32 @@ pub fn set_rating_policy(conn: &mut Conn, actor: &str, policy: &RatingPolicy, no
     })
 }
 
+/// Most phrases in the moderation list, and characters in one.
+pub const MAX_HELD_PHRASES: usize = 500;
+pub const MAX_HELD_PHRASE_CHARS: usize = 50;
+
+/// Replaces the phrases that hold a public comment for a supervisor (blank ones dropped,
+/// duplicates once); the caller reloads the rules.
+pub fn set_held_phrases(conn: &mut Conn, actor: &str, phrases: &[String], now: DateTime<Utc>) -> AppResult<Vec<String>> {
+    let mut kept: Vec<String> = Vec::new();
+    for phrase in phrases.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        if phrase.chars().count() > MAX_HELD_PHRASE_CHARS || phrase.chars().any(char::is_control) {
+            return Err(AppError::invalid("phrases", format!("each phrase at most {MAX_HELD_PHRASE_CHARS} characters, without control characters")));
+        }
+        if !kept.iter().any(|k| k == phrase) {
+            kept.push(phrase.to_owned());
+        }
+    }
+    if kept.len() > MAX_HELD_PHRASES {
+        return Err(AppError::invalid("phrases", format!("at most {MAX_HELD_PHRASES} phrases")));
+    }
+    conn.transaction(|conn| {
+        crate::storage::rules::store_held_phrases(conn, &kept)?;
+        audit_admin_change(conn, actor, "put_held_phrases", json!(kept), now)?;
+        Ok(kept)
+    })
+}
+
 /// One version of a band's tag set, as the API and the admin page show it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TagSetView {

@@ -13,11 +13,17 @@ pub struct Rules {
     pub calendar: WorkCalendar,
     policies: HashMap<String, SlaPolicy>,
     pub tag_sets: TagSets,
+    /// Phrases that hold a public comment for a supervisor (moderation before 双公开).
+    pub held_phrases: Vec<String>,
 }
 
 impl Rules {
     pub fn new(calendar: WorkCalendar, policies: HashMap<String, SlaPolicy>, tag_sets: TagSets) -> Rules {
-        Rules { calendar, policies, tag_sets }
+        Rules { calendar, policies, tag_sets, held_phrases: Vec::new() }
+    }
+
+    pub fn with_held_phrases(self, held_phrases: Vec<String>) -> Rules {
+        Rules { held_phrases, ..self }
     }
 
     /// The policy for a case source (`review`, `hotline_12345`, …); the default when none is set.

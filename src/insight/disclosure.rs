@@ -1,6 +1,8 @@
 //! Public disclosure (双公开): ratings marked public, with the department's approved reply to each
 //! bad review, readable without login. Citizens' names are masked to the family name, anonymous
 //! reviews show no name at all, phones are never shown; upheld-appeal reviews are left out.
+//! Comments pass the moderation filter first: personal numbers and addresses typed into them are
+//! masked, and one held for a listed phrase waits for a supervisor's decision.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::db_run;
 use crate::domain::grade::Stars;
+use crate::domain::exchange::AuditStatus;
 use crate::domain::masking::mask_name;
+use crate::domain::moderation::{held_phrase, mask_personal_text, Decision};
 use crate::error::{AppError, AppResult};
 use crate::storage::schema::{cases, departments, reviews, service_items, transactions};
 use crate::storage::Conn;
@@ -88,6 +92,7 @@ pub fn public_reviews(conn: &mut Conn, query: &PublicQuery) -> AppResult<PublicP
                 .left_join(cases::table.on(cases::review_id.eq(reviews::id.nullable())))
                 .filter(reviews::is_public.eq(true))
                 .filter(reviews::invalidated.eq(false))
+                .filter(reviews::moderation.ne(i32::from(AuditStatus::Pending.code())))
                 .into_boxed();
             if bad_only {
                 q = q.filter(reviews::stars.le(2));
@@ -133,7 +138,7 @@ pub fn public_reviews(conn: &mut Conn, query: &PublicQuery) -> AppResult<PublicP
                 department,
                 service_item,
                 tags: serde_json::from_str(&tags).unwrap_or_default(),
-                comment,
+                comment: comment.map(|text| mask_personal_text(&text)),
                 reviewer: if anonymous { None } else { name.as_deref().map(mask_name) },
                 handling: is_bad.then(|| if approved { "已回复".to_owned() } else { "处理中".to_owned() }),
                 reply: if approved { reply } else { None },
@@ -142,4 +147,95 @@ pub fn public_reviews(conn: &mut Conn, query: &PublicQuery) -> AppResult<PublicP
         })
         .collect();
     Ok(PublicPage { items, total, page, per_page })
+}
+
+/// A public comment held for a listed phrase, as the supervisor decides on it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HeldComment {
+    pub review_id: i64,
+    pub rated_at: String,
+    pub stars: i32,
+    pub department: String,
+    pub service_item: String,
+    /// The comment with personal numbers and addresses masked.
+    pub comment: String,
+    /// The listed phrase it contains (none when the list changed since).
+    pub phrase: Option<String>,
+}
+
+/// Held comments, oldest first (at most `limit`).
+pub fn held_comments(conn: &mut Conn, phrases: &[String], limit: i64) -> AppResult<Vec<HeldComment>> {
+    let rows: Vec<(i64, NaiveDateTime, i32, String, String, Option<String>)> = db_run!(conn, |c| reviews::table
+        .inner_join(departments::table.on(departments::id.eq(reviews::department_id)))
+        .inner_join(service_items::table.on(service_items::id.eq(reviews::service_item_id)))
+        .filter(reviews::moderation.eq(i32::from(AuditStatus::Pending.code())))
+        .order(reviews::id)
+        .limit(limit)
+        .select((reviews::id, reviews::rated_at, reviews::stars, departments::name, service_items::name, reviews::comment))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(review_id, rated_at, stars, department, service_item, comment)| {
+            let comment = comment.unwrap_or_default();
+            HeldComment {
+                review_id,
+                rated_at: clock::rfc3339_local(rated_at),
+                stars,
+                department,
+                service_item,
+                phrase: held_phrase(&comment, phrases).map(str::to_owned),
+                comment: mask_personal_text(&comment),
+            }
+        })
+        .collect())
+}
+
+/// What a decision on a held comment left.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ModerationDecided {
+    pub review_id: i64,
+    /// 已审核.
+    pub audit_status: String,
+    pub is_public: bool,
+}
+
+/// A supervisor publishes a held comment or keeps it private; the decision goes on the audit
+/// chain (with the review's case, if it has one). Only a held comment can be decided: 409 else.
+pub fn decide(conn: &mut Conn, review_id: i64, decision: Decision, actor: &str, note: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> AppResult<ModerationDecided> {
+    conn.transaction(|conn| {
+        let held: Option<i32> = db_run!(conn, |c| reviews::table.find(review_id).select(reviews::moderation).first(c).optional())?;
+        match held {
+            None => return Err(AppError::NotFound(format!("review {review_id}"))),
+            Some(code) if code != i32::from(AuditStatus::Pending.code()) => {
+                return Err(AppError::conflict("not_held", "this comment is not waiting for a decision"))
+            }
+            Some(_) => {}
+        }
+        let public = decision == Decision::Publish;
+        let updated = db_run!(conn, |c| diesel::update(
+            reviews::table.find(review_id).filter(reviews::moderation.eq(i32::from(AuditStatus::Pending.code())))
+        )
+        .set((reviews::moderation.eq(i32::from(AuditStatus::Audited.code())), reviews::is_public.eq(public)))
+        .execute(c))?;
+        if updated == 0 {
+            return Err(AppError::conflict("not_held", "this comment is not waiting for a decision"));
+        }
+        // The provincial feed sends the record again with its new 审核状态 and 是否公开.
+        crate::storage::queries::note_exchange_change(conn, review_id, clock::to_db(now))?;
+        let case_id: Option<i64> = db_run!(conn, |c| cases::table.filter(cases::review_id.eq(review_id)).select(cases::id).first(c).optional())?;
+        crate::storage::audit::append(
+            conn,
+            crate::storage::audit::AuditEntry {
+                case_id,
+                actor,
+                action: "moderate_comment",
+                from_state: None,
+                to_state: None,
+                note,
+                detail: Some(serde_json::json!({"review_id": review_id, "decision": decision.as_str()}).to_string()),
+                at: clock::to_db(now),
+            },
+        )?;
+        Ok(ModerationDecided { review_id, audit_status: "已审核".to_owned(), is_public: public })
+    })
 }

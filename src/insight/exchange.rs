@@ -103,7 +103,7 @@ pub fn evaluations(conn: &mut Conn, after: Cursor, limit: i64, now: DateTime<Utc
 }
 
 type ReviewRow = (
-    (i64, i32, String, String, Option<String>, bool, bool, NaiveDateTime, Option<i64>),
+    (i64, i32, String, String, Option<String>, bool, bool, NaiveDateTime, Option<i64>, i32),
     (String, Option<String>, Option<NaiveDateTime>),
     (String, String, Option<String>),
     (String, String, Option<String>),
@@ -123,7 +123,7 @@ fn records(conn: &mut Conn, ids: &[i64]) -> AppResult<Vec<Value>> {
         .left_join(staff::table.on(staff::id.nullable().eq(reviews::staff_id)))
         .filter(reviews::id.eq_any(ids))
         .select((
-            (reviews::id, reviews::stars, reviews::channel, reviews::tags, reviews::comment, reviews::anonymous, reviews::is_public, reviews::rated_at, reviews::staff_id),
+            (reviews::id, reviews::stars, reviews::channel, reviews::tags, reviews::comment, reviews::anonymous, reviews::is_public, reviews::rated_at, reviews::staff_id, reviews::moderation),
             (transactions::transaction_no, transactions::applicant_name, transactions::accepted_at),
             (service_items::code, service_items::name, service_items::task_code),
             (departments::code, departments::name, departments::credit_code),
@@ -148,7 +148,7 @@ fn records(conn: &mut Conn, ids: &[i64]) -> AppResult<Vec<Value>> {
     let time = |t: NaiveDateTime| t.and_utc().with_timezone(&Shanghai).format(codes::TIME_FORMAT).to_string();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let Some(((review_id, stars, channel, tags, comment, anonymous, public, rated_at, _), (project_no, applicant, accepted_at), (item_code, item_name, task_code), (dept_code, dept_name, credit_code), (staff_no, staff_name))) = by_id.get(id).copied()
+        let Some(((review_id, stars, channel, tags, comment, anonymous, public, rated_at, _, moderation), (project_no, applicant, accepted_at), (item_code, item_name, task_code), (dept_code, dept_name, credit_code), (staff_no, staff_name))) = by_id.get(id).copied()
         else {
             continue;
         };
@@ -190,7 +190,7 @@ fn records(conn: &mut Conn, ids: &[i64]) -> AppResult<Vec<Value>> {
             "evalDetail": tags.join(","),
             "writingEvaluation": comment.clone().unwrap_or_default(),
             "assessTime": time(*rated_at),
-            "auditStatus": AuditStatus::NotNeeded.code(),
+            "auditStatus": u8::try_from(*moderation).ok().and_then(AuditStatus::of_code).unwrap_or(AuditStatus::NotNeeded).code(),
             "isPublic": codes::yes_no(*public),
             "isAnonymous": codes::yes_no(*anonymous),
             "evaluatedPersonInfo": staff_info,

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::db_run;
+use crate::domain::exchange::AuditStatus;
+use crate::domain::moderation::mask_personal_text;
 use crate::domain::case_flow::CaseState;
 use crate::domain::intake_rules::ComplaintSource;
 use crate::error::{AppError, AppResult};
@@ -134,7 +136,13 @@ pub fn requests(conn: &mut Conn, q: &RequestQuery, now: DateTime<Utc>) -> AppRes
             .left_join(complaints::table.on(complaints::id.nullable().eq(cases::complaint_id)))
             .left_join(service_items::table.on(service_items::id.nullable().eq(reviews::service_item_id.nullable())))
             // A review case is public only when its review is; complaints show their title only.
-            .filter(reviews::is_public.eq(true).and(reviews::invalidated.eq(false)).or(cases::complaint_id.is_not_null()))
+            .filter(
+                reviews::is_public
+                    .eq(true)
+                    .and(reviews::invalidated.eq(false))
+                    .and(reviews::moderation.ne(i32::from(AuditStatus::Pending.code())))
+                    .or(cases::complaint_id.is_not_null()),
+            )
             .into_boxed();
         if let Some(ids) = &ids {
             query = query.filter(cases::id.eq_any(ids.clone()));
@@ -188,7 +196,10 @@ pub fn requests(conn: &mut Conn, q: &RequestQuery, now: DateTime<Utc>) -> AppRes
                 }),
                 service_name: item_name.unwrap_or_else(|| crate::insight::stats::channel_label(&source).to_owned()),
                 service_code: item_code.unwrap_or_else(|| source.clone()),
-                description: comment.or(title).unwrap_or_else(|| if source == "review" { "差评".into() } else { "投诉".into() }),
+                description: comment
+                    .or(title)
+                    .map(|text| mask_personal_text(&text))
+                    .unwrap_or_else(|| if source == "review" { "差评".into() } else { "投诉".into() }),
                 agency_responsible: department,
                 service_notice: None,
                 requested_datetime: clock::rfc3339_local(opened),

@@ -112,6 +112,7 @@ fn rate(conn: &mut Conn, policy: &RatingPolicy, candidates: Candidates, through:
                 created_at,
                 // Carries no tags: no set was offered.
                 tag_set_version: None,
+                moderation: i32::from(crate::domain::exchange::AuditStatus::NotNeeded.code()),
             })
             .collect();
         // A citizen (or another scanner) may rate one of them meanwhile: theirs stands.

@@ -187,7 +187,7 @@ fn store(pool: &DbPool, rules: &RulesCache, batch: Vec<Job>) {
     // Tags outside their band's set in force are refused before anything is stored.
     let mut accepted = Vec::with_capacity(batch.len());
     for mut job in batch {
-        match job.cmd.under_tag_sets(&rules.tag_sets) {
+        match job.cmd.under_rules(&rules) {
             Ok(()) => accepted.push(job),
             Err(e) => {
                 let _ = job.reply.send(Err(e));

@@ -186,6 +186,8 @@ pub struct Review {
     pub created_at: NaiveDateTime,
     /// The version of its band's tag set it was rated under; `None` before tag sets existed.
     pub tag_set_version: Option<i32>,
+    /// 审核状态 of its public comment (`domain::exchange::AuditStatus` codes).
+    pub moderation: i32,
 }
 
 #[derive(Debug, Insertable)]
@@ -206,6 +208,7 @@ pub struct NewReview<'a> {
     pub rated_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub tag_set_version: Option<i32>,
+    pub moderation: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -58,7 +58,7 @@ pub fn load(conn: &mut Conn) -> AppResult<Rules> {
         .select(calendar_years::year)
         .load(c))?;
     let calendar = WorkCalendar::from_years(years.values()).with_provisional(provisional);
-    Ok(Rules::new(calendar, policies, TagSets::newest_of(tag_set_history(conn)?)))
+    Ok(Rules::new(calendar, policies, TagSets::newest_of(tag_set_history(conn)?)).with_held_phrases(held_phrases(conn)?))
 }
 
 /// Every version of every band's tag set, oldest first.
@@ -161,5 +161,21 @@ pub fn rating_policy(conn: &mut Conn) -> AppResult<RatingPolicy> {
 pub fn store_rating_policy(conn: &mut Conn, policy: &RatingPolicy) -> AppResult<()> {
     let text = serde_json::to_string(policy).map_err(AppError::internal)?;
     crate::storage::queries::put_setting(conn, RATING_POLICY, &text)?;
+    Ok(())
+}
+
+const HELD_PHRASES: &str = "held_phrases";
+
+/// The phrases that hold a public comment for a supervisor; the seeded list until an admin sets one.
+pub fn held_phrases(conn: &mut Conn) -> AppResult<Vec<String>> {
+    match crate::storage::queries::setting(conn, HELD_PHRASES)? {
+        None => Ok(crate::domain::moderation::DEFAULT_HELD_PHRASES.iter().map(|p| (*p).to_owned()).collect()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(anyhow::anyhow!("stored held phrases unreadable: {e}"))),
+    }
+}
+
+pub fn store_held_phrases(conn: &mut Conn, phrases: &[String]) -> AppResult<()> {
+    let text = serde_json::to_string(phrases).map_err(AppError::internal)?;
+    crate::storage::queries::put_setting(conn, HELD_PHRASES, &text)?;
     Ok(())
 }

@@ -142,6 +142,7 @@ diesel::table! {
         rated_at -> Timestamp,
         created_at -> Timestamp,
         tag_set_version -> Nullable<Integer>,
+        moderation -> Integer,
     }
 }
 

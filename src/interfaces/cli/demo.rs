@@ -221,8 +221,9 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             is_public: true,
             rated_at,
             tag_set_version: None,
+            moderation: crate::domain::exchange::AuditStatus::NotNeeded,
         };
-        review.under_tag_sets(&rules.tag_sets).map_err(err)?;
+        review.under_rules(&rules).map_err(err)?;
         intake::record_review(&mut conn, &review, actor, rated_at, &rules).map_err(err)?;
     }
     for (n, (title, content)) in COMPLAINTS.iter().enumerate() {

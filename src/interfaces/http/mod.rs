@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod extract;
 mod times;
 pub mod intake;
+pub mod moderation;
 pub mod openapi;
 pub mod reports;
 pub mod rules_admin;
@@ -121,6 +122,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(intake::create_transactions_batch)),
                 )
                 .service(resource("/reviews").route(web::post().to(intake::create_review)))
+                .service(resource("/reviews/{id}/moderation").route(web::post().to(moderation::decide)))
+                .service(resource("/moderation/held").route(web::get().to(moderation::list_held)))
+                .service(
+                    resource("/moderation/phrases")
+                        .route(web::get().to(moderation::get_phrases))
+                        .route(web::put().to(moderation::put_phrases)),
+                )
                 .service(resource("/complaints").route(web::post().to(intake::create_complaint)))
                 .service(resource("/cases").route(web::get().to(cases::list_cases)))
                 .service(resource("/cases/{id}").route(web::get().to(cases::get_case)))

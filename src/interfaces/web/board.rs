@@ -19,8 +19,11 @@ use crate::admin::master_data::{self, DepartmentView, ListFilter};
 use crate::domain::access::Role;
 
 use crate::adapters::render::short_time;
-use super::staff::{alert_badge, department_select, signed_in_as, staff_header};
-use super::{busy, calendar_banner, layout, page};
+use crate::domain::moderation::Decision;
+use crate::insight::disclosure::{self, HeldComment};
+use super::staff::{alert_badge, check_csrf, department_select, signed_in_as, staff_header};
+use super::{busy, calendar_banner, layout, message_page, page};
+use std::collections::HashMap;
 
 const ROWS_PER_SECTION: i64 = 30;
 
@@ -33,6 +36,8 @@ struct Board {
     unassigned: CaseList,
     supervision: CaseList,
     departments: Vec<DepartmentView>,
+    /// Public comments held for a listed phrase (moderation before 双公开).
+    held: Vec<HeldComment>,
     /// Years whose working-day calendar is still provisional, to say so.
     unconfirmed_years: Vec<i32>,
 }
@@ -59,10 +64,12 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 unassigned: list(CaseFilter { department: Some("unassigned".into()), ..CaseFilter::default() })?,
                 supervision: list(CaseFilter { state: Some("supervision".into()), ..CaseFilter::default() })?,
                 departments: vec![],
+                held: vec![],
                 unconfirmed_years: vec![],
             };
             let unconfirmed_years = unconfirmed_years(&rules.calendar, local_date(now));
-            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, unconfirmed_years, ..board })
+            let held = disclosure::held_comments(conn, &rules.held_phrases, ROWS_PER_SECTION)?;
+            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, held, unconfirmed_years, ..board })
         })
         .await;
     match board {
@@ -82,6 +89,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
         ("改派申请", b.reassign_requests.total, "neutral", "#reassign"),
         ("待分派", b.unassigned.total, "neutral", "#unassigned"),
         ("答复待审核", b.supervision.total, "neutral", "#supervision"),
+        ("评论待审核", b.held.len() as i64, "neutral", "#held"),
     ];
     let body = html! {
         (staff_header(principal, csrf))
@@ -132,6 +140,12 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             @if b.supervision.items.is_empty() { p.card { "没有待审核的答复。" } }
             @for c in &b.supervision.items { (case_row(c, false)) }
         }
+        section #held {
+            h2 { "评论待审核（" (b.held.len()) "）" }
+            p.muted { "含敏感词的公开评论，审核后才在公开页展示；电话、身份证号、门牌号已隐去。" }
+            @if b.held.is_empty() { p.card { "没有待审核的评论。" } }
+            @for h in &b.held { (held_comment(h, csrf)) }
+        }
     };
     layout("督办看板", body)
 }
@@ -146,6 +160,53 @@ fn case_row(c: &CaseListItem, escalated: bool) -> Markup {
             div { (c.summary) }
             div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::insight::stats::channel_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
         }
+    }
+}
+
+/// A held public comment with its two decisions.
+fn held_comment(h: &HeldComment, csrf: &str) -> Markup {
+    let note_id = format!("moderation-note-{}", h.review_id);
+    html! {
+        div.card id={ "review-" (h.review_id) } {
+            div { strong { (h.stars) " 星 · " (h.department) } " · " (h.service_item) }
+            blockquote { (h.comment) }
+            @if let Some(phrase) = &h.phrase { div.muted { "命中：" (phrase) " · 评价于 " (short_time(&h.rated_at)) } }
+            form method="post" action={ "/board/reviews/" (h.review_id) "/moderation" } {
+                input type="hidden" name="csrf" value=(csrf);
+                label for=(note_id) { "审核说明（选填）" }
+                input id=(note_id) name="note" maxlength="500";
+                div.actions {
+                    button type="submit" name="decision" value=(Decision::Publish.as_str()) { "公开" }
+                    button type="submit" name="decision" value=(Decision::KeepPrivate.as_str()) { "不公开" }
+                }
+            }
+        }
+    }
+}
+
+/// A supervisor's decision on a held comment, from the board; back to the board.
+pub async fn moderate(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let (principal, token) = match signed_in_as(&state, &req, &[Role::Supervisor], "评论审核仅供监督人员使用。").await {
+        Ok(p) => p,
+        Err(away) => return away,
+    };
+    let form = form.into_inner();
+    if let Err(refused) = check_csrf(&state, &token, &form) {
+        return refused;
+    }
+    let Some(decision) = form.get("decision").and_then(|d| Decision::parse(d)) else {
+        return message_page(StatusCode::UNPROCESSABLE_ENTITY, "请选择审核结果", "请选择“公开”或“不公开”。");
+    };
+    let note = form.get("note").map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return message_page(StatusCode::UNPROCESSABLE_ENTITY, "说明过长", "审核说明最多 500 字。");
+    }
+    let (actor, id) = (principal.actor_label(), id.into_inner());
+    match state.db(move |conn, _| disclosure::decide(conn, id, decision, &actor, note.as_deref(), clock::now())).await {
+        Ok(_) => HttpResponse::SeeOther().insert_header(("Location", "/board#held")).finish(),
+        Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到评论", "该评论不存在。"),
+        Err(AppError::Conflict { .. }) => message_page(StatusCode::CONFLICT, "已审核", "该评论已有审核结果，请返回看板刷新。"),
+        Err(e) => busy(&e),
     }
 }
 

@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cases/{id}", web::get().to(staff::show_case))
         .route("/cases/{id}/act", web::post().to(staff::act))
         .route("/board", web::get().to(board::show))
+        .route("/board/reviews/{id}/moderation", web::post().to(board::moderate))
         .route("/analytics", web::get().to(analytics::show))
         .route("/analytics/clusters", web::post().to(analytics::run_clustering))
         .route("/analytics/clusters/{id}", web::get().to(analytics::show_run))

@@ -1,0 +1,2 @@
+DROP INDEX reviews_held;
+ALTER TABLE reviews DROP COLUMN moderation;
