@@ -10,12 +10,15 @@ use super::{District, TestApp};
 /// The callers of the matrix, in the order of the expectation columns.
 pub const WHO: [&str; 8] = ["anonymous", "expired", "citizen", "integration", "other_dept", "own_dept", "supervisor", "admin"];
 
+/// A row's request body, made for the caller of [`WHO`] that sends it (the second argument):
+/// where allowed callers do different things (a department verifies, a supervisor reassigns),
+/// each gets the request it can succeed with.
 #[derive(Clone, Copy)]
 pub enum Body {
     None,
-    Json(fn(&Fixture) -> Value),
+    Json(fn(&Fixture, &str) -> Value),
     /// A page form; the caller's CSRF field is added.
-    Form(fn(&Fixture) -> Vec<(&'static str, String)>),
+    Form(fn(&Fixture, &str) -> Vec<(&'static str, String)>),
     /// A file sent as it is (`text/csv`).
     Csv(&'static str),
 }
@@ -24,13 +27,15 @@ pub struct Endpoint {
     pub method: &'static str,
     /// The route as registered.
     pub route: &'static str,
-    /// The concrete path; `{case}`, `{case_of_d2}`, `{run}`, `{key_id}` and `{token}` are
-    /// filled from the fixture.
+    /// The concrete path; the `{…}` placeholders are filled from the fixture ([`Fixture::path_as`]),
+    /// some per caller.
     pub path: &'static str,
     pub body: Body,
-    /// One cell per [`WHO`]: an exact status, or `ok` for "allowed" (any answer below 500
-    /// other than 401, 403, 404 and a redirect to the sign-in page: what follows depends on the
-    /// data, not on who asks). `{run}` names no run, so its allowed callers get an exact 404.
+    /// One cell per [`WHO`]: an exact status, or `ok` for "allowed and served": a 2xx answer
+    /// (a page form may instead answer its Post/Redirect/Get 303, to anywhere but the sign-in
+    /// page). The fixture gives every allowed caller what its request needs to succeed, so a
+    /// 4xx there is a wrongly refused caller or a fixture to fix. `{run}` names no run, so its
+    /// allowed callers get an exact 404.
     pub expect: &'static str,
 }
 
@@ -48,6 +53,19 @@ pub struct Fixture {
     pub spare_key_id: i64,
     /// A webhook for the webhook routes' positive cells.
     pub spare_hook_id: i64,
+    /// A key and a webhook of the admin pages' own (the API rows revoke and delete the spare ones first).
+    pub page_key_id: i64,
+    pub page_hook_id: i64,
+    /// Two D1 complaints (工单): the merge row merges the second into the first.
+    pub complaint: i64,
+    pub duplicate_complaint: i64,
+    /// Fresh D1 cases, still 待核实, for the rows that move a case on: each allowed caller acts
+    /// on one of its own, so that no caller finds the case already moved by another. As
+    /// (placeholder, caller, case id); other callers get `case`.
+    pub fresh_cases: Vec<(&'static str, &'static str, i64)>,
+    /// Two public comments held for a listed phrase: the API's and the board's decision rows.
+    pub held_review: i64,
+    pub held_review_on_page: i64,
     pub serial: std::cell::Cell<u32>,
     /// Follows no redirects: a 303 to the sign-in page is the answer under test.
     pub client: reqwest::Client,
@@ -84,14 +102,90 @@ impl Fixture {
         let r = app.post("/api/v1/webhooks", Some(&district.admin), &json!({"url": "http://127.0.0.1:9/hook", "events": ["case.opened"]})).await;
         assert_eq!(r.0, 201, "{}", r.1);
         let spare_hook_id = r.1["id"].as_i64().expect("webhook id");
+        let r = app.post("/api/v1/api-keys", Some(&district.admin), &json!({"name": "page spare", "role": "integration"})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let page_key_id = r.1["id"].as_i64().expect("key id");
+        let r = app.post("/api/v1/webhooks", Some(&district.admin), &json!({"url": "http://127.0.0.1:9/page-hook", "events": ["case.closed"]})).await;
+        assert_eq!(r.0, 201, "{}", r.1);
+        let page_hook_id = r.1["id"].as_i64().expect("webhook id");
+        // The review row rates T3; nothing else does.
+        app.transaction(&district, "T3", "I1", json!({})).await;
+        // The sign-in rows sign in as a user of their own: the password row changes the callers' passwords.
+        app.add_user("signin", haochaping::domain::access::Role::Supervisor, None);
+        let mut complaints = Vec::new();
+        for no in ["HM1", "HM2"] {
+            let r = app.post("/api/v1/complaints", Some(&district.key), &json!({"source": "hotline_12345", "external_no": no, "title": "占道经营",
+                "content": "小区门口占道经营，影响通行", "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00"})).await;
+            assert_eq!(r.0, 201, "{}", r.1);
+            complaints.push(r.1["case_id"].as_i64().expect("case id"));
+        }
+        // Their comments differ, in two themes, so that the clustering rows have more than one
+        // distinct text to cluster in two.
+        let mut fresh_cases = Vec::new();
+        for (i, (placeholder, who, comment)) in [
+            ("{case_to_act}", "own_dept", "窗口排队时间太长，等了两个小时"),
+            ("{case_to_act}", "supervisor", "排队等了两个小时，窗口只开一个"),
+            ("{case_to_act_on_page}", "own_dept", "材料清单不清楚，来回跑了三趟"),
+            ("{case_to_act_on_page}", "supervisor", "材料要求反复变，跑了三趟还没办成"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let no = format!("TF{i}");
+            app.transaction(&district, &no, "I1", json!({})).await;
+            let r = app.post("/api/v1/reviews", Some(&district.key), &json!({"transaction_no": no, "stars": 1, "channel": "kiosk", "comment": comment})).await;
+            assert_eq!(r.0, 201, "{}", r.1);
+            fresh_cases.push((placeholder, who, r.1["case_id"].as_i64().expect("case id")));
+        }
+        let mut held = Vec::new();
+        for no in ["TH1", "TH2"] {
+            app.transaction(&district, no, "I1", json!({})).await;
+            let r = app.post("/api/v1/reviews", Some(&district.key), &json!({"transaction_no": no, "stars": 5, "channel": "kiosk", "comment": "骗子才说这里不好"})).await;
+            assert_eq!(r.0, 201, "{}", r.1);
+            held.push(r.1["review_id"].as_i64().or_else(|| r.1["id"].as_i64()).expect("review id"));
+        }
         let client = super::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Fixture { district, case, case_of_d2, t1_token, t2_token, expired_rating_token, expired_login, spare_key_id, spare_hook_id, serial: std::cell::Cell::new(0), client }
+        Fixture {
+            held_review: held[0],
+            held_review_on_page: held[1],
+            district,
+            case,
+            case_of_d2,
+            t1_token,
+            t2_token,
+            expired_rating_token,
+            expired_login,
+            spare_key_id,
+            spare_hook_id,
+            page_key_id,
+            page_hook_id,
+            complaint: complaints[0],
+            duplicate_complaint: complaints[1],
+            fresh_cases,
+            serial: std::cell::Cell::new(0),
+            client,
+        }
     }
 
+    /// The concrete path of `template` for no caller in particular (per-caller cases are `case`).
     pub fn path(&self, template: &str) -> String {
-        template
-            .replace("{case}", &self.case.to_string())
+        self.path_as(template, "")
+    }
+
+    /// The concrete path of `template` as `who` sends it.
+    pub fn path_as(&self, template: &str, who: &str) -> String {
+        let mut path = template.to_owned();
+        for placeholder in ["{case_to_act}", "{case_to_act_on_page}"] {
+            let id = self.fresh_cases.iter().find(|(p, w, _)| *p == placeholder && *w == who).map_or(self.case, |(_, _, id)| *id);
+            path = path.replace(placeholder, &id.to_string());
+        }
+        path.replace("{case}", &self.case.to_string())
+            .replace("{complaint}", &self.complaint.to_string())
+            .replace("{page_key_id}", &self.page_key_id.to_string())
+            .replace("{page_hook_id}", &self.page_hook_id.to_string())
             .replace("{case_of_d2}", &self.case_of_d2.to_string())
+            .replace("{held_review_on_page}", &self.held_review_on_page.to_string())
+            .replace("{held_review}", &self.held_review.to_string())
             .replace("{run}", "999999")
             .replace("{key_id}", &self.spare_key_id.to_string())
             .replace("{hook_id}", &self.spare_hook_id.to_string())
@@ -125,8 +219,18 @@ pub struct Credentials {
     pub session: Option<String>,
 }
 
-fn review_body(_: &Fixture) -> Value {
-    json!({"transaction_no": "T1", "stars": 5, "channel": "pc"})
+fn review_body(_: &Fixture, _: &str) -> Value {
+    json!({"transaction_no": "T3", "stars": 5, "channel": "pc"})
+}
+
+/// What a caller does to its fresh case (`{case_to_act}`, `{case_to_act_on_page}`): a
+/// department verifies it (核实), a supervisor reassigns it to D2 (改派), each the action that
+/// is theirs in 待核实; the callers refused get the department's request.
+fn case_action(who: &str) -> Vec<(&'static str, String)> {
+    match who {
+        "supervisor" => vec![("action", "reassign".into()), ("department_code", "D2".into()), ("note", "应由人社局办理".into())],
+        _ => vec![("action", "verify".into()), ("note", "已联系".into())],
+    }
 }
 
 fn unique_code(f: &Fixture, prefix: &str) -> String {
@@ -142,36 +246,38 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/healthz", "/healthz", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/metrics", "/metrics", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/api/openapi.json", "/api/openapi.json", NoBody, "ok ok ok ok ok ok ok ok"),
-        e("POST", "/api/v1/auth/login", "/api/v1/auth/login", Json(|_| json!({"username": "sup", "password": "password-123"})), "ok ok ok ok ok ok ok ok"),
-        e("POST", "/api/v1/departments", "/api/v1/departments", Json(|f| json!({"code": unique_code(f, "DX"), "name": "新部门"})), "401 401 403 403 403 403 403 ok"),
+        // The user `signin` is for the sign-in rows: the password row changes the callers' own.
+        e("POST", "/api/v1/auth/login", "/api/v1/auth/login", Json(|_, _| json!({"username": "signin", "password": "password-123"})), "ok ok ok ok ok ok ok ok"),
+        e("POST", "/api/v1/departments", "/api/v1/departments", Json(|f, _| json!({"code": unique_code(f, "DX"), "name": "新部门"})), "401 401 403 403 403 403 403 ok"),
         // Counter systems look department codes up too.
         e("GET", "/api/v1/departments", "/api/v1/departments", NoBody, "401 401 403 ok ok ok ok ok"),
-        e("PATCH", "/api/v1/departments/{code}", "/api/v1/departments/D2", Json(|_| json!({"name": "第二局（更名）"})), "401 401 403 403 403 403 403 ok"),
+        e("PATCH", "/api/v1/departments/{code}", "/api/v1/departments/D2", Json(|_, _| json!({"name": "第二局（更名）"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/service-items", "/api/v1/service-items", NoBody, "401 401 403 ok ok ok ok ok"),
-        e("PATCH", "/api/v1/service-items/{code}", "/api/v1/service-items/I1", Json(|_| json!({"name": "企业设立登记（更名）"})), "401 401 403 403 403 403 403 ok"),
+        e("PATCH", "/api/v1/service-items/{code}", "/api/v1/service-items/I1", Json(|_, _| json!({"name": "企业设立登记（更名）"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/windows", "/api/v1/windows", NoBody, "401 401 403 ok ok ok ok ok"),
-        e("PATCH", "/api/v1/windows/{code}", "/api/v1/windows/W1", Json(|_| json!({"hall": "一楼东"})), "401 401 403 403 403 403 403 ok"),
+        e("PATCH", "/api/v1/windows/{code}", "/api/v1/windows/W1", Json(|_, _| json!({"hall": "一楼东"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/staff", "/api/v1/staff", NoBody, "401 401 403 ok ok ok ok ok"),
-        e("PATCH", "/api/v1/staff/{staff_no}", "/api/v1/staff/S1", Json(|_| json!({"name": "王敏"})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/service-items", "/api/v1/service-items", Json(|f| json!({"code": unique_code(f, "IX"), "name": "新事项", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/windows", "/api/v1/windows", Json(|f| json!({"code": unique_code(f, "WX"), "name": "新窗口", "hall": "二楼"})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
+        e("PATCH", "/api/v1/staff/{staff_no}", "/api/v1/staff/S1", Json(|_, _| json!({"name": "王敏"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/service-items", "/api/v1/service-items", Json(|f, _| json!({"code": unique_code(f, "IX"), "name": "新事项", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/windows", "/api/v1/windows", Json(|f, _| json!({"code": unique_code(f, "WX"), "name": "新窗口", "hall": "二楼"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/staff", "/api/v1/staff", Json(|f, _| json!({"staff_no": unique_code(f, "SX"), "name": "赵六", "department_code": "D1"})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/imports", "/api/v1/imports?kind=windows&dry_run=true", Csv("code,name,hall\nW9,9号窗口,三楼\n"), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/assignments", "/api/v1/assignments", Json(|_| json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I2"], "effective_from": "2027-01-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/assignments", "/api/v1/assignments", Json(|_, _| json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I2"], "effective_from": "2027-01-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/assignments", "/api/v1/assignments?window_code=W1", NoBody, "401 401 403 ok ok ok ok ok"),
-        e("PATCH", "/api/v1/assignments/{id}", "/api/v1/assignments/1", Json(|_| json!({"effective_to": "2026-10-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/users", "/api/v1/users", Json(|f| json!({"username": unique_code(f, "user"), "password": "password-123", "role": "supervisor"})), "401 401 403 403 403 403 403 ok"),
+        e("PATCH", "/api/v1/assignments/{id}", "/api/v1/assignments/1", Json(|_, _| json!({"effective_to": "2026-10-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/users", "/api/v1/users", Json(|f, _| json!({"username": unique_code(f, "user"), "password": "password-123", "role": "supervisor"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/users", "/api/v1/users", NoBody, "401 401 403 403 403 403 403 ok"),
-        e("PATCH", "/api/v1/users/{username}", "/api/v1/users/sup", Json(|_| json!({"email": "sup@example.test"})), "401 401 403 403 403 403 403 ok"),
-        // Anyone signed in changes their own password; a wrong old one changes nothing.
-        e("POST", "/api/v1/auth/password", "/api/v1/auth/password", Json(|_| json!({"old_password": "not-the-password", "new_password": "another-password-1"})), "401 401 403 403 ok ok ok ok"),
+        e("PATCH", "/api/v1/users/{username}", "/api/v1/users/sup", Json(|_, _| json!({"email": "sup@example.test"})), "401 401 403 403 403 403 403 ok"),
+        // Anyone signed in changes their own password (the session in use stays; the sign-in
+        // rows use the user `signin`, whose password stays).
+        e("POST", "/api/v1/auth/password", "/api/v1/auth/password", Json(|_, _| json!({"old_password": "password-123", "new_password": "another-password-1"})), "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/api-keys", "/api/v1/api-keys", NoBody, "401 401 403 403 403 403 403 ok"),
         e("DELETE", "/api/v1/api-keys/{id}", "/api/v1/api-keys/{key_id}", NoBody, "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f, _| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/exchange/evaluations", "/api/v1/exchange/evaluations", NoBody, "401 401 403 ok 403 403 ok ok"),
         e("GET", "/api/v1/district", "/api/v1/district", NoBody, "401 401 403 ok 403 403 ok ok"),
-        e("PUT", "/api/v1/district", "/api/v1/district", Json(|_| json!({"area_code": "310115"})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/webhooks", "/api/v1/webhooks", Json(|f| json!({"url": format!("https://12345.example.test/{}", unique_code(f, "h")), "events": ["case.replied"]})), "401 401 403 403 403 403 403 ok"),
+        e("PUT", "/api/v1/district", "/api/v1/district", Json(|_, _| json!({"area_code": "310115"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/webhooks", "/api/v1/webhooks", Json(|f, _| json!({"url": format!("https://12345.example.test/{}", unique_code(f, "h")), "events": ["case.replied"]})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/webhooks", "/api/v1/webhooks", NoBody, "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/{hook_id}/deliveries", NoBody, "401 401 403 403 403 403 403 ok"),
         // No delivery 999999: the admin is let through to an exact 404.
@@ -180,36 +286,44 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/mail/dead-letters", "/api/v1/mail/dead-letters", NoBody, "401 401 403 403 403 403 403 ok"),
         // No mail 999999: the admin is let through to an exact 404.
         e("POST", "/api/v1/mail/dead-letters/{id}/retry", "/api/v1/mail/dead-letters/999999/retry", NoBody, "401 401 403 403 403 403 403 404"),
-        e("POST", "/api/v1/transactions/batch", "/api/v1/transactions/batch", Json(|f| json!({"items": [{"transaction_no": unique_code(f, "TB"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}]})), "401 401 403 ok 403 403 403 ok"),
-        e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
+        e("POST", "/api/v1/transactions/batch", "/api/v1/transactions/batch", Json(|f, _| json!({"items": [{"transaction_no": unique_code(f, "TB"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"}]})), "401 401 403 ok 403 403 403 ok"),
+        e("POST", "/api/v1/transactions", "/api/v1/transactions", Json(|f, _| json!({"transaction_no": unique_code(f, "TX"), "service_item_code": "I1", "channel": "pc", "completed_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 403 ok"),
+        // T3 is rated by nobody else (the fixture's T1 and T9 are rated already).
         e("POST", "/api/v1/reviews", "/api/v1/reviews", Json(review_body), "401 401 403 ok 403 403 403 403"),
         // The office's supervisors also register complaints that reach them directly.
-        e("POST", "/api/v1/complaints", "/api/v1/complaints", Json(|f| json!({"source": "hotline_12345", "external_no": unique_code(f, "H"), "title": "噪音扰民", "content": "夜间施工噪音", "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 ok ok"),
+        e("POST", "/api/v1/complaints", "/api/v1/complaints", Json(|f, _| json!({"source": "hotline_12345", "external_no": unique_code(f, "H"), "title": "噪音扰民", "content": "夜间施工噪音", "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00"})), "401 401 403 ok 403 403 ok ok"),
         e("GET", "/api/v1/cases", "/api/v1/cases", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/cases/{id}", "/api/v1/cases/{case}", NoBody, "401 401 403 403 404 ok ok ok"),
-        e("POST", "/api/v1/cases/{id}/actions", "/api/v1/cases/{case}/actions", Json(|_| json!({"action": "verify", "note": "已联系"})), "401 401 403 403 404 ok ok 403"),
-        // The fixture's cases are reviews: a supervisor gets past the role check to a 409.
-        e("POST", "/api/v1/cases/{id}/merge", "/api/v1/cases/{case}/merge", Json(|f| json!({"case_ids": [f.case_of_d2]})), "401 401 403 403 403 403 ok 403"),
-        e("POST", "/api/v1/cases/{id}/notes", "/api/v1/cases/{case}/notes", Json(|_| json!({"note": "已电话回访，申请人认可"})), "401 401 403 403 404 ok ok 403"),
+        // Each allowed caller acts on a fresh case of its own (see `case_action`).
+        e("POST", "/api/v1/cases/{id}/actions", "/api/v1/cases/{case_to_act}/actions", Json(|_, who| case_action(who).into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect()), "401 401 403 403 404 ok ok 403"),
+        e("POST", "/api/v1/cases/{id}/merge", "/api/v1/cases/{complaint}/merge", Json(|f, _| json!({"case_ids": [f.duplicate_complaint]})), "401 401 403 403 403 403 ok 403"),
+        e("POST", "/api/v1/cases/{id}/notes", "/api/v1/cases/{case}/notes", Json(|_, _| json!({"note": "已电话回访，申请人认可"})), "401 401 403 403 404 ok ok 403"),
         // No co-handling department is added, so that the other department's cells stay 404.
-        e("PUT", "/api/v1/cases/{id}/co-departments", "/api/v1/cases/{case}/co-departments", Json(|_| json!({"department_codes": []})), "401 401 403 403 403 403 ok 403"),
+        e("PUT", "/api/v1/cases/{id}/co-departments", "/api/v1/cases/{case}/co-departments", Json(|_, _| json!({"department_codes": []})), "401 401 403 403 403 403 ok 403"),
         e("GET", "/api/v1/alerts", "/api/v1/alerts", NoBody, "401 401 403 403 ok ok ok ok"),
-        // Devices and apps relay a citizen's follow-up as they relay the review; staff never write one.
-        e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_| json!({"transaction_no": "T1", "kind": "addendum", "comment": "补充"})), "401 401 403 ok 403 403 403 403"),
+        // Devices and apps relay a citizen's follow-up as they relay the review; staff never
+        // write one. T1's review is a day old at most: its 追评 is still open.
+        e("POST", "/api/v1/follow-ups", "/api/v1/follow-ups", Json(|_, _| json!({"transaction_no": "T1", "kind": "addendum", "comment": "补充"})), "401 401 403 ok 403 403 403 403"),
         e("GET", "/api/v1/calendar/{year}", "/api/v1/calendar/2026", NoBody, "401 401 403 403 ok ok ok ok"),
-        e("PUT", "/api/v1/calendar/{year}", "/api/v1/calendar/2030", Json(|_| json!({"holidays": ["2030-01-01"], "workdays": []})), "401 401 403 403 403 403 403 ok"),
+        e("PUT", "/api/v1/calendar/{year}", "/api/v1/calendar/2030", Json(|_, _| json!({"holidays": ["2030-01-01"], "workdays": []})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/tag-sets", "/api/v1/tag-sets", NoBody, "401 401 403 ok ok ok ok ok"),
-        e("PUT", "/api/v1/tag-sets/{band}", "/api/v1/tag-sets/basic", Json(|_| json!({"tags": ["基本顺利", "等待稍久"]})), "401 401 403 403 403 403 403 ok"),
+        e("PUT", "/api/v1/tag-sets/{band}", "/api/v1/tag-sets/basic", Json(|_, _| json!({"tags": ["基本顺利", "等待稍久"]})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/moderation/held", "/api/v1/moderation/held", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/moderation/phrases", "/api/v1/moderation/phrases", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("PUT", "/api/v1/moderation/phrases", "/api/v1/moderation/phrases", Json(|_, _| json!({"phrases": ["骗子", "差劲"]})), "401 401 403 403 403 403 403 ok"),
+        // The supervisor decides once on a comment held in the fixture.
+        e("POST", "/api/v1/reviews/{id}/moderation", "/api/v1/reviews/{held_review}/moderation", Json(|_, _| json!({"decision": "keep_private", "note": "含侮辱性用语"})), "401 401 403 403 403 403 ok 403"),
         e("GET", "/api/v1/rating-policy", "/api/v1/rating-policy", NoBody, "401 401 403 403 403 403 ok ok"),
-        e("PUT", "/api/v1/rating-policy", "/api/v1/rating-policy", Json(|_| json!({"enabled": false, "default_after_days": 15, "default_stars": 5})), "401 401 403 403 403 403 403 ok"),
+        e("PUT", "/api/v1/rating-policy", "/api/v1/rating-policy", Json(|_, _| json!({"enabled": false, "default_after_days": 15, "default_stars": 5})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/sla-policies", "/api/v1/sla-policies", NoBody, "401 401 403 403 ok ok ok ok"),
-        e("PUT", "/api/v1/sla-policies/{source}", "/api/v1/sla-policies/review", Json(|_| json!({"feedback_days": 1, "reply_days": 5, "extended_reply_days": 15, "supervision_days": 3})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", Json(|_| json!({"k": 2})), "401 401 403 403 403 403 ok ok"),
+        e("PUT", "/api/v1/sla-policies/{source}", "/api/v1/sla-policies/review", Json(|_, _| json!({"feedback_days": 1, "reply_days": 5, "extended_reply_days": 15, "supervision_days": 3})), "401 401 403 403 403 403 403 ok"),
+        // The fixture's fresh cases bring bad reviews in two themes to cluster.
+        e("POST", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", Json(|_, _| json!({"k": 2})), "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/analysis/clusters", "/api/v1/analysis/clusters", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/analysis/clusters/{id}", "/api/v1/analysis/clusters/{run}", NoBody, "401 401 403 403 403 403 404 404"),
         e("GET", "/api/v1/router/label-map", "/api/v1/router/label-map", NoBody, "401 401 403 403 403 403 ok ok"),
-        e("PUT", "/api/v1/router/label-map", "/api/v1/router/label-map", Json(|_| json!({})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 503 503"), // no model in tests
+        e("PUT", "/api/v1/router/label-map", "/api/v1/router/label-map", Json(|_, _| json!({})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_, _| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 503 503"), // no model in tests
         e("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/stats", "/api/v1/stats", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 403 403 ok ok"),
@@ -224,32 +338,36 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/static/app.js", "/static/app.js", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/rate/{token}", "/rate/{token}", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/rate/{token}", "/rate/{expired_token}", NoBody, "410 410 410 410 410 410 410 410"),
-        e("POST", "/rate/{token}", "/rate/{expired_token}", Form(|_| vec![("stars", "5".into())]), "410 410 410 410 410 410 410 410"),
-        e("POST", "/rate/{token}/follow-up", "/rate/{expired_token}/follow-up", Form(|_| vec![("comment", "补充".into())]), "410 410 410 410 410 410 410 410"),
+        e("POST", "/rate/{token}", "/rate/{expired_token}", Form(|_, _| vec![("stars", "5".into())]), "410 410 410 410 410 410 410 410"),
+        e("POST", "/rate/{token}/follow-up", "/rate/{expired_token}/follow-up", Form(|_, _| vec![("comment", "补充".into())]), "410 410 410 410 410 410 410 410"),
         e("GET", "/rate/{token}/qr.{format}", "/rate/{token}/qr.svg", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/rate/{token}/qr.{format}", "/rate/{expired_token}/qr.png", NoBody, "410 410 410 410 410 410 410 410"),
         e("GET", "/", "/", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/login", "/login", NoBody, "ok ok ok ok ok ok ok ok"),
-        e("POST", "/login", "/login", Form(|_| vec![("username", "sup".into()), ("password", "password-123".into())]), "303 303 303 303 303 303 303 303"),
+        e("POST", "/login", "/login", Form(|_, _| vec![("username", "signin".into()), ("password", "password-123".into())]), "303 303 303 303 303 303 303 303"),
         e("GET", "/cases", "/cases", NoBody, "303 303 303 303 ok ok ok ok"),
         e("GET", "/cases/{id}", "/cases/{case}", NoBody, "303 303 303 303 404 ok ok ok"),
-        e("POST", "/cases/{id}/act", "/cases/{case}/act", Form(|_| vec![("action", "verify".into()), ("note", "跟进".into())]), "303 303 303 303 404 ok ok 403"),
+        // As the API's actions, on other fresh cases.
+        e("POST", "/cases/{id}/act", "/cases/{case_to_act_on_page}/act", Form(|_, who| case_action(who)), "303 303 303 303 404 ok ok 403"),
         e("GET", "/board", "/board", NoBody, "303 303 303 303 403 403 ok 403"),
+        e("POST", "/board/reviews/{id}/moderation", "/board/reviews/{held_review_on_page}/moderation", Form(|_, _| vec![("decision", "publish".into())]), "303 303 303 303 403 403 ok 403"),
         e("GET", "/analytics", "/analytics", NoBody, "303 303 303 303 403 403 ok ok"),
-        e("POST", "/analytics/clusters", "/analytics/clusters", Form(|_| vec![("kind", "bad_reviews".into()), ("k", "2".into())]), "303 303 303 303 403 403 ok ok"),
+        e("POST", "/analytics/clusters", "/analytics/clusters", Form(|_, _| vec![("source", "reviews".into()), ("k", "2".into())]), "303 303 303 303 403 403 ok ok"),
         e("GET", "/analytics/clusters/{id}", "/analytics/clusters/{run}", NoBody, "303 303 303 303 403 403 404 404"),
         e("GET", "/admin", "/admin", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/admin/{section}", "/admin/departments", NoBody, "303 303 303 303 403 403 403 ok"),
-        e("POST", "/admin/{section}", "/admin/departments", Form(|f| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
-        e("POST", "/admin/keys/{id}/revoke", "/admin/keys/{key_id}/revoke", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
-        e("POST", "/admin/webhooks/{id}/deliveries/{delivery}/redeliver", "/admin/webhooks/{hook_id}/deliveries/999999/redeliver", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
-        e("POST", "/admin/webhooks/{id}/delete", "/admin/webhooks/{hook_id}/delete", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
-        e("POST", "/admin/mail/{id}/retry", "/admin/mail/999999/retry", Form(|_| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/{section}", "/admin/departments", Form(|f, _| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/keys/{id}/revoke", "/admin/keys/{page_key_id}/revoke", Form(|_, _| vec![]), "303 303 303 303 403 403 403 ok"),
+        // No such dead letter: the page answers a missing one as done (a second click), back to
+        // /admin/webhooks; the API rows above show the 404.
+        e("POST", "/admin/webhooks/{id}/deliveries/{delivery}/redeliver", "/admin/webhooks/{page_hook_id}/deliveries/999999/redeliver", Form(|_, _| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/webhooks/{id}/delete", "/admin/webhooks/{page_hook_id}/delete", Form(|_, _| vec![]), "303 303 303 303 403 403 403 ok"),
+        e("POST", "/admin/mail/{id}/retry", "/admin/mail/999999/retry", Form(|_, _| vec![]), "303 303 303 303 403 403 403 ok"),
         e("GET", "/reports", "/reports", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/reports/monthly", "/reports/monthly?month=2026-11", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),
         // Signing out last: it ends the callers' sessions.
-        e("POST", "/logout", "/logout", Form(|_| vec![]), "303 303 303 303 303 303 303 303"),
+        e("POST", "/logout", "/logout", Form(|_, _| vec![]), "303 303 303 303 303 303 303 303"),
         // The page sign-out above ended the staff sessions on the server: their tokens are dead.
         e("POST", "/api/v1/auth/logout", "/api/v1/auth/logout", NoBody, "401 401 403 403 401 401 401 401"),
     ]
@@ -258,7 +376,7 @@ pub fn all() -> Vec<Endpoint> {
 /// Sends the row's request as `who`; `body` overrides the row's own (hostile inputs).
 pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Option<&str>, body: Option<reqwest::Body>, content_type: Option<&str>) -> (u16, String) {
     let creds = f.credentials(who);
-    let path = path.map(str::to_owned).unwrap_or_else(|| f.path(ep.path));
+    let path = path.map(str::to_owned).unwrap_or_else(|| f.path_as(ep.path, who));
     let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
     let mut req = f.client.request(method, app.url(&path));
     let is_page = !path.starts_with("/api/") && !path.starts_with("/open311/") && path != "/healthz" && path != "/metrics";
@@ -277,10 +395,10 @@ pub async fn call(app: &TestApp, f: &Fixture, ep: &Endpoint, who: &str, path: Op
     req = match (body, ep.body) {
         (Some(b), _) => req.header("Content-Type", content_type.unwrap_or("application/json")).body(b),
         (None, Body::None) => req,
-        (None, Body::Json(make)) => req.json(&make(f)),
+        (None, Body::Json(make)) => req.json(&make(f, who)),
         (None, Body::Csv(text)) => req.header("Content-Type", "text/csv").body(text),
         (None, Body::Form(make)) => {
-            let mut fields = make(f);
+            let mut fields = make(f, who);
             if let Some(token) = &creds.session {
                 fields.push(("csrf", app.state.cookies.csrf(token)));
             }
