@@ -26,14 +26,8 @@ impl Drop for Driver {
     }
 }
 
-fn chromedriver_path() -> Option<String> {
-    std::env::var("HCP_CHROMEDRIVER").ok().or_else(|| {
-        ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].iter().find(|p| std::path::Path::new(p).exists()).map(|p| p.to_string())
-    })
-}
-
 fn start_driver() -> Option<Driver> {
-    let Some(path) = chromedriver_path() else {
+    let Some(path) = common::chromedriver_path() else {
         assert!(!common::require_all(), "chromedriver is required (HCP_REQUIRE_ALL_TESTS=1): apt-get install chromium chromium-driver");
         eprintln!("SKIPPED: chromedriver not found; set HCP_REQUIRE_ALL_TESTS=1 to fail instead");
         return None;

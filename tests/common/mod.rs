@@ -29,6 +29,13 @@ pub fn require_all() -> bool {
     std::env::var("HCP_REQUIRE_ALL_TESTS").map(|v| v == "1").unwrap_or(false)
 }
 
+/// The chromedriver of the browser tests: `HCP_CHROMEDRIVER`, or Debian's.
+pub fn chromedriver_path() -> Option<String> {
+    std::env::var("HCP_CHROMEDRIVER").ok().or_else(|| {
+        ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].iter().find(|p| std::path::Path::new(p).exists()).map(|p| p.to_string())
+    })
+}
+
 /// Server URL of the PostgreSQL used for per-test databases, without TLS unless the URL sets
 /// `sslmode` itself. With TLS, libpq's OpenSSL frees its global state in an exit handler while
 /// a thread of the harness may still be ending and freeing its OpenSSL thread state: a test
