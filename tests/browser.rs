@@ -109,7 +109,7 @@ async fn click_through(client: &Client, css: &str) {
 async fn log_in(client: &Client, app: &TestApp, username: &str) {
     client.goto(&app.url("/login")).await.expect("login page");
     fill(client, "#username", username).await;
-    fill(client, "#password", "password-123").await;
+    fill(client, "#password", "kite-meadow-93").await;
     click_through(client, "form button[type=submit]").await;
 }
 
@@ -204,7 +204,7 @@ async fn the_whole_loop_in_a_phone_browser() {
     // Keyboard only: the login form can be filled and sent with Tab and Enter.
     client.goto(&app.url("/login")).await.expect("login page");
     click(&client, "#username").await;
-    client.active_element().await.expect("focus").send_keys("clerk1\u{E004}password-123\u{E007}").await.expect("keys");
+    client.active_element().await.expect("focus").send_keys("clerk1\u{E004}kite-meadow-93\u{E007}").await.expect("keys");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !client.current_url().await.expect("url").path().ends_with("/cases") {
         assert!(Instant::now() < deadline, "Tab + Enter did not sign in");

@@ -35,21 +35,21 @@ fn migrate_then_add_users(backend: Backend) {
     let out = haochaping(&url, &["migrate"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("migrations applied: 0"));
 
-    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("s3cret-pass\n"));
+    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("maple-quartz-river\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The stored password logs in; a wrong one does not.
     let pool = haochaping::storage::DbPool::connect(&url, 1).expect("pool");
     let mut conn = pool.get().expect("conn");
     let now = haochaping::clock::now();
-    assert!(haochaping::admin::accounts::login(&mut conn, "boss", "s3cret-pass", now).is_ok());
-    assert!(haochaping::admin::accounts::login(&mut conn, "boss", "s3cret-pass\n", now).is_err());
+    assert!(haochaping::admin::accounts::login(&mut conn, "boss", "maple-quartz-river", now).is_ok());
+    assert!(haochaping::admin::accounts::login(&mut conn, "boss", "maple-quartz-river\n", now).is_err());
     drop(conn);
     drop(pool);
 
-    let out = haochaping(&url, &["user", "add", "--username", "clerk", "--role", "department", "--department", "NOPE", "--password-stdin"], Some("password-1\n"));
+    let out = haochaping(&url, &["user", "add", "--username", "clerk", "--role", "department", "--department", "NOPE", "--password-stdin"], Some("cedar-violet-ocean\n"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown department_code"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("another-pass\n"));
+    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("lantern-orbit-maple\n"));
     assert!(!out.status.success(), "a duplicate username is refused");
     if let Some(name) = pg_name {
         drop_pg_database(&name);
@@ -78,7 +78,7 @@ fn demo_refuses_a_database_with_real_data(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let Some((url, pg_name)) = fresh_database(backend, &dir) else { return };
     assert!(haochaping(&url, &["migrate"], None).status.success());
-    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("s3cret-pass\n"));
+    let out = haochaping(&url, &["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"], Some("maple-quartz-river\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = haochaping(&url, &["serve", "--demo", "--bind", "127.0.0.1:0"], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -120,7 +120,7 @@ fn commands_refuse_a_missing_sqlite_file() {
         vec!["import", "--kind", "windows", "--input", csv.as_str()],
         vec!["user", "add", "--username", "boss", "--role", "admin", "--password-stdin"],
     ] {
-        let out = haochaping(&url, &args, Some("s3cret-pass\n"));
+        let out = haochaping(&url, &args, Some("maple-quartz-river\n"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} must fail: {stderr}");
         assert!(stderr.contains("no database at") && stderr.contains("haochaping migrate"), "{args:?}: {stderr}");

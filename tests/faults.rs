@@ -135,7 +135,7 @@ async fn postgres_stopped_answers_503_and_recovers_without_restart() {
     // is cached in memory): that path, and signing in, answer 503 too, not 401 or 500.
     let (status, body) = app.get("/api/v1/cases", Some(&d.supervisor)).await;
     assert_eq!((status, error_code(&body)), (503, "unavailable".to_owned()), "{body}");
-    let (status, body) = app.post("/api/v1/auth/login", None, &json!({"username": "sup", "password": "password-123"})).await;
+    let (status, body) = app.post("/api/v1/auth/login", None, &json!({"username": "sup", "password": "kite-meadow-93"})).await;
     assert_eq!((status, error_code(&body)), (503, "unavailable".to_owned()), "{body}");
 
     relay.start_database();

@@ -559,7 +559,7 @@ async fn a_complaint_about_a_transaction_counts_under_that_transactions_service_
 
 async fn board_html(app: &TestApp, username: &str) -> String {
     let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let r = client.post(app.url("/login")).form(&[("username", username), ("password", "password-123")]).send().await.expect("login");
+    let r = client.post(app.url("/login")).form(&[("username", username), ("password", "kite-meadow-93")]).send().await.expect("login");
     assert_eq!(r.status().as_u16(), 303, "login {username}");
     let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
     let r = client.get(app.url("/board")).header("Cookie", cookie).send().await.expect("board");

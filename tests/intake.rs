@@ -234,7 +234,7 @@ async fn admin_calls_need_the_admin_role(app: TestApp) {
     let r = app.post("/api/v1/service-items", Some(&d.admin), &json!({"code": "I9", "name": "x", "department_code": "NOPE"})).await;
     assert_eq!(r.0, 422, "{}", r.1);
     assert_eq!(r.1["error"]["field"], "department_code");
-    let r = app.post("/api/v1/users", Some(&d.admin), &json!({"username": "c3", "password": "password-123", "role": "department"})).await;
+    let r = app.post("/api/v1/users", Some(&d.admin), &json!({"username": "c3", "password": "kite-meadow-93", "role": "department"})).await;
     assert_eq!(r.0, 422, "a department user needs its department: {}", r.1);
     // Every admin change is in the audit chain, and the chain verifies.
     let (status, report) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;

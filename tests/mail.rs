@@ -100,7 +100,7 @@ async fn serve_delivers_the_new_case_mail_in_the_background() {
         .expect("user add");
     {
         use std::io::Write;
-        add.stdin.take().expect("stdin").write_all(b"password-123\n").expect("write");
+        add.stdin.take().expect("stdin").write_all(b"kite-meadow-93\n").expect("write");
     }
     assert!(add.wait().expect("wait").success());
     struct Kill(std::process::Child);
@@ -135,7 +135,7 @@ async fn serve_delivers_the_new_case_mail_in_the_background() {
         }
         async move { common::into_pair(req.send().await.expect("send")).await }
     };
-    let token = post("/api/v1/auth/login", None, json!({"username": "root", "password": "password-123"})).await.1["token"].as_str().expect("token").to_owned();
+    let token = post("/api/v1/auth/login", None, json!({"username": "root", "password": "kite-meadow-93"})).await.1["token"].as_str().expect("token").to_owned();
     assert_eq!(post("/api/v1/departments", Some(token.clone()), json!({"code": "D1", "name": "区民政局", "email": "mz@example.test"})).await.0, 201);
     assert_eq!(post("/api/v1/service-items", Some(token.clone()), json!({"code": "I1", "name": "婚姻登记", "department_code": "D1"})).await.0, 201);
     let key = post("/api/v1/api-keys", Some(token.clone()), json!({"name": "k", "role": "integration"})).await.1["key"].as_str().expect("key").to_owned();

@@ -32,7 +32,7 @@ async fn logs_and_metrics_tell_an_operator_what_happens() {
         assert!(child.wait().expect("wait").success(), "{args:?}");
     };
     run(&["migrate"], "");
-    run(&["user", "add", "--username", "root", "--role", "admin", "--password-stdin"], "root-password-1\n");
+    run(&["user", "add", "--username", "root", "--role", "admin", "--password-stdin"], "root-maple-quartz-1\n");
 
     let (port, metrics_port) = (free_port(), free_port());
     let log_path = dir.path().join("server.log");
@@ -67,7 +67,7 @@ async fn logs_and_metrics_tell_an_operator_what_happens() {
         }
         request.send()
     };
-    let login: Value = post("/api/v1/auth/login", None, json!({"username": "root", "password": "root-password-1"})).await.expect("login").json().await.expect("json");
+    let login: Value = post("/api/v1/auth/login", None, json!({"username": "root", "password": "root-maple-quartz-1"})).await.expect("login").json().await.expect("json");
     let admin = login["token"].as_str().expect("token").to_owned();
     let key: Value = post("/api/v1/api-keys", Some(&admin), json!({"name": "12345 热线"})).await.expect("key").json().await.expect("json");
     let (key_id, key) = (key["id"].as_i64().expect("id"), key["key"].as_str().expect("key").to_owned());
@@ -142,5 +142,5 @@ async fn logs_and_metrics_tell_an_operator_what_happens() {
         assert!(lines.iter().any(|l| l["target"] == "security" && l["fields"]["security_event"] == event), "security event {event} logged:\n{log}");
     }
     assert!(lines.iter().any(|l| l["fields"]["message"] == "haochaping starting"), "the start line");
-    assert!(!log.contains("13800138000") && !log.contains("root-password-1") && !log.contains("observability-secret"), "no password, phone or secret in the log");
+    assert!(!log.contains("13800138000") && !log.contains("root-maple-quartz-1") && !log.contains("observability-secret"), "no password, phone or secret in the log");
 }

@@ -99,7 +99,7 @@ async fn staff_sign_in_work_their_inbox_and_act_on_a_case(app: TestApp) {
     assert_eq!(r.status().as_u16(), 401);
     assert!(r.text().await.unwrap_or_default().contains("用户名或密码错误"));
     let login = |user: &'static str| {
-        let req = client.post(app.url("/login")).form(&[("username", user), ("password", "password-123")]);
+        let req = client.post(app.url("/login")).form(&[("username", user), ("password", "kite-meadow-93")]);
         async move {
             let r = req.send().await.expect("login");
             assert_eq!(r.status().as_u16(), 303);

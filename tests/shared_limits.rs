@@ -22,7 +22,7 @@ async fn nobody_can_lock_the_owner_out_postgres() {
 }
 on_both_backends!(two_instances_count_the_same_attempts);
 
-const RIGHT: &str = "password-123";
+const RIGHT: &str = "kite-meadow-93";
 
 /// Signs in as `username` from `address` (forwarded by a trusted proxy); the status and how long
 /// the answer took.

@@ -16,7 +16,7 @@ struct Browser {
 impl Browser {
     async fn sign_in(app: &TestApp, username: &str) -> Browser {
         let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let r = client.post(app.url("/login")).form(&[("username", username), ("password", "password-123")]).send().await.expect("login");
+        let r = client.post(app.url("/login")).form(&[("username", username), ("password", "kite-meadow-93")]).send().await.expect("login");
         assert_eq!(r.status().as_u16(), 303, "login {username}");
         let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
         Browser { client, cookie, base: app.base.clone() }
@@ -145,7 +145,7 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
         ("windows", vec![("code", "W2"), ("name", "2号窗口"), ("hall", "二楼")]),
         ("staff", vec![("staff_no", "S3"), ("name", "赵六"), ("department_code", "D3")]),
         ("assignments", vec![("window_code", "W2"), ("staff_no", "S3"), ("item_0", "I3"), ("effective_from", "2026-11-01")]),
-        ("users", vec![("username", "clerk3"), ("password", "password-123"), ("role", "department"), ("department_code", "D3")]),
+        ("users", vec![("username", "clerk3"), ("password", "kite-meadow-93"), ("role", "department"), ("department_code", "D3")]),
     ] {
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend(form);
@@ -179,14 +179,14 @@ async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
     let (status, _, body) = admin.post("/admin/assignments", &[("csrf", csrf.as_str()), ("window_code", "W2"), ("staff_no", "S3"), ("item_0", "I3"), ("effective_from", "2026-11-20")]).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("时间重叠"), "{body}");
-    let clerk3 = app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await;
+    let clerk3 = app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "kite-meadow-93"})).await;
     assert_eq!(clerk3.0, 200, "the user made on the page can sign in");
     // Disabled from the users page: the token ends and signing in is refused.
     let clerk3_token = clerk3.1["token"].as_str().expect("token").to_owned();
     assert_eq!(admin.post("/admin/users", &[("csrf", csrf.as_str()), ("target", "clerk3"), ("set_active", "false")]).await.0, 303);
     assert!(admin.get("/admin/users").await.1.contains("aria-label=\"启用 clerk3\""));
     assert_eq!(app.get("/api/v1/cases", Some(&clerk3_token)).await.0, 401);
-    assert_eq!(app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "password-123"})).await.0, 401);
+    assert_eq!(app.post("/api/v1/auth/login", None, &json!({"username": "clerk3", "password": "kite-meadow-93"})).await.0, 401);
 
     // A window closed from its row's button takes no new transaction; reopened, it does.
     let (_, windows_page) = admin.get("/admin/windows").await;

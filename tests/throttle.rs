@@ -56,24 +56,24 @@ async fn limits_on_login_and_rating(app: TestApp) {
     for _ in 0..5 {
         assert_eq!(app.post("/api/v1/auth/login", None, &wrong).await.0, 401);
     }
-    let right = json!({"username": "clerk1", "password": "password-123"});
+    let right = json!({"username": "clerk1", "password": "kite-meadow-93"});
     let r = app.client.post(app.url("/api/v1/auth/login")).json(&right).send().await.expect("login");
     assert_eq!(r.status().as_u16(), 429, "locked after five wrong passwords, even with the right one");
     let retry: u64 = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).expect("Retry-After");
     assert!(retry > 60, "locked for minutes, not seconds: {retry}");
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(error_code(&body), "rate_limited");
-    let page = common::client_builder().build().expect("client").post(app.url("/login")).form(&[("username", "clerk1"), ("password", "password-123")]).send().await.expect("page login");
+    let page = common::client_builder().build().expect("client").post(app.url("/login")).form(&[("username", "clerk1"), ("password", "kite-meadow-93")]).send().await.expect("page login");
     assert_eq!(page.status().as_u16(), 429);
     assert!(page.text().await.unwrap_or_default().contains("登录尝试过于频繁"));
-    assert_eq!(app.post("/api/v1/auth/login", None, &json!({"username": "clerk2", "password": "password-123"})).await.0, 200, "other users are not locked");
+    assert_eq!(app.post("/api/v1/auth/login", None, &json!({"username": "clerk2", "password": "kite-meadow-93"})).await.0, 200, "other users are not locked");
 
     // One address: some dozens of sign-ins a minute, then 429 — whichever usernames they are for
     // (13 or 14 each here, under any per-user quota: the limit is the address's).
     let mut statuses = vec![];
     for n in 0..40 {
         let username = ["sup", "clerk2", "admin"][n % 3];
-        statuses.push(app.post("/api/v1/auth/login", None, &json!({"username": username, "password": "password-123"})).await.0);
+        statuses.push(app.post("/api/v1/auth/login", None, &json!({"username": username, "password": "kite-meadow-93"})).await.0);
     }
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
@@ -130,7 +130,7 @@ async fn forwarded_clients_are_counted_apart_only_behind_a_trusted_proxy() {
                 .client
                 .post(app.url("/api/v1/auth/login"))
                 .header("X-Forwarded-For", format!("203.0.113.{n}"))
-                .json(&json!({"username": username, "password": "password-123"}))
+                .json(&json!({"username": username, "password": "kite-meadow-93"}))
                 .send()
                 .await
                 .expect("login");

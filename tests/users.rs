@@ -7,7 +7,7 @@ mod common;
 use common::TestApp;
 use serde_json::{json, Value};
 
-on_both_backends!(admins_disable_move_and_reset_users, users_change_their_own_password, api_keys_are_listed_and_revoked);
+on_both_backends!(admins_disable_move_and_reset_users, users_change_their_own_password, api_keys_are_listed_and_revoked, idle_sessions_end_after_thirty_minutes);
 
 async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
     app.post("/api/v1/auth/login", None, &json!({"username": username, "password": password})).await
@@ -16,7 +16,7 @@ async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
 /// A page session: the cookie the sign-in form sets.
 async fn page_session(app: &TestApp, username: &str) -> (reqwest::Client, String) {
     let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let r = client.post(app.url("/login")).form(&[("username", username), ("password", "password-123")]).send().await.expect("login");
+    let r = client.post(app.url("/login")).form(&[("username", username), ("password", "kite-meadow-93")]).send().await.expect("login");
     assert_eq!(r.status().as_u16(), 303, "sign in {username}");
     let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
     (client, cookie)
@@ -43,10 +43,10 @@ async fn admins_disable_move_and_reset_users(app: TestApp) {
     assert_eq!((status, off["active"].clone()), (200, json!(false)), "{off}");
     assert_eq!(app.get("/api/v1/cases", Some(&d.clerk1)).await.0, 401);
     assert_eq!(page_status(&app, &page, "/cases").await, 303, "the page session ended: back to sign-in");
-    assert_eq!(login(&app, "clerk1", "password-123").await.0, 401);
+    assert_eq!(login(&app, "clerk1", "kite-meadow-93").await.0, 401);
     // Back again.
     assert_eq!(app.patch("/api/v1/users/clerk1", &d.admin, &json!({"active": true})).await.0, 200);
-    assert_eq!(login(&app, "clerk1", "password-123").await.0, 200);
+    assert_eq!(login(&app, "clerk1", "kite-meadow-93").await.0, 200);
 
     // Moved to another department: still a department user, now D2's; old tokens end.
     let before = app.login("clerk2").await;
@@ -66,7 +66,7 @@ async fn admins_disable_move_and_reset_users(app: TestApp) {
     assert_eq!(app.patch("/api/v1/users/sup", &d.admin, &json!({"password": "short"})).await.0, 422);
     assert_eq!(app.patch("/api/v1/users/sup", &d.admin, &json!({"password": "a-new-password-9"})).await.0, 200);
     assert_eq!(app.get("/api/v1/cases", Some(&token)).await.0, 401);
-    assert_eq!(login(&app, "sup", "password-123").await.0, 401);
+    assert_eq!(login(&app, "sup", "kite-meadow-93").await.0, 401);
     assert_eq!(login(&app, "sup", "a-new-password-9").await.0, 200);
 
     assert_eq!(app.patch("/api/v1/users/nobody", &d.admin, &json!({"active": false})).await.0, 404);
@@ -87,13 +87,21 @@ async fn users_change_their_own_password(app: TestApp) {
     };
     let (status, wrong) = change(d.clerk1.clone(), body("not-it-at-all", "brand-new-pass-1")).await;
     assert_eq!((status, wrong["error"]["field"].clone()), (422, json!("old_password")), "{wrong}");
-    assert_eq!(change(d.clerk1.clone(), body("password-123", "short")).await.0, 422);
-    assert_eq!(change(d.key.clone(), body("password-123", "brand-new-pass-1")).await.0, 403, "keys have no password");
-    assert_eq!(change(d.clerk1.clone(), body("password-123", "brand-new-pass-1")).await.0, 204);
+    assert_eq!(change(d.clerk1.clone(), body("kite-meadow-93", "short")).await.0, 422);
+    // Long enough but guessable: a word with digits, the username, a keyboard walk, a date.
+    for weak in ["password-123", "clerk1clerk1", "qwertyuiop123", "19900101"] {
+        let (status, refused) = change(d.clerk1.clone(), body("kite-meadow-93", weak)).await;
+        assert_eq!((status, refused["error"]["field"].clone()), (422, json!("new_password")), "{weak}: {refused}");
+        assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("too easy to guess"), "{refused}");
+    }
+    let r = app.post("/api/v1/users", Some(&d.admin), &json!({"username": "weakling", "password": "password-123", "role": "supervisor"})).await;
+    assert_eq!((r.0, r.1["error"]["field"].clone()), (422, json!("password")), "an admin cannot set a weak one either: {}", r.1);
+    assert_eq!(change(d.key.clone(), body("kite-meadow-93", "brand-new-pass-1")).await.0, 403, "keys have no password");
+    assert_eq!(change(d.clerk1.clone(), body("kite-meadow-93", "brand-new-pass-1")).await.0, 204);
     // The session in use goes on; the user's other sessions end.
     assert_eq!(app.get("/api/v1/cases", Some(&d.clerk1)).await.0, 200);
     assert_eq!(app.get("/api/v1/cases", Some(&other)).await.0, 401);
-    assert_eq!(login(&app, "clerk1", "password-123").await.0, 401);
+    assert_eq!(login(&app, "clerk1", "kite-meadow-93").await.0, 401);
     assert_eq!(login(&app, "clerk1", "brand-new-pass-1").await.0, 200);
 }
 
@@ -125,4 +133,24 @@ async fn api_keys_are_listed_and_revoked(app: TestApp) {
     assert_eq!(revoke(d.admin.clone()).await, 404);
     let (_, keys) = app.get("/api/v1/api-keys", Some(&d.admin)).await;
     assert!(keys.as_array().expect("keys").iter().any(|k| k["id"] == id && k["revoked_at"].is_string()), "{keys}");
+}
+
+/// Issue 19 item 7: a staff session (API token or page cookie) without a request for 30 minutes
+/// has ended; one used within them goes on, and each use moves its idle clock.
+async fn idle_sessions_end_after_thirty_minutes(app: TestApp) {
+    let d = app.seed().await;
+    let ago = |minutes: i64| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).format("%Y-%m-%d %H:%M:%S").to_string();
+    let hash = |token: &str| haochaping::adapters::security::sha256_hex(token);
+    let idle = app.login("clerk1").await;
+    let busy = app.login("clerk2").await;
+    app.execute(&format!("UPDATE auth_tokens SET last_seen_at = '{}' WHERE token_hash = '{}'", ago(31), hash(&idle)));
+    app.execute(&format!("UPDATE auth_tokens SET last_seen_at = '{}' WHERE token_hash = '{}'", ago(29), hash(&busy)));
+    assert_eq!(app.get("/api/v1/cases", Some(&idle)).await.0, 401, "31 minutes idle: ended");
+    let page = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+        .get(app.url("/cases")).header("Cookie", format!("hcp_session={}", app.state.cookies.sign(&idle))).send().await.expect("page");
+    assert_eq!(page.status().as_u16(), 303, "the page sends them to sign in again");
+    assert_eq!(app.get("/api/v1/cases", Some(&busy)).await.0, 200, "29 minutes idle: still on");
+    assert_eq!(app.count(&format!("auth_tokens WHERE token_hash = '{}' AND last_seen_at > '{}'", hash(&busy), ago(1))), 1, "the request moved its idle clock");
+    assert_eq!(app.count(&format!("auth_tokens WHERE token_hash = '{}'", hash(&idle))), 0, "the ended session is gone");
+    assert_eq!(app.get("/api/v1/cases", Some(&d.supervisor)).await.0, 200);
 }

@@ -1,7 +1,7 @@
 //! Who is calling: users with passwords and bearer tokens, integration API keys, and citizens
 //! holding a signed rating link.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::clock;
@@ -19,6 +19,8 @@ use crate::storage::{queries, Conn};
 
 /// How long a login token lasts: one working day's shift and then some.
 pub const SESSION_HOURS: i64 = 12;
+/// A session without a request for this long has ended (等保 2.0 level 3: 会话超时).
+pub const SESSION_IDLE_MINUTES: i64 = 30;
 
 /// Resolves a bearer credential (login token or API key).
 pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> AppResult<Principal> {
@@ -37,15 +39,28 @@ pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> 
     if !token.starts_with(SESSION_TOKEN_PREFIX) {
         return Err(unauthorized());
     }
-    let now = clock::to_db(now);
-    let user: Option<User> = db_run!(conn, |c| auth_tokens::table
+    let now_db = clock::to_db(now);
+    let found: Option<(User, NaiveDateTime, Option<NaiveDateTime>)> = db_run!(conn, |c| auth_tokens::table
         .inner_join(users::table)
         .filter(auth_tokens::token_hash.eq(&hash))
-        .filter(auth_tokens::expires_at.gt(now))
+        .filter(auth_tokens::expires_at.gt(now_db))
         .filter(users::active.eq(true))
-        .select(User::as_select())
+        .select((User::as_select(), auth_tokens::created_at, auth_tokens::last_seen_at))
         .first(c)
         .optional())?;
+    let Some((user, created_at, last_seen_at)) = found else { return Err(unauthorized()) };
+    let last_seen = last_seen_at.unwrap_or(created_at);
+    if now_db - last_seen > Duration::minutes(SESSION_IDLE_MINUTES) {
+        db_run!(conn, |c| diesel::delete(auth_tokens::table.filter(auth_tokens::token_hash.eq(&hash))).execute(c))?;
+        return Err(unauthorized());
+    }
+    // One write a minute per session at most, not one per request.
+    if now_db - last_seen > Duration::seconds(60) {
+        db_run!(conn, |c| diesel::update(auth_tokens::table.filter(auth_tokens::token_hash.eq(&hash)))
+            .set(auth_tokens::last_seen_at.eq(now_db))
+            .execute(c))?;
+    }
+    let user = Some(user);
     let user = user.ok_or_else(unauthorized)?;
     let role = Role::parse(&user.role).ok_or_else(unauthorized)?;
     Ok(Principal::User { id: user.id, username: user.username, role, department_id: user.department_id })
@@ -178,7 +193,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Creates a user; a department user must name its department, other roles must not.
 pub fn create_user(conn: &mut Conn, spec: &NewUserSpec<'_>, now: DateTime<Utc>) -> AppResult<User> {
     crate::domain::intake_rules::check_code("username", spec.username)?;
-    check_password("password", spec.password)?;
+    check_password("password", spec.password, spec.username)?;
     let department_id = match (spec.role, spec.department_code) {
         (Role::Department, Some(code)) => Some(
             queries::department_by_code(conn, code)?
@@ -314,12 +329,21 @@ fn hashed(password: &str) -> AppResult<String> {
     hash_password(password).map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))
 }
 
-fn check_password(field: &'static str, password: &str) -> AppResult<()> {
+/// The least zxcvbn score a password must reach: 3 is "safely unguessable" (about 10^10
+/// guesses), which no dictionary word with digits, date, keyboard walk or the username passes.
+pub const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Length bounds, then strength as zxcvbn estimates it, the username counting as known to a guesser.
+fn check_password(field: &'static str, password: &str, username: &str) -> AppResult<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AppError::invalid(field, format!("at least {MIN_PASSWORD_CHARS} characters")));
     }
     if password.len() > 1024 {
         return Err(AppError::invalid(field, "at most 1024 bytes"));
+    }
+    let strength = zxcvbn::zxcvbn(password, &[username, "haochaping", "好差评"]);
+    if strength.score() < MIN_PASSWORD_SCORE {
+        return Err(AppError::invalid(field, "too easy to guess: use a longer password, e.g. several unrelated words, without the username, dates or keyboard patterns"));
     }
     Ok(())
 }
@@ -337,7 +361,7 @@ fn revoke_sessions(conn: &mut Conn, user_id: i64, keep: Option<&str>) -> AppResu
 /// user's sessions at once: their next call gets 401.
 pub fn update_user(conn: &mut Conn, actor: &str, username: &str, patch: &UserPatch, now: DateTime<Utc>) -> AppResult<UserListItem> {
     if let Some(p) = &patch.password {
-        check_password("password", p)?;
+        check_password("password", p, username)?;
     }
     if let Some(e) = patch.email.as_deref().filter(|e| !e.is_empty()) {
         crate::domain::intake_rules::check_email("email", e)?;
@@ -404,9 +428,9 @@ pub fn update_user(conn: &mut Conn, actor: &str, username: &str, patch: &UserPat
 /// A signed-in user's own new password, given the old one. Their other sessions end; the one
 /// they are using (`current_token`) stays.
 pub fn change_own_password(conn: &mut Conn, user_id: i64, old_password: &str, new_password: &str, current_token: Option<&str>, now: DateTime<Utc>) -> AppResult<()> {
-    check_password("new_password", new_password)?;
     let user: User = db_run!(conn, |c| users::table.find(user_id).select(User::as_select()).first(c).optional())?
         .ok_or_else(|| AppError::Unauthorized("invalid or expired credentials".into()))?;
+    check_password("new_password", new_password, &user.username)?;
     if !verify_password(old_password, &user.password_hash) {
         return Err(AppError::invalid("old_password", "is not the current password"));
     }

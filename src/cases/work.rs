@@ -330,6 +330,25 @@ fn opt_time(t: Option<NaiveDateTime>) -> Option<String> {
     t.map(rfc3339_local)
 }
 
+/// Each view of unmasked personal data goes on the access log (`GET /api/v1/access-log`).
+fn record_personal_data_view(conn: &mut Conn, viewer: &Principal, case_id: i64, fields: &[&str], now: DateTime<Utc>) -> AppResult<()> {
+    use crate::storage::schema::personal_data_views;
+    let username = match viewer {
+        Principal::User { username, .. } => username.clone(),
+        other => other.actor_label(),
+    };
+    db_run!(conn, |c| diesel::insert_into(personal_data_views::table)
+        .values((
+            personal_data_views::at.eq(clock::to_db(now)),
+            personal_data_views::actor.eq(viewer.actor_label()),
+            personal_data_views::username.eq(username),
+            personal_data_views::case_id.eq(case_id),
+            personal_data_views::fields.eq(fields.join(",")),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
 /// Contact data is shown in full only to the handling department (SPEC §7).
 fn sees_contact_data(principal: &Principal, case: &Case) -> bool {
     matches!(principal, Principal::User { role: Role::Department, department_id: Some(d), .. }
@@ -349,12 +368,15 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
 
     let mut review_summary = None;
     let mut transaction_id = None;
+    // An anonymous reviewer's name and phone are shown to no one, the department included.
+    let mut anonymous = false;
     if let Some(review_id) = case.review_id {
         let r: crate::storage::models::Review = db_run!(conn, |c| reviews::table
             .find(review_id)
             .select(crate::storage::models::Review::as_select())
             .first(c))?;
         transaction_id = Some(r.transaction_id);
+        anonymous = r.anonymous;
         review_summary = Some(ReviewSummary {
             id: r.id,
             stars: r.stars,
@@ -413,13 +435,26 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
                 window_code,
                 staff_no,
                 staff_name,
-                applicant_name: name(t.applicant_name),
-                applicant_phone: phone(t.applicant_phone),
+                applicant_name: if anonymous { None } else { name(t.applicant_name) },
+                applicant_phone: if anonymous { None } else { phone(t.applicant_phone) },
                 completed_at: rfc3339_local(t.completed_at),
             })
         }
         None => None,
     };
+    if full_contact {
+        let mut shown = Vec::new();
+        if let Some(c) = &complaint_summary {
+            shown.extend([("contact_name", c.contact_name.is_some()), ("contact_phone", c.contact_phone.is_some())]);
+        }
+        if let Some(t) = &transaction_summary {
+            shown.extend([("applicant_name", t.applicant_name.is_some()), ("applicant_phone", t.applicant_phone.is_some())]);
+        }
+        let fields: Vec<&str> = shown.into_iter().filter(|(_, present)| *present).map(|(field, _)| field).collect();
+        if !fields.is_empty() {
+            record_personal_data_view(conn, principal, case.id, &fields, now)?;
+        }
+    }
     let events: Vec<AuditEvent> = db_run!(conn, |c| audit_events::table
         .filter(audit_events::case_id.eq(case.id))
         .order(audit_events::id.asc())

@@ -91,6 +91,7 @@ diesel::table! {
         user_id -> BigInt,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        last_seen_at -> Nullable<Timestamp>,
     }
 }
 
@@ -420,6 +421,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    personal_data_views (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        username -> Text,
+        case_id -> BigInt,
+        fields -> Text,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
 
@@ -466,4 +478,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     exchange_changes,
     sign_in_failures,
     rate_counters,
+    personal_data_views,
 );

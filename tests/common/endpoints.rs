@@ -247,7 +247,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/metrics", "/metrics", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/api/openapi.json", "/api/openapi.json", NoBody, "ok ok ok ok ok ok ok ok"),
         // The user `signin` is for the sign-in rows: the password row changes the callers' own.
-        e("POST", "/api/v1/auth/login", "/api/v1/auth/login", Json(|_, _| json!({"username": "signin", "password": "password-123"})), "ok ok ok ok ok ok ok ok"),
+        e("POST", "/api/v1/auth/login", "/api/v1/auth/login", Json(|_, _| json!({"username": "signin", "password": "kite-meadow-93"})), "ok ok ok ok ok ok ok ok"),
         e("POST", "/api/v1/departments", "/api/v1/departments", Json(|f, _| json!({"code": unique_code(f, "DX"), "name": "新部门"})), "401 401 403 403 403 403 403 ok"),
         // Counter systems look department codes up too.
         e("GET", "/api/v1/departments", "/api/v1/departments", NoBody, "401 401 403 ok ok ok ok ok"),
@@ -265,12 +265,12 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/api/v1/assignments", "/api/v1/assignments", Json(|_, _| json!({"window_code": "W1", "staff_no": "S2", "service_item_codes": ["I2"], "effective_from": "2027-01-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/assignments", "/api/v1/assignments?window_code=W1", NoBody, "401 401 403 ok ok ok ok ok"),
         e("PATCH", "/api/v1/assignments/{id}", "/api/v1/assignments/1", Json(|_, _| json!({"effective_to": "2026-10-01T00:00:00+08:00"})), "401 401 403 403 403 403 403 ok"),
-        e("POST", "/api/v1/users", "/api/v1/users", Json(|f, _| json!({"username": unique_code(f, "user"), "password": "password-123", "role": "supervisor"})), "401 401 403 403 403 403 403 ok"),
+        e("POST", "/api/v1/users", "/api/v1/users", Json(|f, _| json!({"username": unique_code(f, "user"), "password": "kite-meadow-93", "role": "supervisor"})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/users", "/api/v1/users", NoBody, "401 401 403 403 403 403 403 ok"),
         e("PATCH", "/api/v1/users/{username}", "/api/v1/users/sup", Json(|_, _| json!({"email": "sup@example.test"})), "401 401 403 403 403 403 403 ok"),
         // Anyone signed in changes their own password (the session in use stays; the sign-in
         // rows use the user `signin`, whose password stays).
-        e("POST", "/api/v1/auth/password", "/api/v1/auth/password", Json(|_, _| json!({"old_password": "password-123", "new_password": "another-password-1"})), "401 401 403 403 ok ok ok ok"),
+        e("POST", "/api/v1/auth/password", "/api/v1/auth/password", Json(|_, _| json!({"old_password": "kite-meadow-93", "new_password": "another-password-1"})), "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/api-keys", "/api/v1/api-keys", NoBody, "401 401 403 403 403 403 403 ok"),
         e("DELETE", "/api/v1/api-keys/{id}", "/api/v1/api-keys/{key_id}", NoBody, "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/api-keys", "/api/v1/api-keys", Json(|f, _| json!({"name": unique_code(f, "key"), "role": "integration"})), "401 401 403 403 403 403 403 ok"),
@@ -324,6 +324,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/router/label-map", "/api/v1/router/label-map", NoBody, "401 401 403 403 403 403 ok ok"),
         e("PUT", "/api/v1/router/label-map", "/api/v1/router/label-map", Json(|_, _| json!({})), "401 401 403 403 403 403 403 ok"),
         e("POST", "/api/v1/router/suggest", "/api/v1/router/suggest", Json(|_, _| json!({"text": "小区门口噪音"})), "401 401 403 403 403 403 503 503"), // no model in tests
+        e("GET", "/api/v1/access-log", "/api/v1/access-log?format=csv", NoBody, "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/stats", "/api/v1/stats", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 403 403 ok ok"),
@@ -344,7 +345,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/rate/{token}/qr.{format}", "/rate/{expired_token}/qr.png", NoBody, "410 410 410 410 410 410 410 410"),
         e("GET", "/", "/", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/login", "/login", NoBody, "ok ok ok ok ok ok ok ok"),
-        e("POST", "/login", "/login", Form(|_, _| vec![("username", "signin".into()), ("password", "password-123".into())]), "303 303 303 303 303 303 303 303"),
+        e("POST", "/login", "/login", Form(|_, _| vec![("username", "signin".into()), ("password", "kite-meadow-93".into())]), "303 303 303 303 303 303 303 303"),
         e("GET", "/cases", "/cases", NoBody, "303 303 303 303 ok ok ok ok"),
         e("GET", "/cases/{id}", "/cases/{case}", NoBody, "303 303 303 303 404 ok ok ok"),
         // As the API's actions, on other fresh cases.

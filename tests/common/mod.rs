@@ -113,9 +113,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
-        haochaping::interfaces::app::telemetry::init_with_default("warn");
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_database) = fresh_database(backend, &dir)?;
+        Some(Self::start(backend, dir, database_url, pg_database, tweak).await)
+    }
+
+    /// The server on a PostgreSQL database the test made itself (its own cluster), not dropped
+    /// afterwards.
+    pub async fn spawn_on_postgres(database_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start(Backend::Postgres, dir, database_url.to_owned(), None, tweak).await
+    }
+
+    async fn start(backend: Backend, dir: tempfile::TempDir, database_url: String, pg_database: Option<String>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        haochaping::interfaces::app::telemetry::init_with_default("warn");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let mut config = Config::from_env(Some(addr)).expect("config");
@@ -134,7 +145,7 @@ impl TestApp {
         let server = haochaping::interfaces::http::build_server(state.clone(), listener, Some(1)).expect("server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        Some(TestApp {
+        TestApp {
             backend,
             base: format!("http://{addr}"),
             client: client_builder().build().expect("HTTP client"),
@@ -143,7 +154,7 @@ impl TestApp {
             pg_database,
             _dir: dir,
             server: handle,
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -176,12 +187,12 @@ impl TestApp {
     /// Creates a user straight in the database (the way `haochaping user add` does).
     pub fn add_user(&self, username: &str, role: Role, department: Option<&str>) {
         let mut conn = self.conn();
-        let spec = haochaping::admin::accounts::NewUserSpec { username, password: "password-123", role, department_code: department, email: None };
+        let spec = haochaping::admin::accounts::NewUserSpec { username, password: "kite-meadow-93", role, department_code: department, email: None };
         haochaping::admin::accounts::create_user(&mut conn, &spec, haochaping::clock::now()).expect("create user");
     }
 
     pub async fn login(&self, username: &str) -> String {
-        let r = self.post("/api/v1/auth/login", None, &json!({"username": username, "password": "password-123"})).await;
+        let r = self.post("/api/v1/auth/login", None, &json!({"username": username, "password": "kite-meadow-93"})).await;
         assert_eq!(r.0, 200, "login {username}: {}", r.1);
         r.1["token"].as_str().expect("token").to_owned()
     }
@@ -244,7 +255,7 @@ impl TestApp {
         assert_eq!(r.0, 201, "{}", r.1);
         let key = r.1["key"].as_str().expect("key").to_owned();
         for (username, role, dept, email) in [("sup", "supervisor", None, Some("sup@example.test")), ("clerk1", "department", Some("D1"), None), ("clerk2", "department", Some("D2"), None)] {
-            let r = self.post("/api/v1/users", Some(&admin), &json!({"username": username, "password": "password-123", "role": role, "department_code": dept, "email": email})).await;
+            let r = self.post("/api/v1/users", Some(&admin), &json!({"username": username, "password": "kite-meadow-93", "role": role, "department_code": dept, "email": email})).await;
             assert_eq!(r.0, 201, "{}", r.1);
         }
         District {

@@ -19,7 +19,7 @@ use crate::domain::access::Role;
 use crate::storage::queries;
 
 /// Demo accounts (also in the README). Only ever seeded into a demo database.
-pub const DEMO_PASSWORD: &str = "demo-2026";
+pub const DEMO_PASSWORD: &str = "demo-lotus-2026";
 
 const DEPARTMENTS: &[(&str, &str, &[(&str, &str)])] = &[
     ("SCJG", "区市场监督管理局", &[("SCJG-001", "企业设立登记"), ("SCJG-002", "食品经营许可"), ("SCJG-003", "个体工商户变更登记")]),

@@ -1,6 +1,7 @@
 //! HTTP: handlers stay thin (parse, authorise, call the use case, map errors). Routes are all
 //! registered in [`routes`].
 
+pub mod access_log;
 pub mod admin;
 pub mod analysis;
 pub mod cases;
@@ -165,6 +166,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/router/suggest").route(web::post().to(analysis::suggest)))
                 .service(resource("/sla-policies/{source}").route(web::put().to(rules_admin::put_sla_policy)))
                 .service(resource("/audit/verify").route(web::get().to(admin::verify_audit)))
+                .service(resource("/access-log").route(web::get().to(access_log::access_log)))
                 .service(resource("/stats").route(web::get().to(reports::get_stats)))
                 .service(resource("/rankings").route(web::get().to(reports::get_rankings)))
                 .service(resource("/reports/monthly").route(web::get().to(reports::get_monthly_report)))

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, analysis, cases, exchange, intake, moderation, reports, rules_admin, webhooks, workflow};
+use super::{access_log, admin, analysis, cases, exchange, intake, moderation, reports, rules_admin, webhooks, workflow};
 
 struct Security;
 
@@ -101,6 +101,7 @@ impl Modify for StandardErrors {
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,
         reports::get_stats, reports::get_rankings, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
         exchange::evaluations, exchange::get_district, exchange::put_district,
+        access_log::access_log,
         moderation::list_held, moderation::decide, moderation::get_phrases, moderation::put_phrases,
         reports::open311_services, reports::open311_requests, reports::open311_request,
     ),

@@ -1,0 +1,1 @@
+ALTER TABLE auth_tokens DROP COLUMN last_seen_at;

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS personal_data_views;

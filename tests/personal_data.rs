@@ -1,0 +1,63 @@
+//! Issue 19 item 7: personal data. The handling department sees a real-name citizen's contact
+//! data (it must call back) and each such view is on the access log, which admins query and
+//! export; others see it masked; an anonymous reviewer's name and phone are shown to no one.
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+
+on_both_backends!(views_of_contact_data_are_logged_and_anonymity_holds);
+
+async fn views_of_contact_data_are_logged_and_anonymity_holds(app: TestApp) {
+    let d = app.seed().await;
+    let named = app.bad_case(&d, "P1").await;
+    app.transaction(&d, "P2", "I1", json!({})).await;
+    let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "P2", "stars": 1, "channel": "kiosk", "comment": "不想留名", "anonymous": true})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    let anonymous = r.1["case_id"].as_i64().expect("case");
+    let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "hotline_12345", "external_no": "H1", "title": "噪音", "content": "夜间施工",
+        "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00", "contact_name": "李四", "contact_phone": "13900001111"})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    let complaint = r.1["case_id"].as_i64().expect("case");
+
+    // The department handling it reads the citizen's contact data in full; the supervisor masked.
+    let (_, case) = app.get(&format!("/api/v1/cases/{named}"), Some(&d.clerk1)).await;
+    assert_eq!((case["transaction"]["applicant_name"].clone(), case["transaction"]["applicant_phone"].clone()), (json!("张三丰"), json!("13812345678")), "{case}");
+    let (_, case) = app.get(&format!("/api/v1/cases/{named}"), Some(&d.supervisor)).await;
+    assert_eq!((case["transaction"]["applicant_name"].clone(), case["transaction"]["applicant_phone"].clone()), (json!("张**"), json!("138****5678")), "{case}");
+    let page = app.client.get(app.url(&format!("/cases/{named}"))).header("Cookie", format!("hcp_session={}", app.state.cookies.sign(&d.clerk1))).send().await.expect("page");
+    assert!(page.text().await.expect("text").contains("13812345678"), "the case page shows it to the department");
+    let (_, case) = app.get(&format!("/api/v1/cases/{complaint}"), Some(&d.clerk1)).await;
+    assert_eq!(case["complaint"]["contact_phone"], "13900001111", "{case}");
+
+    // An anonymous review's applicant is nobody's to see, the department's included.
+    for token in [&d.clerk1, &d.supervisor] {
+        let (_, case) = app.get(&format!("/api/v1/cases/{anonymous}"), Some(token)).await;
+        assert_eq!((case["transaction"]["applicant_name"].clone(), case["transaction"]["applicant_phone"].clone()), (json!(null), json!(null)), "{case}");
+        assert!(!case.to_string().contains("13812345678") && !case.to_string().contains("张"), "{case}");
+    }
+
+    // The log: each unmasked view, who, which case and which fields; none for masked views.
+    assert_eq!(app.get("/api/v1/access-log", Some(&d.clerk1)).await.0, 403);
+    let (status, log) = app.get(&format!("/api/v1/access-log?case_id={named}"), Some(&d.admin)).await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["total"], 2, "the API view and the page view: {log}");
+    for entry in log["items"].as_array().expect("items") {
+        assert_eq!((entry["username"].clone(), entry["actor"].clone()), (json!("clerk1"), json!("department:clerk1")));
+        assert_eq!(entry["fields"], json!(["applicant_name", "applicant_phone"]));
+    }
+    let (_, log) = app.get(&format!("/api/v1/access-log?case_id={complaint}"), Some(&d.admin)).await;
+    assert_eq!(log["items"][0]["fields"], json!(["contact_name", "contact_phone"]), "{log}");
+    assert_eq!(app.get("/api/v1/access-log?user=sup", Some(&d.admin)).await.1["total"], 0, "masked views are not personal data views");
+    assert_eq!(app.get(&format!("/api/v1/access-log?case_id={anonymous}"), Some(&d.admin)).await.1["total"], 0);
+    assert_eq!(app.get("/api/v1/access-log?user=clerk1", Some(&d.admin)).await.1["total"], 3);
+    assert_eq!(app.get("/api/v1/access-log?to=2000-01-01", Some(&d.admin)).await.1["total"], 0);
+    assert_eq!(app.get("/api/v1/access-log?from=2000-01-01T00:00:00%2B08:00", Some(&d.admin)).await.1["total"], 3);
+    let (status, bad) = app.get("/api/v1/access-log?from=yesterday", Some(&d.admin)).await;
+    assert_eq!((status, bad["error"]["field"].clone()), (422, json!("from")), "{bad}");
+    let csv = app.client.get(app.url("/api/v1/access-log?format=csv&user=clerk1")).bearer_auth(&d.admin).send().await.expect("csv");
+    assert_eq!(csv.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/csv; charset=utf-8"));
+    let text = csv.text().await.expect("csv text");
+    assert!(text.contains("时间") && text.lines().count() == 4 && text.contains(&format!(",{named},applicant_name applicant_phone")), "{text}");
+}
