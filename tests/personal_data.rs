@@ -7,7 +7,7 @@ mod common;
 use common::TestApp;
 use serde_json::json;
 
-on_both_backends!(views_of_contact_data_are_logged_and_anonymity_holds);
+on_both_backends!(views_of_contact_data_are_logged_and_anonymity_holds, the_scanner_erases_personal_data_after_the_retention_period);
 
 async fn views_of_contact_data_are_logged_and_anonymity_holds(app: TestApp) {
     let d = app.seed().await;
@@ -60,4 +60,45 @@ async fn views_of_contact_data_are_logged_and_anonymity_holds(app: TestApp) {
     assert_eq!(csv.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/csv; charset=utf-8"));
     let text = csv.text().await.expect("csv text");
     assert!(text.contains("时间") && text.lines().count() == 4 && text.contains(&format!(",{named},applicant_name applicant_phone")), "{text}");
+}
+
+/// Runs `haochaping scan` on the test's database with `HCP_RETENTION_YEARS` set; its JSON output.
+fn scan_with_retention(app: &TestApp, years: &str) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"))
+        .arg("scan")
+        .env("DATABASE_URL", &app.database_url)
+        .env("HCP_SECRET", "test-secret")
+        .env("HCP_RETENTION_YEARS", years)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("scan");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("scan JSON")
+}
+
+async fn the_scanner_erases_personal_data_after_the_retention_period(app: TestApp) {
+    let d = app.seed().await;
+    let old = app.bad_case(&d, "R1").await;
+    let recent = app.bad_case(&d, "R2").await;
+    let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "hotline_12345", "external_no": "H9", "title": "噪音", "content": "夜间施工",
+        "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00", "contact_name": "李四", "contact_phone": "13900001111", "transaction_no": "R1"})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    let old_complaint = r.1["case_id"].as_i64().expect("case");
+    // Closed in 2020 (about six years ago) and last month.
+    app.execute(&format!("UPDATE cases SET state = 'closed', closed_at = '2020-06-01 00:00:00' WHERE id IN ({old}, {old_complaint})"));
+    app.execute(&format!("UPDATE cases SET state = 'closed', closed_at = '2026-11-01 00:00:00' WHERE id = {recent}"));
+
+    assert_eq!(scan_with_retention(&app, "10")["personal_data_erased"], 0, "ten years: nothing is due");
+    assert_eq!(app.count("transactions WHERE applicant_phone IS NOT NULL"), 2);
+    assert_eq!(scan_with_retention(&app, "3")["personal_data_erased"], 2, "three years (the default): the two closed in 2020");
+    assert_eq!(app.count("transactions WHERE transaction_no = 'R1' AND applicant_name IS NULL AND applicant_phone IS NULL AND applicant_email IS NULL"), 1);
+    assert_eq!(app.count("transactions WHERE transaction_no = 'R2' AND applicant_phone = '13812345678'"), 1, "a recent case keeps its data");
+    assert_eq!(app.count(&format!("complaints c JOIN cases k ON k.complaint_id = c.id WHERE k.id = {old_complaint} AND c.contact_name IS NULL AND c.contact_phone IS NULL")), 1);
+    assert_eq!(app.count(&format!("audit_events WHERE action = 'erase_personal_data' AND case_id IN ({old}, {old_complaint})")), 2, "each erasure is audited");
+    assert_eq!(app.count("reviews"), 2, "the reviews and cases themselves stay");
+    assert_eq!(scan_with_retention(&app, "3")["personal_data_erased"], 0, "once");
+    let (_, chain) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
+    assert_eq!(chain["ok"], true, "{chain}");
+    let (_, case) = app.get(&format!("/api/v1/cases/{old}"), Some(&d.clerk1)).await;
+    assert_eq!(case["transaction"]["applicant_phone"], json!(null), "{case}");
 }

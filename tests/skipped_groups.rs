@@ -39,6 +39,7 @@ fn groups() -> Vec<Group> {
         Group { name: "browser (browser.rs)", missing: common::chromedriver_path().is_none().then(|| "chromedriver not found".to_owned()) },
         Group { name: "systemd unit (deploy.rs)", missing: (!runs("systemd-analyze", &["--version"])).then(|| "systemd-analyze not installed".to_owned()) },
         Group { name: "full disk (faults.rs)", missing: tmpfs },
+        Group { name: "read replica (replica.rs)", missing: common::pg_server_programs().err() },
     ]
 }
 

@@ -38,6 +38,10 @@ pub fn spawn(state: Arc<AppState>) {
                     }
                     let rules = state.rules(conn)?;
                     crate::adapters::throttle::prune(conn, now)?;
+                    let erased = crate::cases::retention::erase_expired(conn, now, state.config.retention_years)?;
+                    if erased > 0 {
+                        tracing::info!(cases = erased, "personal data erased after the retention period");
+                    }
                     Ok((scan::scan(conn, now, &rules)?, default_ratings::give_due(conn, now)?))
                 })
                 .await;

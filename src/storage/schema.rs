@@ -190,6 +190,7 @@ diesel::table! {
         alerted_level -> Integer,
         committed_reply_due -> Nullable<Timestamp>,
         merged_into -> Nullable<BigInt>,
+        personal_data_erased_at -> Nullable<Timestamp>,
     }
 }
 

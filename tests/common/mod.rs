@@ -36,6 +36,29 @@ pub fn chromedriver_path() -> Option<String> {
     })
 }
 
+/// The PostgreSQL server programs of the replica test (`initdb`, `pg_ctl`, `pg_basebackup`,
+/// `postgres`): `HCP_PG_BIN`, or the newest of Debian's `/usr/lib/postgresql/<version>/bin`.
+pub fn pg_server_programs() -> Result<std::path::PathBuf, String> {
+    use std::path::{Path, PathBuf};
+    let wanted = ["initdb", "pg_ctl", "pg_basebackup", "postgres"];
+    let complete = |bin: &Path| wanted.iter().all(|p| bin.join(p).is_file());
+    if let Ok(dir) = std::env::var("HCP_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        return if complete(&dir) { Ok(dir) } else { Err(format!("HCP_PG_BIN={} lacks one of {wanted:?}", dir.display())) };
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|e| format!("no /usr/lib/postgresql ({e}): install Debian's postgresql"))?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            complete(&bin).then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin).ok_or_else(|| format!("no /usr/lib/postgresql/*/bin with {wanted:?}: install Debian's postgresql"))
+}
+
 /// Server URL of the PostgreSQL used for per-test databases, without TLS unless the URL sets
 /// `sslmode` itself. With TLS, libpq's OpenSSL frees its global state in an exit handler while
 /// a thread of the harness may still be ending and freeing its OpenSSL thread state: a test

@@ -9,6 +9,9 @@ use clap::{ArgAction, Parser};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
+    /// A PostgreSQL streaming replica of `database_url` (`DATABASE_READ_URL`) that statistics,
+    /// reports, exports, the public feed and analytics read from; `None`: they read the primary.
+    pub database_read_url: Option<String>,
     pub bind: SocketAddr,
     /// Signing key for rating links; when unset one is generated and kept in the database.
     pub secret: Option<String>,
@@ -42,6 +45,8 @@ pub struct Config {
     pub sms: Option<crate::adapters::sms::gateway::SmsSettings>,
     /// Attempts before a mail is dead-lettered (`HCP_MAIL_MAX_ATTEMPTS`).
     pub mail_max_attempts: i32,
+    /// Years after a case closes that its citizen's personal data is erased (`HCP_RETENTION_YEARS`).
+    pub retention_years: u32,
     /// Where the push job sends the evaluation records (`HCP_PROVINCE_URL`), and its token.
     pub province_url: Option<String>,
     pub province_token: Option<String>,
@@ -59,6 +64,8 @@ pub struct ConfigError(String);
 struct Environment {
     #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = "sqlite://haochaping.db")]
     database_url: String,
+    #[arg(long, env = "DATABASE_READ_URL", value_name = "DATABASE_READ_URL", hide_env_values = true)]
+    database_read_url: Option<String>,
     #[arg(long, env = "HCP_BIND", value_name = "HCP_BIND", default_value = "127.0.0.1:8080", value_parser = socket_address)]
     bind: SocketAddr,
     #[arg(long, env = "HCP_SECRET", value_name = "HCP_SECRET", hide_env_values = true)]
@@ -113,6 +120,9 @@ struct Environment {
     #[arg(long, env = "HCP_MAIL_MAX_ATTEMPTS", value_name = "HCP_MAIL_MAX_ATTEMPTS",
         default_value_t = crate::adapters::mail::smtp::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(i32).range(1..=1000))]
     mail_max_attempts: i32,
+    #[arg(long, env = "HCP_RETENTION_YEARS", value_name = "HCP_RETENTION_YEARS",
+        default_value_t = crate::cases::retention::DEFAULT_RETENTION_YEARS, value_parser = clap::value_parser!(u32).range(1..=100))]
+    retention_years: u32,
     #[arg(long, env = "HCP_PROVINCE_URL", value_name = "HCP_PROVINCE_URL")]
     province_url: Option<String>,
     #[arg(long, env = "HCP_PROVINCE_TOKEN", value_name = "HCP_PROVINCE_TOKEN", hide_env_values = true)]
@@ -148,6 +158,21 @@ fn probability(text: &str) -> Result<f32, String> {
     text.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| "a probability between 0 and 1".to_owned())
 }
 
+/// `DATABASE_READ_URL` is a PostgreSQL replica of a PostgreSQL `DATABASE_URL`: a SQLite file
+/// has no replicas, so one set beside it is refused rather than ignored (the operator meant
+/// something that would not happen).
+pub fn read_url_usable(database_url: &str, read_url: &str) -> Result<(), String> {
+    if !(read_url.starts_with("postgres://") || read_url.starts_with("postgresql://")) {
+        return Err("DATABASE_READ_URL: a postgres:// URL of a streaming replica of DATABASE_URL".to_owned());
+    }
+    if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        return Err("DATABASE_READ_URL is set but DATABASE_URL is SQLite, which has no replicas: unset DATABASE_READ_URL, \
+                    or use PostgreSQL with a streaming replica"
+            .to_owned());
+    }
+    Ok(())
+}
+
 impl Config {
     /// The relay's settings, when `HCP_SMTP_URL` is set.
     pub fn smtp(&self) -> Option<crate::adapters::mail::smtp::SmtpSettings> {
@@ -171,6 +196,10 @@ impl Config {
         // An empty text variable is unset, as before clap read them.
         let text = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         let bind = bind_override.unwrap_or(env.bind);
+        let database_read_url = text(env.database_read_url);
+        if let Some(read_url) = &database_read_url {
+            read_url_usable(&env.database_url, read_url).map_err(ConfigError)?;
+        }
         let province_url = text(env.province_url);
         if let Some(url) = &province_url {
             let parsed = url::Url::parse(url).map_err(|e| ConfigError(format!("HCP_PROVINCE_URL {url:?}: {e}")))?;
@@ -193,6 +222,7 @@ impl Config {
         .to_owned();
         Ok(Config {
             database_url: env.database_url,
+            database_read_url,
             bind,
             secret: text(env.secret),
             smtp_url: text(env.smtp_url),
@@ -212,6 +242,7 @@ impl Config {
             province_url,
             province_token: text(env.province_token),
             mail_max_attempts: env.mail_max_attempts,
+            retention_years: env.retention_years,
             sms: match text(env.sms_url) {
                 None => None,
                 Some(url) => Some(
@@ -239,7 +270,7 @@ mod tests {
     /// cases in turn, so setting them cannot race.
     #[test]
     fn variables_parse_as_their_types() {
-        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET", "HCP_PUBLIC_URL", "HCP_TRUSTED_PROXIES", "HCP_LOG_FORMAT"];
+        let names = ["HCP_BACKGROUND_JOBS", "HCP_ROUTER_THRESHOLD", "HCP_BIND", "HCP_SECRET", "HCP_PUBLIC_URL", "HCP_TRUSTED_PROXIES", "HCP_LOG_FORMAT", "DATABASE_URL", "DATABASE_READ_URL"];
         let set = |pairs: &[(&str, &str)]| {
             for name in names {
                 std::env::remove_var(name);
@@ -277,6 +308,14 @@ mod tests {
         let refused = set(&[("HCP_TRUSTED_PROXIES", "10.0.0.0/33")]).expect_err("not a CIDR");
         assert!(refused.to_string().contains("HCP_TRUSTED_PROXIES"), "{refused}");
         assert!(set(&[("HCP_LOG_FORMAT", "xml")]).is_err());
+        // A read replica only beside a PostgreSQL primary, and only a PostgreSQL one.
+        let refused = set(&[("DATABASE_READ_URL", "postgres://replica/hcp")]).expect_err("SQLite has no replica");
+        assert!(refused.to_string().contains("DATABASE_READ_URL"), "{refused}");
+        let refused = set(&[("DATABASE_URL", "postgres://primary/hcp"), ("DATABASE_READ_URL", "sqlite://copy.db")]).expect_err("not PostgreSQL");
+        assert!(refused.to_string().contains("DATABASE_READ_URL"), "{refused}");
+        let both = set(&[("DATABASE_URL", "postgres://primary/hcp"), ("DATABASE_READ_URL", "postgres://replica/hcp")]).expect("a replica");
+        assert_eq!(both.database_read_url.as_deref(), Some("postgres://replica/hcp"));
+        assert_eq!(set(&[("DATABASE_READ_URL", "")]).expect("blank read URL").database_read_url, None);
         set(&[]).expect("reset");
     }
 }

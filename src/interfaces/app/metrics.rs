@@ -9,6 +9,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub intake: IntCounterVec,
+    /// Reads meant for the replica of `DATABASE_READ_URL` that the primary served, by reason.
+    read_fallbacks: IntCounterVec,
     outbox_pending: IntGaugeVec,
     outbox_failing: IntGaugeVec,
     outbox_deliveries: IntCounterVec,
@@ -71,6 +73,11 @@ impl Metrics {
             http_requests: counter("http_requests_total", "HTTP requests by route and status", &["method", "route", "status"]),
             http_duration,
             intake: counter("intake_total", "Records taken in, by kind (review, bad_review, complaint, case_opened)", &["kind"]),
+            read_fallbacks: counter(
+                "read_fallbacks_total",
+                "Reads meant for the read replica served by the primary, by reason (unreachable, busy, lost, conflict)",
+                &["reason"],
+            ),
             outbox_pending: gauges("outbox_pending", "Messages in the outbox not yet delivered, by channel", &["channel"]),
             outbox_failing: gauges("outbox_failing", "Undelivered messages that failed at least once, by channel", &["channel"]),
             outbox_deliveries: counter("outbox_deliveries_total", "Delivery attempts by this instance, by channel and result (sent, failed)", &["channel", "result"]),
@@ -97,6 +104,11 @@ impl Metrics {
             self.count("bad_review");
             self.count("case_opened");
         }
+    }
+
+    /// A read of the replica's that went to the primary.
+    pub fn read_fallback(&self, reason: &str) {
+        self.read_fallbacks.with_label_values(&[reason]).inc();
     }
 
     pub fn scan_finished(&self, seconds: f64, ok: bool) {

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod replica;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use config::Config;
 
 pub struct AppState {
     pub pool: DbPool,
+    /// The replica of `DATABASE_READ_URL` that [`AppState::read_db`] reads from, when set.
+    pub replica: Option<replica::ReadReplica>,
     pub config: Config,
     pub signer: RatingSigner,
     pub cookies: crate::adapters::security::CookieSigner,
@@ -51,6 +54,7 @@ impl AppState {
     pub fn bootstrap(config: Config) -> anyhow::Result<Arc<AppState>> {
         let pool = DbPool::connect(&config.database_url, pool_size(crate::storage::backend_of(&config.database_url)?))?;
         let applied = pool.migrate()?;
+        let replica = config.database_read_url.as_deref().map(|url| replica::ReadReplica::open(url, pool.backend())).transpose()?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
@@ -98,6 +102,7 @@ impl AppState {
             reviews: crate::intake::writer::ReviewWriter::new(pool.clone(), Arc::clone(&rules)),
             transactions: crate::intake::writer::TransactionWriter::new(pool.clone()),
             pool,
+            replica,
             router,
             signer,
             // Sessions are signed with the current key: a rotation signs staff out once.
@@ -127,6 +132,43 @@ impl AppState {
             f(&mut conn, &state)
         })
         .await?
+    }
+
+    /// Runs read-only work on the read replica (`DATABASE_READ_URL`), or on the primary when
+    /// there is none or it does not answer (see [`replica`]). Its data may be a moment behind
+    /// the primary's: only reads that may lag go here, never a write, nor a read a write
+    /// depends on. `f` may run twice (the replica failed under it, then the primary): it must
+    /// not write. Take the rules with [`AppState::read_rules`].
+    pub async fn read_db<T, F>(self: &Arc<Self>, f: F) -> AppResult<T>
+    where
+        F: Fn(&mut Conn, &AppState) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.replica.is_none() {
+            return self.db(f).await;
+        }
+        let state = Arc::clone(self);
+        actix_web::web::block(move || {
+            if let Some(replica) = &state.replica {
+                match replica.read(|conn| f(conn, &state)) {
+                    replica::Outcome::Answered(result) => return result,
+                    replica::Outcome::Fallback(reason) => state.metrics.read_fallback(reason),
+                }
+            }
+            let mut conn = state.conn()?;
+            f(&mut conn, &state)
+        })
+        .await?
+    }
+
+    /// The rules for a read of [`AppState::read_db`]: the cached ones, else loaded on `conn`,
+    /// and cached only without a replica (a lagging one must not put older rules before the writers).
+    pub fn read_rules(&self, conn: &mut Conn) -> AppResult<Arc<Rules>> {
+        match self.rules.fresh() {
+            Some(rules) => Ok(rules),
+            None if self.replica.is_none() => self.rules.reload(conn),
+            None => Ok(Arc::new(crate::storage::rules::load(conn)?)),
+        }
     }
 
     /// A citizen's rating or 回访 from this client address, against the quota every instance

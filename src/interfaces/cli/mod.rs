@@ -280,12 +280,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 #[serde(flatten)]
                 deadlines: crate::cases::scan::ScanReport,
                 default_ratings: u64,
+                personal_data_erased: u64,
                 dry_run: bool,
             }
+            let retention_years = state.config.retention_years;
             let run = |conn: &mut crate::storage::Conn| -> Result<ScanOutput, crate::error::AppError> {
+                let personal_data_erased = crate::cases::retention::erase_expired(conn, at, retention_years)?;
                 let deadlines = crate::cases::scan::scan(conn, at, &rules)?;
                 let default_ratings = crate::intake::default_ratings::give_due(conn, at)?;
-                Ok(ScanOutput { deadlines, default_ratings, dry_run })
+                Ok(ScanOutput { deadlines, default_ratings, personal_data_erased, dry_run })
             };
             let output = if dry_run {
                 // Everything inside one transaction that is rolled back: what it would raise.
@@ -303,7 +306,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 run(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?
             };
             let note = if dry_run { " — dry run: --at is in the future, nothing was written (--allow-future writes)" } else { "" };
-            eprintln!("{}; default ratings given: {} ({:.2} s){note}", output.deadlines, output.default_ratings, started.elapsed().as_secs_f64());
+            eprintln!(
+                "{}; default ratings given: {}; personal data erased of {} cases closed over {retention_years} years ago ({:.2} s){note}",
+                output.deadlines,
+                output.default_ratings,
+                output.personal_data_erased,
+                started.elapsed().as_secs_f64()
+            );
             println!("{}", serde_json::to_string(&output)?);
             Ok(())
         }

@@ -28,7 +28,7 @@ pub async fn run_clustering(state: web::Data<AppState>, caller: Caller, body: we
 #[utoipa::path(get, path = "/api/v1/analysis/clusters", responses((status = 200, body = [RunView])), security(("bearer" = [])))]
 pub async fn list_runs(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Supervisor, Role::Admin])?;
-    let runs = state.db(|conn, _| analysis::list(conn, 100)).await?;
+    let runs = state.read_db(|conn, _| analysis::list(conn, 100)).await?;
     Ok(HttpResponse::Ok().json(runs))
 }
 
@@ -36,7 +36,11 @@ pub async fn list_runs(state: web::Data<AppState>, caller: Caller) -> AppResult<
 pub async fn get_run(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Supervisor, Role::Admin])?;
     let id = id.into_inner();
-    let run = state.db(move |conn, _| analysis::load(conn, id)).await?;
+    // A run just stored may not have reached the replica yet: the primary has it.
+    let run = match state.read_db(move |conn, _| analysis::load(conn, id)).await {
+        Err(AppError::NotFound(_)) if state.replica.is_some() => state.db(move |conn, _| analysis::load(conn, id)).await?,
+        read => read?,
+    };
     Ok(HttpResponse::Ok().json(run))
 }
 

@@ -1,4 +1,5 @@
-//! Statistics, rankings, the monthly report, case exports, public disclosure and Open311.
+//! Statistics, rankings, the monthly report, case exports, public disclosure and Open311: all
+//! read-only, from the read replica when there is one ([`AppState::read_db`]).
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -63,8 +64,8 @@ pub async fn get_stats(state: web::Data<AppState>, caller: Caller, query: web::Q
         Some(g) => Some(GroupBy::parse(g).ok_or_else(|| AppError::invalid("group_by", "department, service_item, window, staff, channel, month or tag"))?),
     };
     let stats = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
+        .read_db(move |conn, state| {
+            let rules = state.read_rules(conn)?;
             let scope = stats::narrowed(conn, scope, q.department_code.as_deref())?;
             stats::compute(conn, period, group_by, scope, clock::now(), &rules)
         })
@@ -101,8 +102,8 @@ pub async fn get_rankings(state: web::Data<AppState>, caller: Caller, query: web
         return Err(AppError::invalid("min_ratings", "1 or more"));
     }
     let ranking = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
+        .read_db(move |conn, state| {
+            let rules = state.read_rules(conn)?;
             let s = stats::compute(conn, period, Some(by), Scope::All, clock::now(), &rules)?;
             Ok(stats::rank(by, &s.groups, min))
         })
@@ -139,8 +140,8 @@ pub async fn get_monthly_report(state: web::Data<AppState>, caller: Caller, quer
     caller.0.require(&[Role::Admin, Role::Supervisor])?;
     let q = query.into_inner();
     let request = ReportRequest::parse(q.month, q.format.as_deref(), q.min_ratings)?;
-    let file = state.db(move |conn, state| {
-        let rules = state.rules(conn)?;
+    let file = state.read_db(move |conn, state| {
+        let rules = state.read_rules(conn)?;
         monthly::report_file(conn, &request, clock::now(), &rules)
     }).await?;
     Ok(report_response(file))
@@ -163,8 +164,8 @@ pub async fn export_cases(state: web::Data<AppState>, caller: Caller, query: web
     let period = period_of(q.from.as_deref(), q.to.as_deref())?;
     let name = format!("haochaping-cases-{}-{}.csv", period.first_day(), period.last_day());
     let bytes = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
+        .read_db(move |conn, state| {
+            let rules = state.read_rules(conn)?;
             crate::insight::export::export(conn, &caller.0, period, clock::now(), &rules)
         })
         .await?;
@@ -177,27 +178,27 @@ pub async fn export_cases(state: web::Data<AppState>, caller: Caller, query: web
 #[utoipa::path(get, path = "/api/v1/public/reviews", params(PublicQuery), responses((status = 200, body = PublicPage)))]
 pub async fn public_reviews(state: web::Data<AppState>, query: web::Query<PublicQuery>) -> AppResult<HttpResponse> {
     let q = query.into_inner();
-    let page = state.db(move |conn, _| disclosure::public_reviews(conn, &q)).await?;
+    let page = state.read_db(move |conn, _| disclosure::public_reviews(conn, &q)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
 #[utoipa::path(get, path = "/open311/v2/services.json", responses((status = 200, body = [Service])))]
 pub async fn open311_services(state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    let list = state.db(|conn, _| open311::services(conn)).await?;
+    let list = state.read_db(|conn, _| open311::services(conn)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 #[utoipa::path(get, path = "/open311/v2/requests.json", params(RequestQuery), responses((status = 200, body = [ServiceRequest])))]
 pub async fn open311_requests(state: web::Data<AppState>, query: web::Query<RequestQuery>) -> AppResult<HttpResponse> {
     let q = query.into_inner();
-    let list = state.db(move |conn, _| open311::requests(conn, &q, clock::now())).await?;
+    let list = state.read_db(move |conn, _| open311::requests(conn, &q, clock::now())).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 #[utoipa::path(get, path = "/open311/v2/requests/{id}.json", params(("id" = i64, Path)), responses((status = 200, body = [ServiceRequest]), (status = 404)))]
 pub async fn open311_request(state: web::Data<AppState>, id: web::Path<i64>) -> AppResult<HttpResponse> {
     let q = RequestQuery { service_request_id: Some(id.into_inner().to_string()), ..RequestQuery::default() };
-    let list = state.db(move |conn, _| open311::requests(conn, &q, clock::now())).await?;
+    let list = state.read_db(move |conn, _| open311::requests(conn, &q, clock::now())).await?;
     if list.is_empty() {
         return Err(AppError::NotFound("no such public service request".into()));
     }

@@ -49,8 +49,8 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
         Err(_) => return message_page(StatusCode::UNPROCESSABLE_ENTITY, "日期有误", "请输入 YYYY-MM-DD 格式的起止日期，结束日期不早于开始日期。"),
     };
     let data = state
-        .db(move |conn, state| {
-            let rules = state.rules(conn)?;
+        .read_db(move |conn, state| {
+            let rules = state.read_rules(conn)?;
             let now = clock::now();
             let by_month = stats::compute(conn, period, Some(GroupBy::Month), Scope::All, now, &rules)?;
             let by_department = stats::compute(conn, period, Some(GroupBy::Department), Scope::All, now, &rules)?;
@@ -211,7 +211,12 @@ pub async fn show_run(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
         Err(r) => return r,
     };
     let id = id.into_inner();
-    match state.db(move |conn, _| analysis::load(conn, id)).await {
+    // The page a new run redirects to: one not yet on the replica is read from the primary.
+    let run = match state.read_db(move |conn, _| analysis::load(conn, id)).await {
+        Err(AppError::NotFound(_)) if state.replica.is_some() => state.db(move |conn, _| analysis::load(conn, id)).await,
+        read => read,
+    };
+    match run {
         Ok(run) => page(StatusCode::OK, run_page(&run, &principal, &state.cookies.csrf(&token))),
         Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "未找到", "该聚类结果不存在。"),
         Err(e) => busy(&e),

@@ -59,8 +59,8 @@ pub async fn monthly(state: web::Data<AppState>, req: HttpRequest, query: web::Q
         return message_page(StatusCode::UNPROCESSABLE_ENTITY, "请选择月份", "请从运营报告页选择月份。");
     };
     let file = match ReportRequest::parse(month, query.get("format").map(String::as_str), None) {
-        Ok(request) => state.db(move |conn, state| {
-        let rules = state.rules(conn)?;
+        Ok(request) => state.read_db(move |conn, state| {
+        let rules = state.read_rules(conn)?;
         monthly::report_file(conn, &request, clock::now(), &rules)
     }).await,
         Err(e) => Err(e),
@@ -84,7 +84,7 @@ pub async fn disclosure_page(state: web::Data<AppState>, query: web::Query<HashM
     let grade = query.get("grade").filter(|g| *g == "bad").cloned();
     let page_no = query.get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(1).clamp(1, 100_000);
     let q = PublicQuery { grade: grade.clone(), department: None, page: Some(page_no), per_page: Some(20) };
-    let list = match state.db(move |conn, _| disclosure::public_reviews(conn, &q)).await {
+    let list = match state.read_db(move |conn, _| disclosure::public_reviews(conn, &q)).await {
         Ok(l) => l,
         Err(e) => return busy(&e),
     };
