@@ -140,7 +140,7 @@ async fn routed(backend: Backend) {
 }
 
 fn haochaping(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_haochaping")).args(args).output().expect("run")
+    common::haochaping_command().args(args).output().expect("run")
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn report_checks_its_arguments_first() {
         (vec!["report", "--month", "2026-11", "--min-ratings", "0", "--out", out.as_str()], "--min-ratings"),
         (vec!["report", "--month", "2026-11", "--out", "/nonexistent-folder/r.html"], "does not exist"),
     ] {
-        let run = std::process::Command::new(env!("CARGO_BIN_EXE_haochaping")).args(&args).env("DATABASE_URL", &db).output().expect("run");
+        let run = common::haochaping_command().args(&args).env("DATABASE_URL", &db).output().expect("run");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(!run.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("no database at"), "the arguments are checked before the database: {stderr}");

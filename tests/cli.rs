@@ -3,12 +3,12 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{drop_pg_database, fresh_database, Backend};
 
 fn haochaping(database_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haochaping"))
+    let mut child = common::haochaping_command()
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
@@ -140,7 +140,7 @@ fn built_in_models_from_any_directory_and_the_start_says_what_it_uses() {
     assert!(haochaping(&url, &["migrate"], None).status.success());
     let elsewhere = tempfile::tempdir().expect("another working directory");
     let run = |nlp_dir: Option<&std::path::Path>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+        let mut command = common::haochaping_command();
         command.arg("scan").current_dir(elsewhere.path()).env("DATABASE_URL", &url).env("RUST_LOG", "info").env_remove("HCP_NLP_DIR");
         if let Some(d) = nlp_dir {
             command.env("HCP_NLP_DIR", d);
@@ -155,7 +155,7 @@ fn built_in_models_from_any_directory_and_the_start_says_what_it_uses() {
     assert!(log.contains("haochaping starting") && log.contains("h.db") && log.contains("public_url=http"), "{log}");
     assert_eq!(log.matches("haochaping starting").count(), 1, "said once: {log}");
     // Commands that do not start the whole service say it too, once.
-    let mut migrate = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    let mut migrate = common::haochaping_command();
     let out = migrate.arg("migrate").current_dir(elsewhere.path()).env("DATABASE_URL", &url).env("RUST_LOG", "info").output().expect("migrate");
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(log.matches("haochaping starting").count(), 1, "{log}");
@@ -174,7 +174,7 @@ fn built_in_models_from_any_directory_and_the_start_says_what_it_uses() {
     }
     std::fs::write(&input, csv).expect("csv");
     let cluster = |nlp_dir: Option<&std::path::Path>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+        let mut command = common::haochaping_command();
         command.args(["cluster", "--input", "texts.csv", "--k", "2", "--out", "out.csv"]).current_dir(elsewhere.path()).env("RUST_LOG", "info").env_remove("HCP_NLP_DIR");
         if let Some(d) = nlp_dir {
             command.env("HCP_NLP_DIR", d);
@@ -198,7 +198,7 @@ fn hcp_bind_takes_a_host_name() {
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("sqlite://{}", dir.path().join("h.db").display());
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_haochaping"))
+    let mut server = common::haochaping_command()
         .arg("serve")
         .env("DATABASE_URL", &url)
         .env("HCP_BIND", format!("localhost:{port}"))
@@ -225,7 +225,7 @@ fn hcp_bind_takes_a_host_name() {
 
 /// Runs the binary with these variables besides the database (`None` removes one).
 fn haochaping_with(database_url: &str, vars: &[(&str, Option<&str>)], args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    let mut command = common::haochaping_command();
     command.args(args).env("DATABASE_URL", database_url).env("RUST_LOG", "warn");
     for (name, value) in vars {
         match value {
@@ -261,7 +261,7 @@ fn rating_link(url: &str, vars: &[(&str, Option<&str>)], dir: &std::path::Path, 
 /// The status `GET /rate/{token}` answers, each asked of one `serve` with these variables.
 fn rating_pages(url: &str, vars: &[(&str, Option<&str>)], tokens: &[&str]) -> Vec<u16> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    let mut command = common::haochaping_command();
     command.args(["serve", "--bind", &format!("127.0.0.1:{port}")]).env("DATABASE_URL", url).env("HCP_BACKGROUND_JOBS", "false").env("RUST_LOG", "warn");
     for (name, value) in vars {
         match value {

@@ -327,7 +327,7 @@ async fn scanner_alerts_once_and_escalates(app: TestApp) {
             let url = app.database_url.clone();
             let when = when.clone();
             std::thread::spawn(move || {
-                std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"))
+                common::haochaping_command()
                     .args(["scan", "--at", &when, "--allow-future"])
                     .env("DATABASE_URL", url)
                     .env("HCP_SECRET", "test-secret")

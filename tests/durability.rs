@@ -29,7 +29,7 @@ impl Drop for Served {
 
 fn serve(database_url: &str) -> Served {
     let addr = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr");
-    let child = Command::new(env!("CARGO_BIN_EXE_haochaping"))
+    let child = common::haochaping_command()
         .args(["serve", "--bind", &addr.to_string()])
         .env("DATABASE_URL", database_url)
         .env("HCP_SECRET", "durability")
@@ -237,7 +237,7 @@ async fn backup_while_reviews_are_posted(backend: Backend) {
     let out = {
         let (url, backup) = (url.clone(), backup.clone());
         tokio::task::spawn_blocking(move || match backend {
-            Backend::Sqlite => Command::new(env!("CARGO_BIN_EXE_haochaping"))
+            Backend::Sqlite => common::haochaping_command()
                 .args(["backup", "--out", &backup.to_string_lossy()])
                 .env("DATABASE_URL", url)
                 .env("RUST_LOG", "warn")
@@ -261,10 +261,10 @@ async fn backup_while_reviews_are_posted(backend: Backend) {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("backup report");
         assert_eq!(report["integrity"], "ok", "{report}");
         assert_eq!(report["audit"]["ok"], true, "{report}");
-        let again = Command::new(env!("CARGO_BIN_EXE_haochaping")).args(["backup", "--out", &backup.to_string_lossy()]).env("DATABASE_URL", &url).output().expect("again");
+        let again = common::haochaping_command().args(["backup", "--out", &backup.to_string_lossy()]).env("DATABASE_URL", &url).output().expect("again");
         assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("never overwrites"), "an existing file is kept");
     } else {
-        let refused = Command::new(env!("CARGO_BIN_EXE_haochaping")).args(["backup", "--out", "/tmp/never.db"]).env("DATABASE_URL", &url).output().expect("backup on PostgreSQL");
+        let refused = common::haochaping_command().args(["backup", "--out", "/tmp/never.db"]).env("DATABASE_URL", &url).output().expect("backup on PostgreSQL");
         assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("pg_dump"), "PostgreSQL: the command names pg_dump");
     }
 

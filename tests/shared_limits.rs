@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestApp};
@@ -104,7 +104,7 @@ struct Instance {
 impl Instance {
     fn start(database_url: &str) -> Instance {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-        let child = Command::new(env!("CARGO_BIN_EXE_haochaping"))
+        let child = common::haochaping_command()
             .arg("serve")
             .env("DATABASE_URL", database_url)
             .env("HCP_SECRET", "test-secret")

@@ -153,7 +153,7 @@ async fn citizens_get_each_message_once_outside_the_quiet_hours(app: TestApp) {
 fn a_bad_sms_setting_stops_the_start() {
     let dir = tempfile::tempdir().expect("dir");
     for (name, value) in [("HCP_SMS_URL", "ftp://sms.example.test"), ("HCP_SMS_QUIET_HOURS", "22"), ("HCP_SMS_TEMPLATES", "reply=A")] {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"));
+        let mut cmd = common::haochaping_command();
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("sms.db").display()))
             .env("HCP_SECRET", "test-secret")

@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod accounts;
+pub mod data_keys;
 pub mod import;
 pub mod mail_outbox;
 pub mod master_data;

@@ -17,6 +17,7 @@ use crate::domain::access::Role;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::models::{AuditEvent, Case, NewCase};
 use crate::storage::schema::{audit_events, case_co_departments, cases, complaints, departments, reviews, service_items, staff, transactions, windows};
+use crate::storage::personal_data::PersonalText;
 use crate::storage::{queries, Conn};
 use crate::adapters::webhooks::outbox::{self as webhooks, CaseEvent};
 use crate::domain::webhook_events::WebhookEvent;
@@ -363,8 +364,8 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
     };
     let (alert, overdue) = alert_of(case, now, rules);
     let full_contact = sees_contact_data(principal, case);
-    let phone = |p: Option<String>| p.map(|p| if full_contact { p } else { mask_phone(&p) });
-    let name = |n: Option<String>| n.map(|n| if full_contact { n } else { mask_name(&n) });
+    let phone = |p: Option<PersonalText>| p.map(|p| if full_contact { p.0 } else { mask_phone(&p) });
+    let name = |n: Option<PersonalText>| n.map(|n| if full_contact { n.0 } else { mask_name(&n) });
 
     let mut review_summary = None;
     let mut transaction_id = None;
@@ -528,6 +529,10 @@ pub struct CaseFilter {
     pub extension: Option<String>,
     /// `true` lists cases in `feedback` whose department asked for reassignment this cycle.
     pub reassign_requested: Option<bool>,
+    /// The citizen's phone (any punctuation): the cases of the 办件 or complaint that gave it,
+    /// found by its keyed hash (the phone itself is stored sealed).
+    #[param(max_length = 32, pattern = "^[0-9+() -]{3,32}$")]
+    pub phone: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     #[param(minimum = 0)]
@@ -605,9 +610,35 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
         Some("due_soon") => Some(AlertLevel::DueSoon),
         Some(other) => return Err(AppError::invalid("alert", format!("unknown alert {other:?}"))),
     };
+    let phone_hash = match filter.phone.as_deref() {
+        None => None,
+        Some(phone) => {
+            if phone.chars().count() > 32 {
+                return Err(AppError::invalid("phone", "at most 32 characters"));
+            }
+            Some(crate::storage::personal_data::lookup_hash(phone).ok_or_else(|| {
+                AppError::invalid("phone", "a phone number with digits; lookups by phone need HCP_DATA_KEY set")
+            })?)
+        }
+    };
     macro_rules! filtered {
         () => {{
             let mut q = cases::table.left_join(departments::table).into_boxed();
+            if let Some(hash) = &phone_hash {
+                q = q.filter(
+                    diesel::dsl::exists(
+                        reviews::table
+                            .inner_join(transactions::table.on(transactions::id.eq(reviews::transaction_id)))
+                            .filter(reviews::id.nullable().eq(cases::review_id))
+                            .filter(transactions::applicant_phone_hash.eq(hash.clone())),
+                    )
+                    .or(diesel::dsl::exists(
+                        complaints::table
+                            .filter(complaints::id.nullable().eq(cases::complaint_id))
+                            .filter(complaints::contact_phone_hash.eq(hash.clone())),
+                    )),
+                );
+            }
             if let Some(scope) = department_scope {
                 q = match scope {
                     Some(d) if with_co_handled => q.filter(cases::department_id.eq(d).or(diesel::dsl::exists(

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::db_run;
+use crate::storage::personal_data::PersonalText;
 use crate::domain::grade::Stars;
 use crate::domain::exchange::AuditStatus;
 use crate::domain::masking::mask_name;
@@ -61,7 +62,7 @@ pub struct PublicPage {
     pub per_page: i64,
 }
 
-type Row = (i64, NaiveDateTime, i32, String, Option<String>, bool, String, String, Option<String>, Option<String>, Option<String>, Option<NaiveDateTime>);
+type Row = (i64, NaiveDateTime, i32, String, Option<String>, bool, String, String, Option<PersonalText>, Option<String>, Option<String>, Option<NaiveDateTime>);
 
 pub fn public_reviews(conn: &mut Conn, query: &PublicQuery) -> AppResult<PublicPage> {
     let per_page = query.per_page.unwrap_or(20);

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::clock;
 use crate::db_run;
+use crate::storage::personal_data::PersonalText;
 use crate::domain::case_flow::CaseState;
 use crate::domain::exchange::{self as codes, AuditStatus, ReformStatus};
 use crate::domain::intake_rules::Channel;
@@ -104,7 +105,7 @@ pub fn evaluations(conn: &mut Conn, after: Cursor, limit: i64, now: DateTime<Utc
 
 type ReviewRow = (
     (i64, i32, String, String, Option<String>, bool, bool, NaiveDateTime, Option<i64>, i32),
-    (String, Option<String>, Option<NaiveDateTime>),
+    (String, Option<PersonalText>, Option<NaiveDateTime>),
     (String, String, Option<String>),
     (String, String, Option<String>),
     (Option<String>, Option<String>),
@@ -183,7 +184,7 @@ fn records(conn: &mut Conn, ids: &[i64]) -> AppResult<Vec<Value>> {
             "acceptDate": accepted_at.map(time).unwrap_or_default(),
             "pf": channel.map(|c| codes::pf_of(c).to_string()).unwrap_or_default(),
             "channelName": channel.map(codes::channel_name).unwrap_or_default(),
-            "userName": if *anonymous { String::new() } else { applicant.clone().unwrap_or_default() },
+            "userName": if *anonymous { String::new() } else { applicant.as_deref().unwrap_or_default().to_owned() },
             "satisfaction": codes::satisfaction_of(stars),
             "satisfactionCode": codes::gbt_code_of(stars),
             "satisfactionName": codes::satisfaction_name(stars),

@@ -17,6 +17,7 @@ use crate::domain::intake_rules::{check_code, check_email, check_text, Channel};
 use crate::error::{AppError, AppResult};
 use crate::storage::models::{NewTransaction, Transaction};
 use crate::storage::schema::{assignment_items, assignments, reviews, service_items, staff, transactions, windows};
+use crate::storage::personal_data::{self, PersonalText};
 use crate::storage::Conn;
 
 /// Rows looked up and inserted together: 13 columns × 1 000 rows stay under both databases'
@@ -332,8 +333,9 @@ fn store_chunk(
                 window_id: row.window_id,
                 staff_id: row.staff_id,
                 channel: row.channel.as_str(),
-                applicant_name: row.applicant_name.as_deref(),
-                applicant_phone: row.applicant_phone.as_deref(),
+                applicant_name: PersonalText::of(row.applicant_name.as_deref()),
+                applicant_phone: PersonalText::of(row.applicant_phone.as_deref()),
+                applicant_phone_hash: row.applicant_phone.as_deref().and_then(personal_data::lookup_hash),
                 applicant_email: row.applicant_email.as_deref(),
                 accepted_at: row.accepted_at,
                 completed_at: row.completed_at,
@@ -349,8 +351,9 @@ fn store_chunk(
                         transactions::window_id.eq(row.window_id),
                         transactions::staff_id.eq(row.staff_id),
                         transactions::channel.eq(row.channel.as_str()),
-                        transactions::applicant_name.eq(row.applicant_name.as_deref()),
-                        transactions::applicant_phone.eq(row.applicant_phone.as_deref()),
+                        transactions::applicant_name.eq(PersonalText::of(row.applicant_name.as_deref())),
+                        transactions::applicant_phone.eq(PersonalText::of(row.applicant_phone.as_deref())),
+                        transactions::applicant_phone_hash.eq(row.applicant_phone.as_deref().and_then(personal_data::lookup_hash)),
                         transactions::applicant_email.eq(row.applicant_email.as_deref()),
                         transactions::accepted_at.eq(row.accepted_at),
                         transactions::completed_at.eq(row.completed_at),

@@ -22,6 +22,7 @@ use crate::adapters::nlp::routing::ComplaintRouter;
 use crate::storage::models::{NewComplaint, NewReview, NewTransaction, Transaction};
 use crate::storage::schema::{cases, complaints, departments, reviews, transactions};
 use crate::storage::audit::AuditEntry;
+use crate::storage::personal_data::{self, PersonalText};
 use crate::storage::{queries, Conn};
 
 pub use crate::domain::intake_rules::RATING_LINK_DAYS;
@@ -133,8 +134,9 @@ fn store_in_bulk(conn: &mut Conn, cmds: &[&TransactionCommand], now: DateTime<Ut
             window_id,
             staff_id,
             channel: cmd.channel.as_str(),
-            applicant_name: cmd.applicant_name.as_deref(),
-            applicant_phone: cmd.applicant_phone.as_deref(),
+            applicant_name: PersonalText::of(cmd.applicant_name.as_deref()),
+            applicant_phone: PersonalText::of(cmd.applicant_phone.as_deref()),
+            applicant_phone_hash: cmd.applicant_phone.as_deref().and_then(personal_data::lookup_hash),
             applicant_email: cmd.applicant_email.as_deref(),
             accepted_at: cmd.accepted_at.map(clock::to_db),
             completed_at: clock::to_db(cmd.completed_at),
@@ -230,8 +232,9 @@ pub fn record_transaction(conn: &mut Conn, cmd: &TransactionCommand, now: DateTi
             window_id,
             staff_id,
             channel: cmd.channel.as_str(),
-            applicant_name: cmd.applicant_name.as_deref(),
-            applicant_phone: cmd.applicant_phone.as_deref(),
+            applicant_name: PersonalText::of(cmd.applicant_name.as_deref()),
+            applicant_phone: PersonalText::of(cmd.applicant_phone.as_deref()),
+            applicant_phone_hash: cmd.applicant_phone.as_deref().and_then(personal_data::lookup_hash),
             applicant_email: cmd.applicant_email.as_deref(),
             accepted_at: cmd.accepted_at.map(clock::to_db),
             completed_at: clock::to_db(cmd.completed_at),
@@ -840,8 +843,9 @@ fn insert_complaint(
         external_no: &cmd.external_no,
         title: cmd.title.as_deref(),
         content: &cmd.content,
-        contact_name: cmd.contact_name.as_deref(),
-        contact_phone: cmd.contact_phone.as_deref(),
+        contact_name: PersonalText::of(cmd.contact_name.as_deref()),
+        contact_phone: PersonalText::of(cmd.contact_phone.as_deref()),
+        contact_phone_hash: cmd.contact_phone.as_deref().and_then(personal_data::lookup_hash),
         received_at: clock::to_db(cmd.received_at),
         department_id,
         // A complaint about a 办件 is about its service item, unless it names another.

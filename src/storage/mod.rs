@@ -9,6 +9,7 @@ pub mod schema;
 pub mod models;
 pub mod queries;
 pub mod audit;
+pub mod personal_data;
 pub mod rules;
 pub mod sql_enums;
 

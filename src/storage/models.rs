@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::domain::case_flow::{CaseState, Extension};
+use crate::storage::personal_data::PersonalText;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = departments)]
@@ -141,8 +142,8 @@ pub struct Transaction {
     pub window_id: Option<i64>,
     pub staff_id: Option<i64>,
     pub channel: String,
-    pub applicant_name: Option<String>,
-    pub applicant_phone: Option<String>,
+    pub applicant_name: Option<PersonalText>,
+    pub applicant_phone: Option<PersonalText>,
     pub applicant_email: Option<String>,
     pub accepted_at: Option<NaiveDateTime>,
     pub completed_at: NaiveDateTime,
@@ -158,8 +159,10 @@ pub struct NewTransaction<'a> {
     pub window_id: Option<i64>,
     pub staff_id: Option<i64>,
     pub channel: &'a str,
-    pub applicant_name: Option<&'a str>,
-    pub applicant_phone: Option<&'a str>,
+    pub applicant_name: Option<PersonalText>,
+    pub applicant_phone: Option<PersonalText>,
+    /// [`crate::storage::personal_data::lookup_hash`] of the phone.
+    pub applicant_phone_hash: Option<String>,
     pub applicant_email: Option<&'a str>,
     pub accepted_at: Option<NaiveDateTime>,
     pub completed_at: NaiveDateTime,
@@ -219,8 +222,8 @@ pub struct Complaint {
     pub external_no: String,
     pub title: Option<String>,
     pub content: String,
-    pub contact_name: Option<String>,
-    pub contact_phone: Option<String>,
+    pub contact_name: Option<PersonalText>,
+    pub contact_phone: Option<PersonalText>,
     pub received_at: NaiveDateTime,
     pub department_id: Option<i64>,
     pub service_item_id: Option<i64>,
@@ -237,8 +240,9 @@ pub struct NewComplaint<'a> {
     pub external_no: &'a str,
     pub title: Option<&'a str>,
     pub content: &'a str,
-    pub contact_name: Option<&'a str>,
-    pub contact_phone: Option<&'a str>,
+    pub contact_name: Option<PersonalText>,
+    pub contact_phone: Option<PersonalText>,
+    pub contact_phone_hash: Option<String>,
     pub received_at: NaiveDateTime,
     pub department_id: Option<i64>,
     pub service_item_id: Option<i64>,

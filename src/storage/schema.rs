@@ -122,6 +122,7 @@ diesel::table! {
         accepted_at -> Nullable<Timestamp>,
         completed_at -> Timestamp,
         created_at -> Timestamp,
+        applicant_phone_hash -> Nullable<Text>,
     }
 }
 
@@ -163,6 +164,7 @@ diesel::table! {
         routed_by -> Text,
         route_suggestions -> Nullable<Text>,
         created_at -> Timestamp,
+        contact_phone_hash -> Nullable<Text>,
     }
 }
 

@@ -29,6 +29,16 @@ pub fn require_all() -> bool {
     std::env::var("HCP_REQUIRE_ALL_TESTS").map(|v| v == "1").unwrap_or(false)
 }
 
+/// The key that seals citizens' names and phones in every test database (`HCP_DATA_KEY`).
+pub const TEST_DATA_KEY: &str = "7f3c9a1e5b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6e8f0a2c4e6081a3c";
+
+/// The `haochaping` binary, with the tests' personal-data key (every test's server has it).
+pub fn haochaping_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"));
+    command.env("HCP_DATA_KEY", TEST_DATA_KEY);
+    command
+}
+
 /// The chromedriver of the browser tests: `HCP_CHROMEDRIVER`, or Debian's.
 pub fn chromedriver_path() -> Option<String> {
     std::env::var("HCP_CHROMEDRIVER").ok().or_else(|| {
@@ -156,6 +166,7 @@ impl TestApp {
         config.database_url = database_url.clone();
         config.public_url = format!("http://{addr}");
         config.secret = Some("test-secret".into());
+        config.data_key = Some(TEST_DATA_KEY.into());
         config.smtp_url = None;
         config.background_jobs = false;
         // No router unless a test brings its own model: routing must not depend on the shipped one.
@@ -318,7 +329,7 @@ impl TestApp {
 
     /// Runs the real binary against this test's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_haochaping"))
+        haochaping_command()
             .args(args)
             .env("DATABASE_URL", &self.database_url)
             .env("HCP_SECRET", "test-secret")

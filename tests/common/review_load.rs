@@ -37,6 +37,7 @@ pub fn seed_review_load(url: &str, n: usize) -> anyhow::Result<(String, Arc<Vec<
                 channel: "pc",
                 applicant_name: None,
                 applicant_phone: None,
+                applicant_phone_hash: None,
                 applicant_email: None,
                 accepted_at: None,
                 completed_at: at,

@@ -123,8 +123,9 @@ struct ClaimedSms {
     id: i64,
     #[diesel(sql_type = Text)]
     kind: String,
+    /// Opened from its sealed form as it is read.
     #[diesel(sql_type = Text)]
-    phone: String,
+    phone: crate::storage::personal_data::PersonalText,
     #[diesel(sql_type = Text)]
     params: String,
     #[diesel(sql_type = Nullable<Text>)]

@@ -12,6 +12,7 @@ use crate::db_run;
 use crate::error::AppResult;
 use crate::storage::models::Case;
 use crate::storage::schema::{complaints, reviews, service_items, sms_outbox, transactions};
+use crate::storage::personal_data::PersonalText;
 use crate::storage::Conn;
 
 /// Made into the signed rating link of the message's 办件 when it is sent.
@@ -34,7 +35,7 @@ fn queue(conn: &mut Conn, m: Message<'_>, now: DateTime<Utc>) -> AppResult<()> {
         .values((
             sms_outbox::kind.eq(m.kind.as_str()),
             sms_outbox::dedup_key.eq(&m.dedup_key),
-            sms_outbox::phone.eq(&m.phone),
+            sms_outbox::phone.eq(PersonalText(m.phone.clone())),
             sms_outbox::params.eq(m.params.to_string()),
             sms_outbox::case_id.eq(m.case_id),
             sms_outbox::transaction_no.eq(m.transaction_no),
@@ -50,7 +51,7 @@ fn queue(conn: &mut Conn, m: Message<'_>, now: DateTime<Utc>) -> AppResult<()> {
 
 /// 办结: the business system asked for a rating invitation by SMS.
 pub fn queue_rating_invitation(conn: &mut Conn, transaction_no: &str, now: DateTime<Utc>) -> AppResult<()> {
-    let found: Option<(i64, Option<String>, String)> = db_run!(conn, |c| transactions::table
+    let found: Option<(i64, Option<PersonalText>, String)> = db_run!(conn, |c| transactions::table
         .inner_join(service_items::table)
         .filter(transactions::transaction_no.eq(transaction_no))
         .select((transactions::id, transactions::applicant_phone, service_items::name))
@@ -78,7 +79,7 @@ pub fn queue_reply(conn: &mut Conn, case: &Case, now: DateTime<Utc>) -> AppResul
         short.push('…');
     }
     if let Some(review_id) = case.review_id {
-        let found: Option<(i64, String, Option<String>)> = db_run!(conn, |c| reviews::table
+        let found: Option<(i64, String, Option<PersonalText>)> = db_run!(conn, |c| reviews::table
             .find(review_id)
             .inner_join(transactions::table)
             .select((transactions::id, transactions::transaction_no, transactions::applicant_phone))
@@ -112,7 +113,7 @@ pub fn queue_reply(conn: &mut Conn, case: &Case, now: DateTime<Utc>) -> AppResul
         );
     }
     if let Some(complaint_id) = case.complaint_id {
-        let phone: Option<Option<String>> = db_run!(conn, |c| complaints::table.find(complaint_id).select(complaints::contact_phone).first(c).optional())?;
+        let phone: Option<Option<PersonalText>> = db_run!(conn, |c| complaints::table.find(complaint_id).select(complaints::contact_phone).first(c).optional())?;
         let Some(phone) = phone.flatten().as_deref().and_then(mobile_number) else { return Ok(()) };
         queue(
             conn,

@@ -15,6 +15,10 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Signing key for rating links; when unset one is generated and kept in the database.
     pub secret: Option<String>,
+    /// The AES-256 key (64 hex characters) that seals citizens' names and phones (`HCP_DATA_KEY`),
+    /// and earlier keys that still open what `rekey` has not sealed again (`HCP_DATA_KEY_PREVIOUS`).
+    pub data_key: Option<String>,
+    pub data_key_previous: Vec<String>,
     pub smtp_url: Option<String>,
     pub smtp_user: Option<String>,
     pub smtp_password: Option<String>,
@@ -70,6 +74,10 @@ struct Environment {
     bind: SocketAddr,
     #[arg(long, env = "HCP_SECRET", value_name = "HCP_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    #[arg(long, env = "HCP_DATA_KEY", value_name = "HCP_DATA_KEY", hide_env_values = true)]
+    data_key: Option<String>,
+    #[arg(long, env = "HCP_DATA_KEY_PREVIOUS", value_name = "HCP_DATA_KEY_PREVIOUS", hide_env_values = true)]
+    data_key_previous: Option<String>,
     #[arg(long, env = "HCP_SMTP_URL", value_name = "HCP_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     #[arg(long, env = "HCP_SMTP_USER", value_name = "HCP_SMTP_USER")]
@@ -225,6 +233,10 @@ impl Config {
             database_read_url,
             bind,
             secret: text(env.secret),
+            data_key: text(env.data_key),
+            data_key_previous: text(env.data_key_previous)
+                .map(|keys| keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
             smtp_url: text(env.smtp_url),
             smtp_user: text(env.smtp_user),
             smtp_password: text(env.smtp_password),

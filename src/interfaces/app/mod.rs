@@ -66,6 +66,7 @@ impl AppState {
         }
         crate::storage::rules::seed_tag_sets(&mut conn, clock::to_db(clock::now())).map_err(|e| anyhow::anyhow!("seeding tag sets: {e}"))?;
         let keys = crate::admin::signing_keys::active_keys(&mut conn, config.secret.as_deref(), clock::now())?;
+        let data_key = crate::admin::data_keys::install(&mut conn, config.data_key.as_deref(), &config.data_key_previous)?;
         let rules = crate::storage::rules::load(&mut conn).map_err(|e| anyhow::anyhow!("loading rules: {e}"))?;
         drop(conn);
         let rules = Arc::new(RulesCache::new(rules));
@@ -90,6 +91,7 @@ impl AppState {
             mail = %mailer.as_ref().map(|m| format!("{:?}{}", m.security, if m.authenticated { ", authenticated" } else { "" })).unwrap_or_else(|| "unset: mails stay queued".into()),
             rating_key = keys.current.id,
             rating_key_fingerprint = %keys.fingerprint,
+            personal_data_key = %data_key.as_deref().unwrap_or("unset: names and phones stored in clear"),
             "haochaping starting"
         );
         if router.is_some() {

@@ -135,6 +135,10 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Seal every citizen's name and phone again under `HCP_DATA_KEY` and recompute the phone
+    /// lookup hashes: after a change of key (the old one in `HCP_DATA_KEY_PREVIOUS` meanwhile),
+    /// or to seal what was stored in clear before a key was set.
+    Rekey,
     /// Write a consistent copy of the live SQLite database (while the service runs), check it
     /// and print what it holds. PostgreSQL: `pg_dump` (the README's production section).
     Backup {
@@ -314,6 +318,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             println!("{}", serde_json::to_string(&output)?);
+            Ok(())
+        }
+        Command::Rekey => {
+            let config = existing_database()?;
+            anyhow::ensure!(config.data_key.is_some(), "rekey seals under HCP_DATA_KEY: set it (64 hex characters; the old key in HCP_DATA_KEY_PREVIOUS)");
+            let state = AppState::bootstrap(config)?;
+            let current = crate::storage::personal_data::current_key_id().ok_or_else(|| anyhow::anyhow!("no key installed"))?;
+            let mut conn = state.conn()?;
+            let started = std::time::Instant::now();
+            let mut progress = |table: &str, rows: u64| eprintln!("rekey: {table}: {rows} rows examined");
+            let done = crate::admin::data_keys::rekey(&mut conn, &current, &mut progress).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!(
+                "rekey: {} values sealed again and {} lookup hashes updated in {} rows under key {current} ({:.2} s); HCP_DATA_KEY_PREVIOUS can now be removed",
+                done.values_sealed_again,
+                done.lookup_hashes_updated,
+                done.rows_examined,
+                started.elapsed().as_secs_f64()
+            );
+            println!("{}", serde_json::to_string(&done)?);
             Ok(())
         }
         Command::Backup { out } => backup(&out),
