@@ -272,3 +272,181 @@ async fn the_admin_adjusts_the_district_in_a_browser() {
     assert_eq!(app.get("/api/v1/windows?active=false", Some(&d.admin)).await.1[0]["code"], "W1");
     client.close().await.expect("close browser");
 }
+
+/// A browser window as on a desktop (1 440 × 900), no phone emulation.
+async fn desktop_browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    let binary = std::env::var("HCP_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": binary,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--lang=zh-CN", "--window-size=1440,900"],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("WebDriver session");
+    client.set_window_size(1440, 900).await.expect("window size");
+    // The outer window is 1 440 wide; make the page itself 1 440 wide.
+    let inner = client.execute("return window.innerWidth", vec![]).await.expect("width").as_i64().unwrap_or(1440);
+    if inner != 1440 {
+        client.set_window_size((1440 + 1440 - inner) as u32, 900).await.expect("window size");
+    }
+    client
+}
+
+/// `{left, top, right, bottom, width}` of the first element matching `css`.
+async fn rect(client: &Client, css: &str) -> serde_json::Value {
+    let script = "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width};";
+    client.execute(script, vec![json!(css)]).await.unwrap_or_else(|e| panic!("rect of {css}: {e}"))
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+async fn no_sideways_scroll(client: &Client, what: &str) {
+    let overflow = client.execute("return document.documentElement.scrollWidth > window.innerWidth", vec![]).await.expect("overflow");
+    assert_eq!(overflow, json!(false), "{what} fits the window without sideways scrolling");
+}
+
+/// The case ids in the inbox's table, top to bottom.
+async fn table_ids(client: &Client) -> Vec<i64> {
+    let ids = client
+        .execute("return Array.from(document.querySelectorAll('table.cases tbody tr td:first-child a')).map(a => +a.textContent.replace('#', ''))", vec![])
+        .await
+        .expect("ids");
+    ids.as_array().expect("array").iter().map(|v| v.as_i64().expect("id")).collect()
+}
+
+/// Issue 20 item 9: staff pages on a desktop (1 440 px) and on a phone (390 px) — the board as a
+/// dashboard or a column, the inbox as a sortable, paged table or as cards, the analytics and
+/// report pages with their charts — and the citizen's 追评 on the rating page.
+#[actix_web::test]
+async fn staff_pages_on_a_desktop_and_a_phone() {
+    let Some(driver) = start_driver() else { return };
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    let d = app.seed().await;
+    let mut ids = Vec::new();
+    for n in 0..55 {
+        ids.push(app.bad_case(&d, &format!("B-P{n:02}")).await);
+    }
+    ids.sort();
+
+    // Desktop: the board is a dashboard — tiles in one row, sections side by side.
+    let desk = desktop_browser(&driver).await;
+    log_in(&desk, &app, "sup").await;
+    let width = desk.execute("return window.innerWidth", vec![]).await.expect("width").as_i64().unwrap_or(0);
+    assert!(width >= 1024, "a desktop window, {width} px");
+    assert!(num(&rect(&desk, "main").await, "width") > 1000.0, "staff pages widen on a desktop");
+    let (overdue, appeals) = (rect(&desk, "#overdue").await, rect(&desk, "#appeals").await);
+    assert!(num(&appeals, "left") >= num(&overdue, "right") - 1.0, "sections side by side: {overdue} {appeals}");
+    assert!((num(&appeals, "top") - num(&overdue, "top")).abs() < 2.0, "in one row: {overdue} {appeals}");
+    let (first_tile, last_tile) = (rect(&desk, "ul.tiles li:first-child").await, rect(&desk, "ul.tiles li:last-child").await);
+    assert!((num(&first_tile, "top") - num(&last_tile, "top")).abs() < 2.0, "the tiles in one row");
+    no_sideways_scroll(&desk, "the board at 1 440 px").await;
+    shot(&desk, "board-1440").await;
+
+    // The inbox: a table, 50 a page, page links keeping the order, headers that sort.
+    desk.goto(&app.url("/cases")).await.expect("inbox");
+    assert!(desk.find(Locator::Css("table.cases")).await.expect("table").is_displayed().await.expect("shown"), "a table on a desktop");
+    assert!(!desk.find(Locator::Css("a.case-row")).await.expect("cards").is_displayed().await.expect("shown"), "no cards on a desktop");
+    assert!(text_of(&desk, "nav.pager").await.contains("共 55 件，第 1/2 页"));
+    let page1 = table_ids(&desk).await;
+    assert_eq!(page1.len(), 50);
+    shot(&desk, "cases-1440").await;
+    click_through(&desk, "nav.pager a[rel=next]").await;
+    assert!(text_of(&desk, "nav.pager").await.contains("第 2/2 页"));
+    let page2 = table_ids(&desk).await;
+    assert_eq!(page2.len(), 5);
+    assert!(page2.iter().all(|id| !page1.contains(id)), "page 2 holds the other cases");
+    click_through(&desk, "nav.pager a[rel=prev]").await;
+    assert!(text_of(&desk, "nav.pager").await.contains("第 1/2 页"));
+    click_through(&desk, "th a[data-sort=id]").await;
+    let newest_first = table_ids(&desk).await;
+    assert_eq!(newest_first[..3], [ids[54], ids[53], ids[52]], "by number, newest first");
+    assert_eq!(desk.find(Locator::Css("th[aria-sort]")).await.expect("sorted column").attr("aria-sort").await.expect("attr").as_deref(), Some("descending"));
+    click_through(&desk, "th a[data-sort=id]").await;
+    assert_eq!(table_ids(&desk).await[..3], [ids[0], ids[1], ids[2]], "and the other way round");
+    click_through(&desk, "nav.pager a[rel=next]").await;
+    assert_eq!(table_ids(&desk).await, ids[50..].to_vec(), "the next page keeps the order");
+    let url = desk.current_url().await.expect("url");
+    assert!(url.query().is_some_and(|q| q.contains("sort=id") && q.contains("dir=asc") && q.contains("page=2")), "{url}");
+    // Filters: the form's selects; a state with no case lists none.
+    desk.find(Locator::Css("#state")).await.expect("state").select_by_value("closed").await.expect("closed");
+    click_through(&desk, "form.inbox-filters button[type=submit]").await;
+    assert!(text_of(&desk, "nav.pager").await.contains("共 0 件"));
+    desk.find(Locator::Css("#state")).await.expect("state").select_by_value("feedback").await.expect("feedback");
+    click_through(&desk, "form.inbox-filters button[type=submit]").await;
+    assert!(text_of(&desk, "nav.pager").await.contains("共 55 件"));
+
+    // Analytics and reports: headings and charts.
+    desk.goto(&app.url("/analytics")).await.expect("analytics");
+    assert_eq!(text_of(&desk, "h1").await, "统计分析");
+    let charts = desk.execute("return document.querySelectorAll('main svg').length", vec![]).await.expect("svg");
+    assert!(charts.as_i64().unwrap_or(0) >= 4, "the month and department charts: {charts}");
+    let (a, b) = (rect(&desk, ".charts > :first-child").await, rect(&desk, ".charts > :nth-child(2)").await);
+    assert!(num(&b, "left") > num(&a, "left") + 100.0 && (num(&a, "top") - num(&b, "top")).abs() < 2.0, "two charts a row: {a} {b}");
+    no_sideways_scroll(&desk, "the analytics page").await;
+    shot(&desk, "analytics-1440").await;
+    desk.goto(&app.url("/reports")).await.expect("reports");
+    assert_eq!(text_of(&desk, "h1").await, "运营报告");
+    shot(&desk, "reports-1440").await;
+    click_through(&desk, ".report-row a[href^='/reports/monthly']").await;
+    let heading = text_of(&desk, "h1").await;
+    assert!(heading.contains("运营报告") || heading.contains("月"), "{heading}");
+    let body = body_text(&desk).await;
+    assert!(body.contains("一、总体情况") && body.contains("三、各部门情况"), "{body}");
+    let charts = desk.execute("return document.querySelectorAll('svg').length", vec![]).await.expect("svg");
+    assert!(charts.as_i64().unwrap_or(0) >= 3, "the monthly report's charts: {charts}");
+    shot(&desk, "monthly-1440").await;
+    desk.close().await.expect("close desktop browser");
+
+    // Phone: the same pages as a column, the inbox as cards with the same paging.
+    let phone = phone_browser(&driver).await;
+    log_in(&phone, &app, "sup").await;
+    let (overdue, appeals) = (rect(&phone, "#overdue").await, rect(&phone, "#appeals").await);
+    assert!(num(&appeals, "top") >= num(&overdue, "bottom") - 1.0, "sections stacked: {overdue} {appeals}");
+    assert!((num(&appeals, "left") - num(&overdue, "left")).abs() < 1.0, "in one column");
+    assert!(num(&rect(&phone, "main").await, "width") <= 390.0);
+    no_sideways_scroll(&phone, "the board at 390 px").await;
+    shot(&phone, "board-390").await;
+    phone.goto(&app.url("/cases")).await.expect("inbox");
+    assert!(!phone.find(Locator::Css("table.cases")).await.expect("table").is_displayed().await.expect("shown"), "no table on a phone");
+    assert!(phone.find(Locator::Css("a.case-row")).await.expect("cards").is_displayed().await.expect("shown"), "cards on a phone");
+    no_sideways_scroll(&phone, "the inbox at 390 px").await;
+    shot(&phone, "cases-390").await;
+    click_through(&phone, "nav.pager a[rel=next]").await;
+    assert!(text_of(&phone, "nav.pager").await.contains("第 2/2 页"));
+    let cards = phone.execute("return document.querySelectorAll('a.case-row').length", vec![]).await.expect("cards");
+    assert_eq!(cards, json!(5));
+    phone.goto(&app.url("/analytics")).await.expect("analytics");
+    no_sideways_scroll(&phone, "the analytics page at 390 px").await;
+    shot(&phone, "analytics-390").await;
+    log_out(&phone).await;
+
+    // The citizen's 追评: offered after rating, once; past 7 days the page says so.
+    let link = app.transaction(&d, "B-ADD", "I1", json!({})).await["rating_url"].as_str().expect("link").to_owned();
+    phone.goto(&link).await.expect("rating page");
+    click(&phone, "input[name=stars][value='5']").await;
+    click_through(&phone, "form button[type=submit]").await;
+    assert!(text_of(&phone, "#addendum").await.contains("7 天内可追评一次"));
+    fill(&phone, "#addendum-comment", "后来又去办了一次，还是很快").await;
+    shot(&phone, "rating-addendum-390").await;
+    click_through(&phone, "#addendum button[type=submit]").await;
+    let given = text_of(&phone, "#addendum").await;
+    assert!(given.contains("后来又去办了一次，还是很快") && given.contains("追评时间"), "{given}");
+    assert!(phone.find(Locator::Css("#addendum-comment")).await.is_err(), "one 追评 only");
+    assert_eq!(app.count("review_follow_ups WHERE kind = 'addendum'"), 1);
+    let late = app.transaction(&d, "B-LATE", "I1", json!({})).await["rating_url"].as_str().expect("link").to_owned();
+    phone.goto(&late).await.expect("rating page");
+    click(&phone, "input[name=stars][value='4']").await;
+    click_through(&phone, "form button[type=submit]").await;
+    app.execute("UPDATE reviews SET rated_at = datetime(rated_at, '-8 days') WHERE transaction_id = (SELECT id FROM transactions WHERE transaction_no = 'B-LATE')");
+    phone.refresh().await.expect("reload");
+    assert!(text_of(&phone, "#addendum").await.contains("评价已超过 7 天，不能再追评"));
+    phone.close().await.expect("close phone browser");
+}

@@ -42,6 +42,10 @@ async fn views_of_contact_data_are_logged_and_anonymity_holds(app: TestApp) {
         assert!(!case.to_string().contains("13812345678") && !case.to_string().contains("张"), "{case}");
     }
 
+    let (_, found) = app.get("/api/v1/cases?phone=13812345678", Some(&d.supervisor)).await;
+    let found: Vec<i64> = found["items"].as_array().expect("items").iter().filter_map(|c| c["id"].as_i64()).collect();
+    assert_eq!(found, [named], "an anonymous review is not found by its applicant's phone either");
+
     // The log: each unmasked view, who, which case and which fields; none for masked views.
     assert_eq!(app.get("/api/v1/access-log", Some(&d.clerk1)).await.0, 403);
     let (status, log) = app.get(&format!("/api/v1/access-log?case_id={named}"), Some(&d.admin)).await;
@@ -88,18 +92,28 @@ async fn the_scanner_erases_personal_data_after_the_retention_period(app: TestAp
         "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00", "contact_name": "李四", "contact_phone": "13900001111", "transaction_no": "R1"})).await;
     assert_eq!(r.0, 201, "{}", r.1);
     let old_complaint = r.1["case_id"].as_i64().expect("case");
+    // R3's review case closed long ago, but a complaint naming R3 is still open: R3 keeps its applicant.
+    let old_but_needed = app.bad_case(&d, "R3").await;
+    let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "hotline_12345", "external_no": "H10", "title": "又来投诉", "content": "还没解决",
+        "department_code": "D1", "received_at": "2026-11-20T10:00:00+08:00", "transaction_no": "R3"})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
     // Closed in 2020 (about six years ago) and last month.
-    app.execute(&format!("UPDATE cases SET state = 'closed', closed_at = '2020-06-01 00:00:00' WHERE id IN ({old}, {old_complaint})"));
+    app.execute(&format!("UPDATE cases SET state = 'closed', closed_at = '2020-06-01 00:00:00' WHERE id IN ({old}, {old_complaint}, {old_but_needed})"));
     app.execute(&format!("UPDATE cases SET state = 'closed', closed_at = '2026-11-01 00:00:00' WHERE id = {recent}"));
 
     assert_eq!(scan_with_retention(&app, "10")["personal_data_erased"], 0, "ten years: nothing is due");
-    assert_eq!(app.count("transactions WHERE applicant_phone IS NOT NULL"), 2);
-    assert_eq!(scan_with_retention(&app, "3")["personal_data_erased"], 2, "three years (the default): the two closed in 2020");
-    assert_eq!(app.count("transactions WHERE transaction_no = 'R1' AND applicant_name IS NULL AND applicant_phone IS NULL AND applicant_email IS NULL"), 1);
+    assert_eq!(app.count("transactions WHERE applicant_phone IS NOT NULL"), 3);
+    assert_eq!(app.get("/api/v1/cases?phone=13812345678", Some(&d.supervisor)).await.1["total"], 3, "before: found by phone");
+    assert_eq!(scan_with_retention(&app, "3")["personal_data_erased"], 3, "three years (the default): the three closed in 2020");
+    assert_eq!(app.count("transactions WHERE transaction_no = 'R1' AND applicant_name IS NULL AND applicant_phone IS NULL AND applicant_email IS NULL AND applicant_phone_hash IS NULL"), 1);
+    assert_eq!(app.count("transactions WHERE transaction_no = 'R3' AND applicant_phone IS NOT NULL"), 1, "a 办件 an open case still needs keeps its applicant");
+    let (_, found) = app.get("/api/v1/cases?phone=13812345678", Some(&d.supervisor)).await;
+    let found: Vec<i64> = found["items"].as_array().expect("items").iter().filter_map(|c| c["id"].as_i64()).collect();
+    assert!(!found.contains(&old) && found.contains(&recent), "an erased phone no longer finds its cases: {found:?}");
     assert_eq!(app.count("transactions WHERE transaction_no = 'R2' AND applicant_phone IS NOT NULL AND applicant_name IS NOT NULL"), 1, "a recent case keeps its data");
     assert_eq!(app.count(&format!("complaints c JOIN cases k ON k.complaint_id = c.id WHERE k.id = {old_complaint} AND c.contact_name IS NULL AND c.contact_phone IS NULL")), 1);
-    assert_eq!(app.count(&format!("audit_events WHERE action = 'erase_personal_data' AND case_id IN ({old}, {old_complaint})")), 2, "each erasure is audited");
-    assert_eq!(app.count("reviews"), 2, "the reviews and cases themselves stay");
+    assert_eq!(app.count(&format!("audit_events WHERE action = 'erase_personal_data' AND case_id IN ({old}, {old_complaint}, {old_but_needed})")), 3, "each erasure is audited");
+    assert_eq!(app.count("reviews"), 3, "the reviews and cases themselves stay");
     assert_eq!(scan_with_retention(&app, "3")["personal_data_erased"], 0, "once");
     let (_, chain) = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
     assert_eq!(chain["ok"], true, "{chain}");

@@ -7,7 +7,8 @@
 //! username *and address*, so wrong passwords from elsewhere never stop the owner signing in from
 //! an address that has not failed for that username. Each address also has a failure budget over
 //! all usernames, and addresses that have failed for a username share one small per-minute quota
-//! of further attempts on it. Nothing waits: over a limit the answer is 429 at once. IPv6
+//! of further attempts on it (from their second failure on, so that one typo never puts the owner
+//! there). Nothing waits: over a limit the answer is 429 at once. IPv6
 //! clients count per /64.
 
 use std::net::IpAddr;
@@ -40,8 +41,10 @@ pub const FAILURE_WINDOW_MINUTES: i64 = 15;
 pub const FAILURES_PER_USERNAME_AND_ADDRESS: usize = 5;
 /// Failures from one address within the window, over all usernames, before it is refused for all.
 pub const FAILURES_PER_ADDRESS: usize = 20;
-/// Attempts per minute on one username from all the addresses that have failed for it.
+/// Attempts per minute on one username from all the addresses that have failed for it at least
+/// [`RETRY_LANE_AFTER_FAILURES`] times.
 pub const RETRIES_PER_USERNAME_PER_MINUTE: i32 = 10;
+pub const RETRY_LANE_AFTER_FAILURES: usize = 2;
 
 /// The in-memory quota of integration keys.
 pub struct Throttle {
@@ -73,6 +76,12 @@ impl Throttle {
 
 /// One IPv6 client holds a whole /64: key it by that prefix, or each address would be a fresh quota.
 fn client_key(address: Option<IpAddr>) -> String {
+    // An IPv4 client seen through a dual-stack socket (`::ffff:a.b.c.d`) is that IPv4 address,
+    // not one /64 shared by every IPv4 client.
+    let address = address.map(|a| match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        v4 => v4,
+    });
     match address {
         Some(IpAddr::V6(v6)) => format!("{}/64", std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
         Some(v4) => v4.to_string(),
@@ -126,38 +135,52 @@ fn until_out_of_window(times: &[NaiveDateTime], now: DateTime<Utc>) -> u64 {
 pub fn before_sign_in(conn: &mut Conn, address: Option<IpAddr>, username: &str, now: DateTime<Utc>) -> AppResult<SignInAttempt> {
     let address = client_key(address);
     hit(conn, &format!("sign-in:{address}"), SIGN_INS_PER_MINUTE, now)?;
-    let since = clock::to_db(now - Duration::minutes(FAILURE_WINDOW_MINUTES));
-    let from_address: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
-        .filter(sign_in_failures::address.eq(&address))
-        .filter(sign_in_failures::failed_at.gt(since))
-        .select(sign_in_failures::failed_at)
-        .order(sign_in_failures::failed_at.desc())
-        .limit(FAILURES_PER_ADDRESS as i64)
-        .load(c))?;
-    if from_address.len() >= FAILURES_PER_ADDRESS {
-        return Err(AppError::RateLimited(until_out_of_window(&from_address, now)));
-    }
-    let for_username: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
-        .filter(sign_in_failures::username.eq(username))
-        .filter(sign_in_failures::address.eq(&address))
-        .filter(sign_in_failures::failed_at.gt(since))
-        .select(sign_in_failures::failed_at)
-        .order(sign_in_failures::failed_at.desc())
-        .limit(FAILURES_PER_USERNAME_AND_ADDRESS as i64)
-        .load(c))?;
-    if for_username.len() >= FAILURES_PER_USERNAME_AND_ADDRESS {
-        return Err(AppError::RateLimited(until_out_of_window(&for_username, now)));
-    }
-    if !for_username.is_empty() {
-        hit(conn, &format!("sign-in-retry:{username}"), RETRIES_PER_USERNAME_PER_MINUTE, now)?;
-    }
-    db_run!(conn, |c| diesel::insert_into(sign_in_failures::table)
+    // Written first and counted with everything before it, so that guesses sent in parallel
+    // (to any instance) each see the others: a check before the insert would let them all pass.
+    let id: i64 = db_run!(conn, |c| diesel::insert_into(sign_in_failures::table)
         .values((
             sign_in_failures::username.eq(username),
             sign_in_failures::address.eq(&address),
             sign_in_failures::failed_at.eq(clock::to_db(now)),
         ))
-        .execute(c))?;
+        .returning(sign_in_failures::id)
+        .get_result(c))?;
+    let refuse = |conn: &mut Conn, seconds: u64| -> AppResult<SignInAttempt> {
+        db_run!(conn, |c| diesel::delete(sign_in_failures::table.find(id)).execute(c))?;
+        Err(AppError::RateLimited(seconds))
+    };
+    let since = clock::to_db(now - Duration::minutes(FAILURE_WINDOW_MINUTES));
+    let from_address: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
+        .filter(sign_in_failures::address.eq(&address))
+        .filter(sign_in_failures::failed_at.gt(since))
+        .filter(sign_in_failures::id.lt(id))
+        .select(sign_in_failures::failed_at)
+        .order(sign_in_failures::failed_at.desc())
+        .limit(FAILURES_PER_ADDRESS as i64)
+        .load(c))?;
+    if from_address.len() >= FAILURES_PER_ADDRESS {
+        return refuse(conn, until_out_of_window(&from_address, now));
+    }
+    let for_username: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
+        .filter(sign_in_failures::username.eq(username))
+        .filter(sign_in_failures::address.eq(&address))
+        .filter(sign_in_failures::failed_at.gt(since))
+        .filter(sign_in_failures::id.lt(id))
+        .select(sign_in_failures::failed_at)
+        .order(sign_in_failures::failed_at.desc())
+        .limit(FAILURES_PER_USERNAME_AND_ADDRESS as i64)
+        .load(c))?;
+    if for_username.len() >= FAILURES_PER_USERNAME_AND_ADDRESS {
+        return refuse(conn, until_out_of_window(&for_username, now));
+    }
+    // One typo does not put the owner in the guessers' shared lane: an attacker filling it
+    // could otherwise keep out anyone who mistyped once.
+    if for_username.len() >= RETRY_LANE_AFTER_FAILURES {
+        if let Err(e) = hit(conn, &format!("sign-in-retry:{username}"), RETRIES_PER_USERNAME_PER_MINUTE, now) {
+            db_run!(conn, |c| diesel::delete(sign_in_failures::table.find(id)).execute(c))?;
+            return Err(e);
+        }
+    }
     Ok(SignInAttempt {
         username: username.to_owned(),
         address,

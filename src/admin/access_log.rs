@@ -102,5 +102,9 @@ pub fn csv(log: &AccessLog) -> AppResult<Vec<u8>> {
         let record = [e.at.clone(), e.username.clone(), e.actor.clone(), e.case_id.to_string(), e.fields.join(" ")];
         out.write_record(record.iter().map(|cell| crate::adapters::render::spreadsheet_safe(cell))).map_err(AppError::internal)?;
     }
+    if log.total > log.items.len() as i64 {
+        let note = format!("（仅列出最近 {} 条，共 {} 条：请用 from/to 缩小时间范围分次导出）", log.items.len(), log.total);
+        out.write_record([note.as_str(), "", "", "", ""]).map_err(AppError::internal)?;
+    }
     out.into_inner().map_err(|e| AppError::internal(anyhow::anyhow!("csv: {e}")))
 }

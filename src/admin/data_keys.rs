@@ -104,15 +104,31 @@ pub fn rekey(conn: &mut Conn, current: &str, progress: &mut dyn FnMut(&str, u64)
                 if name2.is_none() && phone2.is_none() && !hash_changed {
                     continue;
                 }
+                // Only if unchanged since read: a row retention erased or an import corrected
+                // meanwhile is left as it now is (a later pass picks it up).
+                let updated = db_run!(conn, |c| {
+                    let mut update = diesel::update(transactions::table.find(*id)).into_boxed();
+                    update = match name {
+                        Some(v) => update.filter(transactions::applicant_name.eq(v.clone())),
+                        None => update.filter(transactions::applicant_name.is_null()),
+                    };
+                    update = match phone {
+                        Some(v) => update.filter(transactions::applicant_phone.eq(v.clone())),
+                        None => update.filter(transactions::applicant_phone.is_null()),
+                    };
+                    update
+                        .set((
+                            transactions::applicant_name.eq(name2.clone().unwrap_or_else(|| name.clone())),
+                            transactions::applicant_phone.eq(phone2.clone().unwrap_or_else(|| phone.clone())),
+                            transactions::applicant_phone_hash.eq(&hash2),
+                        ))
+                        .execute(c)
+                })?;
+                if updated == 0 {
+                    continue;
+                }
                 done.values_sealed_again += u64::from(name2.is_some()) + u64::from(phone2.is_some());
                 done.lookup_hashes_updated += u64::from(hash_changed);
-                db_run!(conn, |c| diesel::update(transactions::table.find(*id))
-                    .set((
-                        transactions::applicant_name.eq(name2.unwrap_or_else(|| name.clone())),
-                        transactions::applicant_phone.eq(phone2.unwrap_or_else(|| phone.clone())),
-                        transactions::applicant_phone_hash.eq(&hash2),
-                    ))
-                    .execute(c))?;
             }
             Ok::<_, AppError>(())
         })?;
@@ -137,15 +153,31 @@ pub fn rekey(conn: &mut Conn, current: &str, progress: &mut dyn FnMut(&str, u64)
                 if name2.is_none() && phone2.is_none() && !hash_changed {
                     continue;
                 }
+                // Only if unchanged since read: a row retention erased or an import corrected
+                // meanwhile is left as it now is (a later pass picks it up).
+                let updated = db_run!(conn, |c| {
+                    let mut update = diesel::update(complaints::table.find(*id)).into_boxed();
+                    update = match name {
+                        Some(v) => update.filter(complaints::contact_name.eq(v.clone())),
+                        None => update.filter(complaints::contact_name.is_null()),
+                    };
+                    update = match phone {
+                        Some(v) => update.filter(complaints::contact_phone.eq(v.clone())),
+                        None => update.filter(complaints::contact_phone.is_null()),
+                    };
+                    update
+                        .set((
+                            complaints::contact_name.eq(name2.clone().unwrap_or_else(|| name.clone())),
+                            complaints::contact_phone.eq(phone2.clone().unwrap_or_else(|| phone.clone())),
+                            complaints::contact_phone_hash.eq(&hash2),
+                        ))
+                        .execute(c)
+                })?;
+                if updated == 0 {
+                    continue;
+                }
                 done.values_sealed_again += u64::from(name2.is_some()) + u64::from(phone2.is_some());
                 done.lookup_hashes_updated += u64::from(hash_changed);
-                db_run!(conn, |c| diesel::update(complaints::table.find(*id))
-                    .set((
-                        complaints::contact_name.eq(name2.unwrap_or_else(|| name.clone())),
-                        complaints::contact_phone.eq(phone2.unwrap_or_else(|| phone.clone())),
-                        complaints::contact_phone_hash.eq(&hash2),
-                    ))
-                    .execute(c))?;
             }
             Ok::<_, AppError>(())
         })?;
@@ -167,7 +199,7 @@ pub fn rekey(conn: &mut Conn, current: &str, progress: &mut dyn FnMut(&str, u64)
             for (id, phone) in &rows {
                 if let Some(Some(sealed)) = resealed(&Some(phone.clone()), current)? {
                     done.values_sealed_again += 1;
-                    db_run!(conn, |c| diesel::update(sms_outbox::table.find(*id)).set(sms_outbox::phone.eq(sealed)).execute(c))?;
+                    db_run!(conn, |c| diesel::update(sms_outbox::table.find(*id).filter(sms_outbox::phone.eq(phone))).set(sms_outbox::phone.eq(sealed)).execute(c))?;
                 }
             }
             Ok::<_, AppError>(())
@@ -176,6 +208,35 @@ pub fn rekey(conn: &mut Conn, current: &str, progress: &mut dyn FnMut(&str, u64)
         progress("sms_outbox", done.rows_examined);
         after = last;
     }
+    // An instance still sealing under an old key (missed in the restart) would leave values the
+    // old key alone opens: then the old key stays listed, and the start-up check keeps asking for it.
+    let left = not_under(conn, current)?;
+    if left > 0 {
+        return Err(AppError::conflict(
+            "values_under_old_key",
+            format!("{left} values were written under another key meanwhile: restart every instance with the new HCP_DATA_KEY and run rekey again"),
+        ));
+    }
     store_keys_in_use(conn, &[current.to_owned()])?;
     Ok(done)
+}
+
+/// Stored names and phones not sealed under `current` (sealed under another key, or in clear).
+fn not_under(conn: &mut Conn, current: &str) -> AppResult<i64> {
+    let mine = format!("pd1:{current}:%");
+    let mut left = 0;
+    for (name, phone) in [
+        db_run!(conn, |c| transactions::table.select((transactions::applicant_name, transactions::applicant_phone)).filter(
+            transactions::applicant_name.not_like(&mine).or(transactions::applicant_phone.not_like(&mine))
+        ).load::<(Option<String>, Option<String>)>(c))?,
+        db_run!(conn, |c| complaints::table.select((complaints::contact_name, complaints::contact_phone)).filter(
+            complaints::contact_name.not_like(&mine).or(complaints::contact_phone.not_like(&mine))
+        ).load::<(Option<String>, Option<String>)>(c))?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        left += [name, phone].iter().flatten().filter(|v| !v.is_empty() && sealed_under(v) != Some(current)).count() as i64;
+    }
+    Ok(left)
 }

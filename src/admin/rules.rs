@@ -196,6 +196,27 @@ pub const MAX_HELD_PHRASE_CHARS: usize = 50;
 /// Replaces the phrases that hold a public comment for a supervisor (blank ones dropped,
 /// duplicates once); the caller reloads the rules.
 pub fn set_held_phrases(conn: &mut Conn, actor: &str, phrases: &[String], now: DateTime<Utc>) -> AppResult<Vec<String>> {
+    let kept = clean_phrases(phrases)?;
+    conn.transaction(|conn| {
+        crate::storage::rules::store_held_phrases(conn, &kept)?;
+        audit_admin_change(conn, actor, "put_held_phrases", json!(kept), now)?;
+        Ok(kept)
+    })
+}
+
+/// Replaces the phrases a department's reply is warned about (答复提示; blank ones dropped,
+/// duplicates once, the same limits as the moderation list).
+pub fn set_banned_reply_phrases(conn: &mut Conn, actor: &str, phrases: &[String], now: DateTime<Utc>) -> AppResult<Vec<String>> {
+    let kept = clean_phrases(phrases)?;
+    conn.transaction(|conn| {
+        crate::storage::rules::store_banned_reply_phrases(conn, &kept)?;
+        audit_admin_change(conn, actor, "put_banned_reply_phrases", json!(kept), now)?;
+        Ok(kept)
+    })
+}
+
+/// A phrase list as given, trimmed, without blanks and repeats; `422` on a phrase too long or too many.
+fn clean_phrases(phrases: &[String]) -> AppResult<Vec<String>> {
     let mut kept: Vec<String> = Vec::new();
     for phrase in phrases.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         if phrase.chars().count() > MAX_HELD_PHRASE_CHARS || phrase.chars().any(char::is_control) {
@@ -208,11 +229,7 @@ pub fn set_held_phrases(conn: &mut Conn, actor: &str, phrases: &[String], now: D
     if kept.len() > MAX_HELD_PHRASES {
         return Err(AppError::invalid("phrases", format!("at most {MAX_HELD_PHRASES} phrases")));
     }
-    conn.transaction(|conn| {
-        crate::storage::rules::store_held_phrases(conn, &kept)?;
-        audit_admin_change(conn, actor, "put_held_phrases", json!(kept), now)?;
-        Ok(kept)
-    })
+    Ok(kept)
 }
 
 /// One version of a band's tag set, as the API and the admin page show it.

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use crate::domain::access::Principal;
 use crate::domain::rules::Rules;
 use crate::cases::work::{actor_for, facts_of, is_co_department, lock_case, stage_due_for};
-use crate::cases::work_orders;
+use crate::cases::{reply_checks, work_orders};
 use crate::clock;
 use crate::db_run;
 use crate::domain::case_flow::{decide, Action, Actor, CaseState, Extension};
@@ -49,6 +49,9 @@ pub fn apply_action(conn: &mut Conn, principal: &Principal, id: i64, request: &A
     }
     if request.department_code.is_some() && request.action != Action::Reassign {
         return Err(AppError::invalid("department_code", "only reassign takes a department"));
+    }
+    if request.action == Action::Reply {
+        reply_checks::warm_up();
     }
     conn.transaction(|conn| {
         let case = lock_case(conn, id)?;
@@ -102,6 +105,7 @@ fn apply_outcome(
     next.extension = outcome.extension;
     next.updated_at = now_db;
     let mut new_department = None;
+    let mut warnings = Vec::new();
     if outcome.reassign {
         let code = request
             .department_code
@@ -116,8 +120,11 @@ fn apply_outcome(
     }
     match request.action {
         Action::Reply => {
+            // 答复提示: never blocking; the warnings go with the reply to the supervisor.
+            warnings = reply_checks::check(conn, &case, note.unwrap_or_default())?;
             next.reply_text = note.map(str::to_owned);
             next.replied_at = Some(now_db);
+            next.reply_warnings = reply_checks::to_column(&warnings)?;
         }
         Action::SendBack => next.replied_at = None,
         Action::Approve | Action::UpholdAppeal => next.closed_at = Some(now_db),
@@ -130,6 +137,7 @@ fn apply_outcome(
         next.reply_text = None;
         next.replied_at = None;
         next.closed_at = None;
+        next.reply_warnings = None;
     }
     // A new cycle after the case closed answers to the policy, not to the old work order's promise.
     if matches!(request.action, Action::Reopen | Action::FollowUpDissatisfied) {
@@ -147,6 +155,7 @@ fn apply_outcome(
             cases::extension.eq(&next.extension),
             cases::department_id.eq(next.department_id),
             cases::reply_text.eq(&next.reply_text),
+            cases::reply_warnings.eq(&next.reply_warnings),
             cases::replied_at.eq(next.replied_at),
             cases::closed_at.eq(next.closed_at),
             cases::cycle_started_at.eq(next.cycle_started_at),
@@ -177,7 +186,13 @@ fn apply_outcome(
         }
     }
     let actor_label = principal.actor_label();
-    let detail = new_department.map(|d| serde_json::json!({"department_id": d}).to_string());
+    let detail = match new_department {
+        Some(d) => Some(serde_json::json!({"department_id": d}).to_string()),
+        None if !warnings.is_empty() => {
+            Some(serde_json::json!({"warnings": warnings.iter().map(|w| w.code.as_str()).collect::<Vec<_>>()}).to_string())
+        }
+        None => None,
+    };
     audit::append(
         conn,
         AuditEntry {

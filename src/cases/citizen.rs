@@ -28,6 +28,27 @@ pub struct RatingStatus {
     pub handling_rating: Option<String>,
     /// True while a bad review's case is still being handled.
     pub in_progress: bool,
+    /// The citizen's 追评, once given (one per review).
+    pub addendum: Option<Addendum>,
+}
+
+/// A 追评: what the citizen added after rating, and when.
+pub struct Addendum {
+    pub stars: Option<i32>,
+    pub comment: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+impl RatingStatus {
+    /// Until when a 追评 may be added: 7 days after the rating (`follow_ups::ADDENDUM_DAYS`).
+    pub fn addendum_until(&self) -> Option<NaiveDateTime> {
+        self.review.as_ref().map(|r| r.rated_at + chrono::Duration::days(crate::cases::follow_ups::ADDENDUM_DAYS))
+    }
+
+    /// Whether the page offers the 追评 form: rated, no 追评 yet, and within the 7 days.
+    pub fn addendum_open(&self, now: NaiveDateTime) -> bool {
+        self.addendum.is_none() && self.addendum_until().is_some_and(|until| now <= until)
+    }
 }
 
 pub fn status(conn: &mut Conn, transaction_no: &str) -> AppResult<RatingStatus> {
@@ -71,11 +92,23 @@ pub fn status(conn: &mut Conn, transaction_no: &str) -> AppResult<RatingStatus> 
             in_progress = case.state != CaseState::Closed;
         }
     }
+    let addendum = match &review {
+        Some(r) => db_run!(conn, |c| review_follow_ups::table
+            .filter(review_follow_ups::review_id.eq(r.id))
+            .filter(review_follow_ups::kind.eq("addendum"))
+            .order(review_follow_ups::id.asc())
+            .select((review_follow_ups::stars, review_follow_ups::comment, review_follow_ups::created_at))
+            .first::<(Option<i32>, Option<String>, NaiveDateTime)>(c)
+            .optional())?
+        .map(|(stars, comment, created_at)| Addendum { stars, comment, created_at }),
+        None => None,
+    };
     Ok(RatingStatus {
         transaction: TransactionFacts { transaction_no: no, service_item: item, department, window, completed_at },
         review,
         reply,
         handling_rating,
         in_progress,
+        addendum,
     })
 }

@@ -12,10 +12,12 @@ use crate::db_run;
 use crate::domain::case_flow::CaseState;
 use crate::error::AppResult;
 use crate::storage::audit::{self, AuditEntry};
-use crate::storage::schema::{cases, complaints, reviews, transactions};
+use crate::storage::schema::{cases, complaints, reviews, sms_outbox, transactions};
 use crate::storage::Conn;
 
 pub const DEFAULT_RETENTION_YEARS: u32 = 3;
+/// What an erased SMS number reads as (the column is NOT NULL).
+const ERASED: &str = "";
 /// Cases erased per transaction: a first run over years of backlog commits as it goes.
 const BATCH: i64 = 500;
 
@@ -67,12 +69,38 @@ fn erase_batch(conn: &mut Conn, cutoff: NaiveDateTime, now: DateTime<Utc>) -> Ap
     let mut transaction_ids: Vec<i64> = db_run!(conn, |c| reviews::table.filter(reviews::id.eq_any(&review_ids)).select(reviews::transaction_id).load(c))?;
     let named: Vec<Option<i64>> = db_run!(conn, |c| complaints::table.filter(complaints::id.eq_any(&complaint_ids)).select(complaints::transaction_id).load(c))?;
     transaction_ids.extend(named.into_iter().flatten());
+    // A 办件 another case still needs (open, or closed within the period) keeps its applicant.
+    let still_needed: Vec<i64> = db_run!(conn, |c| reviews::table
+        .inner_join(cases::table.on(cases::review_id.eq(reviews::id.nullable())))
+        .filter(reviews::transaction_id.eq_any(&transaction_ids))
+        .filter(cases::personal_data_erased_at.is_null())
+        .select(reviews::transaction_id)
+        .load(c))?;
+    let named_by_open: Vec<Option<i64>> = db_run!(conn, |c| complaints::table
+        .inner_join(cases::table.on(cases::complaint_id.eq(complaints::id.nullable())))
+        .filter(complaints::transaction_id.eq_any(&transaction_ids))
+        .filter(cases::personal_data_erased_at.is_null())
+        .select(complaints::transaction_id)
+        .load(c))?;
+    let still_needed: std::collections::HashSet<i64> = still_needed.into_iter().chain(named_by_open.into_iter().flatten()).collect();
+    transaction_ids.retain(|id| !still_needed.contains(id));
     let none: Option<String> = None;
+    // The lookup hashes go too: a phone's hash would still find the erased citizen's cases.
     db_run!(conn, |c| diesel::update(transactions::table.filter(transactions::id.eq_any(&transaction_ids)))
-        .set((transactions::applicant_name.eq(&none), transactions::applicant_phone.eq(&none), transactions::applicant_email.eq(&none)))
+        .set((
+            transactions::applicant_name.eq(&none),
+            transactions::applicant_phone.eq(&none),
+            transactions::applicant_phone_hash.eq(&none),
+            transactions::applicant_email.eq(&none),
+        ))
         .execute(c))?;
     db_run!(conn, |c| diesel::update(complaints::table.filter(complaints::id.eq_any(&complaint_ids)))
-        .set((complaints::contact_name.eq(&none), complaints::contact_phone.eq(&none)))
+        .set((complaints::contact_name.eq(&none), complaints::contact_phone.eq(&none), complaints::contact_phone_hash.eq(&none)))
+        .execute(c))?;
+    // SMS once sent to them are kept as a record of sending, without the number.
+    let numbers: Vec<String> = db_run!(conn, |c| transactions::table.filter(transactions::id.eq_any(&transaction_ids)).select(transactions::transaction_no).load(c))?;
+    db_run!(conn, |c| diesel::update(sms_outbox::table.filter(sms_outbox::case_id.eq_any(&case_ids).or(sms_outbox::transaction_no.eq_any(&numbers))))
+        .set(sms_outbox::phone.eq(ERASED))
         .execute(c))?;
     let detail = serde_json::json!({"fields": ["name", "phone", "email"], "reason": "retention period over"}).to_string();
     let entries: Vec<AuditEntry<'_>> = case_ids

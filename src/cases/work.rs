@@ -310,6 +310,9 @@ pub struct CaseView {
     pub extension: String,
     pub allowed_actions: Vec<String>,
     pub reply: Option<String>,
+    /// 答复提示: what the reply checks found in the current reply (given despite them); empty
+    /// when nothing.
+    pub reply_warnings: Vec<crate::domain::reply_checks::ReplyWarning>,
     pub replied_at: Option<String>,
     pub closed_at: Option<String>,
     pub review: Option<ReviewSummary>,
@@ -488,6 +491,7 @@ pub fn case_view(conn: &mut Conn, principal: &Principal, case: &Case, now: DateT
         extension: case.extension.as_str().to_owned(),
         allowed_actions: allowed.iter().map(|a| a.as_str().to_owned()).collect(),
         reply: case.reply_text.clone(),
+        reply_warnings: crate::cases::reply_checks::stored(case),
         replied_at: opt_time(case.replied_at),
         closed_at: opt_time(case.closed_at),
         review: review_summary,
@@ -537,6 +541,13 @@ pub struct CaseFilter {
     pub limit: Option<i64>,
     #[param(minimum = 0)]
     pub offset: Option<i64>,
+    /// The order: `due` (the running deadline, the default: most urgent first), `opened`
+    /// (立案时间), `state` or `id`.
+    #[param(pattern = "^(due|opened|state|id)$")]
+    pub sort: Option<String>,
+    /// `asc` (the default for `due`, `state`) or `desc` (the default for `opened`, `id`).
+    #[param(pattern = "^(asc|desc)$")]
+    pub dir: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -553,6 +564,9 @@ pub struct CaseListItem {
     pub overdue_days: u32,
     pub stars: Option<i32>,
     pub summary: String,
+    /// 答复提示: what the reply checks found in the current reply, so the audit queue shows the
+    /// replies given despite a warning; empty when nothing.
+    pub reply_warnings: Vec<crate::domain::reply_checks::ReplyWarning>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -596,6 +610,16 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
             return Err(AppError::invalid("extension", format!("unknown extension state {e:?}")));
         }
     }
+    let sort = filter.sort.as_deref().unwrap_or("due");
+    if !matches!(sort, "due" | "opened" | "state" | "id") {
+        return Err(AppError::invalid("sort", format!("due, opened, state or id, not {sort:?}")));
+    }
+    let descending = match filter.dir.as_deref() {
+        None => matches!(sort, "opened" | "id"),
+        Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(AppError::invalid("dir", format!("asc or desc, not {other:?}"))),
+    };
     let now_db = clock::to_db(now);
     // The same edge as the case's badge and the scanner's 黄灯: due before the second working day.
     let soon_db = clock::to_db(due_soon_before(now, &rules.calendar));
@@ -610,32 +634,36 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
         Some("due_soon") => Some(AlertLevel::DueSoon),
         Some(other) => return Err(AppError::invalid("alert", format!("unknown alert {other:?}"))),
     };
-    let phone_hash = match filter.phone.as_deref() {
+    let phone_hashes = match filter.phone.as_deref() {
         None => None,
         Some(phone) => {
             if phone.chars().count() > 32 {
                 return Err(AppError::invalid("phone", "at most 32 characters"));
             }
-            Some(crate::storage::personal_data::lookup_hash(phone).ok_or_else(|| {
-                AppError::invalid("phone", "a phone number with digits; lookups by phone need HCP_DATA_KEY set")
-            })?)
+            let hashes = crate::storage::personal_data::lookup_hashes(phone);
+            if hashes.is_empty() {
+                return Err(AppError::invalid("phone", "a phone number with digits; lookups by phone need HCP_DATA_KEY set"));
+            }
+            Some(hashes)
         }
     };
     macro_rules! filtered {
         () => {{
             let mut q = cases::table.left_join(departments::table).into_boxed();
-            if let Some(hash) = &phone_hash {
+            if let Some(hashes) = &phone_hashes {
+                // An anonymous review is not found by its applicant's phone: nobody may learn who left it.
                 q = q.filter(
                     diesel::dsl::exists(
                         reviews::table
                             .inner_join(transactions::table.on(transactions::id.eq(reviews::transaction_id)))
                             .filter(reviews::id.nullable().eq(cases::review_id))
-                            .filter(transactions::applicant_phone_hash.eq(hash.clone())),
+                            .filter(reviews::anonymous.eq(false))
+                            .filter(transactions::applicant_phone_hash.eq_any(hashes.clone())),
                     )
                     .or(diesel::dsl::exists(
                         complaints::table
                             .filter(complaints::id.nullable().eq(cases::complaint_id))
-                            .filter(complaints::contact_phone_hash.eq(hash.clone())),
+                            .filter(complaints::contact_phone_hash.eq_any(hashes.clone())),
                     )),
                 );
             }
@@ -678,12 +706,24 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
         }};
     }
     let total: i64 = db_run!(conn, |c| filtered!().count().get_result(c))?;
-    let rows: Vec<(Case, Option<String>, Option<String>)> = db_run!(conn, |c| filtered!()
-        .order((cases::stage_due.is_null(), cases::stage_due.asc(), cases::id.desc()))
-        .limit(limit)
-        .offset(offset)
-        .select((Case::as_select(), departments::code.nullable(), departments::name.nullable()))
-        .load(c))?;
+    let rows: Vec<(Case, Option<String>, Option<String>)> = db_run!(conn, |c| {
+        let q = filtered!();
+        // Cases without a running deadline (closed) last either way; ties newest first.
+        let q = match (sort, descending) {
+            ("due", false) => q.order((cases::stage_due.is_null(), cases::stage_due.asc(), cases::id.desc())),
+            ("due", true) => q.order((cases::stage_due.is_null(), cases::stage_due.desc(), cases::id.desc())),
+            ("opened", false) => q.order((cases::opened_at.asc(), cases::id.asc())),
+            ("opened", true) => q.order((cases::opened_at.desc(), cases::id.desc())),
+            ("state", false) => q.order((cases::state.asc(), cases::stage_due.is_null(), cases::stage_due.asc(), cases::id.desc())),
+            ("state", true) => q.order((cases::state.desc(), cases::stage_due.is_null(), cases::stage_due.asc(), cases::id.desc())),
+            (_, false) => q.order(cases::id.asc()),
+            (_, true) => q.order(cases::id.desc()),
+        };
+        q.limit(limit)
+            .offset(offset)
+            .select((Case::as_select(), departments::code.nullable(), departments::name.nullable()))
+            .load(c)
+    })?;
     let review_ids: Vec<i64> = rows.iter().filter_map(|(c, _, _)| c.review_id).collect();
     let complaint_ids: Vec<i64> = rows.iter().filter_map(|(c, _, _)| c.complaint_id).collect();
     let review_texts: Vec<(i64, i32, Option<String>, String)> = db_run!(conn, |c| reviews::table
@@ -717,6 +757,7 @@ pub fn list_cases(conn: &mut Conn, principal: &Principal, filter: &CaseFilter, n
                 (None, text)
             };
             CaseListItem {
+                reply_warnings: crate::cases::reply_checks::stored(&case),
                 id: case.id,
                 state_label: case.state.label().to_owned(),
                 state: case.state.as_str().to_owned(),

@@ -13,6 +13,7 @@ pub mod masking;
 pub mod moderation;
 pub mod quiet_hours;
 pub mod rating_policy;
+pub mod reply_checks;
 pub mod retry;
 pub mod rules;
 pub mod sla;

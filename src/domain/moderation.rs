@@ -10,27 +10,50 @@ use regex::{Captures, Regex};
 
 use crate::domain::exchange::AuditStatus;
 
-/// Digits, with a non-digit (or the start) before them kept in group 1: the regex crate has no
-/// look-behind, and `\b` does not separate a Chinese character from a digit.
+/// Digits with a non-digit (or the start) before them kept in group 1: the regex crate has no
+/// look-behind, and `\b` does not separate a Chinese character from a digit. Numbers may be
+/// written with spaces, dashes or dots between digit groups (`138 1234 5678`, `+86 138-1234-5678`).
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    // Mobile numbers (optionally +86) and landlines with an area code.
-    Regex::new(r"(^|[^0-9０-９])((?:\+?86[- ]?)?1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})").expect("phone pattern")
+    // Mobile numbers (optionally +86 / 0086), then landlines with an area code, in brackets or not.
+    Regex::new(r"(^|[^0-9])((?:(?:\+|00)86[\s.-]?)?1[3-9][0-9](?:[\s.-]?[0-9]){8}|\(?0[0-9]{2,3}\)?[\s.-]?[0-9]{3,4}[\s.-]?[0-9]{4})")
+        .expect("phone pattern")
 });
-static ID_CARD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(^|[^0-9０-９])([0-9]{17}[0-9Xx]|[0-9]{15})").expect("ID-card pattern"));
-/// A road, lane or village with its door number, and building, unit and room numbers.
+static ID_CARD: LazyLock<Regex> = LazyLock::new(|| {
+    // 18 characters (or the old 15 digits), with spaces between the region, birth date and serial.
+    Regex::new(r"(^|[^0-9])([0-9]{6}[\s-]?(?:[0-9]{8}[\s-]?[0-9]{3}[0-9Xx]|[0-9]{6}[\s-]?[0-9]{3}))").expect("ID-card pattern")
+});
+/// A road, lane or village with its door number; building, unit and room numbers; and the
+/// `3-2-501` form of building-unit-room.
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\p{Han}(?:路|街|大道|巷|弄|胡同|村|里)\s*)([0-9０-９]+)(\s*(?:号|弄))|()([0-9０-９]+)(\s*(?:号楼|栋|幢|单元|室|号房))")
+    Regex::new(r"(\p{Han}(?:路|街|大道|巷|弄|胡同|村|里)\s*)([0-9]+)(\s*(?:号|弄))|()([0-9]+)(\s*(?:号楼|栋|幢|单元|室|号房|座))|(^|[^0-9])([0-9]{1,3}-[0-9]{1,2}-[0-9]{3,4})")
         .expect("address pattern")
 });
 
-/// Every character of `digits` but the first `keep_head` and last `keep_tail` as `*`.
+/// Full-width digits, letters and punctuation as their ASCII forms, so that `１３８…` is the
+/// number it reads as.
+fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        })
+        .collect()
+}
+
+/// Every digit of `text` but the first `keep_head` and last `keep_tail` digits as `*`;
+/// separators stay.
 fn stars(text: &str, keep_head: usize, keep_tail: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < keep_head || i + keep_tail >= chars.len() { *c } else { '*' })
+    let digits = text.chars().filter(|c| c.is_ascii_alphanumeric()).count();
+    let mut seen = 0;
+    text.chars()
+        .map(|c| {
+            if !c.is_ascii_alphanumeric() {
+                return c;
+            }
+            seen += 1;
+            if seen <= keep_head || seen > digits.saturating_sub(keep_tail) { c } else { '*' }
+        })
         .collect()
 }
 
@@ -38,14 +61,17 @@ fn stars(text: &str, keep_head: usize, keep_tail: usize) -> String {
 /// digits (`138****5678`), ID-card numbers only their first and last character, door, building
 /// and room numbers none.
 pub fn mask_personal_text(text: &str) -> String {
-    let text = ID_CARD.replace_all(text, |c: &Captures<'_>| format!("{}{}", &c[1], stars(&c[2], 1, 1)));
+    let text = half_width(text);
+    let text = ID_CARD.replace_all(&text, |c: &Captures<'_>| format!("{}{}", &c[1], stars(&c[2], 1, 1)));
     let text = PHONE.replace_all(&text, |c: &Captures<'_>| format!("{}{}", &c[1], stars(&c[2], 3, 4)));
     let text = ADDRESS.replace_all(&text, |c: &Captures<'_>| {
         let group = |i: usize| c.get(i).map(|m| m.as_str()).unwrap_or("");
         if c.get(2).is_some() {
             format!("{}{}{}", group(1), stars(group(2), 0, 0), group(3))
-        } else {
+        } else if c.get(5).is_some() {
             format!("{}{}", stars(group(5), 0, 0), group(6))
+        } else {
+            format!("{}{}", group(7), stars(group(8), 0, 0))
         }
     });
     text.into_owned()
@@ -102,7 +128,7 @@ mod tests {
         let text = "我的电话13812345678，座机021-62345678，身份证310101199001011234，住在长宁路123号5号楼2单元501室，12月3日办理。";
         let masked = mask_personal_text(text);
         assert!(masked.contains("138****5678"), "{masked}");
-        assert!(masked.contains("021*****5678"), "{masked}");
+        assert!(masked.contains("021-****5678"), "{masked}");
         assert!(masked.contains("3****************4"), "{masked}");
         assert!(masked.contains("长宁路***号") && masked.contains("*号楼*单元***室"), "{masked}");
         assert!(masked.contains("12月3日"), "dates stay: {masked}");
@@ -116,6 +142,24 @@ mod tests {
         assert_eq!(initial_status(Some("窗口人员是骗子"), false, &phrases), AuditStatus::NotNeeded);
         assert_eq!(initial_status(Some("办得很快"), true, &phrases), AuditStatus::NotNeeded);
         assert_eq!(initial_status(None, true, &phrases), AuditStatus::NotNeeded);
+    }
+
+    #[test]
+    fn numbers_written_other_ways_are_masked_too() {
+        for (text, gone) in [
+            ("电话１３８１２３４５６７８", "1234"),
+            ("电话138 1234 5678找我", "1234"),
+            ("打+86 138-1234-5678", "1234"),
+            ("座机(021)62345678", "2345"),
+            ("座机021 6234 5678", "6234"),
+            ("身份证310101 19900101 1234", "19900101"),
+            ("身份证３１０１０１１９９００１０１１２３４", "19900101"),
+            ("住在3-2-501", "501"),
+        ] {
+            let masked = mask_personal_text(text);
+            assert!(!masked.contains(gone), "{text} → {masked}");
+        }
+        assert_eq!(mask_personal_text("电话138 1234 5678"), "电话138 **** 5678");
     }
 
     #[test]

@@ -314,6 +314,18 @@ pub fn load(conn: &mut Conn, id: i64) -> AppResult<RunView> {
 }
 
 /// Runs newest first, without their clusters.
+/// One page of past runs, newest first, and how many there are in all.
+pub fn list_page(conn: &mut Conn, limit: i64, offset: i64) -> AppResult<(Vec<RunView>, i64)> {
+    let total: i64 = db_run!(conn, |c| analysis_runs::table.count().get_result(c))?;
+    let rows: Vec<RunRow> = db_run!(conn, |c| analysis_runs::table
+        .order(analysis_runs::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(run_columns())
+        .load(c))?;
+    Ok((rows.into_iter().map(|r| view(r, Vec::new())).collect(), total))
+}
+
 pub fn list(conn: &mut Conn, limit: i64) -> AppResult<Vec<RunView>> {
     let rows: Vec<RunRow> = db_run!(conn, |c| analysis_runs::table
         .order(analysis_runs::id.desc())

@@ -164,6 +164,11 @@ pub struct HeldComment {
     pub phrase: Option<String>,
 }
 
+/// How many comments are held.
+pub fn held_count(conn: &mut Conn) -> AppResult<i64> {
+    Ok(db_run!(conn, |c| reviews::table.filter(reviews::moderation.eq(i32::from(AuditStatus::Pending.code()))).count().get_result(c))?)
+}
+
 /// Held comments, oldest first (at most `limit`).
 pub fn held_comments(conn: &mut Conn, phrases: &[String], limit: i64) -> AppResult<Vec<HeldComment>> {
     let rows: Vec<(i64, NaiveDateTime, i32, String, String, Option<String>)> = db_run!(conn, |c| reviews::table

@@ -278,6 +278,9 @@ pub struct Case {
     pub committed_reply_due: Option<NaiveDateTime>,
     /// 并单: the case this duplicate was merged into; it closes with that case.
     pub merged_into: Option<i64>,
+    /// What the reply checks found in the current reply (JSON list of
+    /// `domain::reply_checks::ReplyWarning`); null when nothing.
+    pub reply_warnings: Option<String>,
 }
 
 #[derive(Debug, Insertable)]

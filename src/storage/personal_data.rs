@@ -119,17 +119,53 @@ pub fn open(stored: &str) -> Result<String, String> {
     String::from_utf8(plain).map_err(|_| "an opened value is not UTF-8".into())
 }
 
-/// A phone number's lookup hash under the current key (digits only, so `138-1234-5678` and
-/// `13812345678` meet); `None` without a key or without digits.
+/// The digits a phone is looked up by: full-width digits as ASCII, punctuation dropped, and a
+/// mobile number's country code (`+86`, `0086`) left out, so that `+86 138-1234-5678` and
+/// `１３８１２３４５６７８` meet `13812345678`.
+fn phone_digits(phone: &str) -> String {
+    let digits: String = phone
+        .chars()
+        .filter_map(|c| match c {
+            '0'..='9' => Some(c),
+            '\u{FF10}'..='\u{FF19}' => char::from_u32(c as u32 - 0xFF10 + u32::from(b'0')),
+            _ => None,
+        })
+        .collect();
+    for prefix in ["0086", "86"] {
+        if let Some(rest) = digits.strip_prefix(prefix) {
+            if rest.len() == 11 && rest.starts_with('1') {
+                return rest.to_owned();
+            }
+        }
+    }
+    digits
+}
+
+fn hash_under(key: &DataKey, digits: &str) -> Option<String> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.lookup).ok()?;
+    mac.update(digits.as_bytes());
+    Some(hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A phone number's lookup hash under the current key (what is stored beside it); `None`
+/// without a key or without digits.
 pub fn lookup_hash(phone: &str) -> Option<String> {
     let keys = keyring()?;
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let digits = phone_digits(phone);
     if digits.is_empty() {
         return None;
     }
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.current.lookup).ok()?;
-    mac.update(digits.as_bytes());
-    Some(hex::encode(mac.finalize().into_bytes()))
+    hash_under(&keys.current, &digits)
+}
+
+/// The hashes a phone may be stored under: the current key's and, until `rekey` has run, the
+/// previous keys'. Empty without a key or without digits.
+pub fn lookup_hashes(phone: &str) -> Vec<String> {
+    let (Some(keys), digits) = (keyring(), phone_digits(phone)) else { return Vec::new() };
+    if digits.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once(&keys.current).chain(&keys.previous).filter_map(|k| hash_under(k, &digits)).collect()
 }
 
 /// A name or phone as the database holds it: sealed on the way in, opened on the way out.
@@ -198,9 +234,12 @@ mod tests {
         assert_eq!(open(&sealed).expect("open"), "13812345678");
         let hash = lookup_hash("138-1234-5678");
         assert_eq!(hash, lookup_hash("13812345678"));
+        assert_eq!(hash, lookup_hash("+86 138 1234 5678"));
+        assert_eq!(hash, lookup_hash("１３８１２３４５６７８"));
         install(Some(Keyring::from_hex(&new, &[old.clone()]).expect("keys")));
         assert_eq!(open(&sealed).expect("the previous key opens"), "13812345678");
         assert_ne!(lookup_hash("13812345678"), hash, "lookup hashes follow the key");
+        assert!(lookup_hashes("13812345678").contains(&hash.clone().expect("hash")), "and the previous key's still finds what rekey has not reached");
         install(Some(Keyring::from_hex(&new, &[]).expect("key")));
         assert!(open(&sealed).expect_err("no key opens it").contains("neither HCP_DATA_KEY"));
         let mut tampered = sealed.clone();

@@ -179,3 +179,20 @@ pub fn store_held_phrases(conn: &mut Conn, phrases: &[String]) -> AppResult<()> 
     crate::storage::queries::put_setting(conn, HELD_PHRASES, &text)?;
     Ok(())
 }
+
+const BANNED_REPLY_PHRASES: &str = "banned_reply_phrases";
+
+/// The phrases a department's reply is warned about (答复提示); the seeded list until an admin
+/// sets one.
+pub fn banned_reply_phrases(conn: &mut Conn) -> AppResult<Vec<String>> {
+    match crate::storage::queries::setting(conn, BANNED_REPLY_PHRASES)? {
+        None => Ok(crate::domain::reply_checks::DEFAULT_BANNED_REPLY_PHRASES.iter().map(|p| (*p).to_owned()).collect()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(anyhow::anyhow!("stored banned reply phrases unreadable: {e}"))),
+    }
+}
+
+pub fn store_banned_reply_phrases(conn: &mut Conn, phrases: &[String]) -> AppResult<()> {
+    let text = serde_json::to_string(phrases).map_err(AppError::internal)?;
+    crate::storage::queries::put_setting(conn, BANNED_REPLY_PHRASES, &text)?;
+    Ok(())
+}

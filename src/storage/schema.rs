@@ -193,6 +193,7 @@ diesel::table! {
         committed_reply_due -> Nullable<Timestamp>,
         merged_into -> Nullable<BigInt>,
         personal_data_erased_at -> Nullable<Timestamp>,
+        reply_warnings -> Nullable<Text>,
     }
 }
 

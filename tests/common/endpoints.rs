@@ -311,6 +311,8 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/moderation/held", "/api/v1/moderation/held", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/moderation/phrases", "/api/v1/moderation/phrases", NoBody, "401 401 403 403 403 403 ok ok"),
         e("PUT", "/api/v1/moderation/phrases", "/api/v1/moderation/phrases", Json(|_, _| json!({"phrases": ["骗子", "差劲"]})), "401 401 403 403 403 403 403 ok"),
+        e("GET", "/api/v1/replies/banned-phrases", "/api/v1/replies/banned-phrases", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("PUT", "/api/v1/replies/banned-phrases", "/api/v1/replies/banned-phrases", Json(|_, _| json!({"phrases": ["没事找事", "瞎投诉"]})), "401 401 403 403 403 403 403 ok"),
         // The supervisor decides once on a comment held in the fixture.
         e("POST", "/api/v1/reviews/{id}/moderation", "/api/v1/reviews/{held_review}/moderation", Json(|_, _| json!({"decision": "keep_private", "note": "含侮辱性用语"})), "401 401 403 403 403 403 ok 403"),
         e("GET", "/api/v1/rating-policy", "/api/v1/rating-policy", NoBody, "401 401 403 403 403 403 ok ok"),

@@ -289,6 +289,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let retention_years = state.config.retention_years;
             let run = |conn: &mut crate::storage::Conn| -> Result<ScanOutput, crate::error::AppError> {
+                // What `serve` does each minute besides the deadlines: forget expired attempt counters
+                // (a deployment that scans from cron has no other pruning) and erase expired personal data.
+                crate::adapters::throttle::prune(conn, at)?;
                 let personal_data_erased = crate::cases::retention::erase_expired(conn, at, retention_years)?;
                 let deadlines = crate::cases::scan::scan(conn, at, &rules)?;
                 let default_ratings = crate::intake::default_ratings::give_due(conn, at)?;

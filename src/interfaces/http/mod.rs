@@ -11,6 +11,7 @@ mod times;
 pub mod intake;
 pub mod moderation;
 pub mod openapi;
+pub mod replies;
 pub mod reports;
 pub mod rules_admin;
 pub mod system;
@@ -129,6 +130,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     resource("/moderation/phrases")
                         .route(web::get().to(moderation::get_phrases))
                         .route(web::put().to(moderation::put_phrases)),
+                )
+                .service(
+                    resource("/replies/banned-phrases")
+                        .route(web::get().to(replies::get_banned_phrases))
+                        .route(web::put().to(replies::put_banned_phrases)),
                 )
                 .service(resource("/complaints").route(web::post().to(intake::create_complaint)))
                 .service(resource("/cases").route(web::get().to(cases::list_cases)))

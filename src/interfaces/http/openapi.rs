@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access_log, admin, analysis, cases, exchange, intake, moderation, reports, rules_admin, webhooks, workflow};
+use super::{access_log, admin, analysis, cases, exchange, intake, moderation, replies, reports, rules_admin, webhooks, workflow};
 
 struct Security;
 
@@ -103,6 +103,7 @@ impl Modify for StandardErrors {
         exchange::evaluations, exchange::get_district, exchange::put_district,
         access_log::access_log,
         moderation::list_held, moderation::decide, moderation::get_phrases, moderation::put_phrases,
+        replies::get_banned_phrases, replies::put_banned_phrases,
         reports::open311_services, reports::open311_requests, reports::open311_request,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -35,8 +35,19 @@ pub struct ActionBody {
     pub department_code: Option<String>,
 }
 
+/// The case after an action, and what the reply checks found when the action was `reply`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionAnswer {
+    #[serde(flatten)]
+    pub case: CaseView,
+    /// 答复提示 of this reply (`too_short`, `copied`, `banned_phrase`, `off_topic`): the reply is
+    /// accepted all the same and flagged on the supervisor's audit queue. Empty for a reply
+    /// without warnings and for every other action.
+    pub warnings: Vec<crate::domain::reply_checks::ReplyWarning>,
+}
+
 #[utoipa::path(post, path = "/api/v1/cases/{id}/actions", request_body = ActionBody, params(("id" = i64, Path)),
-    responses((status = 200, body = CaseView), (status = 409, description = "not allowed in this state; lists allowed_actions"),
+    responses((status = 200, body = ActionAnswer), (status = 409, description = "not allowed in this state; lists allowed_actions"),
               (status = 403, description = "wrong role or department"), (status = 422, description = "missing note or department")),
     security(("bearer" = [])))]
 pub async fn act_on_case(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>, body: web::Json<ActionBody>) -> AppResult<HttpResponse> {
@@ -52,7 +63,8 @@ pub async fn act_on_case(state: web::Data<AppState>, caller: Caller, id: web::Pa
             let rules = state.rules(conn)?;
             let now = clock::now();
             let case = apply_action(conn, &caller.0, id, &request, now, &rules)?;
-            work::case_view(conn, &caller.0, &case, now, &rules)
+            let warnings = if request.action == Action::Reply { crate::cases::reply_checks::stored(&case) } else { Vec::new() };
+            Ok::<_, AppError>(ActionAnswer { case: work::case_view(conn, &caller.0, &case, now, &rules)?, warnings })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

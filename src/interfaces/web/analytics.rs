@@ -20,7 +20,10 @@ use crate::domain::calendar::local_date;
 use crate::adapters::render::{figures_table, percent as pct, short_time};
 use crate::insight::stats::{self, Figures, GroupBy, Period, Scope, Stats};
 
-use super::staff::{check_csrf, signed_in_as, staff_header};
+use super::staff::{check_csrf, pager, signed_in_as, staff_header};
+
+/// Past clustering runs on one page of the analytics page.
+const RUNS_PER_PAGE: i64 = 10;
 use super::{busy, layout, message_page, page, see_other};
 
 /// Supervisors and admins read analytics; department users are sent to their inbox.
@@ -48,13 +51,18 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
         Ok(p) => p,
         Err(_) => return message_page(StatusCode::UNPROCESSABLE_ENTITY, "日期有误", "请输入 YYYY-MM-DD 格式的起止日期，结束日期不早于开始日期。"),
     };
+    let runs_page = match query.get("page").map(|p| p.parse::<i64>()) {
+        None => 1,
+        Some(Ok(n)) if (1..=100_000).contains(&n) => n,
+        Some(_) => return message_page(StatusCode::UNPROCESSABLE_ENTITY, "页码有误", "页码应为正整数。"),
+    };
     let data = state
         .read_db(move |conn, state| {
             let rules = state.read_rules(conn)?;
             let now = clock::now();
             let by_month = stats::compute(conn, period, Some(GroupBy::Month), Scope::All, now, &rules)?;
             let by_department = stats::compute(conn, period, Some(GroupBy::Department), Scope::All, now, &rules)?;
-            let runs = analysis::list(conn, 10)?;
+            let runs = analysis::list_page(conn, RUNS_PER_PAGE, (runs_page - 1) * RUNS_PER_PAGE)?;
             Ok::<_, AppError>((by_month, by_department, runs))
         })
         .await;
@@ -79,12 +87,13 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
         (cluster_form(&csrf, &from, &to))
         div.card {
             h2 { "历史聚类" }
-            @if runs.is_empty() { p { "尚未运行聚类分析。" } }
+            @if runs.0.is_empty() { p { "尚未运行聚类分析。" } }
             ul {
-                @for r in &runs {
+                @for r in &runs.0 {
                     li { a href={ "/analytics/clusters/" (r.id) } { (short_time(&r.created_at)) " · " (r.documents) " 条 · " (r.k) " 类" } " · " (r.created_by) }
                 }
             }
+            @if runs.1 > 0 { (pager("/analytics", &[("from", from.as_str()), ("to", to.as_str())], runs.1, runs_page, RUNS_PER_PAGE)) }
         }
     };
     page(StatusCode::OK, layout("统计分析", body))
@@ -117,8 +126,10 @@ fn monthly_charts(s: &Stats) -> Markup {
         div.card {
             h2 { "按月评价" }
             @if months.is_empty() { p { "所选期间没有评价。" } } @else {
+                div.charts {
                 (PreEscaped(charts::lines("每月评价数与差评数", &months, &[("评价数", ratings, charts::BLUE), ("差评数", bad, charts::RED)], Format::Count)))
                 (PreEscaped(charts::lines("每月好评率", &months, &[("好评率", good_rate, charts::GREEN)], Format::Percent)))
+                }
                 (figures_table("月份", &s.groups.iter().map(Figures::row).collect::<Vec<_>>()))
             }
         }
@@ -132,9 +143,11 @@ fn department_charts(s: &Stats) -> Markup {
         div.card {
             h2 { "按部门" }
             @if rated.is_empty() { p { "所选期间没有评价。" } } @else {
+                div.charts {
                 (PreEscaped(charts::bars("各部门评价数", &names, &rated.iter().map(|g| g.ratings as f64).collect::<Vec<_>>(), Format::Count, charts::BLUE)))
                 (PreEscaped(charts::bars("各部门差评率", &names, &rated.iter().map(|g| g.bad_rate.unwrap_or(0.0)).collect::<Vec<_>>(), Format::Percent, charts::RED)))
                 (PreEscaped(charts::bars("各部门按期办结率", &names, &rated.iter().map(|g| g.on_time_rate.unwrap_or(0.0)).collect::<Vec<_>>(), Format::Percent, charts::GREEN)))
+                }
                 (figures_table("部门", &s.groups.iter().map(Figures::row).collect::<Vec<_>>()))
             }
         }

@@ -38,6 +38,7 @@ struct Board {
     departments: Vec<DepartmentView>,
     /// Public comments held for a listed phrase (moderation before 双公开).
     held: Vec<HeldComment>,
+    held_total: i64,
     /// Years whose working-day calendar is still provisional, to say so.
     unconfirmed_years: Vec<i32>,
 }
@@ -65,11 +66,13 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 supervision: list(CaseFilter { state: Some("supervision".into()), ..CaseFilter::default() })?,
                 departments: vec![],
                 held: vec![],
+                held_total: 0,
                 unconfirmed_years: vec![],
             };
             let unconfirmed_years = unconfirmed_years(&rules.calendar, local_date(now));
             let held = disclosure::held_comments(conn, &rules.held_phrases, ROWS_PER_SECTION)?;
-            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, held, unconfirmed_years, ..board })
+            let held_total = disclosure::held_count(conn)?;
+            Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, held, unconfirmed_years, held_total, ..board })
         })
         .await;
     match board {
@@ -89,7 +92,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
         ("改派申请", b.reassign_requests.total, "neutral", "#reassign"),
         ("待分派", b.unassigned.total, "neutral", "#unassigned"),
         ("答复待审核", b.supervision.total, "neutral", "#supervision"),
-        ("评论待审核", b.held.len() as i64, "neutral", "#held"),
+        ("评论待审核", b.held_total, "neutral", "#held"),
     ];
     let body = html! {
         (staff_header(principal, csrf))
@@ -100,11 +103,13 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
                 li { a class={ "tile " (tone) } href=(href) { span.n { (n) } span { (label) } } }
             }
         }
+        div.dashboard {
         section #overdue {
             h2 { "超期案件（" (b.overdue.total) "）" }
             p.muted { "按超期时间排序，最久的在前；超期3个工作日以上为督办。" }
             @if b.overdue.items.is_empty() { p.card { "没有超期案件。" } }
             @for c in &b.overdue.items { (case_row(c, c.overdue_days > ESCALATION_WORKING_DAYS)) }
+            (see_all(&b.overdue, "/cases?alert=overdue"))
         }
         section #appeals {
             h2 { "申诉待裁决（" (b.appeals.total) "）" }
@@ -112,6 +117,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             @for c in &b.appeals.items {
                 (decision(c, csrf, &[Action::UpholdAppeal, Action::DismissAppeal], "裁决意见（选填）", None))
             }
+            (see_all(&b.appeals, "/cases?state=appeal"))
         }
         section #extensions {
             h2 { "延期申请（" (b.extensions.total) "）" }
@@ -119,6 +125,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             @for c in &b.extensions.items {
                 (decision(c, csrf, &[Action::GrantExtension, Action::DenyExtension], "审批意见（选填）", None))
             }
+            (see_all(&b.extensions, "/cases?extension=requested"))
         }
         section #reassign {
             h2 { "改派申请（" (b.reassign_requests.total) "）" }
@@ -126,6 +133,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             @for c in &b.reassign_requests.items {
                 (decision(c, csrf, &[Action::Reassign], "改派说明（选填）", Some(&b.departments)))
             }
+            (see_all(&b.reassign_requests, "/cases?reassign_requested=true"))
         }
         section #unassigned {
             h2 { "待分派投诉（" (b.unassigned.total) "）" }
@@ -133,21 +141,34 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             @for c in &b.unassigned.items {
                 (decision(c, csrf, &[Action::Reassign], "分派说明（选填）", Some(&b.departments)))
             }
+            (see_all(&b.unassigned, "/cases?department=unassigned"))
         }
         section #supervision {
             h2 { "答复待审核（" (b.supervision.total) "）" }
             p.muted { "请打开案件阅读答复后审核通过或退回。" }
             @if b.supervision.items.is_empty() { p.card { "没有待审核的答复。" } }
             @for c in &b.supervision.items { (case_row(c, false)) }
+            (see_all(&b.supervision, "/cases?state=supervision"))
         }
         section #held {
-            h2 { "评论待审核（" (b.held.len()) "）" }
+            h2 { "评论待审核（" (b.held_total) "）" }
             p.muted { "含敏感词的公开评论，审核后才在公开页展示；电话、身份证号、门牌号已隐去。" }
             @if b.held.is_empty() { p.card { "没有待审核的评论。" } }
             @for h in &b.held { (held_comment(h, csrf)) }
         }
+        }
     };
     layout("督办看板", body)
+}
+
+/// Under a section that shows only its first rows: the link to all of them in the inbox, where
+/// they page.
+fn see_all(list: &CaseList, href: &str) -> Markup {
+    html! {
+        @if list.total > list.items.len() as i64 {
+            a.more href=(href) { "查看全部 " (list.total) " 件" }
+        }
+    }
 }
 
 fn case_row(c: &CaseListItem, escalated: bool) -> Markup {
@@ -156,8 +177,12 @@ fn case_row(c: &CaseListItem, escalated: bool) -> Markup {
             div {
                 strong { "#" (c.id) " " (c.state_label) } " " (alert_badge(c.alert.as_deref(), c.overdue_days))
                 @if escalated { " " span.badge.red { "督办" } }
+                @if !c.reply_warnings.is_empty() { " " span.badge.red.reply-flag { "答复有提示" } }
             }
             div { (c.summary) }
+            @if !c.reply_warnings.is_empty() {
+                div.muted { @for (i, w) in c.reply_warnings.iter().enumerate() { @if i > 0 { "；" } (w.message) } }
+            }
             div.muted { (c.department_name.as_deref().unwrap_or("待分派")) " · " (crate::insight::stats::channel_label(&c.source)) " · 到期 " (c.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
         }
     }

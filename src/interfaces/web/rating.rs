@@ -15,7 +15,7 @@ use crate::domain::grade::Stars;
 use crate::domain::intake_rules::{Channel, FieldError, MAX_COMMENT_CHARS};
 use crate::domain::tag_sets::{GradeBand, TagSets};
 use crate::error::AppError;
-use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction};
+use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction, ADDENDUM_DAYS};
 use crate::intake::{review_command, Rater, RatingRequest};
 use crate::adapters::security::RatingTokenError;
 
@@ -129,7 +129,43 @@ fn satisfaction_label(s: &str) -> &'static str {
     Satisfaction::parse(s).map(|s| s.label()).unwrap_or("")
 }
 
+/// The 追评 card: the one given, the form while the 7 days run, or that they have passed.
+fn addendum_card(token: &str, status: &RatingStatus, error: Option<&str>) -> Markup {
+    let now = clock::to_db(clock::now());
+    html! {
+        @if status.review.is_some() {
+            div.card #addendum {
+                h2 { "追评" }
+                @if let Some(a) = &status.addendum {
+                    @if let Some(stars) = a.stars.and_then(|s| Stars::parse(i64::from(s)).ok()) {
+                        p { span.glyph aria-hidden="true" { (star_glyphs(stars.get())) } " " (stars.level_name()) }
+                    }
+                    @if let Some(c) = &a.comment { p { (c) } }
+                    p.muted { "追评时间：" (display_local(a.created_at)) }
+                } @else if status.addendum_open(now) {
+                    @if let Some(until) = status.addendum_until() {
+                        p.muted { "评价后 " (ADDENDUM_DAYS) " 天内可追评一次，截止 " (display_local(until)) "。" }
+                    }
+                    @if let Some(e) = error { div.error role="alert" { (e) } }
+                    form method="post" action={ "/rate/" (token) "/follow-up" } {
+                        input type="hidden" name="kind" value="addendum";
+                        label for="addendum-comment" { "追评内容" }
+                        textarea #addendum-comment name="comment" maxlength=(MAX_COMMENT_CHARS) required {}
+                        button type="submit" { "提交追评" }
+                    }
+                } @else {
+                    p.muted { "评价已超过 " (ADDENDUM_DAYS) " 天，不能再追评。" }
+                }
+            }
+        }
+    }
+}
+
 fn rated_page(token: &str, status: &RatingStatus, thanks: bool, error: Option<&str>) -> Markup {
+    rated_page_with(token, status, thanks, error, None)
+}
+
+fn rated_page_with(token: &str, status: &RatingStatus, thanks: bool, error: Option<&str>, addendum_error: Option<&str>) -> Markup {
     let body = html! {
         @if thanks { div.notice role="status" { "感谢您的评价！" } }
         h1 { "您的评价" }
@@ -170,6 +206,7 @@ fn rated_page(token: &str, status: &RatingStatus, thanks: bool, error: Option<&s
                 }
             }
         }
+        (addendum_card(token, status, addendum_error))
     };
     layout("您的评价", body)
 }
@@ -319,6 +356,9 @@ pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web:
         Err(page) => return page,
     };
     let form = form.into_inner();
+    if form.get("kind").map(String::as_str) == Some("addendum") {
+        return addendum(&state, token, no, &form).await;
+    }
     let Some(satisfaction) = form.get("satisfaction").and_then(|s| Satisfaction::parse(s)) else {
         let lookup = no.clone();
         return match state.db(move |conn, _| citizen::status(conn, &lookup)).await {
@@ -338,6 +378,39 @@ pub async fn follow_up(state: web::Data<AppState>, req: HttpRequest, token: web:
     match result {
         Ok(_) | Err(AppError::Conflict { .. }) => see_other(&format!("/rate/{token}")),
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "内容有误", "补充说明最多 2000 字。"),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// The citizen's 追评 from the rating page: once, within 7 days of the rating (the rule is
+/// `follow_ups::record_follow_up`'s, as in the API).
+async fn addendum(state: &web::Data<AppState>, token: String, no: String, form: &HashMap<String, String>) -> HttpResponse {
+    let comment = form.get("comment").map(|c| c.trim().to_owned()).unwrap_or_default();
+    let again = |message: &'static str| {
+        let (state, token, no) = (state.clone(), token.clone(), no.clone());
+        async move {
+            match state.db(move |conn, _| citizen::status(conn, &no)).await {
+                Ok(status) => page(StatusCode::UNPROCESSABLE_ENTITY, rated_page_with(&token, &status, false, None, Some(message))),
+                Err(e) => unavailable(&e),
+            }
+        }
+    };
+    if comment.is_empty() {
+        return again("请填写追评内容。").await;
+    }
+    let follow = FollowUp::Addendum { stars: None, comment };
+    let citizen = crate::domain::access::Principal::Citizen { transaction_no: no.clone() };
+    let lookup = no.clone();
+    let result = state
+        .db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            record_follow_up(conn, &citizen, &lookup, &follow, clock::now(), &rules)
+        })
+        .await;
+    match result {
+        // Given, or given already, or too late: the page shows which.
+        Ok(_) | Err(AppError::Conflict { .. }) => see_other(&format!("/rate/{token}#addendum")),
+        Err(AppError::Invalid(_)) => again("追评最多 2000 字，且不能包含控制字符。").await,
         Err(e) => unavailable(&e),
     }
 }

@@ -130,7 +130,7 @@ pub(super) fn staff_header(principal: &Principal, csrf: &str) -> Markup {
         _ => &[("/cases", "案件列表"), ("/cases?alert=overdue", "超期"), ("/cases?alert=due_soon", "即将到期")],
     };
     html! {
-        nav.card aria-label="主导航" {
+        nav.card.staff aria-label="主导航" {
             @for (i, (href, label)) in links.iter().enumerate() {
                 @if i > 0 { " · " }
                 a href=(href) { (label) }
@@ -164,59 +164,200 @@ pub(super) fn alert_badge(alert: Option<&str>, overdue_days: u32) -> Markup {
     }
 }
 
+/// Cases on one page of the inbox.
+pub(super) const PAGE_SIZE: i64 = 50;
+
+/// The inbox's query parameters that a page link, a sort link and the filter form keep.
+const INBOX_KEEP: [&str; 8] = ["state", "alert", "source", "department", "extension", "reassign_requested", "sort", "dir"];
+
+/// A link to `base` with `params` (empty values left out), the form's own encoding.
+pub(super) fn link(base: &str, params: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(k, v);
+    }
+    let query = query.finish();
+    if query.is_empty() { base.to_owned() } else { format!("{base}?{query}") }
+}
+
+/// "共 N 件，第 x/y 页" and 上一页 · page numbers · 下一页, each link keeping `keep` (the filters
+/// and the order). Page numbers near this one, the first and the last.
+pub(super) fn pager(base: &str, keep: &[(&str, &str)], total: i64, page: i64, size: i64) -> Markup {
+    let pages = ((total + size - 1) / size).max(1);
+    let href = |n: i64| {
+        let n = n.to_string();
+        let mut params: Vec<(&str, &str)> = keep.to_vec();
+        if n != "1" { params.push(("page", &n)); }
+        link(base, &params)
+    };
+    let shown: Vec<i64> = (1..=pages).filter(|n| *n == 1 || *n == pages || (n - page).abs() <= 2).collect();
+    html! {
+        nav.pager aria-label="分页" {
+            span.count { "共 " (total) " 件，第 " (page) "/" (pages) " 页" }
+            @if pages > 1 {
+                @if page > 1 { a rel="prev" href=(href(page - 1)) { "上一页" } }
+                @for (i, n) in shown.iter().enumerate() {
+                    @if i > 0 && shown[i - 1] + 1 < *n { span.gap aria-hidden="true" { "…" } }
+                    @if *n == page { strong aria-current="page" { (n) } } @else { a href=(href(*n)) aria-label={ "第 " (n) " 页" } { (n) } }
+                }
+                @if page < pages { a rel="next" href=(href(page + 1)) { "下一页" } }
+            }
+        }
+    }
+}
+
 pub async fn inbox(state: web::Data<AppState>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let Some((principal, token)) = signed_in(&state, &req).await else { return see_other("/login") };
     let query = query.into_inner();
+    let get = |name: &str| query.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+    let refused = || message_page(StatusCode::UNPROCESSABLE_ENTITY, "筛选条件有误", "请返回案件列表重新筛选。");
+    let page_no = match get("page").map(|p| p.parse::<i64>()) {
+        None => 1,
+        Some(Ok(n)) if (1..=100_000).contains(&n) => n,
+        Some(_) => return refused(),
+    };
+    let reassign_requested = match get("reassign_requested").as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return refused(),
+    };
     let filter = CaseFilter {
-        state: query.get("state").filter(|s| !s.is_empty()).cloned(),
-        alert: query.get("alert").filter(|s| !s.is_empty()).cloned(),
-        department: query.get("department").filter(|s| !s.is_empty()).cloned(),
-        source: query.get("source").filter(|s| !s.is_empty()).cloned(),
-        limit: Some(100),
-        offset: query.get("offset").and_then(|o| o.parse().ok()),
+        state: get("state"),
+        alert: get("alert"),
+        department: get("department"),
+        source: get("source"),
+        extension: get("extension"),
+        reassign_requested,
+        sort: get("sort"),
+        dir: get("dir"),
+        limit: Some(PAGE_SIZE),
+        offset: Some((page_no - 1) * PAGE_SIZE),
         ..CaseFilter::default()
     };
     let who = principal.clone();
+    let supervises = matches!(principal, Principal::User { role: Role::Supervisor | Role::Admin, .. });
     let list = state
         .db(move |conn, state| {
             let rules = state.rules(conn)?;
-            work::list_cases(conn, &who, &filter, clock::now(), &rules)
+            let list = work::list_cases(conn, &who, &filter, clock::now(), &rules)?;
+            let departments = if supervises { master_data::list_departments(conn, &ListFilter::default())? } else { vec![] };
+            Ok((list, departments))
         })
         .await;
-    let list = match list {
+    let (list, departments) = match list {
         Ok(l) => l,
-        Err(AppError::Invalid(_)) => return message_page(StatusCode::UNPROCESSABLE_ENTITY, "筛选条件有误", "请返回案件列表重新筛选。"),
+        Err(AppError::Invalid(_)) => return refused(),
         Err(AppError::Forbidden(_)) => return message_page(StatusCode::FORBIDDEN, "无权访问", "该页面仅供承办部门和监督人员使用。"),
         Err(e) => return busy(&e),
+    };
+    let kept: Vec<(String, String)> = INBOX_KEEP.iter().filter_map(|k| get(k).map(|v| ((*k).to_owned(), v))).collect();
+    let keep: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let chosen = |name: &str, value: &str| query.get(name).map(String::as_str) == Some(value);
+    let sort = get("sort").unwrap_or_else(|| "due".into());
+    let descending = match get("dir").as_deref() {
+        Some(d) => d == "desc",
+        None => matches!(sort.as_str(), "opened" | "id"),
+    };
+    // A column header: sorting by it, or the other way round when it is the order already.
+    let header = |key: &str, label: &str| {
+        let current = sort == key;
+        let dir = if current { if descending { "asc" } else { "desc" } } else if matches!(key, "opened" | "id") { "desc" } else { "asc" };
+        let mut params: Vec<(&str, &str)> = keep.iter().filter(|(k, _)| *k != "sort" && *k != "dir").copied().collect();
+        params.push(("sort", key));
+        params.push(("dir", dir));
+        let href = link("/cases", &params);
+        let aria = current.then_some(if descending { "descending" } else { "ascending" });
+        html! {
+            th scope="col" aria-sort=[aria] {
+                a href=(href) data-sort=(key) { (label) @if current { span aria-hidden="true" { @if descending { " ▼" } @else { " ▲" } } } }
+            }
+        }
     };
     let csrf = state.cookies.csrf(&token);
     let body = html! {
         (staff_header(&principal, &csrf))
         h1 { "案件列表（" (list.total) "）" }
-        form.card method="get" action="/cases" {
-            label for="state" { "状态 " }
+        form.card.inbox-filters method="get" action="/cases" {
+            span.field { label for="state" { "状态 " }
             select #state name="state" {
                 option value="" { "全部" }
-                @for s in CaseState::ALL { option value=(s.as_str()) selected[query.get("state").map(String::as_str) == Some(s.as_str())] { (s.label()) } }
-            }
-            " "
-            label for="alert" { "预警 " }
+                @for s in CaseState::ALL { option value=(s.as_str()) selected[chosen("state", s.as_str())] { (s.label()) } }
+            } }
+            span.field { label for="alert" { "预警 " }
             select #alert name="alert" {
                 option value="" { "全部" }
-                option value="overdue" selected[query.get("alert").map(String::as_str) == Some("overdue")] { "超期（红灯）" }
-                option value="due_soon" selected[query.get("alert").map(String::as_str) == Some("due_soon")] { "即将到期（黄灯）" }
+                option value="overdue" selected[chosen("alert", "overdue")] { "超期（红灯）" }
+                option value="due_soon" selected[chosen("alert", "due_soon")] { "即将到期（黄灯）" }
+            } }
+            span.field { label for="source" { "来源 " }
+            select #source name="source" {
+                option value="" { "全部" }
+                @for s in ["review", "hotline_12345", "state_council", "unresolved_window", "other"] {
+                    option value=(s) selected[chosen("source", s)] { (crate::insight::stats::channel_label(s)) }
+                }
+            } }
+            @if supervises {
+                span.field { label for="department" { "部门 " }
+                select #department name="department" {
+                    option value="" { "全部" }
+                    option value="unassigned" selected[chosen("department", "unassigned")] { "待分派" }
+                    @for d in &departments { option value=(d.code) selected[chosen("department", &d.code)] { (d.name) } }
+                } }
             }
-            " "
+            span.field { label for="sort" { "排序 " }
+            select #sort name="sort" {
+                @for (key, label) in [("due", "按到期时间"), ("opened", "按立案时间"), ("state", "按状态"), ("id", "按案件编号")] {
+                    option value=(key) selected[sort == key] { (label) }
+                }
+            } }
+            @for (k, v) in keep.iter().filter(|(k, _)| matches!(*k, "extension" | "reassign_requested")) {
+                input type="hidden" name=(k) value=(v);
+            }
             button type="submit" { "筛选" }
         }
         @if list.items.is_empty() { p.card { "没有符合条件的案件。" } }
-        @for item in &list.items {
-            a.case-row.card href={ "/cases/" (item.id) } {
-                div { strong { "#" (item.id) " " (item.state_label) } " " (alert_badge(item.alert.as_deref(), item.overdue_days)) }
-                div { (item.summary) }
-                div.muted { (item.department_name.as_deref().unwrap_or("待分派")) " · 到期 " (item.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
+        div.phone-only {
+            @for item in &list.items {
+                a.case-row.card href={ "/cases/" (item.id) } {
+                    div { strong { "#" (item.id) " " (item.state_label) } " " (alert_badge(item.alert.as_deref(), item.overdue_days)) }
+                    div { (item.summary) }
+                    div.muted { (item.department_name.as_deref().unwrap_or("待分派")) " · 到期 " (item.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
+                }
             }
         }
+        @if !list.items.is_empty() {
+            div.table-wrap.desktop-only.card {
+                table.cases {
+                    caption.visually-hidden { "案件列表，点击列标题排序" }
+                    thead { tr {
+                        (header("id", "案件"))
+                        (header("state", "状态"))
+                        th scope="col" { "预警" }
+                        th scope="col" { "摘要" }
+                        th scope="col" { "承办部门" }
+                        th scope="col" { "来源" }
+                        (header("opened", "立案时间"))
+                        (header("due", "到期"))
+                    } }
+                    tbody {
+                        @for item in &list.items {
+                            tr {
+                                td { a href={ "/cases/" (item.id) } { "#" (item.id) } }
+                                td { (item.state_label) }
+                                td { (alert_badge(item.alert.as_deref(), item.overdue_days)) }
+                                td.summary { (item.summary) }
+                                td { (item.department_name.as_deref().unwrap_or("待分派")) }
+                                td { (crate::insight::stats::channel_label(&item.source)) }
+                                td { (short_time(&item.opened_at)) }
+                                td { (item.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (pager("/cases", &keep, list.total, page_no, PAGE_SIZE))
     };
     page(StatusCode::OK, layout("案件列表", body))
 }
@@ -246,12 +387,29 @@ fn case_page(view: &CaseView, departments: &[DepartmentView], csrf: &str, princi
             div.card { h2 { "评价" } p { (r.level) " · " (r.tags.join("、")) } @if let Some(c) = &r.comment { p { (c) } } }
         }
         @if let Some(c) = &view.complaint {
-            div.card { h2 { "投诉" } @if let Some(t) = &c.title { p { strong { (t) } } } p { (c.content) } }
+            div.card {
+                h2 { "投诉" } @if let Some(t) = &c.title { p { strong { (t) } } } p { (c.content) }
+                @if c.contact_name.is_some() || c.contact_phone.is_some() {
+                    p { "联系人：" (c.contact_name.as_deref().unwrap_or("—")) " · 电话：" (c.contact_phone.as_deref().unwrap_or("—")) }
+                }
+            }
         }
         @if let Some(t) = &view.transaction {
-            div.card { h2 { "办件" } p { (t.service_item_name) " · " (t.transaction_no) } @if let Some(p) = &t.applicant_phone { p { "联系电话：" (p) } } }
+            div.card { h2 { "办件" } p { (t.service_item_name) " · " (t.transaction_no) } @if t.applicant_name.is_some() || t.applicant_phone.is_some() { p { "申请人：" (t.applicant_name.as_deref().unwrap_or("—")) " · 联系电话：" (t.applicant_phone.as_deref().unwrap_or("—")) } } }
         }
-        @if let Some(reply) = &view.reply { div.card { h2 { "答复" } p.reply { (reply) } } }
+        @if let Some(reply) = &view.reply {
+            div.card {
+                h2 { "答复" }
+                p.reply { (reply) }
+                @if !view.reply_warnings.is_empty() {
+                    div.warning #reply-warnings role="status" {
+                        strong { "答复提示" }
+                        ul { @for w in &view.reply_warnings { li data-code=(w.code.as_str()) { (w.message) } } }
+                        "答复已受理，提示不影响提交；监督人员审核时会看到这些提示。"
+                    }
+                }
+            }
+        }
         @if !view.allowed_actions.is_empty() {
             form.card method="post" action={ "/cases/" (view.id) "/act" } {
                 input type="hidden" name="csrf" value=(csrf);
