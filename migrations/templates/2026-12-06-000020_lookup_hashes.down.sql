@@ -1,4 +1,3 @@
 DROP INDEX complaints_phone_hash;
-DROP INDEX transactions_phone_hash;
 ALTER TABLE complaints DROP COLUMN contact_phone_hash;
 ALTER TABLE transactions DROP COLUMN applicant_phone_hash;
