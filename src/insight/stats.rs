@@ -680,11 +680,17 @@ pub struct RankedEntry {
     pub key: String,
     pub name: String,
     pub ratings: i64,
+    /// 差评: ratings of one or two stars.
+    pub bad_reviews: i64,
+    /// Mean stars of the ratings; `null` without ratings.
+    pub average_stars: Option<f64>,
     pub good_rate: Option<f64>,
     pub bad_rate: Option<f64>,
     pub bad_reply_rate: Option<f64>,
     pub on_time_rate: Option<f64>,
     pub overdue_cases: i64,
+    /// `样本不足` when the group has fewer ratings than `min_ratings` (and no rank).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -704,11 +710,14 @@ pub fn rank(by: GroupBy, groups: &[Figures], min_ratings: i64) -> Ranking {
         key: g.key.clone(),
         name: g.name.clone(),
         ratings: g.ratings,
+        bad_reviews: g.stars[0] + g.stars[1],
+        average_stars: rate(g.stars.iter().enumerate().map(|(i, n)| (i as i64 + 1) * n).sum(), g.ratings),
         good_rate: g.good_rate,
         bad_rate: g.bad_rate,
         bad_reply_rate: g.bad_reply_rate,
         on_time_rate: g.on_time_rate,
         overdue_cases: g.overdue_cases,
+        note: None,
     };
     let eligible = |g: &&Figures| g.key != "none" && g.ratings >= min_ratings.max(1);
     let mut ranked: Vec<RankedEntry> = groups.iter().filter(eligible).map(entry).collect();
@@ -727,9 +736,101 @@ pub fn rank(by: GroupBy, groups: &[Figures], min_ratings: i64) -> Ranking {
         e.rank = Some(rank);
         previous = Some((score(e), rank));
     }
-    let mut not_ranked: Vec<RankedEntry> = groups.iter().filter(|g| !eligible(g) && g.key != "none" && g.ratings > 0).map(entry).collect();
+    let mut not_ranked: Vec<RankedEntry> = groups
+        .iter()
+        .filter(|g| !eligible(g) && g.key != "none" && g.ratings > 0)
+        .map(|g| RankedEntry { note: Some(INSUFFICIENT.to_owned()), ..entry(g) })
+        .collect();
     not_ranked.sort_by(|a, b| b.ratings.cmp(&a.ratings).then(a.key.cmp(&b.key)));
     Ranking { by: by.as_str().to_owned(), min_ratings, ranked, not_ranked }
+}
+
+/// What a group under the minimum volume is listed as.
+pub const INSUFFICIENT: &str = "样本不足";
+
+/// The ranking of one month's groups (department, window or staff member).
+pub fn month_ranking(conn: &mut Conn, period: Period, by: GroupBy, min_ratings: i64, now: DateTime<Utc>, rules: &Rules) -> AppResult<Ranking> {
+    let s = compute(conn, period, Some(by), Scope::All, now, rules)?;
+    Ok(rank(by, &s.groups, min_ratings))
+}
+
+/// How many places from the bottom of a ranking count as "at the bottom".
+pub const WATCH_BOTTOM: u32 = 2;
+
+/// The entries at the bottom of a ranking: the last [`WATCH_BOTTOM`] places (rank ≥ ranked − 1),
+/// ties included, but never rank 1: when everyone shares first place, or only one is ranked,
+/// nobody is at the bottom.
+pub fn bottom(ranking: &Ranking) -> Vec<&RankedEntry> {
+    let n = u32::try_from(ranking.ranked.len()).unwrap_or(u32::MAX);
+    let threshold = n.saturating_sub(WATCH_BOTTOM - 1).max(2);
+    ranking.ranked.iter().filter(|e| e.rank.is_some_and(|r| r >= threshold)).collect()
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WatchEntry {
+    /// The staff number.
+    pub key: String,
+    pub name: String,
+    /// Rank in the month, of `ranked`.
+    pub rank: u32,
+    pub ranked: usize,
+    pub ratings: i64,
+    pub bad_reviews: i64,
+    pub bad_rate: Option<f64>,
+    pub good_rate: Option<f64>,
+    pub average_stars: Option<f64>,
+    /// Rank in the month before, of `previous_ranked`.
+    pub previous_rank: u32,
+    pub previous_ranked: usize,
+    pub previous_ratings: i64,
+    pub previous_good_rate: Option<f64>,
+}
+
+/// Staff at the bottom of the staff ranking two months running.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Watchlist {
+    pub month: String,
+    pub previous_month: String,
+    pub min_ratings: i64,
+    /// Places from the bottom that count (2).
+    pub bottom: u32,
+    /// Worst first (rank in the month, then in the month before).
+    pub staff: Vec<WatchEntry>,
+}
+
+/// 连续两个月排名靠后: staff ranked in the bottom two places of `month` and of the month before
+/// (both times with at least `min_ratings` ratings).
+pub fn watchlist(conn: &mut Conn, month: &str, min_ratings: i64, now: DateTime<Utc>, rules: &Rules) -> AppResult<Watchlist> {
+    let period = Period::month(month)?;
+    let previous_first = period.first_day().checked_sub_months(chrono::Months::new(1)).ok_or_else(|| AppError::invalid("month", "too early"))?;
+    let previous_month = previous_first.format("%Y-%m").to_string();
+    let previous = Period::month(&previous_month)?;
+    let this = month_ranking(conn, period, GroupBy::Staff, min_ratings, now, rules)?;
+    let before = month_ranking(conn, previous, GroupBy::Staff, min_ratings, now, rules)?;
+    let before_bottom: HashMap<&str, &RankedEntry> = bottom(&before).into_iter().map(|e| (e.key.as_str(), e)).collect();
+    let mut staff: Vec<WatchEntry> = bottom(&this)
+        .into_iter()
+        .filter_map(|e| {
+            let p = before_bottom.get(e.key.as_str())?;
+            Some(WatchEntry {
+                key: e.key.clone(),
+                name: e.name.clone(),
+                rank: e.rank.unwrap_or(0),
+                ranked: this.ranked.len(),
+                ratings: e.ratings,
+                bad_reviews: e.bad_reviews,
+                bad_rate: e.bad_rate,
+                good_rate: e.good_rate,
+                average_stars: e.average_stars,
+                previous_rank: p.rank.unwrap_or(0),
+                previous_ranked: before.ranked.len(),
+                previous_ratings: p.ratings,
+                previous_good_rate: p.good_rate,
+            })
+        })
+        .collect();
+    staff.sort_by(|a, b| b.rank.cmp(&a.rank).then(b.previous_rank.cmp(&a.previous_rank)).then(a.key.cmp(&b.key)));
+    Ok(Watchlist { month: month.to_owned(), previous_month, min_ratings, bottom: WATCH_BOTTOM, staff })
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ pub struct AccessLogQuery {
     #[param(max_length = 200)]
     pub user: Option<String>,
     /// From this time (RFC 3339) or day (`YYYY-MM-DD`, Beijing time), inclusive.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]))?$")]
     pub from: Option<String>,
     /// To this time or day, inclusive.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]))?$")]
     pub to: Option<String>,
     /// `json` (default) or `csv`.
     #[param(pattern = "^(json|csv)$")]
@@ -44,7 +46,8 @@ fn instant(field: &'static str, text: &str, end: bool) -> AppResult<DateTime<Utc
 }
 
 #[utoipa::path(get, path = "/api/v1/access-log", params(AccessLogQuery),
-    responses((status = 200, body = AccessLog, description = "JSON, or CSV with format=csv")), security(("bearer" = [])))]
+    responses((status = 200, description = "JSON, or CSV with format=csv", content((AccessLog = "application/json"), (String = "text/csv")))),
+    security(("bearer" = [])))]
 pub async fn access_log(state: web::Data<AppState>, caller: Caller, query: web::Query<AccessLogQuery>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin])?;
     let q = query.into_inner();

@@ -94,6 +94,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/windows").route(web::post().to(admin::create_window)).route(web::get().to(admin::list_windows)))
                 .service(resource("/windows/{code}").route(web::patch().to(admin::patch_window)))
                 .service(resource("/staff").route(web::post().to(admin::create_staff)).route(web::get().to(admin::list_staff)))
+                // Before `/staff/{staff_no}`, which would otherwise take the path.
+                .service(resource("/staff/watchlist").route(web::get().to(reports::get_staff_watchlist)))
                 .service(resource("/staff/{staff_no}").route(web::patch().to(admin::patch_staff)))
                 .service(
                     resource("/assignments")

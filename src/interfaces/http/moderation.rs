@@ -57,11 +57,27 @@ pub async fn decide(state: web::Data<AppState>, caller: Caller, id: web::Path<i6
     Ok(HttpResponse::Ok().json(decided))
 }
 
+/// One phrase of an admin's list: at most 50 characters, no control characters (blank ones are
+/// dropped). Only for the schema; the lists hold plain strings.
+pub struct Phrase;
+
+impl utoipa::PartialSchema for Phrase {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::new(utoipa::openapi::schema::Type::String))
+            .max_length(Some(crate::admin::rules::MAX_HELD_PHRASE_CHARS))
+            .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for Phrase {}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeldPhrases {
     /// A public comment containing any of these waits for a supervisor.
-    #[schema(max_items = 500, value_type = Vec<String>)]
+    #[schema(max_items = 500, value_type = Vec<Phrase>)]
     pub phrases: Vec<String>,
 }
 

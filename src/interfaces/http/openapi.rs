@@ -99,7 +99,7 @@ impl Modify for StandardErrors {
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::merge_cases, workflow::put_co_departments, workflow::add_note, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,
-        reports::get_stats, reports::get_rankings, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
+        reports::get_stats, reports::get_rankings, reports::get_staff_watchlist, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
         exchange::evaluations, exchange::get_district, exchange::put_district,
         access_log::access_log,
         moderation::list_held, moderation::decide, moderation::get_phrases, moderation::put_phrases,

@@ -16,7 +16,7 @@ use super::extract::Caller;
 #[serde(deny_unknown_fields)]
 pub struct BannedReplyPhrases {
     /// A reply containing any of these is accepted with the warning `banned_phrase`.
-    #[schema(max_items = 500, value_type = Vec<String>)]
+    #[schema(max_items = 500, value_type = Vec<super::moderation::Phrase>)]
     pub phrases: Vec<String>,
 }
 

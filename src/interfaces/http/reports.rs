@@ -13,7 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::insight::open311::{self, RequestQuery, Service, ServiceRequest};
 use crate::insight::monthly::{self, ReportFile, ReportRequest};
 use crate::domain::access::Role;
-use crate::insight::stats::{self, GroupBy, Period, Ranking, Scope, Stats};
+use crate::insight::stats::{self, GroupBy, Period, Ranking, Scope, Stats, Watchlist};
 
 use super::extract::Caller;
 
@@ -79,8 +79,8 @@ pub struct RankingQuery {
     /// `YYYY-MM`; default this month.
     #[param(pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
-    /// `department` (default) or `window`.
-    #[param(pattern = "^(department|window)$")]
+    /// `department` (default), `window` or `staff` (窗口人员).
+    #[param(pattern = "^(department|window|staff)$")]
     pub by: Option<String>,
     /// Ratings a group needs in the month to be ranked (default 30).
     #[param(minimum = 1, maximum = 1000000)]
@@ -95,20 +95,54 @@ pub async fn get_rankings(state: web::Data<AppState>, caller: Caller, query: web
     let by = match q.by.as_deref() {
         None | Some("department") => GroupBy::Department,
         Some("window") => GroupBy::Window,
-        Some(_) => return Err(AppError::invalid("by", "department or window")),
+        Some("staff") => GroupBy::Staff,
+        Some(_) => return Err(AppError::invalid("by", "department, window or staff")),
     };
-    let min = q.min_ratings.unwrap_or(stats::DEFAULT_MIN_RATINGS);
-    if !(1..=1_000_000).contains(&min) {
-        return Err(AppError::invalid("min_ratings", "1 or more"));
-    }
+    let min = min_ratings_of(q.min_ratings)?;
     let ranking = state
         .read_db(move |conn, state| {
             let rules = state.read_rules(conn)?;
-            let s = stats::compute(conn, period, Some(by), Scope::All, clock::now(), &rules)?;
-            Ok(stats::rank(by, &s.groups, min))
+            stats::month_ranking(conn, period, by, min, clock::now(), &rules)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ranking))
+}
+
+fn min_ratings_of(given: Option<i64>) -> AppResult<i64> {
+    let min = given.unwrap_or(stats::DEFAULT_MIN_RATINGS);
+    if !(1..=1_000_000).contains(&min) {
+        return Err(AppError::invalid("min_ratings", "1 or more"));
+    }
+    Ok(min)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistQuery {
+    /// `YYYY-MM`; default this month. Compared with the month before.
+    #[param(pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$")]
+    pub month: Option<String>,
+    /// Ratings a staff member needs in each month to be ranked (default 30).
+    #[param(minimum = 1, maximum = 1000000)]
+    pub min_ratings: Option<i64>,
+}
+
+/// 连续两个月排名靠后的窗口人员: staff in the bottom two places of the staff ranking in the month
+/// and in the month before.
+#[utoipa::path(get, path = "/api/v1/staff/watchlist", params(WatchlistQuery), responses((status = 200, body = Watchlist)), security(("bearer" = [])))]
+pub async fn get_staff_watchlist(state: web::Data<AppState>, caller: Caller, query: web::Query<WatchlistQuery>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor])?;
+    let q = query.into_inner();
+    let month = q.month.unwrap_or_else(this_month);
+    Period::month(&month)?;
+    let min = min_ratings_of(q.min_ratings)?;
+    let list = state
+        .read_db(move |conn, state| {
+            let rules = state.read_rules(conn)?;
+            stats::watchlist(conn, &month, min, clock::now(), &rules)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

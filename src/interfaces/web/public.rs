@@ -15,7 +15,8 @@ use crate::insight::disclosure::{self, PublicQuery};
 use crate::error::AppError;
 use crate::domain::access::Role;
 
-use crate::adapters::render::short_time;
+use crate::adapters::render::{percent, short_time};
+use crate::insight::stats::{self, GroupBy, Period};
 use super::staff::{signed_in_as, staff_header};
 use crate::insight::monthly::{self, ReportRequest};
 use super::{busy, layout, message_page, page};
@@ -23,7 +24,7 @@ use super::{busy, layout, message_page, page};
 const REPORT_READERS: &[Role] = &[Role::Supervisor, Role::Admin];
 const REPORTS_FOR: &str = "运营报告仅供监督人员和管理员使用。";
 
-pub async fn reports_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn reports_page(state: web::Data<AppState>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let (principal, token) = match signed_in_as(&state, &req, REPORT_READERS, REPORTS_FOR).await {
         Ok(p) => p,
         Err(away) => return away,
@@ -33,6 +34,24 @@ pub async fn reports_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         .filter_map(|back| today.with_day(1).and_then(|d| d.checked_sub_months(chrono::Months::new(back))))
         .map(|d| d.format("%Y-%m").to_string())
         .collect();
+    // 窗口人员: the staff ranking of the chosen month (this month by default) and the watchlist.
+    let month = query.get("month").filter(|m| Period::month(m).is_ok()).cloned().unwrap_or_else(|| months[0].clone());
+    let min = query.get("min_ratings").and_then(|m| m.parse::<i64>().ok()).filter(|m| (1..=1_000_000).contains(m)).unwrap_or(stats::DEFAULT_MIN_RATINGS);
+    let staff_month = month.clone();
+    let figures = state
+        .read_db(move |conn, state| {
+            let rules = state.read_rules(conn)?;
+            let now = clock::now();
+            let ranking = stats::month_ranking(conn, Period::month(&staff_month)?, GroupBy::Staff, min, now, &rules)?;
+            let watch = stats::watchlist(conn, &staff_month, min, now, &rules)?;
+            Ok((ranking, watch))
+        })
+        .await;
+    let (ranking, watch) = match figures {
+        Ok(f) => f,
+        Err(e) => return busy(&e),
+    };
+    let stars = |a: Option<f64>| a.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into());
     let body = html! {
         (staff_header(&principal, &state.cookies.csrf(&token)))
         h1 { "运营报告" }
@@ -44,6 +63,53 @@ pub async fn reports_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
                 a href={ "/reports/monthly?month=" (m) } { "在线查看" } " · "
                 a href={ "/reports/monthly?month=" (m) "&format=xlsx" } download { "下载 Excel" } " · "
                 a href={ "/reports/monthly?month=" (m) "&format=csv" } download { "下载 CSV" }
+            }
+        }
+        section id="staff" {
+            h2 { "窗口人员排名 · " (month) }
+            form.card method="get" action="/reports#staff" {
+                label { "月份 "
+                    select name="month" {
+                        @for m in &months { option value=(m) selected[*m == month] { (m) } }
+                    }
+                }
+                " "
+                input type="hidden" name="min_ratings" value=(min);
+                button type="submit" { "查看" }
+            }
+            p.muted { "按好评率排名（并列时比较按期办结率），当月评价不少于 " (min) " 条的人员参与排名，其余列为“" (stats::INSUFFICIENT) "”。" }
+            @if ranking.ranked.is_empty() && ranking.not_ranked.is_empty() {
+                p.card { "本月暂无窗口人员的评价。" }
+            } @else {
+                div.card.table-wrap {
+                    table {
+                        thead { tr { th { "名次" } th { "工号" } th { "姓名" } th { "评价数" } th { "差评数" } th { "差评率" } th { "平均星级" } } }
+                        tbody {
+                            @for e in &ranking.ranked {
+                                tr { td { (e.rank.unwrap_or(0)) } td { (e.key) } th scope="row" { (e.name) } td { (e.ratings) } td { (e.bad_reviews) } td { (percent(e.bad_rate)) } td { (stars(e.average_stars)) } }
+                            }
+                            @for e in &ranking.not_ranked {
+                                tr.muted { td { (e.note.as_deref().unwrap_or(stats::INSUFFICIENT)) } td { (e.key) } th scope="row" { (e.name) } td { (e.ratings) } td { (e.bad_reviews) } td { (percent(e.bad_rate)) } td { (stars(e.average_stars)) } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "连续两个月排名靠后 · " (watch.previous_month) " 至 " (watch.month) }
+            p.muted { "在本月和上月的窗口人员排名中均处于最后 " (watch.bottom) " 名的人员（两个月均须达到最少评价数）。" }
+            @if watch.staff.is_empty() {
+                p.card { "没有连续两个月排名靠后的人员。" }
+            } @else {
+                div.card.table-wrap {
+                    table {
+                        thead { tr { th { "工号" } th { "姓名" } th { "本月名次" } th { "上月名次" } th { "本月评价数" } th { "本月差评率" } } }
+                        tbody {
+                            @for w in &watch.staff {
+                                tr { td { (w.key) } th scope="row" { (w.name) } td { (w.rank) " / " (w.ranked) } td { (w.previous_rank) " / " (w.previous_ranked) } td { (w.ratings) } td { (percent(w.bad_rate)) } }
+                            }
+                        }
+                    }
+                }
             }
         }
     };
