@@ -217,17 +217,18 @@ pub fn set_banned_reply_phrases(conn: &mut Conn, actor: &str, phrases: &[String]
 
 /// A phrase list as given, trimmed, without blanks and repeats; `422` on a phrase too long or too many.
 fn clean_phrases(phrases: &[String]) -> AppResult<Vec<String>> {
+    // The list as sent is what is checked (what the schema promises), before blanks and repeats go.
+    if phrases.len() > MAX_HELD_PHRASES {
+        return Err(AppError::invalid("phrases", format!("at most {MAX_HELD_PHRASES} phrases")));
+    }
+    if phrases.iter().any(|p| p.chars().count() > MAX_HELD_PHRASE_CHARS || p.chars().any(char::is_control)) {
+        return Err(AppError::invalid("phrases", format!("each phrase at most {MAX_HELD_PHRASE_CHARS} characters, without control characters")));
+    }
     let mut kept: Vec<String> = Vec::new();
     for phrase in phrases.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        if phrase.chars().count() > MAX_HELD_PHRASE_CHARS || phrase.chars().any(char::is_control) {
-            return Err(AppError::invalid("phrases", format!("each phrase at most {MAX_HELD_PHRASE_CHARS} characters, without control characters")));
-        }
         if !kept.iter().any(|k| k == phrase) {
             kept.push(phrase.to_owned());
         }
-    }
-    if kept.len() > MAX_HELD_PHRASES {
-        return Err(AppError::invalid("phrases", format!("at most {MAX_HELD_PHRASES} phrases")));
     }
     Ok(kept)
 }

@@ -757,13 +757,16 @@ pub fn month_ranking(conn: &mut Conn, period: Period, by: GroupBy, min_ratings: 
 /// How many places from the bottom of a ranking count as "at the bottom".
 pub const WATCH_BOTTOM: u32 = 2;
 
-/// The entries at the bottom of a ranking: the last [`WATCH_BOTTOM`] places (rank ≥ ranked − 1),
-/// ties included, but never rank 1: when everyone shares first place, or only one is ranked,
-/// nobody is at the bottom.
+/// The entries at the bottom of a ranking: those with fewer than [`WATCH_BOTTOM`] entries ranked
+/// below them (the last two places, ties included: 1, 2, 3, 3 → both 3s; 1, 2, 2, 2 → all 2s), but
+/// never rank 1: when everyone shares first place, or only one is ranked, nobody is at the bottom.
 pub fn bottom(ranking: &Ranking) -> Vec<&RankedEntry> {
-    let n = u32::try_from(ranking.ranked.len()).unwrap_or(u32::MAX);
-    let threshold = n.saturating_sub(WATCH_BOTTOM - 1).max(2);
-    ranking.ranked.iter().filter(|e| e.rank.is_some_and(|r| r >= threshold)).collect()
+    let ranks: Vec<u32> = ranking.ranked.iter().filter_map(|e| e.rank).collect();
+    ranking
+        .ranked
+        .iter()
+        .filter(|e| e.rank.is_some_and(|r| r > 1 && ranks.iter().filter(|&&x| x > r).count() < WATCH_BOTTOM as usize))
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -873,6 +876,30 @@ mod tests {
         assert_eq!(r.not_ranked.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["A"]);
         let unguarded = rank(GroupBy::Window, &groups, 1);
         assert_eq!(unguarded.ranked.iter().find(|e| e.key == "A").and_then(|e| e.rank), Some(2), "without the rule, one rating ranks second");
+    }
+
+    #[test]
+    fn the_bottom_two_places_include_ties_but_never_first_place() {
+        let ranking = |ranks: &[u32]| Ranking {
+            by: "staff".into(),
+            min_ratings: 1,
+            ranked: ranks
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RankedEntry {
+                    rank: Some(*r), key: format!("S{i}"), name: String::new(), ratings: 1, bad_reviews: 0, average_stars: None,
+                    good_rate: None, bad_rate: None, bad_reply_rate: None, on_time_rate: None, overdue_cases: 0, note: None,
+                })
+                .collect(),
+            not_ranked: vec![],
+        };
+        let keys = |ranks: &[u32]| bottom(&ranking(ranks)).iter().map(|e| e.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&[1, 2, 3, 4]), ["S2", "S3"]);
+        assert_eq!(keys(&[1, 2, 3, 3]), ["S2", "S3"]);
+        assert_eq!(keys(&[1, 2, 2, 2]), ["S1", "S2", "S3"]);
+        assert_eq!(keys(&[1, 1, 1]), Vec::<String>::new());
+        assert_eq!(keys(&[1, 2]), ["S1"]);
+        assert_eq!(keys(&[1]), Vec::<String>::new());
     }
 
     #[test]

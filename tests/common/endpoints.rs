@@ -330,6 +330,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/stats", "/api/v1/stats", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/staff/watchlist", "/api/v1/staff/watchlist?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/reports/monthly", "/api/v1/reports/monthly?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/exports/cases", "/api/v1/exports/cases", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/public/reviews", "/api/v1/public/reviews", NoBody, "ok ok ok ok ok ok ok ok"),

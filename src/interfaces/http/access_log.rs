@@ -51,6 +51,9 @@ fn instant(field: &'static str, text: &str, end: bool) -> AppResult<DateTime<Utc
 pub async fn access_log(state: web::Data<AppState>, caller: Caller, query: web::Query<AccessLogQuery>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin])?;
     let q = query.into_inner();
+    if q.user.as_ref().is_some_and(|u| u.chars().count() > 200) {
+        return Err(AppError::invalid("user", "at most 200 characters"));
+    }
     let filter = AccessLogFilter {
         case_id: q.case_id,
         user: q.user.filter(|u| !u.trim().is_empty()),

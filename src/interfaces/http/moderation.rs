@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema as oas;
 use utoipa::ToSchema;
 
 use crate::admin::rules::set_held_phrases;
@@ -62,9 +63,9 @@ pub async fn decide(state: web::Data<AppState>, caller: Caller, id: web::Path<i6
 pub struct Phrase;
 
 impl utoipa::PartialSchema for Phrase {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    fn schema() -> utoipa::openapi::RefOr<oas::Schema> {
         utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::SchemaType::new(utoipa::openapi::schema::Type::String))
+            .schema_type(oas::SchemaType::new(oas::Type::String))
             .max_length(Some(crate::admin::rules::MAX_HELD_PHRASE_CHARS))
             .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*$"))
             .into()
