@@ -62,6 +62,7 @@ async fn views_of_contact_data_are_logged_and_anonymity_holds(app: TestApp) {
     assert_eq!(app.get("/api/v1/access-log?user=clerk1", Some(&d.admin)).await.1["total"], 3);
     assert_eq!(app.get("/api/v1/access-log?to=2000-01-01", Some(&d.admin)).await.1["total"], 0);
     assert_eq!(app.get("/api/v1/access-log?from=2000-01-01T00:00:00%2B08:00", Some(&d.admin)).await.1["total"], 3);
+    assert_eq!(app.get("/api/v1/access-log?case_id=0", Some(&d.admin)).await.0, 422);
     let (status, bad) = app.get("/api/v1/access-log?from=yesterday", Some(&d.admin)).await;
     assert_eq!((status, bad["error"]["field"].clone()), (422, json!("from")), "{bad}");
     let csv = app.client.get(app.url("/api/v1/access-log?format=csv&user=clerk1")).bearer_auth(&d.admin).send().await.expect("csv");

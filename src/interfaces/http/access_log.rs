@@ -51,6 +51,9 @@ fn instant(field: &'static str, text: &str, end: bool) -> AppResult<DateTime<Utc
 pub async fn access_log(state: web::Data<AppState>, caller: Caller, query: web::Query<AccessLogQuery>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin])?;
     let q = query.into_inner();
+    if q.case_id.is_some_and(|id| id < 1) {
+        return Err(AppError::invalid("case_id", "a case id, 1 or more"));
+    }
     if q.user.as_ref().is_some_and(|u| u.chars().count() > 200) {
         return Err(AppError::invalid("user", "at most 200 characters"));
     }
