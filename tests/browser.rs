@@ -47,25 +47,30 @@ fn start_driver() -> Option<Driver> {
     Some(Driver { child, url: format!("http://127.0.0.1:{port}") })
 }
 
-async fn phone_browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
+/// A Chromium session with these options added to the common ones (headless, Chinese).
+async fn browser(driver: &Driver, extra_args: &[&str], mobile: Option<serde_json::Value>) -> Client {
     let binary = std::env::var("HCP_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": binary,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--lang=zh-CN"],
-            "mobileEmulation": {
-                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0},
-                "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari/604.1"
-            }
-        }),
-    );
+    let mut args = vec!["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--lang=zh-CN"];
+    args.extend_from_slice(extra_args);
+    let mut options = json!({"binary": binary, "args": args});
+    if let Some(emulation) = mobile {
+        options["mobileEmulation"] = emulation;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
         .await
         .expect("WebDriver session")
+}
+
+async fn phone_browser(driver: &Driver) -> Client {
+    let emulation = json!({
+        "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0},
+        "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari/604.1"
+    });
+    browser(driver, &[], Some(emulation)).await
 }
 
 async fn shot(client: &Client, name: &str) {
@@ -275,20 +280,7 @@ async fn the_admin_adjusts_the_district_in_a_browser() {
 
 /// A browser window as on a desktop (1 440 × 900), no phone emulation.
 async fn desktop_browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
-    let binary = std::env::var("HCP_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": binary,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--lang=zh-CN", "--window-size=1440,900"],
-        }),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("WebDriver session");
+    let client = browser(driver, &["--window-size=1440,900"], None).await;
     client.set_window_size(1440, 900).await.expect("window size");
     // The outer window is 1 440 wide; make the page itself 1 440 wide.
     let inner = client.execute("return window.innerWidth", vec![]).await.expect("width").as_i64().unwrap_or(1440);

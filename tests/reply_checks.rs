@@ -6,44 +6,13 @@
 
 mod common;
 
-use common::{District, TestApp};
+use common::{District, StaffSession, TestApp};
 use serde_json::{json, Value};
 
 const GOOD: &str = "您好，关于您反映的窗口排队两小时问题，我局已增开两个窗口并推行预约分时段办理，高峰期排队时间已缩短到二十分钟以内。";
 const ALSO_GOOD: &str = "您好，针对窗口排队时间过长的问题，我局已调整窗口人员排班，并在高峰时段开放预约通道，排队等候已明显缩短。";
 const BANNED: &str = "经核实，您反映的窗口排队时间较长的情况属实，但您这属于没事找事，我局窗口已按规定办理。";
 const OFF_TOPIC: &str = "您好，经核实，工作人员服务态度生硬的问题已对相关人员批评教育，今后将加强服务礼仪培训，提升群众满意度。";
-
-struct Browser {
-    client: reqwest::Client,
-    cookie: String,
-    base: String,
-}
-
-impl Browser {
-    async fn sign_in(app: &TestApp, username: &str) -> Browser {
-        let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let r = client.post(app.url("/login")).form(&[("username", username), ("password", "kite-meadow-93")]).send().await.expect("login");
-        assert_eq!(r.status().as_u16(), 303, "login {username}");
-        let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
-        Browser { client, cookie, base: app.base.clone() }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.expect("get");
-        (r.status().as_u16(), r.text().await.unwrap_or_default())
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Option<String>) {
-        let r = self.client.post(format!("{}{path}", self.base)).header("Cookie", &self.cookie).form(form).send().await.expect("post");
-        (r.status().as_u16(), r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned))
-    }
-
-    async fn csrf(&self, path: &str) -> String {
-        let (_, html) = self.get(path).await;
-        html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf field").to_owned()
-    }
-}
 
 /// Takes a D1 case to 待回复.
 async fn to_reply(app: &TestApp, d: &District, id: i64) {
@@ -114,17 +83,17 @@ async fn each_warning_is_given_and_the_reply_accepted(app: TestApp) {
 
     // The page: a reply submitted on the case page is accepted (back to the case) and the
     // page shows its warnings, to the department and to the supervisor.
-    let clerk = Browser::sign_in(&app, "clerk1").await;
+    let clerk = StaffSession::sign_in(&app, "clerk1").await;
     let path = format!("/cases/{on_page}");
     let csrf = clerk.csrf(&path).await;
     let rude = "请勿瞎投诉，窗口排队属于正常现象，高峰期请错峰前来。";
-    let (status, location) = clerk.post(&format!("{path}/act"), &[("csrf", &csrf), ("action", "reply"), ("note", rude)]).await;
+    let (status, location, _) = clerk.post(&format!("{path}/act"), &[("csrf", &csrf), ("action", "reply"), ("note", rude)]).await;
     assert_eq!((status, location.as_deref()), (303, Some(path.as_str())));
     let (status, page) = clerk.get(&path).await;
     assert_eq!(status, 200);
     assert!(page.contains("答复提示") && page.contains("data-code=\"banned_phrase\"") && page.contains("“瞎投诉”"), "{page}");
     assert!(page.contains("答复已受理"), "{page}");
-    let sup = Browser::sign_in(&app, "sup").await;
+    let sup = StaffSession::sign_in(&app, "sup").await;
     let (_, page) = sup.get(&format!("/cases/{short}")).await;
     assert!(page.contains("data-code=\"too_short\"") && page.contains("答复过短"), "{page}");
     let (_, page) = sup.get(&format!("/cases/{good}")).await;

@@ -4,44 +4,8 @@
 
 mod common;
 
-use common::TestApp;
+use common::{StaffSession, TestApp};
 use serde_json::json;
-
-struct Browser {
-    client: reqwest::Client,
-    cookie: String,
-    base: String,
-}
-
-impl Browser {
-    async fn sign_in(app: &TestApp, username: &str) -> Browser {
-        let client = common::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let r = client.post(app.url("/login")).form(&[("username", username), ("password", "kite-meadow-93")]).send().await.expect("login");
-        assert_eq!(r.status().as_u16(), 303, "login {username}");
-        let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
-        Browser { client, cookie, base: app.base.clone() }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.expect("get");
-        for header in ["content-security-policy", "x-frame-options", "x-content-type-options"] {
-            assert!(r.headers().get(header).is_some(), "{path} lacks {header}");
-        }
-        (r.status().as_u16(), r.text().await.unwrap_or_default())
-    }
-
-    /// Posts a form; returns the status, the redirect target and the body.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        let r = self.client.post(format!("{}{path}", self.base)).header("Cookie", &self.cookie).form(form).send().await.expect("post");
-        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        (r.status().as_u16(), location, r.text().await.unwrap_or_default())
-    }
-
-    async fn csrf(&self, path: &str) -> String {
-        let (_, html) = self.get(path).await;
-        html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf field").to_owned()
-    }
-}
 
 on_both_backends!(supervisor_decides_on_the_board);
 
@@ -55,7 +19,7 @@ async fn supervisor_decides_on_the_board(app: TestApp) {
     for (action, note) in [("verify", None), ("request_extension", Some("需跨部门协调"))] {
         assert_eq!(app.act(&d.clerk1, extended, action, note).await.0, 200);
     }
-    let sup = Browser::sign_in(&app, "sup").await;
+    let sup = StaffSession::sign_in(&app, "sup").await;
     let (status, board) = sup.get("/board").await;
     assert_eq!(status, 200);
     let section = |id: &str| board.split(&format!("<section id=\"{id}\">")).nth(1).and_then(|s| s.split("</section>").next()).unwrap_or("").to_owned();
@@ -82,7 +46,7 @@ async fn supervisor_decides_on_the_board(app: TestApp) {
     assert!(board.contains("没有待裁决的申诉") && board.contains("没有待审批的延期申请") && board.contains("没有改派申请"), "decided items leave the board");
 
     // The board and analytics are not for department users; admin pages are for admins only.
-    let clerk = Browser::sign_in(&app, "clerk1").await;
+    let clerk = StaffSession::sign_in(&app, "clerk1").await;
     assert_eq!(clerk.get("/board").await.0, 403);
     assert_eq!(clerk.get("/analytics").await.0, 403);
     assert_eq!(sup.get("/admin/departments").await.0, 403);
@@ -102,7 +66,7 @@ async fn analytics_page_charts_and_clusters(app: TestApp) {
     app.transaction(&d, "G1", "I2", json!({"completed_at": "2026-10-10T10:00:00+08:00"})).await;
     assert_eq!(app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "G1", "stars": 5, "channel": "kiosk", "rated_at": "2026-10-10T11:00:00+08:00"})).await.0, 201);
 
-    let sup = Browser::sign_in(&app, "sup").await;
+    let sup = StaffSession::sign_in(&app, "sup").await;
     let (status, html) = sup.get("/analytics?from=2026-10-01&to=2026-11-30").await;
     assert_eq!(status, 200);
     assert!(html.matches("<svg").count() >= 4, "month and department charts");
@@ -127,7 +91,7 @@ on_both_backends!(admin_keeps_master_data_users_keys_rules_and_calendar);
 
 async fn admin_keeps_master_data_users_keys_rules_and_calendar(app: TestApp) {
     let d = app.seed().await;
-    let admin = Browser::sign_in(&app, "admin").await;
+    let admin = StaffSession::sign_in(&app, "admin").await;
     let (status, html) = admin.get("/admin/departments").await;
     assert_eq!(status, 200);
     assert!(html.contains("区市场监督管理局") && html.contains("新增部门"));
@@ -268,10 +232,10 @@ async fn a_year_without_the_notice_is_provisional_until_it_is_entered(app: TestA
     let case_id = app.bad_case(&d, "T-CAL").await;
     let (_, case) = app.get(&format!("/api/v1/cases/{case_id}"), Some(&d.supervisor)).await;
     assert_eq!(case["deadlines"]["provisional"], true, "{case}");
-    let sup = Browser::sign_in(&app, "sup").await;
+    let sup = StaffSession::sign_in(&app, "sup").await;
     let (_, board) = sup.get("/board").await;
     assert!(board.contains(&format!("{this} 年工作日历为暂定")), "the board says so");
-    let admin = Browser::sign_in(&app, "admin").await;
+    let admin = StaffSession::sign_in(&app, "admin").await;
     let (_, admin_page) = admin.get("/admin/users").await;
     assert!(admin_page.contains(&format!("/admin/calendar?year={this}")), "admin pages link to the calendar");
     let (_, calendar_page) = admin.get(&format!("/admin/calendar?year={next}")).await;

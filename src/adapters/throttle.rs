@@ -145,47 +145,54 @@ pub fn before_sign_in(conn: &mut Conn, address: Option<IpAddr>, username: &str, 
         ))
         .returning(sign_in_failures::id)
         .get_result(c))?;
-    let refuse = |conn: &mut Conn, seconds: u64| -> AppResult<SignInAttempt> {
-        db_run!(conn, |c| diesel::delete(sign_in_failures::table.find(id)).execute(c))?;
-        Err(AppError::RateLimited(seconds))
-    };
-    let since = clock::to_db(now - Duration::minutes(FAILURE_WINDOW_MINUTES));
-    let from_address: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
-        .filter(sign_in_failures::address.eq(&address))
-        .filter(sign_in_failures::failed_at.gt(since))
-        .filter(sign_in_failures::id.lt(id))
-        .select(sign_in_failures::failed_at)
-        .order(sign_in_failures::failed_at.desc())
-        .limit(FAILURES_PER_ADDRESS as i64)
-        .load(c))?;
-    if from_address.len() >= FAILURES_PER_ADDRESS {
-        return refuse(conn, until_out_of_window(&from_address, now));
+    match failures_allow(conn, &address, username, id, now) {
+        Ok(for_username) => Ok(SignInAttempt {
+            username: username.to_owned(),
+            address,
+            locks_if_wrong: for_username + 1 >= FAILURES_PER_USERNAME_AND_ADDRESS,
+        }),
+        Err(refused) => {
+            // A refused attempt is no failure: it never reached the password.
+            db_run!(conn, |c| diesel::delete(sign_in_failures::table.find(id)).execute(c))?;
+            Err(refused)
+        }
     }
-    let for_username: Vec<NaiveDateTime> = db_run!(conn, |c| sign_in_failures::table
-        .filter(sign_in_failures::username.eq(username))
-        .filter(sign_in_failures::address.eq(&address))
-        .filter(sign_in_failures::failed_at.gt(since))
-        .filter(sign_in_failures::id.lt(id))
-        .select(sign_in_failures::failed_at)
-        .order(sign_in_failures::failed_at.desc())
-        .limit(FAILURES_PER_USERNAME_AND_ADDRESS as i64)
-        .load(c))?;
+}
+
+/// The failures recorded before attempt `id` within the window, newest first, at most `limit`:
+/// from the address, and for `username` when given.
+fn recent_failures(conn: &mut Conn, address: &str, username: Option<&str>, id: i64, now: DateTime<Utc>, limit: usize) -> AppResult<Vec<NaiveDateTime>> {
+    let since = clock::to_db(now - Duration::minutes(FAILURE_WINDOW_MINUTES));
+    Ok(db_run!(conn, |c| {
+        let mut q = sign_in_failures::table
+            .filter(sign_in_failures::address.eq(address))
+            .filter(sign_in_failures::failed_at.gt(since))
+            .filter(sign_in_failures::id.lt(id))
+            .into_boxed();
+        if let Some(username) = username {
+            q = q.filter(sign_in_failures::username.eq(username));
+        }
+        q.select(sign_in_failures::failed_at).order(sign_in_failures::failed_at.desc()).limit(limit as i64).load(c)
+    })?)
+}
+
+/// Whether attempt `id` may go on: the address's failure budget, then this username's from this
+/// address, then the shared retry lane. The failures of this username from this address so far.
+fn failures_allow(conn: &mut Conn, address: &str, username: &str, id: i64, now: DateTime<Utc>) -> AppResult<usize> {
+    let from_address = recent_failures(conn, address, None, id, now, FAILURES_PER_ADDRESS)?;
+    if from_address.len() >= FAILURES_PER_ADDRESS {
+        return Err(AppError::RateLimited(until_out_of_window(&from_address, now)));
+    }
+    let for_username = recent_failures(conn, address, Some(username), id, now, FAILURES_PER_USERNAME_AND_ADDRESS)?;
     if for_username.len() >= FAILURES_PER_USERNAME_AND_ADDRESS {
-        return refuse(conn, until_out_of_window(&for_username, now));
+        return Err(AppError::RateLimited(until_out_of_window(&for_username, now)));
     }
     // One typo does not put the owner in the guessers' shared lane: an attacker filling it
     // could otherwise keep out anyone who mistyped once.
     if for_username.len() >= RETRY_LANE_AFTER_FAILURES {
-        if let Err(e) = hit(conn, &format!("sign-in-retry:{username}"), RETRIES_PER_USERNAME_PER_MINUTE, now) {
-            db_run!(conn, |c| diesel::delete(sign_in_failures::table.find(id)).execute(c))?;
-            return Err(e);
-        }
+        hit(conn, &format!("sign-in-retry:{username}"), RETRIES_PER_USERNAME_PER_MINUTE, now)?;
     }
-    Ok(SignInAttempt {
-        username: username.to_owned(),
-        address,
-        locks_if_wrong: for_username.len() + 1 >= FAILURES_PER_USERNAME_AND_ADDRESS,
-    })
+    Ok(for_username.len())
 }
 
 /// The right password: this username's failures from this address are forgotten.

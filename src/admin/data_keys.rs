@@ -83,108 +83,67 @@ fn phone_hash(stored: &Option<String>) -> AppResult<Option<String>> {
     }
 }
 
+/// Seals one table's name and phone columns again and recomputes its phone hash column, in
+/// batches by id: the 办件' applicants and the complaints' contacts are the same work.
+macro_rules! rekey_contacts {
+    ($conn:expr, $current:expr, $done:expr, $progress:expr, $table:ident, $name:ident, $phone:ident, $hash:ident) => {{
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = db_run!($conn, |c| $table::table
+                .filter($table::id.gt(after))
+                .order($table::id)
+                .limit(BATCH)
+                .select(($table::id, $table::$name, $table::$phone, $table::$hash))
+                .load(c))?;
+            let Some(last) = rows.last().map(|r| r.0) else { break };
+            $conn.transaction(|conn| {
+                for (id, name, phone, hash) in &rows {
+                    let (name2, phone2, hash2) = (resealed(name, $current)?, resealed(phone, $current)?, phone_hash(phone)?);
+                    let hash_changed = hash2 != *hash;
+                    if name2.is_none() && phone2.is_none() && !hash_changed {
+                        continue;
+                    }
+                    // Only if unchanged since read: a row retention erased or an import corrected
+                    // meanwhile is left as it now is (a later pass picks it up).
+                    let updated = db_run!(conn, |c| {
+                        let mut update = diesel::update($table::table.find(*id)).into_boxed();
+                        update = match name {
+                            Some(v) => update.filter($table::$name.eq(v.clone())),
+                            None => update.filter($table::$name.is_null()),
+                        };
+                        update = match phone {
+                            Some(v) => update.filter($table::$phone.eq(v.clone())),
+                            None => update.filter($table::$phone.is_null()),
+                        };
+                        update
+                            .set((
+                                $table::$name.eq(name2.clone().unwrap_or_else(|| name.clone())),
+                                $table::$phone.eq(phone2.clone().unwrap_or_else(|| phone.clone())),
+                                $table::$hash.eq(&hash2),
+                            ))
+                            .execute(c)
+                    })?;
+                    if updated == 0 {
+                        continue;
+                    }
+                    $done.values_sealed_again += u64::from(name2.is_some()) + u64::from(phone2.is_some());
+                    $done.lookup_hashes_updated += u64::from(hash_changed);
+                }
+                Ok::<_, AppError>(())
+            })?;
+            $done.rows_examined += rows.len() as u64;
+            $progress(stringify!($table), $done.rows_examined);
+            after = last;
+        }
+    }};
+}
+
 /// Seals every name and phone again under the current key (the installed keyring's) and
 /// recomputes the lookup hashes; then only that key is in use. `progress` hears each batch.
 pub fn rekey(conn: &mut Conn, current: &str, progress: &mut dyn FnMut(&str, u64)) -> AppResult<Rekeyed> {
     let mut done = Rekeyed::default();
-    // 办件: applicant name and phone, and the phone's hash.
-    let mut after = 0i64;
-    loop {
-        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = db_run!(conn, |c| transactions::table
-            .filter(transactions::id.gt(after))
-            .order(transactions::id)
-            .limit(BATCH)
-            .select((transactions::id, transactions::applicant_name, transactions::applicant_phone, transactions::applicant_phone_hash))
-            .load(c))?;
-        let Some(last) = rows.last().map(|r| r.0) else { break };
-        conn.transaction(|conn| {
-            for (id, name, phone, hash) in &rows {
-                let (name2, phone2, hash2) = (resealed(name, current)?, resealed(phone, current)?, phone_hash(phone)?);
-                let hash_changed = hash2 != *hash;
-                if name2.is_none() && phone2.is_none() && !hash_changed {
-                    continue;
-                }
-                // Only if unchanged since read: a row retention erased or an import corrected
-                // meanwhile is left as it now is (a later pass picks it up).
-                let updated = db_run!(conn, |c| {
-                    let mut update = diesel::update(transactions::table.find(*id)).into_boxed();
-                    update = match name {
-                        Some(v) => update.filter(transactions::applicant_name.eq(v.clone())),
-                        None => update.filter(transactions::applicant_name.is_null()),
-                    };
-                    update = match phone {
-                        Some(v) => update.filter(transactions::applicant_phone.eq(v.clone())),
-                        None => update.filter(transactions::applicant_phone.is_null()),
-                    };
-                    update
-                        .set((
-                            transactions::applicant_name.eq(name2.clone().unwrap_or_else(|| name.clone())),
-                            transactions::applicant_phone.eq(phone2.clone().unwrap_or_else(|| phone.clone())),
-                            transactions::applicant_phone_hash.eq(&hash2),
-                        ))
-                        .execute(c)
-                })?;
-                if updated == 0 {
-                    continue;
-                }
-                done.values_sealed_again += u64::from(name2.is_some()) + u64::from(phone2.is_some());
-                done.lookup_hashes_updated += u64::from(hash_changed);
-            }
-            Ok::<_, AppError>(())
-        })?;
-        done.rows_examined += rows.len() as u64;
-        progress("transactions", done.rows_examined);
-        after = last;
-    }
-    // Complaints: the contact's name and phone, and the phone's hash.
-    let mut after = 0i64;
-    loop {
-        let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = db_run!(conn, |c| complaints::table
-            .filter(complaints::id.gt(after))
-            .order(complaints::id)
-            .limit(BATCH)
-            .select((complaints::id, complaints::contact_name, complaints::contact_phone, complaints::contact_phone_hash))
-            .load(c))?;
-        let Some(last) = rows.last().map(|r| r.0) else { break };
-        conn.transaction(|conn| {
-            for (id, name, phone, hash) in &rows {
-                let (name2, phone2, hash2) = (resealed(name, current)?, resealed(phone, current)?, phone_hash(phone)?);
-                let hash_changed = hash2 != *hash;
-                if name2.is_none() && phone2.is_none() && !hash_changed {
-                    continue;
-                }
-                // Only if unchanged since read: a row retention erased or an import corrected
-                // meanwhile is left as it now is (a later pass picks it up).
-                let updated = db_run!(conn, |c| {
-                    let mut update = diesel::update(complaints::table.find(*id)).into_boxed();
-                    update = match name {
-                        Some(v) => update.filter(complaints::contact_name.eq(v.clone())),
-                        None => update.filter(complaints::contact_name.is_null()),
-                    };
-                    update = match phone {
-                        Some(v) => update.filter(complaints::contact_phone.eq(v.clone())),
-                        None => update.filter(complaints::contact_phone.is_null()),
-                    };
-                    update
-                        .set((
-                            complaints::contact_name.eq(name2.clone().unwrap_or_else(|| name.clone())),
-                            complaints::contact_phone.eq(phone2.clone().unwrap_or_else(|| phone.clone())),
-                            complaints::contact_phone_hash.eq(&hash2),
-                        ))
-                        .execute(c)
-                })?;
-                if updated == 0 {
-                    continue;
-                }
-                done.values_sealed_again += u64::from(name2.is_some()) + u64::from(phone2.is_some());
-                done.lookup_hashes_updated += u64::from(hash_changed);
-            }
-            Ok::<_, AppError>(())
-        })?;
-        done.rows_examined += rows.len() as u64;
-        progress("complaints", done.rows_examined);
-        after = last;
-    }
+    rekey_contacts!(conn, current, done, progress, transactions, applicant_name, applicant_phone, applicant_phone_hash);
+    rekey_contacts!(conn, current, done, progress, complaints, contact_name, contact_phone, contact_phone_hash);
     // Queued SMS: the number they go to.
     let mut after = 0i64;
     loop {

@@ -196,21 +196,28 @@ pub const MAX_HELD_PHRASE_CHARS: usize = 50;
 /// Replaces the phrases that hold a public comment for a supervisor (blank ones dropped,
 /// duplicates once); the caller reloads the rules.
 pub fn set_held_phrases(conn: &mut Conn, actor: &str, phrases: &[String], now: DateTime<Utc>) -> AppResult<Vec<String>> {
-    let kept = clean_phrases(phrases)?;
-    conn.transaction(|conn| {
-        crate::storage::rules::store_held_phrases(conn, &kept)?;
-        audit_admin_change(conn, actor, "put_held_phrases", json!(kept), now)?;
-        Ok(kept)
-    })
+    replace_phrases(conn, actor, phrases, now, "put_held_phrases", crate::storage::rules::store_held_phrases)
 }
 
 /// Replaces the phrases a department's reply is warned about (答复提示; blank ones dropped,
 /// duplicates once, the same limits as the moderation list).
 pub fn set_banned_reply_phrases(conn: &mut Conn, actor: &str, phrases: &[String], now: DateTime<Utc>) -> AppResult<Vec<String>> {
+    replace_phrases(conn, actor, phrases, now, "put_banned_reply_phrases", crate::storage::rules::store_banned_reply_phrases)
+}
+
+/// Stores a cleaned phrase list and audits it as `action`.
+fn replace_phrases(
+    conn: &mut Conn,
+    actor: &str,
+    phrases: &[String],
+    now: DateTime<Utc>,
+    action: &str,
+    store: fn(&mut Conn, &[String]) -> AppResult<()>,
+) -> AppResult<Vec<String>> {
     let kept = clean_phrases(phrases)?;
     conn.transaction(|conn| {
-        crate::storage::rules::store_banned_reply_phrases(conn, &kept)?;
-        audit_admin_change(conn, actor, "put_banned_reply_phrases", json!(kept), now)?;
+        store(conn, &kept)?;
+        audit_admin_change(conn, actor, action, json!(kept), now)?;
         Ok(kept)
     })
 }

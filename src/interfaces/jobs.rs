@@ -17,6 +17,26 @@ pub const SEND_EVERY: Duration = Duration::from_secs(2);
 /// The provincial platform gets new and changed records once a minute.
 pub const PUSH_EVERY: Duration = Duration::from_secs(60);
 
+/// What one round of the scanner did.
+#[derive(Debug, serde::Serialize)]
+pub struct ScanRound {
+    #[serde(flatten)]
+    pub deadlines: scan::ScanReport,
+    pub default_ratings: u64,
+    pub personal_data_erased: u64,
+}
+
+/// One round of the scanner at `at`, as `serve` runs it every minute and `haochaping scan` once
+/// (a deployment may scan from cron instead): expired attempt counters pruned, personal data past
+/// its retention erased, deadline alerts raised, default ratings given.
+pub fn scan_round(conn: &mut crate::storage::Conn, at: chrono::DateTime<chrono::Utc>, rules: &crate::domain::rules::Rules, retention_years: u32) -> crate::error::AppResult<ScanRound> {
+    crate::adapters::throttle::prune(conn, at)?;
+    let personal_data_erased = crate::cases::retention::erase_expired(conn, at, retention_years)?;
+    let deadlines = scan::scan(conn, at, rules)?;
+    let default_ratings = default_ratings::give_due(conn, at)?;
+    Ok(ScanRound { deadlines, default_ratings, personal_data_erased })
+}
+
 /// Starts the tasks on the current actix runtime.
 pub fn spawn(state: Arc<AppState>) {
     if !state.config.background_jobs {
@@ -37,22 +57,20 @@ pub fn spawn(state: Arc<AppState>) {
                         state.rules.reload(conn)?;
                     }
                     let rules = state.rules(conn)?;
-                    crate::adapters::throttle::prune(conn, now)?;
-                    let erased = crate::cases::retention::erase_expired(conn, now, state.config.retention_years)?;
-                    if erased > 0 {
-                        tracing::info!(cases = erased, "personal data erased after the retention period");
-                    }
-                    Ok((scan::scan(conn, now, &rules)?, default_ratings::give_due(conn, now)?))
+                    scan_round(conn, now, &rules, state.config.retention_years)
                 })
                 .await;
             scan_state.metrics.scan_finished(started.elapsed().as_secs_f64(), result.is_ok());
             match result {
-                Ok((report, defaults)) => {
+                Ok(ScanRound { deadlines: report, default_ratings: defaults, personal_data_erased: erased }) => {
                     if report.due_soon + report.overdue + report.escalated > 0 {
                         tracing::info!(%report, "deadline scan");
                     }
                     if defaults > 0 {
                         tracing::info!(default_ratings = defaults, "default ratings given");
+                    }
+                    if erased > 0 {
+                        tracing::info!(cases = erased, "personal data erased after the retention period");
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "deadline scan failed; retrying next round"),

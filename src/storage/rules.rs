@@ -165,34 +165,36 @@ pub fn store_rating_policy(conn: &mut Conn, policy: &RatingPolicy) -> AppResult<
 }
 
 const HELD_PHRASES: &str = "held_phrases";
+const BANNED_REPLY_PHRASES: &str = "banned_reply_phrases";
 
-/// The phrases that hold a public comment for a supervisor; the seeded list until an admin sets one.
-pub fn held_phrases(conn: &mut Conn) -> AppResult<Vec<String>> {
-    match crate::storage::queries::setting(conn, HELD_PHRASES)? {
-        None => Ok(crate::domain::moderation::DEFAULT_HELD_PHRASES.iter().map(|p| (*p).to_owned()).collect()),
-        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(anyhow::anyhow!("stored held phrases unreadable: {e}"))),
+/// A phrase list kept in the settings; `seeded` until an admin sets one.
+fn phrase_list(conn: &mut Conn, key: &str, seeded: &[&str]) -> AppResult<Vec<String>> {
+    match crate::storage::queries::setting(conn, key)? {
+        None => Ok(seeded.iter().map(|p| (*p).to_owned()).collect()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(anyhow::anyhow!("stored {key} unreadable: {e}"))),
     }
+}
+
+fn store_phrase_list(conn: &mut Conn, key: &str, phrases: &[String]) -> AppResult<()> {
+    let text = serde_json::to_string(phrases).map_err(AppError::internal)?;
+    crate::storage::queries::put_setting(conn, key, &text)?;
+    Ok(())
+}
+
+/// The phrases that hold a public comment for a supervisor.
+pub fn held_phrases(conn: &mut Conn) -> AppResult<Vec<String>> {
+    phrase_list(conn, HELD_PHRASES, &crate::domain::moderation::DEFAULT_HELD_PHRASES)
 }
 
 pub fn store_held_phrases(conn: &mut Conn, phrases: &[String]) -> AppResult<()> {
-    let text = serde_json::to_string(phrases).map_err(AppError::internal)?;
-    crate::storage::queries::put_setting(conn, HELD_PHRASES, &text)?;
-    Ok(())
+    store_phrase_list(conn, HELD_PHRASES, phrases)
 }
 
-const BANNED_REPLY_PHRASES: &str = "banned_reply_phrases";
-
-/// The phrases a department's reply is warned about (答复提示); the seeded list until an admin
-/// sets one.
+/// The phrases a department's reply is warned about (答复提示).
 pub fn banned_reply_phrases(conn: &mut Conn) -> AppResult<Vec<String>> {
-    match crate::storage::queries::setting(conn, BANNED_REPLY_PHRASES)? {
-        None => Ok(crate::domain::reply_checks::DEFAULT_BANNED_REPLY_PHRASES.iter().map(|p| (*p).to_owned()).collect()),
-        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(anyhow::anyhow!("stored banned reply phrases unreadable: {e}"))),
-    }
+    phrase_list(conn, BANNED_REPLY_PHRASES, &crate::domain::reply_checks::DEFAULT_BANNED_REPLY_PHRASES)
 }
 
 pub fn store_banned_reply_phrases(conn: &mut Conn, phrases: &[String]) -> AppResult<()> {
-    let text = serde_json::to_string(phrases).map_err(AppError::internal)?;
-    crate::storage::queries::put_setting(conn, BANNED_REPLY_PHRASES, &text)?;
-    Ok(())
+    store_phrase_list(conn, BANNED_REPLY_PHRASES, phrases)
 }

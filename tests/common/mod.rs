@@ -396,3 +396,41 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// A staff member signed in on the pages: the session cookie, and the page requests with it
+/// (every answer checked for the security headers).
+pub struct StaffSession {
+    client: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+impl StaffSession {
+    pub async fn sign_in(app: &TestApp, username: &str) -> StaffSession {
+        let client = client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let r = client.post(app.url("/login")).form(&[("username", username), ("password", "kite-meadow-93")]).send().await.expect("login");
+        assert_eq!(r.status().as_u16(), 303, "login {username}");
+        let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|s| s.split(';').next()).expect("cookie").to_owned();
+        StaffSession { client, cookie, base: app.base.clone() }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.expect("get");
+        for header in ["content-security-policy", "x-frame-options", "x-content-type-options"] {
+            assert!(r.headers().get(header).is_some(), "{path} lacks {header}");
+        }
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    /// Posts a form; returns the status, the redirect target and the body.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let r = self.client.post(format!("{}{path}", self.base)).header("Cookie", &self.cookie).form(form).send().await.expect("post");
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (r.status().as_u16(), location, r.text().await.unwrap_or_default())
+    }
+
+    pub async fn csrf(&self, path: &str) -> String {
+        let (_, html) = self.get(path).await;
+        html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf field").to_owned()
+    }
+}

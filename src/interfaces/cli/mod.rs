@@ -282,20 +282,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             #[derive(serde::Serialize)]
             struct ScanOutput {
                 #[serde(flatten)]
-                deadlines: crate::cases::scan::ScanReport,
-                default_ratings: u64,
-                personal_data_erased: u64,
+                round: crate::interfaces::jobs::ScanRound,
                 dry_run: bool,
             }
             let retention_years = state.config.retention_years;
             let run = |conn: &mut crate::storage::Conn| -> Result<ScanOutput, crate::error::AppError> {
-                // What `serve` does each minute besides the deadlines: forget expired attempt counters
-                // (a deployment that scans from cron has no other pruning) and erase expired personal data.
-                crate::adapters::throttle::prune(conn, at)?;
-                let personal_data_erased = crate::cases::retention::erase_expired(conn, at, retention_years)?;
-                let deadlines = crate::cases::scan::scan(conn, at, &rules)?;
-                let default_ratings = crate::intake::default_ratings::give_due(conn, at)?;
-                Ok(ScanOutput { deadlines, default_ratings, personal_data_erased, dry_run })
+                Ok(ScanOutput { round: crate::interfaces::jobs::scan_round(conn, at, &rules, retention_years)?, dry_run })
             };
             let output = if dry_run {
                 // Everything inside one transaction that is rolled back: what it would raise.
@@ -315,9 +307,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let note = if dry_run { " — dry run: --at is in the future, nothing was written (--allow-future writes)" } else { "" };
             eprintln!(
                 "{}; default ratings given: {}; personal data erased of {} cases closed over {retention_years} years ago ({:.2} s){note}",
-                output.deadlines,
-                output.default_ratings,
-                output.personal_data_erased,
+                output.round.deadlines,
+                output.round.default_ratings,
+                output.round.personal_data_erased,
                 started.elapsed().as_secs_f64()
             );
             println!("{}", serde_json::to_string(&output)?);
