@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,15 +23,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(cmd):
-    """Runs cmd; returns (wall seconds, cpu seconds, peak RSS MiB, stdout)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    out = proc.stdout.read().decode("utf-8")
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
+    """Runs cmd; returns (wall seconds, cpu seconds, peak RSS MiB, stdout, stderr)."""
+    with tempfile.TemporaryFile() as err_file:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, cwd=ROOT)
+        out = proc.stdout.read().decode("utf-8")
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        err_file.seek(0)
+        err = err_file.read().decode("utf-8")
     if status != 0:
         sys.exit(f"failed ({status}): {' '.join(cmd)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, err
+
+
+STEPS = {"read": "jieba dictionary (rest of its load after the read)", "tokenising": "tokenising + vocabulary",
+         "vectorising": "TF-IDF vectors + LSA basis", "LSA:": "LSA projection", "k-means:": "k-means",
+         "converged": "labels, samples, silhouette, output"}
+
+
+def steps(err):
+    """Seconds of each step of `haochaping cluster`, from the timestamps of its progress lines
+    (each line is printed as its step starts or the one before ends)."""
+    marks = [(float(m.group(1)), m.group(2)) for m in re.finditer(r"\[\s*([0-9.]+)s\] (\S+)", err)]
+    out = {"process start + reading the CSV": marks[0][0] if marks else 0.0}
+    for (at, word), (next_at, _) in zip(marks, marks[1:]):
+        name = STEPS.get(word, word)
+        out[name] = out.get(name, 0.0) + next_at - at
+    return out
 
 
 def nmi_of(out):
@@ -70,6 +90,11 @@ def main():
     print(f"ratio (python / haochaping, median wall) = {med(theirs, 0) / med(ours, 0):.1f}x")
     print(f"ratio (python / haochaping, median cpu)  = {med(theirs, 1) / med(ours, 1):.1f}x")
     print(f"nmi haochaping = {nmi_of(ours[0][3]):.4f}, python = {nmi_of(theirs[0][3]):.4f}")
+    print()
+    print("haochaping's wall time by step (median seconds):")
+    split = [steps(x[4]) for x in ours]
+    for name in split[0]:
+        print(f"  {name:45}{statistics.median(s.get(name, 0.0) for s in split):8.3f}")
 
 
 if __name__ == "__main__":

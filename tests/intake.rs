@@ -334,6 +334,7 @@ async fn a_batch_of_reviews_decides_each_on_its_own(app: TestApp) {
         rated_at: haochaping::clock::now(),
         tag_set_version: Some(1),
         moderation: haochaping::domain::exchange::AuditStatus::NotNeeded,
+        origin: Default::default(),
     };
     let cmds = [review("B-1", 5), review("B-2", 4), review("B-1", 3), review("B-3", 5), review("NOPE", 5), review("B-4", 1), review("B-5", 2)];
     let mut conn = app.state.conn().expect("connection");

@@ -71,6 +71,7 @@ proptest! {
             transaction_no: "T".into(), content: ReviewContent::parse(1, vec![], Some("差".into())).expect("content"),
             channel: Channel::Pc, anonymous: false, is_public: true, rated_at: now, tag_set_version: Some(1),
             moderation: haochaping::domain::exchange::AuditStatus::NotNeeded,
+            origin: Default::default(),
         };
         let case_id = record_review(&mut conn, &review, "t", now, &rules).expect("review").case_id.expect("case");
         let people = principals();

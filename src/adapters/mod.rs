@@ -5,6 +5,7 @@ pub mod mail;
 pub mod nlp;
 pub mod province;
 pub mod render;
+pub mod search;
 pub mod security;
 pub mod sms;
 pub mod tabular;

@@ -75,7 +75,7 @@ impl Throttle {
 }
 
 /// One IPv6 client holds a whole /64: key it by that prefix, or each address would be a fresh quota.
-fn client_key(address: Option<IpAddr>) -> String {
+pub fn client_key(address: Option<IpAddr>) -> String {
     // An IPv4 client seen through a dual-stack socket (`::ffff:a.b.c.d`) is that IPv4 address,
     // not one /64 shared by every IPv4 client.
     let address = address.map(|a| match a {

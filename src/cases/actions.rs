@@ -173,6 +173,13 @@ fn apply_outcome(
     if request.action == Action::RequestReassign {
         work_orders::record_return(conn, &case, note.unwrap_or_default(), now)?;
     }
+    // Search (检索): a reply is found as soon as it is given; a moved case's texts move with it.
+    if let (Action::Reply, Some(reply)) = (request.action, &next.reply_text) {
+        crate::adapters::search::index_reply(conn, case.id, next.department_id, reply, now_db)?;
+    }
+    if new_department.is_some() {
+        crate::adapters::search::move_case(conn, case.id, next.department_id)?;
+    }
     // The rating's 整改 status as the provincial feed reports it may have moved.
     if let Some(review_id) = case.review_id {
         queries::note_exchange_change(conn, review_id, now_db)?;

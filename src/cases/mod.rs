@@ -7,6 +7,7 @@ pub mod actions;
 pub mod alerts;
 pub mod citizen;
 pub mod follow_ups;
+pub mod integrity;
 pub mod reply_checks;
 pub mod retention;
 pub mod scan;

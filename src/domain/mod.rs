@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod grade;
 pub mod import;
 pub mod intake_rules;
+pub mod integrity;
 pub mod json_numbers;
 pub mod masking;
 pub mod moderation;
@@ -16,8 +17,10 @@ pub mod rating_policy;
 pub mod reply_checks;
 pub mod retry;
 pub mod rules;
+pub mod search;
 pub mod sla;
 pub mod tag_sets;
+pub mod topics;
 pub mod webhook_events;
 #[cfg(test)]
 pub(crate) mod spec_table;

@@ -188,6 +188,12 @@ impl Metric {
 /// The report as a page: `standalone` inlines the stylesheet (a file opened from disk), else it
 /// links the server's (whose Content-Security-Policy forbids inline styles).
 pub fn html(r: &MonthlyReport, standalone: bool) -> String {
+    html_with(r, standalone, html! {})
+}
+
+/// The report as a page with `preface` under its title (a frozen report's status and what
+/// changed since the version before, as the frozen reports carry).
+pub fn html_with(r: &MonthlyReport, standalone: bool, preface: Markup) -> String {
     let title = format!("{} 政务服务“好差评”运营报告", r.month);
     let months: Vec<String> = r.trend.iter().map(|g| g.key.clone()).collect();
     let rated: Vec<&Figures> = r.departments.iter().filter(|g| g.ratings > 0).collect();
@@ -195,6 +201,7 @@ pub fn html(r: &MonthlyReport, standalone: bool) -> String {
     let stars: Vec<String> = ["1星 非常不满意", "2星 不满意", "3星 基本满意", "4星 满意", "5星 非常满意"].iter().map(|s| s.to_string()).collect();
     let body = html! {
         h1 { (title) }
+        (preface)
         p.muted { "统计期间：" (r.month) "（北京时间），生成于 " (crate::adapters::render::short_time(&r.generated_at)) "。已剔除申诉成立的评价；默认评价单列。" }
         section.card {
             h2 { "一、总体情况" }

@@ -113,6 +113,10 @@ fn rate(conn: &mut Conn, policy: &RatingPolicy, candidates: Candidates, through:
                 // Carries no tags: no set was offered.
                 tag_set_version: None,
                 moderation: i32::from(crate::domain::exchange::AuditStatus::NotNeeded.code()),
+                // The system's own rating: nobody's address or device.
+                address_hash: None,
+                device_hash: None,
+                staff_session: false,
             })
             .collect();
         // A citizen (or another scanner) may rate one of them meanwhile: theirs stands.

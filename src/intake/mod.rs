@@ -16,6 +16,7 @@ use crate::domain::moderation;
 use crate::cases::work::{open_case, open_case_unaudited, open_cases_unaudited, OpenCase};
 use crate::clock::{self, rfc3339_local};
 use crate::db_run;
+use crate::domain::integrity::ReviewOrigin;
 use crate::domain::intake_rules::{check_code, check_email, check_text, Channel, ComplaintSource, ReviewContent, RoutedBy, MAX_COMPLAINT_CHARS};
 use crate::error::{AppError, AppResult};
 use crate::adapters::nlp::routing::ComplaintRouter;
@@ -300,6 +301,8 @@ pub struct ReviewCommand {
     pub tag_set_version: Option<i32>,
     /// 审核状态 of its public comment, set by [`ReviewCommand::under_rules`].
     pub moderation: AuditStatus,
+    /// Where it came from, for the integrity flags (the handler fills it in).
+    pub origin: ReviewOrigin,
 }
 
 impl ReviewCommand {
@@ -364,6 +367,7 @@ pub fn review_command(rater: &Rater<'_>, request: RatingRequest, now: DateTime<U
         rated_at,
         tag_set_version: None,
         moderation: AuditStatus::NotNeeded,
+        origin: ReviewOrigin::default(),
     })
 }
 
@@ -386,8 +390,31 @@ pub fn record_review(conn: &mut Conn, cmd: &ReviewCommand, actor: &str, now: Dat
 
 /// A review that opens no case, on its own (see [`record_reviews_together`] for many at once).
 pub fn record_good_review_alone(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) -> AppResult<ReviewRecorded> {
-    let outcome = record_good_review(conn, cmd, now);
+    let outcome = match cmd.content.comment {
+        // With its comment in the search index, in one transaction.
+        Some(_) => conn.transaction(|conn| {
+            let recorded = record_good_review(conn, cmd, now)?;
+            let department_id: i64 = db_run!(conn, |c| reviews::table.find(recorded.id).select(reviews::department_id).first(c))?;
+            crate::adapters::search::index(conn, review_text(cmd, &recorded, department_id).into_iter().collect())?;
+            Ok(recorded)
+        }),
+        None => record_good_review(conn, cmd, now),
+    };
     explain_conflict(conn, cmd, outcome)
+}
+
+/// A review's comment as a text of the search index (none without a comment).
+fn review_text(cmd: &ReviewCommand, recorded: &ReviewRecorded, department_id: i64) -> Option<crate::adapters::search::Text> {
+    Some(crate::adapters::search::Text {
+        source: crate::domain::search::DocSource::Review,
+        record_id: recorded.id,
+        case_id: recorded.case_id,
+        transaction_no: Some(cmd.transaction_no.clone()),
+        department_id: Some(department_id),
+        stars: Some(i32::from(cmd.content.stars.get())),
+        occurred_at: clock::to_db(cmd.rated_at),
+        text: cmd.content.comment.clone()?,
+    })
 }
 
 /// Two submissions racing past the check: the UNIQUE index decides, and the loser is told
@@ -515,6 +542,19 @@ pub fn record_reviews_together<'a>(conn: &mut Conn, batch: &[BatchReview<'a>]) -
         for ((k, id), case_id) in opened_by.into_iter().zip(case_ids) {
             outcomes[k] = Some(BatchOutcome::Decided(Ok(ReviewRecorded { id, is_bad: true, case_id: Some(case_id) })));
         }
+        // The comments into the search index, in this transaction: found once it commits.
+        let texts = outcomes
+            .iter()
+            .zip(batch)
+            .filter_map(|(outcome, review)| match outcome {
+                Some(BatchOutcome::Decided(Ok(recorded))) => {
+                    let by = by_no.get(review.cmd.transaction_no.as_str())?;
+                    review_text(review.cmd, recorded, by.department_id)
+                }
+                _ => None,
+            })
+            .collect();
+        crate::adapters::search::index(conn, texts)?;
         // A row the INSERT skipped: its transaction was rated before.
         Ok((outcomes.into_iter().map(|o| o.unwrap_or(BatchOutcome::Alone)).collect(), events))
     })
@@ -549,6 +589,9 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
                 created_at.into_sql::<Timestamp>(),
                 cmd.tag_set_version.into_sql::<Nullable<Integer>>(),
                 i32::from(cmd.moderation.code()).into_sql::<Integer>(),
+                cmd.origin.address_hash.as_deref().into_sql::<Nullable<Text>>(),
+                cmd.origin.device_hash.as_deref().into_sql::<Nullable<Text>>(),
+                cmd.origin.staff_session.into_sql::<Bool>(),
             ));
             diesel::insert_into(reviews::table)
                 .values(attributed)
@@ -569,6 +612,9 @@ fn record_good_review(conn: &mut Conn, cmd: &ReviewCommand, now: DateTime<Utc>) 
                     reviews::created_at,
                     reviews::tag_set_version,
                     reviews::moderation,
+                    reviews::address_hash,
+                    reviews::device_hash,
+                    reviews::staff_session,
                 ))
                 .returning(reviews::id)
                 .get_result(c)
@@ -648,7 +694,9 @@ fn store_bad_review<'a>(
         committed_reply_due: None,
     };
     let (case_id, opened) = open_case_unaudited(conn, &spec, actor, now, rules)?;
-    Ok((ReviewRecorded { id, is_bad: true, case_id: Some(case_id) }, opened))
+    let recorded = ReviewRecorded { id, is_bad: true, case_id: Some(case_id) };
+    crate::adapters::search::index(conn, review_text(cmd, &recorded, tx.department_id).into_iter().collect())?;
+    Ok((recorded, opened))
 }
 
 /// Who a review is about: copied from its transaction (三对应).
@@ -679,6 +727,9 @@ fn new_review<'a>(cmd: &'a ReviewCommand, tags: &'a str, by: Attribution, now: D
         created_at: clock::to_db(now),
         tag_set_version: cmd.tag_set_version,
         moderation: i32::from(cmd.moderation.code()),
+        address_hash: cmd.origin.address_hash.as_deref(),
+        device_hash: cmd.origin.device_hash.as_deref(),
+        staff_session: cmd.origin.staff_session,
     }
 }
 
@@ -869,6 +920,19 @@ fn insert_complaint(
         committed_reply_due: committed_reply_due(cmd.commitment, cmd.received_at, rules)?,
     };
     let case_id = open_case(conn, &spec, actor, now, rules)?;
+    crate::adapters::search::index(
+        conn,
+        vec![crate::adapters::search::Text {
+            source: crate::domain::search::DocSource::Complaint,
+            record_id: complaint_id,
+            case_id: Some(case_id),
+            transaction_no: cmd.transaction_no.clone(),
+            department_id,
+            stars: None,
+            occurred_at: clock::to_db(cmd.received_at),
+            text: crate::adapters::search::complaint_text(cmd.title.as_deref(), &cmd.content),
+        }],
+    )?;
     let department_code = match department_id {
         Some(id) => queries::department_by_id(conn, id)?.map(|d| d.code),
         None => None,

@@ -252,6 +252,13 @@ fn answer_all(batch: Vec<Job>, outcomes: Vec<Option<AppResult<ReviewRecorded>>>,
                 intake::record_good_review_alone(conn, &job.cmd, job.now)
             }
         });
+        // Given while a staff session was signed in on the same browser: flagged for the
+        // supervisors before the caller hears back. Should that fail, the scanner flags it.
+        if let (Ok(recorded), true) = (&outcome, job.cmd.origin.staff_session) {
+            if let Err(e) = crate::cases::integrity::flag_staff_sessions(conn, &[recorded.id], job.now) {
+                tracing::warn!(error = %e, review = recorded.id, "staff-session flag not raised now; the scanner will");
+            }
+        }
         // The caller may have gone away (timeout, closed connection); the review stays stored.
         let _ = job.reply.send(outcome);
     }

@@ -24,17 +24,29 @@ pub struct ScanRound {
     pub deadlines: scan::ScanReport,
     pub default_ratings: u64,
     pub personal_data_erased: u64,
+    /// Closed months whose report this round froze (`insight::frozen_reports`).
+    pub reports_frozen: Vec<String>,
+    /// Integrity flags raised (疑似刷评) and old origin hashes cleared (`cases::integrity`).
+    pub integrity: crate::cases::integrity::IntegrityReport,
+    /// Topics tracked over the weeks and emerging-issue alerts raised (`insight::topics`).
+    pub topics: crate::insight::topics::TopicRound,
 }
 
 /// One round of the scanner at `at`, as `serve` runs it every minute and `haochaping scan` once
 /// (a deployment may scan from cron instead): expired attempt counters pruned, personal data past
-/// its retention erased, deadline alerts raised, default ratings given.
-pub fn scan_round(conn: &mut crate::storage::Conn, at: chrono::DateTime<chrono::Utc>, rules: &crate::domain::rules::Rules, retention_years: u32) -> crate::error::AppResult<ScanRound> {
+/// its retention erased, deadline alerts raised, default ratings given, closed months' reports
+/// frozen (after the alerts: building a report takes a while, and what came before is stored).
+pub fn scan_round(conn: &mut crate::storage::Conn, at: chrono::DateTime<chrono::Utc>, rules: &crate::domain::rules::Rules, retention_years: u32, report_freeze_days: u32, integrity: &crate::domain::integrity::Thresholds, topics: &crate::insight::topics::TopicScan) -> crate::error::AppResult<ScanRound> {
     crate::adapters::throttle::prune(conn, at)?;
     let personal_data_erased = crate::cases::retention::erase_expired(conn, at, retention_years)?;
     let deadlines = scan::scan(conn, at, rules)?;
     let default_ratings = default_ratings::give_due(conn, at)?;
-    Ok(ScanRound { deadlines, default_ratings, personal_data_erased })
+    // After the default ratings: the active-share rule counts them.
+    let integrity = crate::cases::integrity::scan(conn, at, integrity)?;
+    let reports_frozen = crate::insight::frozen_reports::freeze_due(conn, at, rules, report_freeze_days)?;
+    // Clusters the current week's comments (and any week just closed): throttled in `serve`.
+    let topics = crate::insight::topics::scan(conn, at, topics)?;
+    Ok(ScanRound { deadlines, default_ratings, personal_data_erased, reports_frozen, integrity, topics })
 }
 
 /// Starts the tasks on the current actix runtime.
@@ -43,6 +55,7 @@ pub fn spawn(state: Arc<AppState>) {
         tracing::info!("background jobs disabled");
         return;
     }
+    index_missing_texts(Arc::clone(&state));
     let scan_state = Arc::clone(&state);
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(SCAN_EVERY);
@@ -57,12 +70,24 @@ pub fn spawn(state: Arc<AppState>) {
                         state.rules.reload(conn)?;
                     }
                     let rules = state.rules(conn)?;
-                    scan_round(conn, now, &rules, state.config.retention_years)
+                    scan_round(conn, now, &rules, state.config.retention_years, state.config.report_freeze_days, &state.config.integrity, &crate::insight::topics::TopicScan {
+                        new_topic_alert_size: state.config.new_topic_alert_size,
+                        min_interval: Some(chrono::Duration::minutes(crate::insight::topics::SERVE_INTERVAL_MINUTES)),
+                    })
                 })
                 .await;
             scan_state.metrics.scan_finished(started.elapsed().as_secs_f64(), result.is_ok());
             match result {
-                Ok(ScanRound { deadlines: report, default_ratings: defaults, personal_data_erased: erased }) => {
+                Ok(ScanRound { deadlines: report, default_ratings: defaults, personal_data_erased: erased, reports_frozen, integrity, topics }) => {
+                    if topics.surge_alerts + topics.new_topic_alerts > 0 {
+                        tracing::info!(surges = topics.surge_alerts, new_topics = topics.new_topic_alerts, "emerging-issue alerts raised for the supervisors");
+                    }
+                    if integrity.flags_raised > 0 {
+                        tracing::info!(flags = integrity.flags_raised, "integrity flags raised for the supervisors");
+                    }
+                    if !reports_frozen.is_empty() {
+                        tracing::info!(months = ?reports_frozen, "monthly reports frozen");
+                    }
                     if report.due_soon + report.overdue + report.escalated > 0 {
                         tracing::info!(%report, "deadline scan");
                     }
@@ -155,4 +180,29 @@ pub fn spawn(state: Arc<AppState>) {
 
 fn saturate(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Once at start: the search index takes the texts it lacks (stored before it existed), in
+/// batches beside the writers; with nothing missing, one pass over the ids. Also loads jieba's
+/// dictionary, so the first comment stored does not wait for it.
+fn index_missing_texts(state: Arc<AppState>) {
+    actix_web::rt::spawn(async move {
+        let result = state
+            .db(|conn, _| {
+                let _warm = crate::adapters::nlp::tokenize::Tokenizer::shared();
+                let mut logged = 0u64;
+                crate::insight::search::index_missing(conn, &mut |done| {
+                    if done >= logged + 50_000 {
+                        logged = done;
+                        tracing::info!(texts = done, "search index: filling in texts stored before it");
+                    }
+                })
+            })
+            .await;
+        match result {
+            Ok(0) => {}
+            Ok(texts) => tracing::info!(texts, "search index: texts stored before it are indexed"),
+            Err(e) => tracing::warn!(error = %e, "search index: filling at start failed; `haochaping reindex-search` does it"),
+        }
+    });
 }

@@ -11,6 +11,7 @@ pub mod queries;
 pub mod audit;
 pub mod personal_data;
 pub mod rules;
+pub mod search;
 pub mod sql_enums;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};

@@ -212,6 +212,10 @@ pub struct NewReview<'a> {
     pub created_at: NaiveDateTime,
     pub tag_set_version: Option<i32>,
     pub moderation: i32,
+    /// Where it came from (integrity flags): keyed hashes, never the address or device id itself.
+    pub address_hash: Option<&'a str>,
+    pub device_hash: Option<&'a str>,
+    pub staff_session: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -145,6 +145,35 @@ diesel::table! {
         created_at -> Timestamp,
         tag_set_version -> Nullable<Integer>,
         moderation -> Integer,
+        address_hash -> Nullable<Text>,
+        device_hash -> Nullable<Text>,
+        staff_session -> Bool,
+    }
+}
+
+diesel::table! {
+    integrity_flags (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        period -> Text,
+        department_id -> Nullable<BigInt>,
+        window_id -> Nullable<BigInt>,
+        details -> Text,
+        last_review_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        status -> Text,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    integrity_flag_reviews (flag_id, review_id) {
+        flag_id -> BigInt,
+        review_id -> BigInt,
     }
 }
 
@@ -436,6 +465,96 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    monthly_report_snapshots (id) {
+        id -> BigInt,
+        month -> Text,
+        version -> Integer,
+        generated_at -> Timestamp,
+        generated_by -> Text,
+        reason -> Nullable<Text>,
+        min_ratings -> BigInt,
+        figures -> Text,
+        changes -> Nullable<Text>,
+        html -> Text,
+        csv -> Text,
+        xlsx -> Binary,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    topics (id) {
+        id -> BigInt,
+        label -> Text,
+        top_terms -> Text,
+        centroid -> Text,
+        first_period -> Date,
+        last_period -> Date,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    topic_periods (topic_id, period_start) {
+        topic_id -> BigInt,
+        period_start -> Date,
+        documents -> Integer,
+        similarity -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    topic_members (source, record_id) {
+        source -> Text,
+        record_id -> BigInt,
+        topic_id -> BigInt,
+        period_start -> Date,
+        occurred_at -> Timestamp,
+        department_id -> Nullable<BigInt>,
+        bad -> Bool,
+    }
+}
+
+diesel::table! {
+    topic_alerts (id) {
+        id -> BigInt,
+        topic_id -> BigInt,
+        kind -> Text,
+        window_key -> Date,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        count -> Integer,
+        baseline_mean -> Double,
+        baseline_sd -> Double,
+        threshold -> Double,
+        label -> Text,
+        top_terms -> Text,
+        samples -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(topic_periods -> topics (topic_id));
+diesel::joinable!(topic_members -> topics (topic_id));
+diesel::joinable!(topic_alerts -> topics (topic_id));
+
+// The search index (`storage::search`). Its `terms` and `facets` are TEXT on SQLite (under FTS5)
+// and TEXT[] on PostgreSQL (under GIN): written and matched by raw SQL there, so not declared here.
+diesel::table! {
+    search_documents (id) {
+        id -> BigInt,
+        source -> Text,
+        record_id -> BigInt,
+        case_id -> Nullable<BigInt>,
+        transaction_no -> Nullable<Text>,
+        department_id -> Nullable<BigInt>,
+        stars -> Nullable<Integer>,
+        occurred_at -> Timestamp,
+        text -> Text,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(analysis_clusters -> analysis_runs (run_id));
 
@@ -449,6 +568,8 @@ diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(transactions -> windows (window_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    integrity_flags,
+    integrity_flag_reviews,
     tag_sets,
     settings,
     departments,
@@ -483,4 +604,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_failures,
     rate_counters,
     personal_data_views,
+    search_documents,
+    topics,
+    topic_periods,
+    topic_members,
+    topic_alerts,
+    monthly_report_snapshots,
 );

@@ -144,6 +144,9 @@ impl Fixture {
             assert_eq!(r.0, 201, "{}", r.1);
             held.push(r.1["review_id"].as_i64().or_else(|| r.1["id"].as_i64()).expect("review id"));
         }
+        // An integrity flag (id 1, the fixture's only one) for the flag rows to read and decide.
+        app.execute("INSERT INTO integrity_flags (kind, subject, period, details, created_at, updated_at, status) VALUES \
+            ('burst_address', 'address:0123456789abcdef', '2026-11-20T10:00:00+08:00', '{\"reviews\": 6}', '2026-11-20 02:00:00', '2026-11-20 02:00:00', 'open')");
         let client = super::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Fixture {
             held_review: held[0],
@@ -315,6 +318,9 @@ pub fn all() -> Vec<Endpoint> {
         e("PUT", "/api/v1/replies/banned-phrases", "/api/v1/replies/banned-phrases", Json(|_, _| json!({"phrases": ["没事找事", "瞎投诉"]})), "401 401 403 403 403 403 403 ok"),
         // The supervisor decides once on a comment held in the fixture.
         e("POST", "/api/v1/reviews/{id}/moderation", "/api/v1/reviews/{held_review}/moderation", Json(|_, _| json!({"decision": "keep_private", "note": "含侮辱性用语"})), "401 401 403 403 403 403 ok 403"),
+        e("GET", "/api/v1/integrity/flags", "/api/v1/integrity/flags?status=all", NoBody, "401 401 403 403 403 403 ok ok"),
+        // Each allowed caller decides the fixture's flag (a decision may be revised).
+        e("POST", "/api/v1/integrity/flags/{id}", "/api/v1/integrity/flags/1", Json(|_, _| json!({"status": "dismissed", "note": "大厅公共无线网络"})), "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/rating-policy", "/api/v1/rating-policy", NoBody, "401 401 403 403 403 403 ok ok"),
         e("PUT", "/api/v1/rating-policy", "/api/v1/rating-policy", Json(|_, _| json!({"enabled": false, "default_after_days": 15, "default_stars": 5})), "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/sla-policies", "/api/v1/sla-policies", NoBody, "401 401 403 403 ok ok ok ok"),
@@ -329,9 +335,18 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/access-log", "/api/v1/access-log?format=csv", NoBody, "401 401 403 403 403 403 403 ok"),
         e("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/stats", "/api/v1/stats", NoBody, "401 401 403 403 ok ok ok ok"),
+        e("GET", "/api/v1/search", "/api/v1/search?q=排队", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/rankings", "/api/v1/rankings", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/staff/watchlist", "/api/v1/staff/watchlist?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/reports/monthly", "/api/v1/reports/monthly?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/reports/monthly/{month}/versions", "/api/v1/reports/monthly/2026-10/versions", NoBody, "401 401 403 403 403 403 ok ok"),
+        // A closed month: each allowed caller stores its next version.
+        e("POST", "/api/v1/reports/monthly/{month}/regenerate", "/api/v1/reports/monthly/2026-10/regenerate", Json(|_, _| json!({"reason": "申诉成立后重新统计"})), "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/topics", "/api/v1/topics?weeks=8", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/topics/alerts", "/api/v1/topics/alerts", NoBody, "401 401 403 403 403 403 ok ok"),
+        e("GET", "/api/v1/topics/matrix", "/api/v1/topics/matrix", NoBody, "401 401 403 403 403 403 ok ok"),
+        // No topic 999999 (the fixture never scans): the readers are let through to an exact 404.
+        e("GET", "/api/v1/topics/{id}/documents", "/api/v1/topics/{run}/documents", NoBody, "401 401 403 403 403 403 404 404"),
         e("GET", "/api/v1/exports/cases", "/api/v1/exports/cases", NoBody, "401 401 403 403 ok ok ok ok"),
         e("GET", "/api/v1/public/reviews", "/api/v1/public/reviews", NoBody, "ok ok ok ok ok ok ok ok"),
         e("GET", "/open311/v2/services.json", "/open311/v2/services.json", NoBody, "ok ok ok ok ok ok ok ok"),
@@ -355,9 +370,13 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/cases/{id}/act", "/cases/{case_to_act_on_page}/act", Form(|_, who| case_action(who)), "303 303 303 303 404 ok ok 403"),
         e("GET", "/board", "/board", NoBody, "303 303 303 303 403 403 ok 403"),
         e("POST", "/board/reviews/{id}/moderation", "/board/reviews/{held_review_on_page}/moderation", Form(|_, _| vec![("decision", "publish".into())]), "303 303 303 303 403 403 ok 403"),
+        e("GET", "/board/integrity", "/board/integrity?status=all", NoBody, "303 303 303 303 403 403 ok 403"),
+        e("GET", "/board/integrity/{id}", "/board/integrity/1", NoBody, "303 303 303 303 403 403 ok 403"),
+        e("POST", "/board/integrity/{id}", "/board/integrity/1", Form(|_, _| vec![("status", "confirmed".into()), ("note", "核实为刷评".into())]), "303 303 303 303 403 403 ok 403"),
         e("GET", "/analytics", "/analytics", NoBody, "303 303 303 303 403 403 ok ok"),
         e("POST", "/analytics/clusters", "/analytics/clusters", Form(|_, _| vec![("source", "reviews".into()), ("k", "2".into())]), "303 303 303 303 403 403 ok ok"),
         e("GET", "/analytics/clusters/{id}", "/analytics/clusters/{run}", NoBody, "303 303 303 303 403 403 404 404"),
+        e("GET", "/analytics/topics/{id}", "/analytics/topics/{run}", NoBody, "303 303 303 303 403 403 404 404"),
         e("GET", "/admin", "/admin", NoBody, "303 303 303 303 303 303 303 303"),
         e("GET", "/admin/{section}", "/admin/departments", NoBody, "303 303 303 303 403 403 403 ok"),
         e("POST", "/admin/{section}", "/admin/departments", Form(|f, _| vec![("code", unique_code(f, "DP")), ("name", "页面新部门".into())]), "303 303 303 303 403 403 403 ok"),
@@ -369,6 +388,8 @@ pub fn all() -> Vec<Endpoint> {
         e("POST", "/admin/mail/{id}/retry", "/admin/mail/999999/retry", Form(|_, _| vec![]), "303 303 303 303 403 403 403 ok"),
         e("GET", "/reports", "/reports", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/reports/monthly", "/reports/monthly?month=2026-11", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("GET", "/reports/months/{month}", "/reports/months/2026-10", NoBody, "303 303 303 303 403 403 ok ok"),
+        e("POST", "/reports/months/{month}/regenerate", "/reports/months/2026-10/regenerate", Form(|_, _| vec![("reason", "补录数据后重新生成".into())]), "303 303 303 303 403 403 ok ok"),
         e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),
         // Signing out last: it ends the callers' sessions.
         e("POST", "/logout", "/logout", Form(|_, _| vec![]), "303 303 303 303 303 303 303 303"),

@@ -25,6 +25,14 @@ pub fn case_link(case_id: i64) -> String {
 /// Where a citizen's mail links to the rating page of the case's transaction.
 pub const RATING_LINK: &str = "{{rating_url}}";
 
+/// The service's address (`HCP_PUBLIC_URL`) in a staff mail, made at sending time.
+pub const PUBLIC_URL: &str = "{{public_url}}";
+
+/// Where a staff mail links to a page of the service, e.g. `/analytics/topics/7`.
+pub fn public_link(path: &str) -> String {
+    format!("{PUBLIC_URL}{path}")
+}
+
 /// What the placeholders become when a mail is sent.
 pub struct LinkTargets<'a> {
     pub public_url: &'a str,
@@ -52,7 +60,7 @@ pub fn render_links(body: &str, targets: &LinkTargets<'_>) -> String {
         }
     }
     out.push_str(rest);
-    out.replace(RATING_LINK, targets.rating_url.as_deref().unwrap_or("（请使用短信或二维码中的原评价链接）"))
+    out.replace(RATING_LINK, targets.rating_url.as_deref().unwrap_or("（请使用短信或二维码中的原评价链接）")).replace(PUBLIC_URL, targets.public_url)
 }
 
 /// Queues one mail. `recipients` are addresses; an empty list queues nothing.
@@ -262,5 +270,7 @@ mod tests {
         );
         let without = render_links(RATING_LINK, &LinkTargets { public_url: "https://h", rating_url: None });
         assert!(without.contains("原评价链接"), "{without}");
+        let page = render_links(&public_link("/analytics/topics/7"), &LinkTargets { public_url: "https://h", rating_url: None });
+        assert_eq!(page, "https://h/analytics/topics/7");
     }
 }

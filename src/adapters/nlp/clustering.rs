@@ -1,7 +1,9 @@
-//! The clustering pipeline shared by the CLI and the API: tokenise → TF-IDF → k-means (k given
-//! or chosen by silhouette) → clusters labelled by their top terms and representative comments.
+//! The clustering pipeline shared by the CLI and the API: tokenise → TF-IDF → LSA (a truncated
+//! SVD, for more than a few hundred texts) → k-means (k given or chosen by silhouette) →
+//! clusters labelled by their members' top TF-IDF terms and representative comments.
 
 use super::kmeans::{fit, KMeansParams};
+use super::lsa;
 use super::quality::silhouette;
 use super::tfidf::{SparseVec, TfidfOptions, Vocabulary};
 use super::tokenize::Tokenizer;
@@ -80,6 +82,9 @@ pub struct ClusterResult {
     pub vocabulary_size: usize,
 }
 
+/// From this many distinct texts on, k-means runs in the LSA space.
+const LSA_MIN_TEXTS: usize = 300;
+
 /// Silhouette sample when choosing k (where it decides) and when only reporting it.
 const SILHOUETTE_SAMPLE: usize = 1000;
 const REPORTED_SILHOUETTE_SAMPLE: usize = 500;
@@ -131,6 +136,17 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         // Same terms with the same weights: the bit patterns of the weights make it hashable.
         docs.iter().filter(|d| !d.is_empty()).filter(|d| seen.insert((d.idx.clone(), d.val.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))).count()
     };
+    // Below a few hundred texts the components would mostly describe single texts; clustering
+    // the TF-IDF vectors directly is as good there.
+    let projected: Vec<SparseVec>;
+    let (space, space_dim): (&[SparseVec], usize) = if distinct >= LSA_MIN_TEXTS {
+        let basis = lsa::fit(&docs, vocab.len(), lsa::COMPONENTS, options.seed);
+        progress(&format!("LSA: {} components", basis.components));
+        projected = par_map(&docs, |d| basis.project(d));
+        (&projected, basis.components)
+    } else {
+        (&docs, vocab.len())
+    };
     let (k, k_reason) = match options.k {
         KChoice::Fixed(k) if k > distinct => return Err(ClusterError::KTooLarge { k, distinct }),
         KChoice::Fixed(k) => (k, format!("k = {k} as given")),
@@ -142,8 +158,8 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
             let max = max.min(supported);
             let mut best = (min, f64::NEG_INFINITY);
             for k in min..=max {
-                let trial = fit(&docs, vocab.len(), KMeansParams { k, n_init: 1, max_iter: 50, seed: options.seed });
-                let score = silhouette(&docs, &trial.assignment, k, SILHOUETTE_SAMPLE, options.seed);
+                let trial = fit(space, space_dim, KMeansParams { k, n_init: 1, max_iter: 50, seed: options.seed });
+                let score = silhouette(space, &trial.assignment, k, SILHOUETTE_SAMPLE, options.seed);
                 progress(&format!("k = {k}: silhouette {score:.4}"));
                 if score > best.1 {
                     best = (k, score);
@@ -160,7 +176,7 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         }
     };
     progress(&format!("k-means: k = {k}, {} starts", options.n_init));
-    let result = fit(&docs, vocab.len(), KMeansParams { k, n_init: options.n_init, max_iter: 100, seed: options.seed });
+    let result = fit(space, space_dim, KMeansParams { k, n_init: options.n_init, max_iter: 100, seed: options.seed });
     progress(&format!("converged after {} iterations", result.iterations));
 
     // Number clusters by size, largest first, so the output reads top-down.
@@ -180,15 +196,22 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         .enumerate()
         .map(|(number, &old)| {
             let centroid = &result.centroids[old];
-            let mut weights: Vec<(usize, f32)> = centroid.iter().copied().enumerate().filter(|(_, w)| *w > 0.0).collect();
-            weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+            // Labels come from the members' TF-IDF (the LSA components are not terms).
+            let mut term_sums = vec![0.0f32; vocab.len()];
+            for (doc, _) in docs.iter().zip(&result.assignment).filter(|(_, &c)| c == old) {
+                for (&i, &v) in doc.idx.iter().zip(&doc.val) {
+                    term_sums[i as usize] += v;
+                }
+            }
+            let mut weights: Vec<(usize, f32)> = term_sums.into_iter().enumerate().filter(|(_, w)| *w > 0.0).collect();
+            weights.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let top_terms: Vec<String> = weights.iter().take(8).map(|(i, _)| vocab.terms[*i].clone()).collect();
             let mut members: Vec<(usize, f32)> = result
                 .assignment
                 .iter()
                 .enumerate()
                 .filter(|(_, &c)| c == old)
-                .map(|(i, _)| (i, docs[i].dot_dense(centroid)))
+                .map(|(i, _)| (i, space[i].dot_dense(centroid)))
                 .collect();
             members.sort_by(|a, b| b.1.total_cmp(&a.1));
             let mut representatives: Vec<usize> = Vec::new();
@@ -209,7 +232,7 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
             }
         })
         .collect();
-    let silhouette = silhouette(&docs, &assignment, k, REPORTED_SILHOUETTE_SAMPLE, options.seed);
+    let silhouette = silhouette(space, &assignment, k, REPORTED_SILHOUETTE_SAMPLE, options.seed);
     Ok(ClusterResult { k, k_reason, assignment, clusters, silhouette, vocabulary_size: vocab.len() })
 }
 
@@ -217,6 +240,9 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
 mod tests {
     use super::*;
     use crate::adapters::nlp::quality::nmi;
+    use rand::rngs::StdRng;
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
 
     fn corpus() -> (Vec<String>, Vec<usize>) {
         let topics: [&[&str]; 3] = [
@@ -247,6 +273,34 @@ mod tests {
         assert!(r.clusters.windows(2).all(|w| w[0].size >= w[1].size), "largest first");
         let labels: Vec<&str> = r.clusters.iter().map(|c| c.label.as_str()).collect();
         assert!(labels.iter().any(|l| l.contains("公积金")), "{labels:?}");
+    }
+
+    #[test]
+    fn hundreds_of_texts_cluster_in_the_lsa_space_by_subject() {
+        // Three subjects, each with its own pool of words; every text draws four of them, so two
+        // texts of a subject often share no word at all, which LSA's components bridge.
+        let pools: [&[&str]; 3] = [
+            &["排队", "窗口", "取号", "等候", "大厅", "叫号", "人多", "上午", "下午", "队伍"],
+            &["态度", "工作人员", "耐心", "解释", "服务", "冷淡", "敷衍", "回答", "语气", "脸色"],
+            &["公积金", "提取", "贷款", "到账", "审批", "账户", "余额", "缴存", "还款", "额度"],
+        ];
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut texts = Vec::new();
+        let mut truth = Vec::new();
+        while texts.len() < 450 {
+            let subject = texts.len() % 3;
+            let mut words: Vec<&str> = pools[subject].to_vec();
+            words.shuffle(&mut rng);
+            let text = words[..4].join("，");
+            if !texts.contains(&text) {
+                texts.push(text);
+                truth.push(subject);
+            }
+        }
+        let r = cluster_texts(&texts, ClusterOptions { k: KChoice::Fixed(3), seed: 3, n_init: 3 }, &mut |_| {}).unwrap();
+        assert!(nmi(&truth, &r.assignment) > 0.95, "nmi {}", nmi(&truth, &r.assignment));
+        let labels: Vec<&str> = r.clusters.iter().map(|c| c.label.as_str()).collect();
+        assert!(r.clusters.iter().any(|c| c.top_terms.contains(&"公积金".to_owned())), "{labels:?}");
     }
 
     #[test]

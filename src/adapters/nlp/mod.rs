@@ -3,6 +3,8 @@
 
 pub mod clustering;
 pub mod kmeans;
+pub mod lbfgs;
+pub mod lsa;
 pub mod quality;
 pub mod router;
 pub mod routing;

@@ -43,8 +43,8 @@ pub fn nmi<A: Eq + std::hash::Hash, B: Eq + std::hash::Hash>(truth: &[A], predic
 }
 
 /// Macro-averaged F1 over the labels present in `truth` or `predicted`.
-pub fn macro_f1(truth: &[String], predicted: &[String]) -> f64 {
-    let mut labels: Vec<&String> = truth.iter().chain(predicted).collect();
+pub fn macro_f1<L: Ord>(truth: &[L], predicted: &[L]) -> f64 {
+    let mut labels: Vec<&L> = truth.iter().chain(predicted).collect();
     labels.sort_unstable();
     labels.dedup();
     if labels.is_empty() {
@@ -53,9 +53,9 @@ pub fn macro_f1(truth: &[String], predicted: &[String]) -> f64 {
     let f1s: Vec<f64> = labels
         .iter()
         .map(|label| {
-            let tp = truth.iter().zip(predicted).filter(|(t, p)| t == label && p == label).count() as f64;
-            let fp = truth.iter().zip(predicted).filter(|(t, p)| t != label && p == label).count() as f64;
-            let fne = truth.iter().zip(predicted).filter(|(t, p)| t == label && p != label).count() as f64;
+            let tp = truth.iter().zip(predicted).filter(|&(t, p)| t == *label && p == *label).count() as f64;
+            let fp = truth.iter().zip(predicted).filter(|&(t, p)| t != *label && p == *label).count() as f64;
+            let fne = truth.iter().zip(predicted).filter(|&(t, p)| t == *label && p != *label).count() as f64;
             if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fne) }
         })
         .collect();

@@ -64,6 +64,25 @@ impl Tokenizer {
             .map(|t| if t.bytes().any(|b| b.is_ascii_uppercase()) { t.to_lowercase() } else { t.to_owned() })
             .collect()
     }
+
+    /// Terms of full-text search (`adapters::search`), each once. A stored text gives jieba's
+    /// search mode (each word and the dictionary words inside it: 不动产登记 also gives 不动产,
+    /// 登记), a query plain words, so a query's word is among a text's terms wherever the text
+    /// has it. Without HMM: its guesses at unknown words depend on the neighbouring characters
+    /// and would cut a query differently from the same words in a text. Numbers are kept (a
+    /// 12345 work order, 3号窗口), stop words and punctuation go, letters are lower-cased.
+    pub fn search_terms(&self, text: &str, stored: bool) -> Vec<String> {
+        let words = if stored { self.jieba.cut_for_search(text, false) } else { self.jieba.cut(text, false) };
+        let mut seen = FxHashSet::default();
+        words
+            .into_iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty() && t.chars().any(char::is_alphanumeric) && !self.stop.contains(*t))
+            // No whitespace inside a term: the index stores them space-separated.
+            .map(|t| t.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect::<String>())
+            .filter(|t| seen.insert(t.clone()))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -172,6 +172,24 @@ pub fn lines(title: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor
     })
 }
 
+/// A small line without axes (a topic's comments per week) that sits beside its numbers; the
+/// title says what it shows.
+pub fn sparkline(title: &str, values: &[f64], color: RGBColor) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let top = values.iter().copied().fold(0.0_f64, f64::max).max(1.0) * 1.1;
+    let last = i32::try_from(values.len()).unwrap_or(i32::MAX).saturating_sub(1).max(1);
+    let svg = render(title, (240, 56), |root| {
+        let mut chart = ChartBuilder::on(root).margin(6).build_cartesian_2d(0..last, 0.0..top)?;
+        let points: Vec<(i32, f64)> = values.iter().enumerate().map(|(i, v)| (i32::try_from(i).unwrap_or(i32::MAX), *v)).collect();
+        chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
+        chart.draw_series(points.last().map(|p| Circle::new(*p, 3, color.filled())))?;
+        Ok(())
+    });
+    svg.replacen("<figure class=\"chart\">", "<figure class=\"chart spark\">", 1)
+}
+
 fn shorten(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         text.to_owned()
@@ -203,5 +221,8 @@ mod tests {
         assert!(svg.contains("2026-10") && svg.contains("评价数") && svg.contains("差评数"));
         assert!(svg.contains("<polyline") || svg.contains("<path"), "{svg}");
         assert_eq!(bars("x", &[], &[], Format::Count, RED), "");
+        let spark = sparkline("主题 #3 每周条数：1、4、2", &[1.0, 4.0, 2.0], BLUE);
+        assert!(spark.starts_with("<figure class=\"chart spark\"><svg role=\"img\"") && spark.contains("<title>主题 #3 每周条数：1、4、2</title>"), "{spark}");
+        assert_eq!(sparkline("x", &[], BLUE), "");
     }
 }

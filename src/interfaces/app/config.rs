@@ -51,6 +51,12 @@ pub struct Config {
     pub mail_max_attempts: i32,
     /// Years after a case closes that its citizen's personal data is erased (`HCP_RETENTION_YEARS`).
     pub retention_years: u32,
+    /// The integrity flags' thresholds (`HCP_INTEGRITY_*`).
+    pub integrity: crate::domain::integrity::Thresholds,
+    /// Days after a month's last day before its report is frozen (`HCP_REPORT_FREEZE_DAYS`).
+    pub report_freeze_days: u32,
+    /// Comments (bad reviews and complaints) at which a new topic is alerted on (`HCP_NEW_TOPIC_ALERT_SIZE`).
+    pub new_topic_alert_size: u32,
     /// Where the push job sends the evaluation records (`HCP_PROVINCE_URL`), and its token.
     pub province_url: Option<String>,
     pub province_token: Option<String>,
@@ -131,6 +137,27 @@ struct Environment {
     #[arg(long, env = "HCP_RETENTION_YEARS", value_name = "HCP_RETENTION_YEARS",
         default_value_t = crate::cases::retention::DEFAULT_RETENTION_YEARS, value_parser = clap::value_parser!(u32).range(1..=100))]
     retention_years: u32,
+    /// More ratings than this from one address or device within HCP_INTEGRITY_BURST_MINUTES is a burst.
+    #[arg(long, env = "HCP_INTEGRITY_BURST", value_name = "HCP_INTEGRITY_BURST", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    integrity_burst: u32,
+    #[arg(long, env = "HCP_INTEGRITY_BURST_MINUTES", value_name = "HCP_INTEGRITY_BURST_MINUTES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    integrity_burst_minutes: u32,
+    /// The burst threshold of a kiosk or a window's rating pad, which rates everyone served there.
+    #[arg(long, env = "HCP_INTEGRITY_BURST_SHARED", value_name = "HCP_INTEGRITY_BURST_SHARED", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    integrity_burst_shared: u32,
+    /// A month of a department or window is judged from this many ratings on.
+    #[arg(long, env = "HCP_INTEGRITY_VOLUME", value_name = "HCP_INTEGRITY_VOLUME", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    integrity_volume: u32,
+    #[arg(long, env = "HCP_INTEGRITY_ACTIVE_SHARE", value_name = "HCP_INTEGRITY_ACTIVE_SHARE", default_value_t = 0.99, value_parser = probability)]
+    integrity_active_share: f32,
+    #[arg(long, env = "HCP_REPORT_FREEZE_DAYS", value_name = "HCP_REPORT_FREEZE_DAYS",
+        default_value_t = crate::insight::frozen_reports::DEFAULT_FREEZE_DAYS,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::insight::frozen_reports::MAX_FREEZE_DAYS)))]
+    report_freeze_days: u32,
+    /// A topic first seen in the last 7 days is alerted on (新出现的问题) at this many bad reviews and complaints.
+    #[arg(long, env = "HCP_NEW_TOPIC_ALERT_SIZE", value_name = "HCP_NEW_TOPIC_ALERT_SIZE",
+        default_value_t = crate::domain::topics::DEFAULT_NEW_TOPIC_ALERT_SIZE, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    new_topic_alert_size: u32,
     #[arg(long, env = "HCP_PROVINCE_URL", value_name = "HCP_PROVINCE_URL")]
     province_url: Option<String>,
     #[arg(long, env = "HCP_PROVINCE_TOKEN", value_name = "HCP_PROVINCE_TOKEN", hide_env_values = true)]
@@ -255,6 +282,16 @@ impl Config {
             province_token: text(env.province_token),
             mail_max_attempts: env.mail_max_attempts,
             retention_years: env.retention_years,
+            integrity: crate::domain::integrity::Thresholds {
+                burst: env.integrity_burst,
+                burst_minutes: env.integrity_burst_minutes,
+                burst_shared_device: env.integrity_burst_shared,
+                volume: env.integrity_volume,
+                // Two decimals at most in practice: 0.99 read as f32 is 0.9900000095…
+                active_share: (f64::from(env.integrity_active_share) * 1e6).round() / 1e6,
+            },
+            report_freeze_days: env.report_freeze_days,
+            new_topic_alert_size: env.new_topic_alert_size,
             sms: match text(env.sms_url) {
                 None => None,
                 Some(url) => Some(

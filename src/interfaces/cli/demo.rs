@@ -222,6 +222,7 @@ pub fn seed(state: &AppState) -> anyhow::Result<()> {
             rated_at,
             tag_set_version: None,
             moderation: crate::domain::exchange::AuditStatus::NotNeeded,
+            origin: Default::default(),
         };
         review.under_rules(&rules).map_err(err)?;
         intake::record_review(&mut conn, &review, actor, rated_at, &rules).map_err(err)?;

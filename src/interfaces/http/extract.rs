@@ -62,6 +62,25 @@ pub fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
     Some(forwarded_client(peer, trusted, &header("Forwarded"), &header("X-Forwarded-For")))
 }
 
+/// The rating page's long-lived first-party cookie naming the browser (a random id).
+pub const DEVICE_COOKIE: &str = "hcp_device";
+
+/// Where a citizen's rating comes from, for the integrity flags: keyed hashes of the client
+/// address (an IPv6 client by its /64, as the quotas count it) and of the device — the API's
+/// `device_id`, else the rating page's [`DEVICE_COOKIE`]. The staff session is the caller's to
+/// check. Neither the address nor the device id is kept.
+pub fn rating_origin(state: &AppState, req: &HttpRequest, device_id: Option<&str>) -> crate::domain::integrity::ReviewOrigin {
+    use crate::domain::integrity::MAX_DEVICE_ID_CHARS;
+    let address = client_address(req).map(|a| state.cookies.origin_hash("address", &crate::adapters::throttle::client_key(Some(a))));
+    let cookie = req.cookie(DEVICE_COOKIE);
+    let device = device_id
+        .or_else(|| cookie.as_ref().map(|c| c.value()))
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && d.chars().count() <= MAX_DEVICE_ID_CHARS)
+        .map(|d| state.cookies.origin_hash("device", d));
+    crate::domain::integrity::ReviewOrigin { address_hash: address, device_hash: device, staff_session: false }
+}
+
 /// The client behind a chain of proxies: walking the forwarded addresses from the nearest, the
 /// first that is not itself a trusted proxy (a client can write anything at the far end, so
 /// only what trusted hops appended counts). `Forwarded` (RFC 7239) wins over `X-Forwarded-For`.

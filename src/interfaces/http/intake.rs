@@ -213,6 +213,10 @@ pub struct ReviewRequest {
     /// The device's time; integrations only. Default: now.
     #[serde(default, deserialize_with = "times::rated_at_opt")]
     pub rated_at: Option<DateTime<FixedOffset>>,
+    /// A stable id of the device the rating was given on (an app install, a hall kiosk, a
+    /// window's rating pad), for the integrity flags: only its keyed hash is stored.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
+    pub device_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -240,6 +244,24 @@ pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller:
         }
     };
     let b = body.into_inner();
+    if let Some(device) = &b.device_id {
+        crate::domain::intake_rules::check_text("device_id", device, crate::domain::integrity::MAX_DEVICE_ID_CHARS)?;
+        if device.trim().is_empty() {
+            return Err(AppError::invalid("device_id", "must not be blank"));
+        }
+    }
+    // A citizen's own address and browser say where the rating came from; an integration's
+    // address is its business system's, so only the device it names counts.
+    let origin = match &rater {
+        Rater::Citizen { .. } => crate::domain::integrity::ReviewOrigin {
+            staff_session: crate::interfaces::web::staff::staff_session_in_force(&state, &req).await,
+            ..super::extract::rating_origin(&state, &req, b.device_id.as_deref())
+        },
+        Rater::Integration => crate::domain::integrity::ReviewOrigin {
+            device_hash: b.device_id.as_deref().map(|d| state.cookies.origin_hash("device", d.trim())),
+            ..Default::default()
+        },
+    };
     let request = RatingRequest {
         channel: parse_channel(&b.channel)?,
         transaction_no: b.transaction_no,
@@ -251,7 +273,7 @@ pub async fn create_review(state: web::Data<AppState>, req: HttpRequest, caller:
         rated_at: b.rated_at.map(|t| t.with_timezone(&Utc)),
     };
     let now = clock::now();
-    let cmd = intake::review_command(&rater, request, now)?;
+    let cmd = intake::ReviewCommand { origin, ..intake::review_command(&rater, request, now)? };
     let recorded = state.reviews.submit(cmd, caller.0.actor_label(), now).await?;
     state.metrics.review_recorded(recorded.is_bad);
     Ok(HttpResponse::Created().json(ReviewCreated { id: recorded.id, is_bad: recorded.is_bad, case_id: recorded.case_id }))

@@ -9,12 +9,15 @@ pub mod exchange;
 pub mod extract;
 mod times;
 pub mod intake;
+pub mod integrity;
 pub mod moderation;
 pub mod openapi;
 pub mod replies;
 pub mod reports;
 pub mod rules_admin;
+pub mod search;
 pub mod system;
+pub mod topics;
 pub mod webhooks;
 pub mod workflow;
 
@@ -128,6 +131,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/reviews").route(web::post().to(intake::create_review)))
                 .service(resource("/reviews/{id}/moderation").route(web::post().to(moderation::decide)))
                 .service(resource("/moderation/held").route(web::get().to(moderation::list_held)))
+                .service(resource("/integrity/flags").route(web::get().to(integrity::list_flags)))
+                .service(resource("/integrity/flags/{id}").route(web::post().to(integrity::decide_flag)))
                 .service(
                     resource("/moderation/phrases")
                         .route(web::get().to(moderation::get_phrases))
@@ -176,8 +181,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/audit/verify").route(web::get().to(admin::verify_audit)))
                 .service(resource("/access-log").route(web::get().to(access_log::access_log)))
                 .service(resource("/stats").route(web::get().to(reports::get_stats)))
+                .service(resource("/search").route(web::get().to(search::search)))
                 .service(resource("/rankings").route(web::get().to(reports::get_rankings)))
                 .service(resource("/reports/monthly").route(web::get().to(reports::get_monthly_report)))
+                .service(resource("/reports/monthly/{month}/versions").route(web::get().to(reports::get_report_versions)))
+                .service(resource("/reports/monthly/{month}/regenerate").route(web::post().to(reports::regenerate_monthly_report)))
+                .service(resource("/topics").route(web::get().to(topics::list_topics)))
+                .service(resource("/topics/alerts").route(web::get().to(topics::list_alerts)))
+                .service(resource("/topics/matrix").route(web::get().to(topics::get_matrix)))
+                .service(resource("/topics/{id}/documents").route(web::get().to(topics::list_documents)))
                 .service(resource("/exports/cases").route(web::get().to(reports::export_cases)))
                 .service(resource("/public/reviews").route(web::get().to(reports::public_reviews)))
                 .service(resource("/exchange/evaluations").route(web::get().to(exchange::evaluations)))

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access_log, admin, analysis, cases, exchange, intake, moderation, replies, reports, rules_admin, webhooks, workflow};
+use super::{access_log, admin, analysis, cases, exchange, intake, integrity, moderation, replies, reports, rules_admin, search, topics, webhooks, workflow};
 
 struct Security;
 
@@ -99,11 +99,14 @@ impl Modify for StandardErrors {
         cases::list_cases, cases::get_case, workflow::act_on_case, workflow::merge_cases, workflow::put_co_departments, workflow::add_note, workflow::list_alerts, workflow::create_follow_up,
         analysis::run_clustering, analysis::list_runs, analysis::get_run, analysis::get_label_map, analysis::put_label_map, analysis::suggest,
         rules_admin::get_calendar, rules_admin::put_calendar, rules_admin::list_sla_policies, rules_admin::put_sla_policy, rules_admin::get_rating_policy, rules_admin::put_rating_policy, rules_admin::get_tag_sets, rules_admin::put_tag_set_of,
-        reports::get_stats, reports::get_rankings, reports::get_staff_watchlist, reports::get_monthly_report, reports::export_cases, reports::public_reviews,
+        reports::get_stats, reports::get_rankings, reports::get_staff_watchlist, reports::get_monthly_report, reports::get_report_versions, reports::regenerate_monthly_report, reports::export_cases, reports::public_reviews,
         exchange::evaluations, exchange::get_district, exchange::put_district,
         access_log::access_log,
+        search::search,
         moderation::list_held, moderation::decide, moderation::get_phrases, moderation::put_phrases,
+        integrity::list_flags, integrity::decide_flag,
         replies::get_banned_phrases, replies::put_banned_phrases,
+        topics::list_topics, topics::list_alerts, topics::get_matrix, topics::list_documents,
         reports::open311_services, reports::open311_requests, reports::open311_request,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -11,7 +11,7 @@ use crate::domain::calendar::local_date;
 use crate::insight::disclosure::{self, PublicPage, PublicQuery};
 use crate::error::{AppError, AppResult};
 use crate::insight::open311::{self, RequestQuery, Service, ServiceRequest};
-use crate::insight::monthly::{self, ReportFile, ReportRequest};
+use crate::insight::frozen_reports::{self, Lookup, MonthVersions, Regenerated, ReportDocument, ReportRead, ServedReport};
 use crate::domain::access::Role;
 use crate::insight::stats::{self, GroupBy, Period, Ranking, Scope, Stats, Watchlist};
 
@@ -151,34 +151,91 @@ pub struct ReportQuery {
     /// `YYYY-MM`
     #[param(pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$")]
     pub month: String,
-    /// html (default), csv or xlsx
-    #[param(pattern = "^(html|csv|xlsx)$")]
+    /// html (default), csv, xlsx or json (the status, the figures, what changed, the versions)
+    #[param(pattern = "^(html|csv|xlsx|json)$")]
     pub format: Option<String>,
+    /// Ranking minimum of a live report; a frozen one keeps the minimum it was built with
+    /// (another is 400).
     #[param(minimum = 1, maximum = 1000000)]
     pub min_ratings: Option<i64>,
+    /// A stored version of a frozen month (default: the newest).
+    #[param(minimum = 1, maximum = 2147483647)]
+    pub version: Option<i64>,
 }
 
-/// The report as a response: HTML inline, CSV and XLSX as a download.
-fn report_response(file: ReportFile) -> HttpResponse {
+/// The report as a response: HTML and JSON inline, CSV and XLSX as a download, each saying
+/// whether it is live or frozen (`X-Report-Status`, `X-Report-Version`, `X-Report-Hash`).
+fn report_response(report: ServedReport) -> HttpResponse {
     let mut response = HttpResponse::Ok();
-    response.content_type(file.format.content_type());
-    if let Some(disposition) = file.content_disposition() {
+    response.content_type(report.content_type());
+    for header in report.headers() {
+        response.insert_header(header);
+    }
+    if let Some(disposition) = report.content_disposition() {
         response.insert_header(("Content-Disposition", disposition));
     }
-    response.body(file.bytes)
+    response.body(report.bytes)
 }
 
+/// A month that has closed is served from its stored snapshot; the first read after it closed
+/// stores it (on the primary); the current month is built live.
 #[utoipa::path(get, path = "/api/v1/reports/monthly", params(ReportQuery),
-    responses((status = 200, description = "the report as HTML, CSV or XLSX")), security(("bearer" = [])))]
+    responses((status = 200, description = "the report as HTML, CSV, XLSX or JSON; header X-Report-Status: live|frozen", body = ReportDocument),
+              (status = 400, description = "min_ratings other than a frozen report's"), (status = 404, description = "no such version")),
+    security(("bearer" = [])))]
 pub async fn get_monthly_report(state: web::Data<AppState>, caller: Caller, query: web::Query<ReportQuery>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor])?;
     let q = query.into_inner();
-    let request = ReportRequest::parse(q.month, q.format.as_deref(), q.min_ratings)?;
-    let file = state.read_db(move |conn, state| {
+    let request = ReportRead::parse(&q.month, q.format.as_deref(), q.min_ratings, q.version)?;
+    let freeze_days = state.config.report_freeze_days;
+    let read = request.clone();
+    let lookup = state.read_db(move |conn, state| {
         let rules = state.read_rules(conn)?;
-        monthly::report_file(conn, &request, clock::now(), &rules)
+        frozen_reports::read(conn, &read, clock::now(), &rules, freeze_days)
     }).await?;
-    Ok(report_response(file))
+    let report = match lookup {
+        Lookup::Served(report) => report,
+        Lookup::FreezeFirst => state.db(move |conn, state| {
+            let rules = state.rules(conn)?;
+            frozen_reports::monthly_report(conn, &request, clock::now(), &rules, freeze_days)
+        }).await?,
+    };
+    Ok(report_response(report))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/monthly/{month}/versions", params(("month" = String, Path, pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
+    responses((status = 200, body = MonthVersions)), security(("bearer" = [])))]
+pub async fn get_report_versions(state: web::Data<AppState>, caller: Caller, month: web::Path<String>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Admin, Role::Supervisor])?;
+    let month = month.into_inner();
+    let freeze_days = state.config.report_freeze_days;
+    let list = state.read_db(move |conn, _| frozen_reports::month_versions(conn, &month, clock::now(), freeze_days)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateRequest {
+    /// Why the report is generated again (after late appeals, say), for the audit chain.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/reports/monthly/{month}/regenerate", params(("month" = String, Path, pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
+    request_body = RegenerateRequest,
+    responses((status = 201, body = Regenerated), (status = 409, description = "month_not_closed: the month is still live; report_changed: another version was stored meanwhile"),
+              (status = 422, description = "no reason, or a reason over 500 characters")),
+    security(("bearer" = [])))]
+pub async fn regenerate_monthly_report(state: web::Data<AppState>, caller: Caller, month: web::Path<String>, body: web::Json<RegenerateRequest>) -> AppResult<HttpResponse> {
+    caller.0.require(&[Role::Supervisor, Role::Admin])?;
+    let (month, reason, actor) = (month.into_inner(), body.into_inner().reason, caller.0.actor_label());
+    frozen_reports::check_reason(&reason)?;
+    let freeze_days = state.config.report_freeze_days;
+    let stored = state.db(move |conn, state| {
+        let rules = state.rules(conn)?;
+        frozen_reports::regenerate(conn, &month, &actor, &reason, clock::now(), &rules, freeze_days)
+    }).await?;
+    Ok(HttpResponse::Created().json(stored))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -70,6 +70,9 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
         Ok(d) => d,
         Err(e) => return busy(&e),
     };
+    let topics = super::topics::analytics_sections(&state, local_date(period.start), local_date(period.end - Duration::microseconds(1))).await;
+    // 检索, keeping the page's period.
+    let search = super::search::section("/analytics", &super::search::panel(&state, &query).await, &[("from", from.as_str()), ("to", to.as_str())]);
     let csrf = state.cookies.csrf(&token);
     let body = html! {
         (staff_header(&principal, &csrf))
@@ -84,6 +87,8 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Quer
         (totals_card(&by_month.total))
         (monthly_charts(&by_month))
         (department_charts(&by_department))
+        (topics)
+        (search)
         (cluster_form(&csrf, &from, &to))
         div.card {
             h2 { "历史聚类" }

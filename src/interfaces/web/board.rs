@@ -41,9 +41,11 @@ struct Board {
     held_total: i64,
     /// Years whose working-day calendar is still provisional, to say so.
     unconfirmed_years: Vec<i32>,
+    /// Open integrity flags (疑似刷评), newest first.
+    flags: crate::cases::integrity::FlagList,
 }
 
-pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn show(state: web::Data<AppState>, req: HttpRequest, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let (principal, token) = match signed_in_as(&state, &req, &[Role::Supervisor], "督办看板仅供监督人员使用。").await {
         Ok(p) => p,
         Err(away) => return away,
@@ -68,6 +70,10 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 held: vec![],
                 held_total: 0,
                 unconfirmed_years: vec![],
+                flags: crate::cases::integrity::list(
+                    conn,
+                    &crate::cases::integrity::FlagFilter { status: Some(crate::domain::integrity::FlagStatus::Open), kind: None, page: 1, per_page: ROWS_PER_SECTION },
+                )?,
             };
             let unconfirmed_years = unconfirmed_years(&rules.calendar, local_date(now));
             let held = disclosure::held_comments(conn, &rules.held_phrases, ROWS_PER_SECTION)?;
@@ -75,13 +81,16 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
             Ok::<_, AppError>(Board { departments: master_data::list_departments(conn, &ListFilter::default())?, held, unconfirmed_years, held_total, ..board })
         })
         .await;
+    let emerging = super::topics::board_section(&state).await;
+    // 检索: the search form, and its hits when it was sent.
+    let search = super::search::section("/board", &super::search::panel(&state, &query).await, &[]);
     match board {
-        Ok(board) => page(StatusCode::OK, board_page(&board, &principal, &state.cookies.csrf(&token))),
+        Ok(board) => page(StatusCode::OK, board_page(&board, &emerging, &search, &principal, &state.cookies.csrf(&token))),
         Err(e) => busy(&e),
     }
 }
 
-fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
+fn board_page(b: &Board, emerging: &Markup, search: &Markup, principal: &Principal, csrf: &str) -> Markup {
     let escalated = b.overdue.items.iter().filter(|c| c.overdue_days > ESCALATION_WORKING_DAYS).count();
     let tiles = [
         ("超期", b.overdue.total, "red", "#overdue"),
@@ -93,6 +102,7 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
         ("待分派", b.unassigned.total, "neutral", "#unassigned"),
         ("答复待审核", b.supervision.total, "neutral", "#supervision"),
         ("评论待审核", b.held_total, "neutral", "#held"),
+        ("疑似刷评", b.flags.total, if b.flags.total > 0 { "red" } else { "neutral" }, "#integrity"),
     ];
     let body = html! {
         (staff_header(principal, csrf))
@@ -103,7 +113,10 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
                 li { a class={ "tile " (tone) } href=(href) { span.n { (n) } span { (label) } } }
             }
         }
+        (search)
         div.dashboard {
+        // 新出现的问题: emerging-issue alerts on the topics (`web::topics`).
+        (emerging)
         section #overdue {
             h2 { "超期案件（" (b.overdue.total) "）" }
             p.muted { "按超期时间排序，最久的在前；超期3个工作日以上为督办。" }
@@ -155,6 +168,14 @@ fn board_page(b: &Board, principal: &Principal, csrf: &str) -> Markup {
             p.muted { "含敏感词的公开评论，审核后才在公开页展示；电话、身份证号、门牌号已隐去。" }
             @if b.held.is_empty() { p.card { "没有待审核的评论。" } }
             @for h in &b.held { (held_comment(h, csrf)) }
+        }
+        section #integrity {
+            h2 { "疑似刷评（" (b.flags.total) "）" }
+            p.muted { "评价照常保存并计入统计；请核查后排除或确认，结论记入审计日志。" }
+            @if b.flags.items.is_empty() { p.card { "没有待核查的疑似刷评。" } }
+            @for f in &b.flags.items { (super::integrity::flag_card(f, csrf, "/board#integrity")) }
+            @if b.flags.total > b.flags.items.len() as i64 { a.more href="/board/integrity" { "查看全部 " (b.flags.total) " 条" } }
+            @else { a.more href="/board/integrity?status=all" { "查看已核查的记录" } }
         }
         }
     };

@@ -4,9 +4,12 @@
 pub mod admin;
 pub mod analytics;
 pub mod board;
+pub mod integrity;
 pub mod public;
 pub mod rating;
+pub mod search;
 pub mod staff;
+pub mod topics;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -32,9 +35,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cases/{id}/act", web::post().to(staff::act))
         .route("/board", web::get().to(board::show))
         .route("/board/reviews/{id}/moderation", web::post().to(board::moderate))
+        .route("/board/integrity", web::get().to(integrity::list))
+        .service(web::resource("/board/integrity/{id}").route(web::get().to(integrity::show)).route(web::post().to(integrity::decide)))
         .route("/analytics", web::get().to(analytics::show))
         .route("/analytics/clusters", web::post().to(analytics::run_clustering))
         .route("/analytics/clusters/{id}", web::get().to(analytics::show_run))
+        .route("/analytics/topics/{id}", web::get().to(topics::show_topic))
         .route("/admin", web::get().to(admin::index))
         .service(web::resource("/admin/{section}").route(web::get().to(admin::show)).route(web::post().to(admin::submit)))
         .route("/admin/keys/{id}/revoke", web::post().to(admin::revoke_key))
@@ -43,6 +49,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/webhooks/{id}/deliveries/{delivery}/redeliver", web::post().to(admin::redeliver_webhook))
         .route("/reports", web::get().to(public::reports_page))
         .route("/reports/monthly", web::get().to(public::monthly))
+        .route("/reports/months/{month}", web::get().to(public::report_versions))
+        .route("/reports/months/{month}/regenerate", web::post().to(public::regenerate_report))
         .route("/public", web::get().to(public::disclosure_page));
 }
 

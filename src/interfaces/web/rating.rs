@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
@@ -18,6 +19,7 @@ use crate::error::AppError;
 use crate::cases::follow_ups::{record_follow_up, FollowUp, Satisfaction, ADDENDUM_DAYS};
 use crate::intake::{review_command, Rater, RatingRequest};
 use crate::adapters::security::RatingTokenError;
+use crate::interfaces::http::extract::{rating_origin, DEVICE_COOKIE};
 
 use super::{layout, message_page, page, see_other};
 
@@ -247,7 +249,7 @@ pub async fn qr(state: web::Data<AppState>, path: web::Path<(String, String)>) -
     }
 }
 
-pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
+pub async fn show(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>, query: web::Query<HashMap<String, String>>) -> HttpResponse {
     let token = token.into_inner();
     let no = match check_link(&state, &token) {
         Ok(no) => no,
@@ -261,7 +263,28 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>, query: w
         page(StatusCode::OK, rated_page(&token, &status, query.contains_key("thanks"), None))
     } else {
         let form = FormState { via: via(query.get("via")), stars: None, tags: vec![], comment: "", anonymous: false, error: None };
-        page(StatusCode::OK, rating_form(&state, &token, &status, &rules.tag_sets, &form))
+        let mut shown = page(StatusCode::OK, rating_form(&state, &token, &status, &rules.tag_sets, &form));
+        name_the_browser(&state, &req, &mut shown);
+        shown
+    }
+}
+
+/// Gives a browser without one the long-lived random `hcp_device` cookie, so that many ratings
+/// from one browser can be told apart from many people behind one address (integrity flags).
+/// First-party, HttpOnly, nothing but a random id; only its keyed hash is stored with a rating.
+fn name_the_browser(state: &AppState, req: &HttpRequest, response: &mut HttpResponse) {
+    if req.cookie(DEVICE_COOKIE).is_some() {
+        return;
+    }
+    let cookie = Cookie::build(DEVICE_COOKIE, crate::adapters::security::random_secret())
+        .path("/")
+        .max_age(actix_web::cookie::time::Duration::days(730))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.public_url.starts_with("https://"))
+        .finish();
+    if let Err(e) = response.add_cookie(&cookie) {
+        tracing::warn!(error = %e, "device cookie not set");
     }
 }
 
@@ -322,6 +345,13 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, token: web::Pa
         Some(Err(e)) => return unavailable(&e),
         None => return again("请选择总体评价（1 至 5 星）。".to_owned()).await,
     };
+    // Where it came from, for the integrity flags: the address, this browser's device cookie,
+    // and a staff member signed in on the same browser.
+    let origin = crate::domain::integrity::ReviewOrigin {
+        staff_session: super::staff::staff_session_in_force(&state, &req).await,
+        ..rating_origin(&state, &req, None)
+    };
+    let command = crate::intake::ReviewCommand { origin, ..command };
     let result = state.reviews.submit(command, "citizen".to_owned(), now).await;
     match result {
         Ok(recorded) => {

@@ -37,6 +37,12 @@ pub(super) async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) ->
     matches!(principal, Principal::User { .. }).then_some((principal, token))
 }
 
+/// Whether this browser carries a staff session in force (signed, not expired, idle or signed
+/// out, its user active): a rating given from it is flagged for the supervisors.
+pub async fn staff_session_in_force(state: &web::Data<AppState>, req: &HttpRequest) -> bool {
+    req.cookie(SESSION_COOKIE).is_some() && signed_in(state, req).await.is_some()
+}
+
 /// The signed-in user when their role is one of `roles`; otherwise the way out: the login page for
 /// a visitor, a 403 page saying who the page is for (`for_whom`) for the wrong role.
 pub(super) async fn signed_in_as(state: &web::Data<AppState>, req: &HttpRequest, roles: &[Role], for_whom: &str) -> Result<(Principal, String), HttpResponse> {

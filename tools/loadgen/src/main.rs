@@ -37,6 +37,7 @@ use haochaping::storage::{Backend, DbPool};
 // The fixture is the durability test's too: one copy, in the test harness.
 #[path = "../../../tests/common/review_load.rs"]
 mod review_load;
+mod search;
 use review_load::seed_review_load;
 
 #[derive(Debug, Parser)]
@@ -90,6 +91,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
     },
+    /// `GET /api/v1/search` over a scratch database of `--comments` review comments, indexed by
+    /// `haochaping reindex-search`: a mix of common, rare and filtered searches from a few
+    /// connections; last line `comments=… queries=… p50_ms=… p95_ms=… p99_ms=… index_s=…`.
+    Search {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BenchBackend,
+        #[arg(long, default_value_t = 1_000_000)]
+        comments: usize,
+        /// Searches measured (after a warm-up of two rounds of the mix).
+        #[arg(long, default_value_t = 4_000)]
+        queries: usize,
+        /// Keep-alive connections, each sending when answered.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
     /// `haochaping scan` over generated open cases, first and repeated.
     Scan {
         #[arg(long, value_enum, default_value = "both")]
@@ -128,6 +144,7 @@ fn main() -> std::process::ExitCode {
                 intake(&IntakeArgs { backend, seconds, connections, bad_share, kind })
             }
             BenchCommand::Scan { backend, cases } => scan(&ScanArgs { backend, cases }),
+            BenchCommand::Search { backend, comments, queries, connections } => search::search(&search::SearchArgs { backend, comments, queries, connections }),
             BenchCommand::Recompute { backend, cases, rate } => recompute(backend, cases, rate),
             BenchCommand::Import { backend, rows } => import_bench(backend, rows),
         }

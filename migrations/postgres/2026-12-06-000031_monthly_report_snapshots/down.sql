@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS monthly_report_snapshots;
