@@ -48,6 +48,10 @@ pub enum AppError {
     /// `500`: a bug or an unexpected failure; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// `500`: stored data failed its own check (a frozen report whose bytes no longer match its
+    /// hash); said plainly rather than served as if sound. The caller logs the details.
+    #[error("{0}")]
+    IntegrityCheckFailed(String),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -91,6 +95,7 @@ impl AppError {
             AppError::Unavailable(_) => "unavailable",
             AppError::StorageUnwritable(code, _) => code,
             AppError::Internal(_) => "internal",
+            AppError::IntegrityCheckFailed(_) => "integrity_check_failed",
         }
     }
 
@@ -223,7 +228,7 @@ impl ResponseError for AppError {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) | AppError::StorageUnwritable(..) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal(_) | AppError::IntegrityCheckFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

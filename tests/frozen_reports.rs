@@ -234,11 +234,22 @@ async fn regeneration_needs_a_reason_and_the_role_and_keeps_both_versions(app: T
     let csrf = sup.csrf(&format!("/reports/months/{month}")).await;
     let (status, _, _) = sup.post(&format!("/reports/months/{month}/regenerate"), &[("csrf", &csrf), ("reason", "")]).await;
     assert_eq!(status, 422, "the page needs a reason too");
+    // Nothing changed since version 2: no identical version 3, on the page or through the API.
+    let (status, _, page) = sup.post(&format!("/reports/months/{month}/regenerate"), &[("csrf", &csrf), ("reason", "页面上重新生成")]).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("与第 2 版相比没有变化，未生成新版本"), "{page}");
+    let (status, body) = app.post(&path, Some(&d.supervisor), &json!({"reason": "再生成一次"})).await;
+    assert_eq!((status, error_code(&body).as_str()), (409, "unchanged"), "{body}");
+    assert_eq!(body["error"]["message"], "与第 2 版相比没有变化，未生成新版本");
+    assert_eq!(snapshots(&app, &month), 2, "no identical version stored");
+    assert_eq!(app.count("audit_events WHERE action = 'report_regenerated'"), 1);
+    // Another late rating: the page stores version 3.
+    rated(&app, &d, "G4", 2, 26, 5).await;
     let (status, location, _) = sup.post(&format!("/reports/months/{month}/regenerate"), &[("csrf", &csrf), ("reason", "页面上重新生成")]).await;
     assert_eq!((status, location.as_deref()), (303, Some(format!("/reports/months/{month}").as_str())));
     assert_eq!(snapshots(&app, &month), 3);
     let (_, html) = sup.get(&format!("/reports/months/{month}")).await;
-    assert!(html.contains("与第 2 版相比的变化") && html.contains("各项数字与第 2 版相同"), "nothing changed since version 2");
+    assert!(html.contains("与第 2 版相比的变化") && html.contains("评价数"), "what changed since version 2");
     let (status, this_month) = sup.get(&format!("/reports/months/{}", month_of(0))).await;
     assert_eq!(status, 200);
     assert!(this_month.contains("本月报表为实时数据，尚未封存") && !this_month.contains("name=\"reason\""), "no regenerate form for the live month");
@@ -253,15 +264,26 @@ async fn the_scanner_freezes_the_previous_month(app: TestApp) {
     let previous = month_of(1);
     rated(&app, &d, "S1", 1, 3, 2).await;
     rated_now(&app, &d, "S2", 5).await;
+    // Three months back only a complaint came in (and its case): that month has a report too.
+    let older = month_of(3);
+    let r = app.post("/api/v1/complaints", Some(&d.key), &json!({"source": "hotline_12345", "external_no": "S-C1", "content": "窗口排队两个小时没人管", "received_at": moment(3, 12, 9)})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
     // A moment when the previous month has closed, whatever today is: the 7th of this month.
     let at = format!("{}T12:00:00+08:00", first_of(0).with_day(7).expect("day"));
-    let run = app.cli(&["scan", "--at", &at, "--allow-future"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let output: Value = serde_json::from_slice(&run.stdout).expect("scan JSON");
+    let scan = || {
+        let run = app.cli(&["scan", "--at", &at, "--allow-future"]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        serde_json::from_slice::<Value>(&run.stdout).expect("scan JSON")
+    };
+    // One month a round, the oldest first.
+    let output = scan();
+    assert_eq!(output["reports_frozen"], json!([older]), "{output}");
+    assert_eq!(snapshots(&app, &older), 1);
+    let output = scan();
     assert_eq!(output["reports_frozen"], json!([previous]), "{output}");
     assert_eq!(snapshots(&app, &previous), 1);
-    assert_eq!(app.count("monthly_report_snapshots"), 1, "no month without data, and not the current one");
-    assert_eq!(app.count("audit_events WHERE action = 'report_frozen' AND actor = 'system:report-freeze'"), 1);
+    assert_eq!(app.count("monthly_report_snapshots"), 2, "no month without data, and not the current one");
+    assert_eq!(app.count("audit_events WHERE action = 'report_frozen' AND actor = 'system:report-freeze'"), 2);
     let run = app.cli(&["scan", "--at", &at, "--allow-future"]);
     let output: Value = serde_json::from_slice(&run.stdout).expect("scan JSON");
     assert_eq!(output["reports_frozen"], json!([]), "frozen once: {output}");
@@ -329,4 +351,39 @@ async fn a_month_inside_the_freeze_window_stays_live(app: TestApp) {
     let output: Value = serde_json::from_slice(&run.stdout).expect("scan JSON");
     assert!(output["reports_frozen"].as_array().is_some_and(|m| m.contains(&json!(month))), "{output}");
     assert_eq!(snapshots(&app, &month), 1);
+}
+
+on_both_backends!(a_stored_version_changed_afterwards_is_refused);
+
+/// A stored row edited behind the service's back (here by SQL) no longer hashes to its stored
+/// hash: every format of it is refused with 500 rather than served as the frozen report, and a
+/// regeneration does not build on it. Also: a closed month not yet stored says how long ago it ended.
+async fn a_stored_version_changed_afterwards_is_refused(app: TestApp) {
+    let d = app.seed().await;
+    let month = month_of(2);
+    rated(&app, &d, "T1", 2, 10, 5).await;
+    let first = report(&app, &d.supervisor, &format!("month={month}&format=csv")).await;
+    assert_eq!((first.status, first.header("x-report-version")), (200, "1".to_owned()), "{}", first.text());
+    assert_eq!(app.execute(&format!("UPDATE monthly_report_snapshots SET csv = REPLACE(csv, '评价数,1,', '评价数,9,') WHERE month = '{month}'")), 1);
+    let tampered: i64 = app.count(&format!("monthly_report_snapshots WHERE month = '{month}' AND csv LIKE '%评价数,9,%'"));
+    assert_eq!(tampered, 1, "the test really changed the row");
+    for format in ["csv", "html", "json", "xlsx"] {
+        let refused = report(&app, &d.supervisor, &format!("month={month}&format={format}")).await;
+        assert_eq!(refused.status, 500, "{format}: {}", refused.text());
+        let body = refused.json();
+        assert_eq!(error_code(&body), "integrity_check_failed", "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("报表快照校验失败")), "{body}");
+        assert_eq!(refused.header("x-report-status"), "", "not served as frozen");
+    }
+    rated(&app, &d, "T2", 2, 20, 1).await;
+    let (status, body) = app.post(&format!("/api/v1/reports/monthly/{month}/regenerate"), Some(&d.supervisor), &json!({"reason": "迟到的差评"})).await;
+    assert_eq!((status, error_code(&body).as_str()), (500, "integrity_check_failed"), "{body}");
+    assert_eq!(snapshots(&app, &month), 1);
+
+    // A closed month with nothing stored yet: "pending", with the days since it ended.
+    let pending = month_of(3);
+    let (status, versions) = app.get(&format!("/api/v1/reports/monthly/{pending}/versions"), Some(&d.supervisor)).await;
+    assert_eq!((status, versions["status"].as_str()), (200, Some("pending")), "{versions}");
+    let ended = Utc::now().with_timezone(&Shanghai).date_naive().signed_duration_since(first_of(2)).num_days();
+    assert!(versions["status_text"].as_str().is_some_and(|t| t.contains(&format!("该月已结束 {ended} 天"))), "{versions}");
 }

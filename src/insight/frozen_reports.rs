@@ -28,7 +28,7 @@ use crate::error::{AppError, AppResult};
 use crate::insight::monthly;
 use crate::insight::stats::{self, Period};
 use crate::storage::audit::{self, AuditEntry};
-use crate::storage::schema::{monthly_report_snapshots as snap, reviews, transactions};
+use crate::storage::schema::{cases, complaints, monthly_report_snapshots as snap, reviews, transactions};
 use crate::storage::Conn;
 
 /// Late appeals, 回访 and data a counter system sends a few days late still belong to the month:
@@ -141,6 +141,33 @@ macro_rules! one_version {
             None => snap::table.filter(snap::month.eq(month)).order(snap::version.desc()).select((meta, $content)).first(c).optional(),
         })
     }};
+}
+
+/// A stored version as read back, its contents checked against its hash.
+struct StoredVersion {
+    meta: MetaRow,
+    figures: String,
+    changes: Option<String>,
+    html: String,
+    csv: String,
+    xlsx: Vec<u8>,
+}
+
+/// The newest version of `month` (or `version`), refused unless its figures, HTML, CSV and XLSX
+/// still hash to the hash stored with them: a row changed after it was stored (by hand, by a
+/// restore gone wrong) must not be served as the frozen report. 500 `integrity_check_failed`.
+fn load_checked(conn: &mut Conn, month: &str, version: Option<i32>) -> AppResult<Option<StoredVersion>> {
+    let row: Option<(MetaRow, (String, Option<String>, String, String, Vec<u8>))> = one_version!(conn, month, version, (snap::figures, snap::changes, snap::html, snap::csv, snap::xlsx))?;
+    let Some((meta, (figures, changes, html, csv, xlsx))) = row else { return Ok(None) };
+    let computed = content_hash([figures.as_bytes(), html.as_bytes(), csv.as_bytes(), &xlsx]);
+    if computed != meta.5 {
+        tracing::error!(month, version = meta.0, stored_hash = %meta.5, computed_hash = %computed, "frozen report snapshot fails its hash check; refused");
+        return Err(AppError::IntegrityCheckFailed(format!(
+            "报表快照校验失败：{month} 第 {} 版的存储内容与封存时记录的 SHA-256 不一致，可能已被改动，不能作为封存报表提供，请联系系统管理员核查。",
+            meta.0
+        )));
+    }
+    Ok(Some(StoredVersion { meta, figures, changes, html, csv, xlsx }))
 }
 
 fn latest_version(conn: &mut Conn, month: &str) -> AppResult<Option<i32>> {
@@ -292,56 +319,35 @@ pub fn read(conn: &mut Conn, request: &ReportRead, now: DateTime<Utc>, rules: &R
         let (version, latest) = frozen_parts(conn, meta)?;
         Ok(Status::Frozen { version, latest })
     };
-    let served = match request.format {
-        ServedFormat::Html => {
-            let row: Option<(MetaRow, String)> = one_version!(conn, month, request.version, snap::html)?;
-            match row {
-                Some((meta, stored)) => {
-                    let status = frozen(conn, meta)?;
-                    let bytes = stored.replacen(STATUS_MARKER, &status_banner(&status).into_string(), 1).into_bytes();
-                    Some(ServedReport { month: month.to_owned(), format: request.format, status, bytes })
-                }
-                None => None,
+    let served = match load_checked(conn, month, request.version)? {
+        None => None,
+        Some(stored) => Some(match request.format {
+            ServedFormat::Html => {
+                let status = frozen(conn, stored.meta)?;
+                let bytes = stored.html.replacen(STATUS_MARKER, &status_banner(&status).into_string(), 1).into_bytes();
+                ServedReport { month: month.to_owned(), format: request.format, status, bytes }
             }
-        }
-        ServedFormat::Csv => {
-            let row: Option<(MetaRow, String)> = one_version!(conn, month, request.version, snap::csv)?;
-            match row {
-                Some((meta, stored)) => Some(ServedReport { month: month.to_owned(), format: request.format, status: frozen(conn, meta)?, bytes: stored.into_bytes() }),
-                None => None,
+            ServedFormat::Csv => ServedReport { month: month.to_owned(), format: request.format, status: frozen(conn, stored.meta)?, bytes: stored.csv.into_bytes() },
+            ServedFormat::Xlsx => ServedReport { month: month.to_owned(), format: request.format, status: frozen(conn, stored.meta)?, bytes: stored.xlsx },
+            ServedFormat::Json => {
+                let (version, latest) = frozen_parts(conn, stored.meta)?;
+                let status = Status::Frozen { version: version.clone(), latest };
+                let document = ReportDocument {
+                    month: month.to_owned(),
+                    status: status.label().to_owned(),
+                    status_text: status.text(),
+                    freezes_at: clock::rfc3339_local(clock::to_db(freezes)),
+                    min_ratings: version.min_ratings,
+                    version: Some(version),
+                    latest_version: Some(latest),
+                    figures: serde_json::from_str(&stored.figures).map_err(AppError::internal)?,
+                    changes: stored.changes.as_deref().map(serde_json::from_str).transpose().map_err(AppError::internal)?.unwrap_or_default(),
+                    versions: versions(conn, month)?,
+                };
+                let bytes = serde_json::to_vec(&document).map_err(AppError::internal)?;
+                ServedReport { month: month.to_owned(), format: request.format, status, bytes }
             }
-        }
-        ServedFormat::Xlsx => {
-            let row: Option<(MetaRow, Vec<u8>)> = one_version!(conn, month, request.version, snap::xlsx)?;
-            match row {
-                Some((meta, bytes)) => Some(ServedReport { month: month.to_owned(), format: request.format, status: frozen(conn, meta)?, bytes }),
-                None => None,
-            }
-        }
-        ServedFormat::Json => {
-            let row: Option<(MetaRow, (String, Option<String>))> = one_version!(conn, month, request.version, (snap::figures, snap::changes))?;
-            match row {
-                Some((meta, (figures, changes))) => {
-                    let (version, latest) = frozen_parts(conn, meta)?;
-                    let status = Status::Frozen { version: version.clone(), latest };
-                    let document = ReportDocument {
-                        month: month.to_owned(),
-                        status: status.label().to_owned(),
-                        status_text: status.text(),
-                        freezes_at: clock::rfc3339_local(clock::to_db(freezes)),
-                        min_ratings: version.min_ratings,
-                        version: Some(version),
-                        latest_version: Some(latest),
-                        figures: serde_json::from_str(&figures).map_err(AppError::internal)?,
-                        changes: changes.as_deref().map(serde_json::from_str).transpose().map_err(AppError::internal)?.unwrap_or_default(),
-                        versions: versions(conn, month)?,
-                    };
-                    let bytes = serde_json::to_vec(&document).map_err(AppError::internal)?;
-                    Some(ServedReport { month: month.to_owned(), format: request.format, status, bytes })
-                }
-                None => None,
-            }
-        }
+        }),
     };
     if let Some(served) = served {
         return Ok(Lookup::Served(served));
@@ -549,12 +555,22 @@ pub fn regenerate(conn: &mut Conn, month: &str, actor: &str, reason: &str, now: 
             json!({ "month": month, "freezes_at": clock::rfc3339_local(clock::to_db(freezes)) }),
         ));
     }
-    let previous: Option<(MetaRow, String)> = one_version!(conn, &month, None, snap::figures)?;
-    let previous = previous
-        .map(|(meta, figures)| serde_json::from_str::<Value>(&figures).map(|f| (summary(&month, meta), f)))
+    // Checked: the changes and the audit's previous hash must not build on a row changed since.
+    let previous = load_checked(conn, &month, None)?
+        .map(|stored| serde_json::from_str::<Value>(&stored.figures).map(|f| (summary(&month, stored.meta), f)))
         .transpose()
         .map_err(AppError::internal)?;
     let built = build_version(conn, &month, now, rules, previous.as_ref().map(|(s, f)| (s.version, f)))?;
+    // Another version with the same figures would only say "nothing changed" in the history.
+    if let (Some((before, _)), Some(changes)) = (&previous, &built.changes) {
+        if changes.is_empty() {
+            return Err(AppError::conflict_with(
+                "unchanged",
+                format!("与第 {} 版相比没有变化，未生成新版本", before.version),
+                json!({ "month": month, "version": before.version }),
+            ));
+        }
+    }
     let version = previous.as_ref().map_or(1, |(s, _)| s.version + 1);
     let stored = match store(conn, &month, version, &built, actor, Some(reason), previous.as_ref().map(|(s, _)| s), now) {
         Ok(stored) => stored,
@@ -602,7 +618,11 @@ pub fn month_versions(conn: &mut Conn, month: &str, now: DateTime<Utc>, freeze_d
     let changes = changes.flatten().as_deref().map(serde_json::from_str).transpose().map_err(AppError::internal)?.unwrap_or_default();
     let (status, status_text) = match versions.first() {
         Some(newest) => ("frozen", Status::Frozen { version: newest.clone(), latest: newest.version }.text()),
-        None if now >= freezes => ("pending", format!("该月已结束 {freeze_days} 天，报表将在下次查看或定时扫描时封存。")),
+        None if now >= freezes => {
+            // Whole days since the month ended (at least `freeze_days`), not the setting itself.
+            let ended = (now - Period::month(&month)?.end).num_days();
+            ("pending", format!("该月已结束 {ended} 天（超过 {freeze_days} 天的补录期），报表尚未封存：将在下次查看时封存，有数据的月份也会由定时扫描逐月封存。"))
+        }
         None => ("live", Status::Live { freezes_at: freezes, current_month: local_date(now).format("%Y-%m").to_string() == month }.text()),
     };
     Ok(MonthVersions { month, status: status.to_owned(), status_text, freezes_at: clock::rfc3339_local(clock::to_db(freezes)), versions, changes })
@@ -624,42 +644,74 @@ pub fn newest_versions(conn: &mut Conn, months: &[String]) -> AppResult<Vec<Vers
     Ok(newest)
 }
 
-/// The scanner's part (`serve` every minute, `haochaping scan`): freezes each month of the last
-/// [`SCAN_MONTHS`] that has closed by `at`, has a transaction or a rating, and has no stored
-/// version. Returns the months it froze.
+/// The scanner's part (`serve` every minute, `haochaping scan`): of the last [`SCAN_MONTHS`]
+/// months that have closed by `at`, have data (a rating, a completed transaction, a complaint
+/// received or a case opened) and no stored version, freezes the oldest, one per round: building
+/// a report takes a while and the round has other work. A month that fails is logged and the
+/// next tried, so one broken month does not hold back the rest. Returns the month it froze.
 pub fn freeze_due(conn: &mut Conn, at: DateTime<Utc>, rules: &Rules, freeze_days: u32) -> AppResult<Vec<String>> {
     let this_month = Period::month(&local_date(at).format("%Y-%m").to_string())?.first_day();
     let mut due = Vec::new();
-    for back in 1..=SCAN_MONTHS {
-        let Some(first) = this_month.checked_sub_months(chrono::Months::new(back)) else { break };
+    // Oldest first.
+    for back in (1..=SCAN_MONTHS).rev() {
+        let Some(first) = this_month.checked_sub_months(chrono::Months::new(back)) else { continue };
         let month = first.format("%Y-%m").to_string();
         if at >= freezes_at(&month, freeze_days)? {
             due.push(month);
         }
     }
     let stored: Vec<String> = db_run!(conn, |c| snap::table.filter(snap::month.eq_any(&due)).select(snap::month).distinct().load(c))?;
-    let mut frozen = Vec::new();
     for month in due.into_iter().filter(|m| !stored.contains(m)) {
-        let period = Period::month(&month)?;
-        let (start, end) = (clock::to_db(period.start), clock::to_db(period.end));
-        let rated: Option<i64> = db_run!(conn, |c| reviews::table.filter(reviews::rated_at.ge(start)).filter(reviews::rated_at.lt(end)).select(reviews::id).first(c).optional())?;
-        let completed: Option<i64> = match rated {
-            Some(_) => None,
-            None => db_run!(conn, |c| transactions::table
-                .filter(transactions::completed_at.ge(start))
-                .filter(transactions::completed_at.lt(end))
-                .select(transactions::id)
-                .first(c)
-                .optional())?,
+        let attempt = |conn: &mut Conn| match has_data(conn, &month)? {
+            true => freeze(conn, &month, at, rules),
+            false => Ok(None),
         };
-        if rated.is_none() && completed.is_none() {
-            continue;
-        }
-        if freeze(conn, &month, at, rules)?.is_some() {
-            frozen.push(month);
+        // On PostgreSQL in a transaction of its own (a savepoint inside a dry run's), so a failure
+        // does not abort the round's other steps. Not on SQLite: its outer transaction would hold
+        // the writer lock for the whole build, and a failed statement aborts nothing there.
+        let outcome = match conn {
+            Conn::Postgres(_) => conn.transaction(attempt),
+            Conn::Sqlite(_) => attempt(conn),
+        };
+        match outcome {
+            Ok(Some(_)) => return Ok(vec![month]),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(month = %month, error = %e, "freezing the monthly report failed; trying again next round"),
         }
     }
-    Ok(frozen)
+    Ok(Vec::new())
+}
+
+/// Whether anything happened in `month` that its report counts: each an indexed first row,
+/// the cheap ones first.
+fn has_data(conn: &mut Conn, month: &str) -> AppResult<bool> {
+    let period = Period::month(month)?;
+    let (start, end) = (clock::to_db(period.start), clock::to_db(period.end));
+    let rated: Option<i64> = db_run!(conn, |c| reviews::table.filter(reviews::rated_at.ge(start)).filter(reviews::rated_at.lt(end)).select(reviews::id).first(c).optional())?;
+    if rated.is_some() {
+        return Ok(true);
+    }
+    let completed: Option<i64> = db_run!(conn, |c| transactions::table
+        .filter(transactions::completed_at.ge(start))
+        .filter(transactions::completed_at.lt(end))
+        .select(transactions::id)
+        .first(c)
+        .optional())?;
+    if completed.is_some() {
+        return Ok(true);
+    }
+    let received: Option<i64> = db_run!(conn, |c| complaints::table
+        .filter(complaints::received_at.ge(start))
+        .filter(complaints::received_at.lt(end))
+        .select(complaints::id)
+        .first(c)
+        .optional())?;
+    if received.is_some() {
+        return Ok(true);
+    }
+    // Cases come from ratings and complaints, found above but for one opened at a month's edge.
+    let opened: Option<i64> = db_run!(conn, |c| cases::table.filter(cases::opened_at.ge(start)).filter(cases::opened_at.lt(end)).select(cases::id).first(c).optional())?;
+    Ok(opened.is_some())
 }
 
 /// Counts as whole numbers, rates as fractions.

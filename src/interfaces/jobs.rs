@@ -43,7 +43,11 @@ pub fn scan_round(conn: &mut crate::storage::Conn, at: chrono::DateTime<chrono::
     let default_ratings = default_ratings::give_due(conn, at)?;
     // After the default ratings: the active-share rule counts them.
     let integrity = crate::cases::integrity::scan(conn, at, integrity)?;
-    let reports_frozen = crate::insight::frozen_reports::freeze_due(conn, at, rules, report_freeze_days)?;
+    // A report that cannot be frozen now must not cost the round its other steps: logged, retried next round.
+    let reports_frozen = crate::insight::frozen_reports::freeze_due(conn, at, rules, report_freeze_days).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "freezing monthly reports failed; trying again next round");
+        Vec::new()
+    });
     // Clusters the current week's comments (and any week just closed): throttled in `serve`.
     let topics = crate::insight::topics::scan(conn, at, topics)?;
     Ok(ScanRound { deadlines, default_ratings, personal_data_erased, reports_frozen, integrity, topics })

@@ -181,7 +181,8 @@ fn report_response(report: ServedReport) -> HttpResponse {
 /// stores it (on the primary); the current month is built live.
 #[utoipa::path(get, path = "/api/v1/reports/monthly", params(ReportQuery),
     responses((status = 200, description = "the report as HTML, CSV, XLSX or JSON; header X-Report-Status: live|frozen", body = ReportDocument),
-              (status = 400, description = "min_ratings other than a frozen report's"), (status = 404, description = "no such version")),
+              (status = 400, description = "min_ratings other than a frozen report's"), (status = 404, description = "no such version"),
+              (status = 500, description = "integrity_check_failed: the stored version no longer matches its hash (报表快照校验失败)")),
     security(("bearer" = [])))]
 pub async fn get_monthly_report(state: web::Data<AppState>, caller: Caller, query: web::Query<ReportQuery>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Admin, Role::Supervisor])?;
@@ -223,7 +224,7 @@ pub struct RegenerateRequest {
 
 #[utoipa::path(post, path = "/api/v1/reports/monthly/{month}/regenerate", params(("month" = String, Path, pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
     request_body = RegenerateRequest,
-    responses((status = 201, body = Regenerated), (status = 409, description = "month_not_closed: the month is still live; report_changed: another version was stored meanwhile"),
+    responses((status = 201, body = Regenerated), (status = 409, description = "month_not_closed: the month is still live; unchanged: the figures equal the latest version's, nothing stored; report_changed: another version was stored meanwhile"),
               (status = 422, description = "no reason, or a reason over 500 characters")),
     security(("bearer" = [])))]
 pub async fn regenerate_monthly_report(state: web::Data<AppState>, caller: Caller, month: web::Path<String>, body: web::Json<RegenerateRequest>) -> AppResult<HttpResponse> {

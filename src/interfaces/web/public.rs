@@ -182,6 +182,7 @@ pub async fn monthly(state: web::Data<AppState>, req: HttpRequest, query: web::Q
         }
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "参数有误", "月份应为 YYYY-MM，格式为 html、csv、xlsx 或 json，版本为正整数。"),
         Err(AppError::NotFound(_)) => message_page(StatusCode::NOT_FOUND, "没有这一版", "该月报表没有这一版，请从版本列表选择。"),
+        Err(AppError::IntegrityCheckFailed(message)) => message_page(StatusCode::INTERNAL_SERVER_ERROR, "报表快照校验失败", &message),
         Err(e) => busy(&e),
     }
 }
@@ -276,6 +277,8 @@ pub async fn regenerate_report(state: web::Data<AppState>, req: HttpRequest, mon
         Err(AppError::Invalid(e)) if e.field == "reason" => message_page(StatusCode::UNPROCESSABLE_ENTITY, "请填写原因", "重新生成须说明原因（1 到 500 字，不含控制字符）。"),
         Err(AppError::Invalid(_)) => message_page(StatusCode::UNPROCESSABLE_ENTITY, "参数有误", "月份应为 YYYY-MM。"),
         Err(AppError::Conflict { code: "month_not_closed", .. }) => message_page(StatusCode::CONFLICT, "尚未封存", "该月报表仍是实时数据，封存后才能重新生成。"),
+        Err(AppError::Conflict { code: "unchanged", message, .. }) => message_page(StatusCode::CONFLICT, "没有变化", &message),
+        Err(AppError::IntegrityCheckFailed(message)) => message_page(StatusCode::INTERNAL_SERVER_ERROR, "报表快照校验失败", &message),
         Err(AppError::Conflict { .. }) => message_page(StatusCode::CONFLICT, "刚有新的一版", "其他人刚生成了新的一版，请返回版本列表查看后再决定。"),
         Err(e) => busy(&e),
     }
