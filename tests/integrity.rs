@@ -116,6 +116,7 @@ async fn six_ratings_from_one_address_are_one_burst_flag_and_all_still_count(app
     assert_eq!(flag["details"]["threshold"], 5);
     assert!(flag["subject_label"].as_str().is_some_and(|l| l.contains("同一网络地址")), "{flag}");
     assert!(!flag.to_string().contains("198.51.100.7"), "the address itself is stored nowhere: {flag}");
+    assert_eq!(flag["subject"], format!("address:#{}", burst[0]), "the flag names the burst by its first review, not by the address's hash");
     assert_eq!(app.count("reviews WHERE address_hash IS NOT NULL"), 11, "all eleven ratings carry their address hash");
     // Never dropped: all eleven are stored and counted.
     assert_eq!(app.count("reviews"), 11);
@@ -173,6 +174,11 @@ async fn six_ratings_from_one_address_are_one_burst_flag_and_all_still_count(app
     assert_eq!(decisions(&app, "actor = 'admin:admin' AND from_state = 'dismissed' AND to_state = 'confirmed'"), 1);
     let verify = app.get("/api/v1/audit/verify", Some(&d.supervisor)).await;
     assert_eq!(verify.0, 200, "the audit chain holds: {}", verify.1);
+    // The hashes are cleared after 30 days; neither the flags nor the audit chain keep a copy.
+    assert_eq!(app.count("reviews WHERE address_hash IS NOT NULL"), 12);
+    assert_eq!(app.count("integrity_flags f JOIN reviews r ON f.subject LIKE '%' || r.address_hash || '%' OR f.details LIKE '%' || r.address_hash || '%'"), 0);
+    assert_eq!(app.count("audit_events a JOIN reviews r ON a.detail LIKE '%' || r.address_hash || '%'"), 0, "no address hash in the audit chain");
+    assert_eq!(decisions(&app, &format!("detail LIKE '%\"flag_id\":{id}%'")), 2);
     assert_eq!(app.count("reviews"), 12);
     assert_eq!(ratings_this_month(&app, &d).await, 12);
     // A burst that goes on after its flag was decided raises a new flag for what came after.
@@ -301,6 +307,17 @@ async fn many_ratings_from_one_browser_are_a_device_burst_but_a_hall_kiosk_is_no
     assert_eq!(items(&list)[0]["review_count"], 6);
     assert_eq!(app.count("reviews WHERE address_hash IS NOT NULL"), 6, "integration ratings carry no address: theirs is the business system's");
     assert_eq!(app.count("reviews WHERE device_hash IS NOT NULL"), 18);
+
+    // One phone on one address: the address flag only, not a device flag naming the same reviews.
+    for i in 0..6 {
+        let token = transaction(&app, &d, &format!("Q{i}")).await;
+        rate_on_page(&app, &token, "hcp_device=another-browser-id", "192.0.2.99").await;
+    }
+    scan(&app);
+    let list = flags(&app, &d.supervisor, "?status=all").await;
+    let mut kinds: Vec<&str> = items(&list).iter().map(|f| f["kind"].as_str().expect("kind")).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, vec!["burst_address", "burst_device"], "{list}");
 }
 
 on_both_backends!(a_month_without_a_bad_rating_or_with_almost_only_active_ratings_is_flagged);
@@ -354,6 +371,8 @@ async fn a_month_without_a_bad_rating_or_with_almost_only_active_ratings_is_flag
     let no_bad = items(&list).iter().find(|f| f["kind"] == "no_bad_ratings" && f["department_code"] == "D1").expect("D1's flag");
     assert_eq!((no_bad["details"]["active"].as_u64(), no_bad["details"]["bad"].as_u64()), (Some(200), Some(0)));
     assert_eq!(no_bad["review_ids"], json!([]), "a month's flag names no single review");
+    let window_flag = items(&list).iter().find(|f| f["kind"] == "no_bad_ratings" && f["window_code"] == "W1").expect("W1's flag");
+    assert_eq!(window_flag["department_code"], "D1", "a window's flag names its department");
     let month = chrono::DateTime::parse_from_rfc3339(&rated).expect("time").with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m").to_string();
     assert_eq!(no_bad["period"], month);
     // Again, past the hour after which the monthly rules run again: no duplicates.
@@ -363,8 +382,26 @@ async fn a_month_without_a_bad_rating_or_with_almost_only_active_ratings_is_flag
     let round: Value = serde_json::from_slice(&out.stdout).expect("scan report");
     assert_eq!(round["integrity"]["flags_raised"], 0, "{round}");
     assert_eq!(flags(&app, &d.supervisor, "?status=all").await["total"], 4);
+    // A bad rating for D1 at W1 later in the month: its no-bad-rating flags stay, saying the rule
+    // no longer holds, with the figures brought up to date.
+    let late = json!([{"transaction_no": "M1-200", "service_item_code": "I1", "window_code": "W1", "staff_no": "S2", "channel": "window_device", "completed_at": completed}]);
+    let r = app.post("/api/v1/transactions/batch", Some(&d.key), &json!({"items": late})).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let r = app.post("/api/v1/reviews", Some(&d.key), &json!({"transaction_no": "M1-200", "stars": 1, "channel": "window_device", "comment": "说明", "rated_at": rated})).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    let out = app.cli(&["scan", "--at", &(now + chrono::Duration::minutes(122)).to_rfc3339(), "--allow-future"]);
+    assert!(out.status.success(), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
+    let list = flags(&app, &d.supervisor, "?status=all").await;
+    assert_eq!(list["total"], 4, "{list}");
+    for f in items(&list) {
+        let (kind, dept) = (f["kind"].as_str().expect("kind"), &f["department_code"]);
+        assert_eq!(dept, "D1", "{f}");
+        assert_eq!(f["details"]["no_longer_holds"], kind == "no_bad_ratings", "{f}");
+        assert_eq!(f["details"]["bad"], 1, "{f}");
+        assert_eq!(f["details"]["ratings"], 201, "{f}");
+    }
     // The board's tile counts them; the ratings are all there.
     let (_, board) = StaffSession::sign_in(&app, "sup").await.get("/board").await;
     assert!(board.contains("大量评价中没有差评") && board.contains("主动评价占比异常偏高"), "the board lacks the monthly flags");
-    assert_eq!(app.count("reviews"), 406);
+    assert_eq!(app.count("reviews"), 407);
 }

@@ -66,6 +66,27 @@ pub fn authenticate_bearer(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> 
     Ok(Principal::User { id: user.id, username: user.username, role, department_id: user.department_id })
 }
 
+/// Whether `token` is a staff session in force (not expired, not idle past
+/// [`SESSION_IDLE_MINUTES`], not signed out, its user active). Read only: unlike
+/// [`authenticate_bearer`] it neither moves the session's idle timer nor ends an idle session,
+/// since a citizen's rating from that browser is not the staff member's own request.
+pub fn staff_session_in_force(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> AppResult<bool> {
+    if !token.starts_with(SESSION_TOKEN_PREFIX) {
+        return Ok(false);
+    }
+    let hash = sha256_hex(token);
+    let now_db = clock::to_db(now);
+    let found: Option<(NaiveDateTime, Option<NaiveDateTime>)> = db_run!(conn, |c| auth_tokens::table
+        .inner_join(users::table)
+        .filter(auth_tokens::token_hash.eq(&hash))
+        .filter(auth_tokens::expires_at.gt(now_db))
+        .filter(users::active.eq(true))
+        .select((auth_tokens::created_at, auth_tokens::last_seen_at))
+        .first(c)
+        .optional())?;
+    Ok(found.is_some_and(|(created_at, last_seen_at)| now_db - last_seen_at.unwrap_or(created_at) <= Duration::minutes(SESSION_IDLE_MINUTES)))
+}
+
 /// Integration keys recently found valid, by hash, so that a counter system's every request
 /// does not cost a database round trip. A key revoked on this instance is dropped at once
 /// ([`ApiKeyCache::clear`]); one revoked on another instance stops working here within

@@ -107,14 +107,18 @@ fn scan_recent(conn: &mut Conn, at: DateTime<Utc>, t: &Thresholds) -> AppResult<
     }
     for (hash, ratings) in &by_address {
         for burst in find_bursts(ratings, window, t.burst as usize) {
-            raised += raise_burst(conn, FlagKind::BurstAddress, &format!("address:{hash}"), &burst, t.burst, t, at)?;
+            raised += raise_burst(conn, FlagKind::BurstAddress, hash, &burst, t.burst, t, at)?;
         }
     }
     for (hash, ratings) in &by_device {
         let more_than = t.device_burst(ratings.iter().map(|r| r.2));
         let times: Vec<(i64, DateTime<Utc>)> = ratings.iter().map(|r| (r.0, r.1)).collect();
         for burst in find_bursts(&times, window, more_than as usize) {
-            raised += raise_burst(conn, FlagKind::BurstDevice, &format!("device:{hash}"), &burst, more_than, t, at)?;
+            // One phone on one address: its open address flag already names these reviews.
+            if covered_by_open_address_flags(conn, &burst.review_ids)? {
+                continue;
+            }
+            raised += raise_burst(conn, FlagKind::BurstDevice, hash, &burst, more_than, t, at)?;
         }
     }
     // Normally flagged as they were stored; this catches one whose flag failed then.
@@ -123,17 +127,34 @@ fn scan_recent(conn: &mut Conn, at: DateTime<Utc>, t: &Thresholds) -> AppResult<
     Ok(raised)
 }
 
-/// Flags a burst, or adds its new reviews to the open flag of the same address or device that
-/// it continues. Reviews already named by a flag of this kind and subject are not named again
-/// (a dismissed burst that goes on raises a new flag for what came after). Returns 1 for a new
-/// flag.
-fn raise_burst(conn: &mut Conn, kind: FlagKind, subject: &str, burst: &Burst, more_than: u32, t: &Thresholds, at: DateTime<Utc>) -> AppResult<u64> {
+/// Whether every one of these reviews is named by an open address-burst flag.
+fn covered_by_open_address_flags(conn: &mut Conn, review_ids: &[i64]) -> AppResult<bool> {
+    let covered: HashSet<i64> = db_run!(conn, |c| integrity_flag_reviews::table
+        .inner_join(integrity_flags::table.on(integrity_flags::id.eq(integrity_flag_reviews::flag_id)))
+        .filter(integrity_flags::kind.eq(FlagKind::BurstAddress.as_str()))
+        .filter(integrity_flags::status.eq(FlagStatus::Open.as_str()))
+        .filter(integrity_flag_reviews::review_id.eq_any(review_ids))
+        .select(integrity_flag_reviews::review_id)
+        .load::<i64>(c))?
+    .into_iter()
+    .collect();
+    Ok(review_ids.iter().all(|id| covered.contains(id)))
+}
+
+/// Flags a burst of the address or device whose keyed hash is `hash`, or adds its new reviews to
+/// the open flag of the same address or device that it continues. The flag never keeps the hash
+/// (its subject is `address:#<first review id>`): it finds the flag it continues through its
+/// reviews' hashes, which the scanner clears after [`ORIGIN_KEPT_DAYS`] as it does every hash.
+/// Reviews already named by a flag of this kind are not named again (a dismissed burst that goes
+/// on raises a new flag for what came after). Returns 1 for a new flag.
+fn raise_burst(conn: &mut Conn, kind: FlagKind, hash: &str, burst: &Burst, more_than: u32, t: &Thresholds, at: DateTime<Utc>) -> AppResult<u64> {
     let now = clock::to_db(at);
+    let prefix = if kind == FlagKind::BurstAddress { "address" } else { "device" };
     conn.transaction(|conn| {
+        // A review has one address and one device: a flag of this kind naming it is of this hash.
         let named: HashSet<i64> = db_run!(conn, |c| integrity_flag_reviews::table
             .inner_join(integrity_flags::table.on(integrity_flags::id.eq(integrity_flag_reviews::flag_id)))
             .filter(integrity_flags::kind.eq(kind.as_str()))
-            .filter(integrity_flags::subject.eq(subject))
             .filter(integrity_flag_reviews::review_id.eq_any(&burst.review_ids))
             .select(integrity_flag_reviews::review_id)
             .load::<i64>(c))?
@@ -145,15 +166,22 @@ fn raise_burst(conn: &mut Conn, kind: FlagKind, subject: &str, burst: &Burst, mo
             db_run!(conn, |c| reviews::table.filter(reviews::id.eq_any(&fresh)).select((reviews::id, reviews::rated_at)).load(c))?;
         let first_at = times.iter().find(|(id, _)| *id == first_fresh).map_or(clock::to_db(burst.first), |(_, t)| *t);
         let last_at = clock::to_db(burst.last);
-        let continues: Option<(i64, String)> = db_run!(conn, |c| integrity_flags::table
-            .filter(integrity_flags::kind.eq(kind.as_str()))
-            .filter(integrity_flags::subject.eq(subject))
-            .filter(integrity_flags::status.eq(FlagStatus::Open.as_str()))
-            .filter(integrity_flags::last_review_at.ge(first_at - t.window()))
-            .order(integrity_flags::id.desc())
-            .select((integrity_flags::id, integrity_flags::details))
-            .first(c)
-            .optional())?;
+        let since = first_at - t.window();
+        let continues: Option<(i64, String)> = db_run!(conn, |c| {
+            let q = integrity_flags::table
+                .inner_join(integrity_flag_reviews::table.on(integrity_flag_reviews::flag_id.eq(integrity_flags::id)))
+                .inner_join(reviews::table.on(reviews::id.eq(integrity_flag_reviews::review_id)))
+                .filter(integrity_flags::kind.eq(kind.as_str()))
+                .filter(integrity_flags::status.eq(FlagStatus::Open.as_str()))
+                .filter(integrity_flags::last_review_at.ge(since))
+                .order(integrity_flags::id.desc())
+                .select((integrity_flags::id, integrity_flags::details))
+                .into_boxed();
+            let q = if kind == FlagKind::BurstAddress { q.filter(reviews::address_hash.eq(hash)) } else { q.filter(reviews::device_hash.eq(hash)) };
+            q.first(c).optional()
+        })?;
+        let subject = format!("{prefix}:#{first_fresh}");
+        let subject = subject.as_str();
         let (flag_id, created, earlier) = match continues {
             Some((id, details)) => (id, false, serde_json::from_str::<Value>(&details).ok()),
             None => {
@@ -303,20 +331,37 @@ fn scan_months(conn: &mut Conn, at: DateTime<Utc>, t: &Thresholds) -> AppResult<
             .select((reviews::department_id, reviews::window_id, count_star(), sql::<BigInt>(bad), sql::<BigInt>(&active)))
             .load(c))?;
         let mut by_department: BTreeMap<i64, MonthFigures> = BTreeMap::new();
-        let mut by_window: BTreeMap<i64, MonthFigures> = BTreeMap::new();
+        // A window's department: the one its reviews were given to.
+        let mut by_window: BTreeMap<i64, (i64, MonthFigures)> = BTreeMap::new();
         for (department_id, window_id, ratings, bad, active) in rows {
             let figures = MonthFigures { ratings: count(ratings), active: count(active), bad: count(bad) };
             by_department.entry(department_id).or_default().add(figures);
             if let Some(w) = window_id {
-                by_window.entry(w).or_default().add(figures);
+                by_window.entry(w).or_insert((department_id, MonthFigures::default())).1.add(figures);
             }
         }
+        // The month's open flags: a later scan brings their figures up to date.
+        let open: HashMap<(String, String), i64> = db_run!(conn, |c| integrity_flags::table
+            .filter(integrity_flags::period.eq(&month.label))
+            .filter(integrity_flags::kind.eq_any([FlagKind::NoBadRatings.as_str(), FlagKind::ActiveShare.as_str()]))
+            .filter(integrity_flags::status.eq(FlagStatus::Open.as_str()))
+            .select((integrity_flags::id, integrity_flags::kind, integrity_flags::subject))
+            .load::<(i64, String, String)>(c))?
+        .into_iter()
+        .map(|(id, kind, subject)| ((kind, subject), id))
+        .collect();
         let subjects = by_department
             .iter()
             .map(|(id, f)| (format!("department:{id}"), Some(*id), None, f))
-            .chain(by_window.iter().map(|(id, f)| (format!("window:{id}"), None, Some(*id), f)));
+            .chain(by_window.iter().map(|(id, (department, f))| (format!("window:{id}"), Some(*department), Some(*id), f)));
         for (subject, department_id, window_id, figures) in subjects {
-            for kind in judge_month(figures, t, defaults_given) {
+            let holding = judge_month(figures, t, defaults_given);
+            for kind in [FlagKind::NoBadRatings, FlagKind::ActiveShare] {
+                let holds = holding.contains(&kind);
+                let existing = open.get(&(kind.as_str().to_owned(), subject.clone())).copied();
+                if !holds && existing.is_none() {
+                    continue;
+                }
                 let details = json!({
                     "month": month.label,
                     "month_closed": month.closed,
@@ -328,9 +373,22 @@ fn scan_months(conn: &mut Conn, at: DateTime<Utc>, t: &Thresholds) -> AppResult<
                     "min_volume": t.volume,
                     "max_active_share": t.active_share,
                     "as_of": clock::rfc3339_local(now),
+                    // The figures have since moved (a bad rating came in, say): the flag stays for
+                    // the supervisor, saying so.
+                    "no_longer_holds": !holds,
                 });
-                if insert_flag(conn, kind, &subject, &month.label, department_id, window_id, &details, None, now)?.is_some() {
-                    raised += 1;
+                match existing {
+                    Some(id) => {
+                        db_run!(conn, |c| diesel::update(integrity_flags::table.find(id))
+                            .set((integrity_flags::details.eq(details.to_string()), integrity_flags::updated_at.eq(now)))
+                            .execute(c))?;
+                    }
+                    // A decided flag of this month keeps the figures it was decided on.
+                    None => {
+                        if insert_flag(conn, kind, &subject, &month.label, department_id, window_id, &details, None, now)?.is_some() {
+                            raised += 1;
+                        }
+                    }
                 }
             }
         }
@@ -364,7 +422,8 @@ pub struct FlagView {
     /// `burst_address`, `burst_device`, `staff_session`, `no_bad_ratings` or `active_share`.
     pub kind: String,
     pub kind_label: String,
-    /// `address:<hash>`, `device:<hash>`, `review:<id>`, `department:<id>` or `window:<id>`.
+    /// `address:#<id>` or `device:#<id>` (a burst, by its first review's id: the address's or
+    /// device's hash is not kept with the flag), `review:<id>`, `department:<id>` or `window:<id>`.
     pub subject: String,
     pub subject_label: String,
     /// The month (`YYYY-MM`), or a burst's first moment.
@@ -525,11 +584,11 @@ fn views(conn: &mut Conn, rows: Vec<FlagRow>) -> AppResult<Vec<FlagView>> {
 }
 
 /// What a subject is, in Chinese: the department or window by name; an address or device only
-/// by the start of its hash (the hash is all that is kept).
+/// by the burst's first review (neither it nor its hash is kept with the flag).
 fn subject_label(subject: &str, department: Option<&(String, String)>, window: Option<&(String, String)>) -> String {
     match subject.split_once(':') {
-        Some(("address", hash)) => format!("同一网络地址（匿名标识 {}）", &hash[..hash.len().min(8)]),
-        Some(("device", hash)) => format!("同一设备（匿名标识 {}）", &hash[..hash.len().min(8)]),
+        Some(("address", first)) => format!("同一网络地址（自评价 {first} 起）"),
+        Some(("device", first)) => format!("同一设备（自评价 {first} 起）"),
         Some(("review", id)) => format!("评价 #{id}"),
         Some(("department", id)) => department.map_or_else(|| format!("部门 #{id}"), |d| d.1.clone()),
         Some(("window", id)) => window.map_or_else(|| format!("窗口 #{id}"), |w| format!("{}（{}）", w.1, w.0)),
@@ -611,12 +670,12 @@ pub fn decide(conn: &mut Conn, id: i64, status: FlagStatus, actor: &str, note: &
     crate::domain::intake_rules::check_text("note", note, MAX_NOTE_CHARS)?;
     let now = clock::to_db(at);
     conn.transaction(|conn| {
-        let found: Option<(String, String, String, String)> = db_run!(conn, |c| integrity_flags::table
+        let found: Option<(String, String)> = db_run!(conn, |c| integrity_flags::table
             .find(id)
-            .select((integrity_flags::kind, integrity_flags::subject, integrity_flags::period, integrity_flags::status))
+            .select((integrity_flags::kind, integrity_flags::status))
             .first(c)
             .optional())?;
-        let (kind, subject, period, before) = found.ok_or_else(|| AppError::NotFound(format!("integrity flag {id}")))?;
+        let (kind, before) = found.ok_or_else(|| AppError::NotFound(format!("integrity flag {id}")))?;
         db_run!(conn, |c| diesel::update(integrity_flags::table.find(id))
             .set((
                 integrity_flags::status.eq(status.as_str()),
@@ -640,7 +699,9 @@ pub fn decide(conn: &mut Conn, id: i64, status: FlagStatus, actor: &str, note: &
                 from_state: Some(&before),
                 to_state: Some(status.as_str()),
                 note: Some(note),
-                detail: Some(json!({"flag_id": id, "kind": kind, "subject": subject, "period": period, "review_ids": review_ids}).to_string()),
+                // The flag and its reviews by id only: nothing of an address or device (their hashes
+                // are cleared after 30 days; the audit chain is kept for good).
+                detail: Some(json!({"flag_id": id, "kind": kind, "review_ids": review_ids}).to_string()),
                 at: now,
             },
         )?;

@@ -39,8 +39,16 @@ pub(super) async fn signed_in(state: &web::Data<AppState>, req: &HttpRequest) ->
 
 /// Whether this browser carries a staff session in force (signed, not expired, idle or signed
 /// out, its user active): a rating given from it is flagged for the supervisors.
+/// Read only (the session's idle timer does not move); a failed lookup is logged and counts as none.
 pub async fn staff_session_in_force(state: &web::Data<AppState>, req: &HttpRequest) -> bool {
-    req.cookie(SESSION_COOKIE).is_some() && signed_in(state, req).await.is_some()
+    let Some(token) = req.cookie(SESSION_COOKIE).and_then(|c| state.cookies.verify(c.value())) else { return false };
+    match state.db(move |conn, _| accounts::staff_session_in_force(conn, &token, clock::now())).await {
+        Ok(in_force) => in_force,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look up the staff session on a rating's browser; not flagged");
+            false
+        }
+    }
 }
 
 /// The signed-in user when their role is one of `roles`; otherwise the way out: the login page for
