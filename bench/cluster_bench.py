@@ -38,7 +38,7 @@ def run(cmd):
 
 
 STEPS = {"read": "jieba dictionary (rest of its load after the read)", "tokenising": "tokenising + vocabulary",
-         "vectorising": "TF-IDF vectors + LSA basis", "LSA:": "LSA projection", "k-means:": "k-means",
+         "vectorising:": "TF-IDF vectors (+ LSA basis)", "LSA:": "LSA projection", "k-means:": "k-means",
          "converged": "labels, samples, silhouette, output"}
 
 
