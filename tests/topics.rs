@@ -12,6 +12,7 @@ use common::smtp::SmtpSink;
 use common::{District, StaffSession, TestApp};
 use haochaping::adapters::mail::smtp::{deliver_due, Mailer};
 use haochaping::clock;
+use haochaping::insight::topics::{self, TopicScan};
 use serde_json::{json, Value};
 
 /// Comments on one subject, worded differently; `variant(n)` adds an ending so that a large
@@ -86,7 +87,17 @@ async fn comment(app: &TestApp, d: &District, serial: &mut u32, via: Via, dept: 
 
 /// Runs `haochaping scan` and returns its report's `topics` part.
 fn scan(app: &TestApp) -> Value {
-    let out = app.cli(&["scan"]);
+    scan_at(app, None)
+}
+
+/// `haochaping scan --at`, a time in the past: as if the scan had run then.
+fn scan_at(app: &TestApp, at: Option<DateTime<Utc>>) -> Value {
+    let at = at.map(|t| t.to_rfc3339());
+    let mut args = vec!["scan"];
+    if let Some(at) = &at {
+        args.extend(["--at", at.as_str()]);
+    }
+    let out = app.cli(&args);
     assert!(out.status.success(), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("scan report");
     report["topics"].clone()
@@ -172,12 +183,19 @@ async fn two_weeks_keep_their_topics_and_a_new_subject_is_new(app: TestApp) {
     // A second scan changes nothing: the closed weeks stay as they were.
     scan(&app);
     assert_eq!(topic_of_texts(&app, &d.supervisor).await, placed);
+
+    // A rating of last week stored late (a device that was offline) joins its topic.
+    let late = "公积金提取好几个月都不到账，很不满意";
+    comment(&app, &d, &mut serial, Via::Review(1), "D1", late, in_week(1, 100)).await;
+    let round = scan(&app);
+    assert_eq!(round["late_placed"].as_u64(), Some(1), "{round}");
+    let now_placed = topic_of_texts(&app, &d.supervisor).await;
+    assert_eq!(now_placed.get(late), Some(&topics_of(&FUND, &placed)), "{now_placed:#?}");
 }
 
 /// Eight 7-day windows of `per_window` comments on each of three subjects, then `last_week` on
 /// the first (fund) and `per_window` on the others in the last 7 days.
-async fn history(app: &TestApp, d: &District, per_window: usize, last_week: usize) {
-    let now = clock::now();
+async fn history(app: &TestApp, d: &District, per_window: usize, last_week: usize, now: DateTime<Utc>) {
     let mut serial = 0;
     let mut n = [0usize; 3];
     for window in (1..=8i64).rev() {
@@ -209,7 +227,7 @@ on_both_backends!(a_planted_surge_is_alerted_once_on_the_board_by_mail_and_in_th
 /// raises nothing more.
 async fn a_planted_surge_is_alerted_once_on_the_board_by_mail_and_in_the_api(app: TestApp) {
     let d = app.seed().await;
-    history(&app, &d, 5, 40).await;
+    history(&app, &d, 5, 40, clock::now()).await;
     let round = scan(&app);
     assert_eq!((round["surge_alerts"].as_u64(), round["new_topic_alerts"].as_u64()), (Some(1), Some(0)), "{round}");
 
@@ -270,12 +288,27 @@ async fn a_planted_surge_is_alerted_once_on_the_board_by_mail_and_in_the_api(app
     assert_eq!(app.count("outbox WHERE kind = 'topic_alert'"), 1);
 }
 
+/// The weeks the comments are clustered in are calendar weeks, the alert's windows the last
+/// 7 days: the surge is found whatever the weekday and hour of the scan (scans dated 0 to 7 days
+/// back, 27 hours apart, each over its own history).
+#[actix_web::test]
+async fn the_surge_is_found_whatever_the_weekday() {
+    for step in 0..7 {
+        let Some(app) = TestApp::spawn(common::Backend::Sqlite).await else { return };
+        let d = app.seed().await;
+        let at = clock::now() - Duration::hours(27 * step);
+        history(&app, &d, 5, 40, at).await;
+        let round = scan_at(&app, Some(at));
+        assert_eq!((round["surge_alerts"].as_u64(), round["new_topic_alerts"].as_u64()), (Some(1), Some(0)), "scan at {at}: {round}");
+    }
+}
+
 on_both_backends!(a_flat_history_raises_nothing);
 
 /// (b) The same volumes without the surge: no alert, no mail.
 async fn a_flat_history_raises_nothing(app: TestApp) {
     let d = app.seed().await;
-    history(&app, &d, 5, 5).await;
+    history(&app, &d, 5, 5, clock::now()).await;
     let round = scan(&app);
     assert_eq!((round["surge_alerts"].as_u64(), round["new_topic_alerts"].as_u64()), (Some(0), Some(0)), "{round}");
     let (_, alerts) = app.get("/api/v1/topics/alerts", Some(&d.supervisor)).await;
@@ -284,6 +317,13 @@ async fn a_flat_history_raises_nothing(app: TestApp) {
     let (_, overview) = app.get("/api/v1/topics", Some(&d.supervisor)).await;
     let topics = overview["topics"].as_array().expect("topics");
     assert!(topics.len() >= 3 && topics.iter().all(|t| t["last_7_days"].as_i64() <= Some(6)), "{overview}");
+
+    // `serve`'s scanner tracks topics at most every quarter hour; `haochaping scan` always does.
+    let serve = TopicScan { new_topic_alert_size: 10, min_interval: Some(Duration::minutes(haochaping::insight::topics::SERVE_INTERVAL_MINUTES)) };
+    let mut conn = app.conn();
+    assert!(!topics::scan(&mut conn, clock::now(), &serve).expect("round").ran, "scanned a moment ago");
+    assert!(topics::scan(&mut conn, clock::now() + Duration::minutes(16), &serve).expect("round").ran);
+    assert!(scan(&app)["ran"].as_bool().unwrap_or(false));
 }
 
 on_both_backends!(a_new_topic_of_ten_is_alerted);
@@ -291,7 +331,7 @@ on_both_backends!(a_new_topic_of_ten_is_alerted);
 /// (b) A subject never seen before with ten complaints in the last 7 days: a new-topic alert.
 async fn a_new_topic_of_ten_is_alerted(app: TestApp) {
     let d = app.seed().await;
-    history(&app, &d, 4, 4).await;
+    history(&app, &d, 4, 4, clock::now()).await;
     let mut serial = 10_000;
     for n in 0..10 {
         comment(&app, &d, &mut serial, Via::Complaint, "D2", &PARKING.text(n), clock::now() - Duration::hours(2 + 4 * n as i64)).await;

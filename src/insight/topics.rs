@@ -1,20 +1,25 @@
-//! Topics over time (问题主题): each week's comments are clustered and the clusters matched to
-//! the topics found before, so that a topic keeps its id and label while its centre drifts;
+//! Topics over time (问题主题): each week's comments are placed in the topics found before or
+//! clustered into new ones, so that a topic keeps its id and label while its centre drifts;
 //! then the emerging-issue alerts (新出现的问题) are raised on them. Run by every scanner round
 //! ([`scan`]); the reads the API and pages show are in [`super::topic_views`].
 //!
-//! What is clustered: the comment of every review that has one (all grades, so that a topic's
+//! What is placed: the comment of every review that has one (all grades, so that a topic's
 //! share of bad reviews and its 差评率 per department mean something) and the text of every
 //! complaint. The alerts count only the *issues* among them: bad reviews (1–2 stars) and
 //! complaints — praise growing is no emerging problem.
 //!
-//! A week (Monday to Sunday, Beijing time) is clustered once it has closed, and the current
-//! week again at each round with what it has so far (its membership replaced), so that the
-//! last 7 days are always counted. Matching uses the centres as they stood when the previous
-//! week closed; only closing a week moves them. A week too small to cluster (fewer than six
-//! distinct comments) places each comment in the topic most like it, and a comment stored after
-//! its week closed (a late rating, an import) is placed the same way; a comment like no topic
-//! stays outside the topics.
+//! A week (Monday to Sunday, Beijing time) is tracked once it has closed, and the current week
+//! again at each round with what it has so far (its membership replaced), so that the last 7
+//! days are always counted. A week's comments are weighed (TF-IDF over the week, words and their
+//! character bigrams) and each goes to the known topic whose centre is most like it; the rest
+//! are clustered with `cluster_texts` into many small clusters, alike clusters merged and the
+//! groups of three or more settled into new topics (`domain::topics::settle_new_topics`). A
+//! comment matched one by one rather than a whole week's cluster matched to a topic: on a few
+//! dozen short comments k-means mixes subjects, and a mixed cluster would carry a stray subject
+//! into a topic (measured on the tests' comments). Only closing a week moves the centres of the
+//! topics it touched, half way towards the week's centre. A comment stored after its week
+//! closed (a late rating, an import) or left over is placed in a known topic at a later round
+//! if one is like it; one like no topic stays outside the topics.
 //!
 //! Rounds are serialised by a compare-and-set on the tracking state (a settings row): a round
 //! that finds another one wrote first drops its own work, so two scanners never make one topic
@@ -113,13 +118,13 @@ struct TopicRow {
 
 /// Tracks topics and raises alerts, unless `settings.min_interval` says it ran recently.
 pub fn scan(conn: &mut Conn, at: DateTime<Utc>, settings: &TopicScan) -> AppResult<TopicRound> {
+    let last = queries::setting(conn, LAST_RUN_KEY)?.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc));
     if let Some(interval) = settings.min_interval {
-        let last = queries::setting(conn, LAST_RUN_KEY)?.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc));
         if last.is_some_and(|last| last <= at && at - last < interval) {
             return Ok(TopicRound::default());
         }
     }
-    let mut round = track(conn, at)?;
+    let mut round = track(conn, at, last.filter(|&last| last <= at))?;
     let (surges, news) = raise_alerts(conn, at, settings.new_topic_alert_size)?;
     round.surge_alerts = surges;
     round.new_topic_alerts = news;
@@ -144,8 +149,8 @@ fn swap_state(conn: &mut Conn, old: &str, new: &TrackState) -> AppResult<bool> {
 }
 
 /// Clusters the weeks not yet closed up to `at`, the current one included, and places the
-/// comments stored late.
-pub fn track(conn: &mut Conn, at: DateTime<Utc>) -> AppResult<TopicRound> {
+/// comments stored late (since `last_run`, the previous round, if any).
+pub fn track(conn: &mut Conn, at: DateTime<Utc>, last_run: Option<DateTime<Utc>>) -> AppResult<TopicRound> {
     let mut round = TopicRound { ran: true, ..TopicRound::default() };
     let current = week_of(at);
     let (_, state) = read_state(conn)?;
@@ -177,7 +182,10 @@ pub fn track(conn: &mut Conn, at: DateTime<Utc>) -> AppResult<TopicRound> {
         }
         next = next + Days::new(7);
     }
-    round.late_placed = place_late(conn, at, next.min(current))?;
+    // A round that was still writing when the last one started may have stored comments just
+    // before its time: an hour's overlap.
+    let since = last_run.map(|t| clock::to_db(t - Duration::hours(1)));
+    round.late_placed = place_late(conn, at, next.min(current), since)?;
     Ok(round)
 }
 
@@ -197,8 +205,21 @@ fn oldest_comment(conn: &mut Conn, since: NaiveDateTime) -> AppResult<Option<Nai
     })
 }
 
-/// The comments of `[from, to)`; with `unplaced`, only those in no topic yet (at most `limit`).
-fn gather(conn: &mut Conn, from: NaiveDateTime, to: NaiveDateTime, unplaced: bool, limit: i64) -> AppResult<Vec<Doc>> {
+/// Which comments of a span [`gather`] reads.
+#[derive(Clone, Copy)]
+enum Selection {
+    All,
+    /// Only those in no topic, stored at or after this time if one is given (at most
+    /// [`LATE_BATCH`] of each source).
+    Unplaced(Option<NaiveDateTime>),
+}
+
+/// The comments of `[from, to)` as `selection` says.
+fn gather(conn: &mut Conn, from: NaiveDateTime, to: NaiveDateTime, selection: Selection) -> AppResult<Vec<Doc>> {
+    let (unplaced, stored_since, limit) = match selection {
+        Selection::All => (false, None, i64::MAX),
+        Selection::Unplaced(t) => (true, t, LATE_BATCH),
+    };
     let rows: Vec<(i64, Option<String>, NaiveDateTime, i64, i32)> = db_run!(conn, |c| {
         let mut q = reviews::table
             .left_join(topic_members::table.on(topic_members::source.eq("review").and(topic_members::record_id.eq(reviews::id))))
@@ -212,6 +233,9 @@ fn gather(conn: &mut Conn, from: NaiveDateTime, to: NaiveDateTime, unplaced: boo
             .into_boxed();
         if unplaced {
             q = q.filter(topic_members::record_id.nullable().is_null());
+        }
+        if let Some(since) = stored_since {
+            q = q.filter(reviews::created_at.ge(since));
         }
         q.load(c)
     })?;
@@ -235,6 +259,9 @@ fn gather(conn: &mut Conn, from: NaiveDateTime, to: NaiveDateTime, unplaced: boo
             .into_boxed();
         if unplaced {
             q = q.filter(topic_members::record_id.nullable().is_null());
+        }
+        if let Some(since) = stored_since {
+            q = q.filter(complaints::created_at.ge(since));
         }
         q.load(c)
     })?;
@@ -339,7 +366,9 @@ fn place_known(vectors: &[TermVector], known: &[TopicRow]) -> Plan {
     let topics: Vec<(i64, &TermVector)> = known.iter().filter(|t| !t.centroid.is_empty()).map(|t| (t.id, &t.centroid)).collect();
     let index = TopicIndex::new(&topics);
     let mut plan = Plan::default();
-    let mut parts: BTreeMap<i64, (Vec<(&TermVector, usize)>, f32)> = BTreeMap::new();
+    // Per topic: its comments' vectors, and the sum of their likeness to its centre.
+    type Parts<'a> = BTreeMap<i64, (Vec<(&'a TermVector, usize)>, f32)>;
+    let mut parts: Parts<'_> = BTreeMap::new();
     for vector in vectors {
         let found = index.best(vector, JOIN_THRESHOLD);
         if let Some((id, similarity)) = found {
@@ -368,7 +397,7 @@ fn track_week(conn: &mut Conn, week: NaiveDate, until: DateTime<Utc>, closing: b
     if state.next_week.is_some_and(|n| n > week) {
         return Ok(None);
     }
-    let docs = gather(conn, clock::to_db(week_begins(week)), clock::to_db(until.min(week_ends(week))), false, i64::MAX)?;
+    let docs = gather(conn, clock::to_db(week_begins(week)), clock::to_db(until.min(week_ends(week))), Selection::All)?;
     let known = load_topics(conn)?;
     let plan = plan_week(&docs, &known);
     let next_state = TrackState { next_week: Some(if closing { week + Days::new(7) } else { week }), round: state.round + 1 };
@@ -486,15 +515,16 @@ fn forget_or_rewind(conn: &mut Conn, id: i64, week: NaiveDate) -> AppResult<()> 
     Ok(())
 }
 
-/// Comments of closed weeks within the alert windows that are in no topic (stored late, or in
-/// a week too small to cluster): each goes to the topic most like it, if any.
-fn place_late(conn: &mut Conn, at: DateTime<Utc>, first_open_week: NaiveDate) -> AppResult<u32> {
+/// Comments of closed weeks within the alert windows stored since the last round (a late
+/// rating, an import) and in no topic: each goes to the topic most like it, if any. (A closed
+/// week's leftovers were weighed when it closed; they are not weighed again every round.)
+fn place_late(conn: &mut Conn, at: DateTime<Utc>, first_open_week: NaiveDate, stored_since: Option<NaiveDateTime>) -> AppResult<u32> {
     let from = at - Duration::days(WINDOW_DAYS * (BASELINE_WINDOWS as i64 + 1));
     let to = week_begins(first_open_week);
     if from >= to {
         return Ok(0);
     }
-    let docs = gather(conn, clock::to_db(from), clock::to_db(to), true, LATE_BATCH)?;
+    let docs = gather(conn, clock::to_db(from), clock::to_db(to), Selection::Unplaced(stored_since))?;
     if docs.is_empty() {
         return Ok(0);
     }
@@ -603,14 +633,20 @@ pub fn raise_alerts(conn: &mut Conn, at: DateTime<Utc>, new_topic_size: u32) -> 
     candidates.sort_by_key(|c| (c.kind, c.topic_id));
     let mut raised: Vec<(Candidate, String, Vec<String>, Vec<String>)> = Vec::new();
     for candidate in candidates {
-        // One surge alert covers a topic for the 7 days its surge stays in the window.
-        let recent: i64 = db_run!(conn, |c| topic_alerts::table
-            .filter(topic_alerts::topic_id.eq(candidate.topic_id))
-            .filter(topic_alerts::kind.eq(candidate.kind))
-            .filter(topic_alerts::window_end.gt(clock::to_db(current.start)))
-            .count()
-            .get_result(c))?;
-        if candidate.kind == "surge" && recent > 0 {
+        // A new topic is alerted on once; a surge alert covers its topic for the 7 days the
+        // surge stays in the window.
+        let since = (candidate.kind == "surge").then(|| clock::to_db(current.start));
+        let raised_before: i64 = db_run!(conn, |c| {
+            let mut q = topic_alerts::table
+                .filter(topic_alerts::topic_id.eq(candidate.topic_id))
+                .filter(topic_alerts::kind.eq(candidate.kind))
+                .into_boxed();
+            if let Some(since) = since {
+                q = q.filter(topic_alerts::window_end.gt(since));
+            }
+            q.count().get_result(c)
+        })?;
+        if raised_before > 0 {
             continue;
         }
         let (label, terms): (String, String) =
@@ -799,34 +835,5 @@ mod tests {
             let found: BTreeSet<Option<usize>> = slots.iter().zip(&truth).filter(|(_, t)| **t == g).map(|(s, _)| *s).collect();
             assert_eq!(found.len(), 1, "subject {g}: {slots:?}");
         }
-    }
-}
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-    #[test]
-    fn dbg_parking() {
-        let p = ["停车场车位太少，找不到地方停车", "停车场收费太贵，停车要花很多钱", "政务中心停车难，停车场总是满的", "停车场入口太窄，停车很不方便", "附近停车位太少，停车只能停在路边", "停车场晚上五点就关门，停车不方便"];
-        let e = ["", "，希望改进"];
-        let mut texts: Vec<String> = (0..10).map(|n| format!("{}{}", p[n % 6], e[n / 6])).collect();
-        texts.extend(["排队时间太长，等了两个小时", "工作人员态度不好，不耐烦", "公积金提取一直不到账", "取号排队要等三个小时，很不满意", "工作人员态度生硬，解释不清，很不满意", "公积金提取要跑好几个窗口，麻烦重视"].iter().map(|s| s.to_string()));
-        let v = comment_vectors(&texts);
-        for i in 0..10 {
-            let others: Vec<(&TermVector, usize)> = (0..10).filter(|&j| j != i).map(|j| (&v[j], 1)).collect();
-            let c = weighted_sum(&others);
-            eprintln!("{} {:.3}", texts[i], crate::domain::topics::cosine(&v[i], &c));
-        }
-        eprintln!("{:?}", v[2]);
-        let pt: Vec<String> = texts[..10].to_vec();
-        let r = over_cluster(&pt).unwrap();
-        eprintln!("k {} {:?}", r.k, r.assignment);
-        let pv = comment_vectors(&pt);
-        let g = settle_new_topics(&pv, &r.assignment, r.k, MERGE_THRESHOLD, JOIN_THRESHOLD, MIN_NEW_TOPIC);
-        eprintln!("{g:?}");
-        for a in 0..r.k { for b in 0..r.k {
-            let ca = weighted_sum(&(0..10).filter(|&i| r.assignment[i]==a).map(|i| (&pv[i],1)).collect::<Vec<_>>());
-            let cb = weighted_sum(&(0..10).filter(|&i| r.assignment[i]==b).map(|i| (&pv[i],1)).collect::<Vec<_>>());
-            eprintln!("{a} {b} {:.3}", crate::domain::topics::cosine(&ca,&cb));
-        }}
     }
 }

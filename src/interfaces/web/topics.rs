@@ -47,6 +47,7 @@ pub async fn analytics_sections(state: &web::Data<AppState>, from: NaiveDate, to
     }
 }
 
+/// `+3（+30%）`, or `+3` when the 7 days before had none.
 fn change_text(t: &TopicSummary) -> String {
     match t.change_pct {
         Some(p) => format!("{:+}（{:+.0}%）", t.change, p * 100.0),
@@ -66,8 +67,8 @@ fn topics_card(o: &TopicsOverview) -> Markup {
                             h3 { a href=(t.page_url) { "主题 #" (t.id) "：" (t.label) } @if t.is_new { " " span.badge.yellow { "新" } } }
                             (PreEscaped(charts::sparkline(&format!("主题 #{} 每周条数（{} 起）：{}", t.id, o.weeks.first().map(String::as_str).unwrap_or(""), t.weekly.iter().map(i64::to_string).collect::<Vec<_>>().join("、")), &t.weekly.iter().map(|&n| n as f64).collect::<Vec<_>>(), charts::BLUE)))
                             p {
-                                "近7天 " strong { (t.last_7_days) } " 条（前7天 " (t.previous_7_days) "，" (change_text(t)) "）"
-                                " · 差评占比 " (percent(t.bad_share)) " · 投诉 " (t.complaints)
+                                "近7天 " strong { (t.last_7_days) } " 条，前7天 " (t.previous_7_days) " 条，变化 " (change_text(t))
+                                " · 差评占比 " (percent(t.bad_share)) " · 投诉 " (t.complaints) " 件"
                             }
                             p.muted { "关键词：" (t.top_terms.join("、")) }
                             p.muted { "涉及部门：" @for (i, d) in t.departments.iter().take(4).enumerate() { @if i > 0 { "、" } (d.department_name) " " (d.documents) } }
@@ -117,7 +118,7 @@ fn matrix_card(m: &TopicMatrix) -> Markup {
                                     td { (r.bad_reviews) "/" (r.reviews) "（" (percent(r.bad_rate)) "）" @if r.complaints > 0 { br; "投诉 " (r.complaints) } }
                                     @for d in &m.departments {
                                         @match r.cells.iter().find(|c| c.department_code == d.department_code) {
-                                            Some(c) => td { a href=(cell_link(r.topic_id, c.department_code.as_deref(), m)) aria-label={ "主题 #" (r.topic_id) " 在" (d.department_name) "的评价和投诉" } {
+                                            Some(c) => td { a href=(cell_link(r.topic_id, c.department_code.as_deref(), m)) {
                                                 @if c.reviews > 0 { (c.bad_reviews) "/" (c.reviews) "（" (percent(c.bad_rate)) "）" }
                                                 @if c.reviews > 0 && c.complaints > 0 { br; }
                                                 @if c.complaints > 0 { "投诉 " (c.complaints) }

@@ -105,6 +105,10 @@ enum BenchCommand {
         /// Keep-alive connections, each sending when answered.
         #[arg(long, default_value_t = 4)]
         connections: usize,
+        /// Search this already indexed database (one kept by `HCP_BENCH_KEEP=1`) instead of
+        /// filling a new one; `--backend` must name its kind.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// `haochaping scan` over generated open cases, first and repeated.
     Scan {
@@ -144,7 +148,9 @@ fn main() -> std::process::ExitCode {
                 intake(&IntakeArgs { backend, seconds, connections, bad_share, kind })
             }
             BenchCommand::Scan { backend, cases } => scan(&ScanArgs { backend, cases }),
-            BenchCommand::Search { backend, comments, queries, connections } => search::search(&search::SearchArgs { backend, comments, queries, connections }),
+            BenchCommand::Search { backend, comments, queries, connections, database } => {
+                search::search(&search::SearchArgs { backend, comments, queries, connections, database })
+            }
             BenchCommand::Recompute { backend, cases, rate } => recompute(backend, cases, rate),
             BenchCommand::Import { backend, rows } => import_bench(backend, rows),
         }
