@@ -541,7 +541,8 @@ pub fn check_reason(reason: &str) -> AppResult<&str> {
 /// stored as the next version beside the earlier ones, with what changed and, in the audit
 /// chain, who, why and both hashes. A month not yet closed is live and has nothing to regenerate
 /// (409 `month_not_closed`); a version stored meanwhile by someone else is 409 `report_changed`.
-pub fn regenerate(conn: &mut Conn, month: &str, actor: &str, reason: &str, now: DateTime<Utc>, rules: &Rules, freeze_days: u32) -> AppResult<Regenerated> {
+#[allow(clippy::too_many_arguments)]
+pub fn regenerate(conn: &mut Conn, month: &str, actor: &str, reason: &str, force: bool, now: DateTime<Utc>, rules: &Rules, freeze_days: u32) -> AppResult<Regenerated> {
     let reason = check_reason(reason)?;
     let month = canonical_month(month)?;
     let freezes = freezes_at(&month, freeze_days)?;
@@ -561,8 +562,9 @@ pub fn regenerate(conn: &mut Conn, month: &str, actor: &str, reason: &str, now: 
         .transpose()
         .map_err(AppError::internal)?;
     let built = build_version(conn, &month, now, rules, previous.as_ref().map(|(s, f)| (s.version, f)))?;
-    // Another version with the same figures would only say "nothing changed" in the history.
-    if let (Some((before, _)), Some(changes)) = (&previous, &built.changes) {
+    // Another version with the same figures would only say "nothing changed" in the history,
+    // unless the supervisor asks for it (a re-run on record, say).
+    if let (false, Some((before, _)), Some(changes)) = (force, &previous, &built.changes) {
         if changes.is_empty() {
             return Err(AppError::conflict_with(
                 "unchanged",

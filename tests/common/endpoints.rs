@@ -341,7 +341,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/api/v1/reports/monthly", "/api/v1/reports/monthly?month=2026-11", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/reports/monthly/{month}/versions", "/api/v1/reports/monthly/2026-10/versions", NoBody, "401 401 403 403 403 403 ok ok"),
         // A closed month: each allowed caller stores its next version.
-        e("POST", "/api/v1/reports/monthly/{month}/regenerate", "/api/v1/reports/monthly/2026-10/regenerate", Json(|_, _| json!({"reason": "申诉成立后重新统计"})), "401 401 403 403 403 403 ok ok"),
+        e("POST", "/api/v1/reports/monthly/{month}/regenerate", "/api/v1/reports/monthly/2026-10/regenerate", Json(|_, _| json!({"reason": "申诉成立后重新统计", "force": true})), "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/topics", "/api/v1/topics?weeks=8", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/topics/alerts", "/api/v1/topics/alerts", NoBody, "401 401 403 403 403 403 ok ok"),
         e("GET", "/api/v1/topics/matrix", "/api/v1/topics/matrix", NoBody, "401 401 403 403 403 403 ok ok"),
@@ -389,7 +389,7 @@ pub fn all() -> Vec<Endpoint> {
         e("GET", "/reports", "/reports", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/reports/monthly", "/reports/monthly?month=2026-11", NoBody, "303 303 303 303 403 403 ok ok"),
         e("GET", "/reports/months/{month}", "/reports/months/2026-10", NoBody, "303 303 303 303 403 403 ok ok"),
-        e("POST", "/reports/months/{month}/regenerate", "/reports/months/2026-10/regenerate", Form(|_, _| vec![("reason", "补录数据后重新生成".into())]), "303 303 303 303 403 403 ok ok"),
+        e("POST", "/reports/months/{month}/regenerate", "/reports/months/2026-10/regenerate", Form(|_, _| vec![("reason", "补录数据后重新生成".into()), ("force", "1".into())]), "303 303 303 303 403 403 ok ok"),
         e("GET", "/public", "/public", NoBody, "ok ok ok ok ok ok ok ok"),
         // Signing out last: it ends the callers' sessions.
         e("POST", "/logout", "/logout", Form(|_, _| vec![]), "303 303 303 303 303 303 303 303"),

@@ -76,8 +76,8 @@ fn par_features(texts: &[String]) -> Vec<Vec<String>> {
     })
 }
 
-/// Picks `C` from [`C_GRID`] by stratified-by-shuffle k-fold cross-validation on macro-F1
-/// (ties to the smaller C, the simpler model).
+/// Picks `C` from [`C_GRID`] by k-fold cross-validation (folds dealt from a shuffle) on
+/// macro-F1.
 fn choose_c(feats: &[Vec<String>], targets: &[usize], classes: usize, options: TrainOptions, progress: &mut dyn FnMut(&str)) -> f64 {
     let folds = options.folds.clamp(2, 10).min(feats.len());
     let mut order: Vec<usize> = (0..feats.len()).collect();
@@ -90,6 +90,7 @@ fn choose_c(feats: &[Vec<String>], targets: &[usize], classes: usize, options: T
         f
     };
     let mut scores = vec![0.0f64; C_GRID.len()];
+    let mut log_loss = vec![0.0f64; C_GRID.len()];
     for fold in 0..folds {
         let train: Vec<usize> = (0..feats.len()).filter(|&i| fold_of[i] != fold).collect();
         let held: Vec<usize> = (0..feats.len()).filter(|&i| fold_of[i] == fold).collect();
@@ -99,14 +100,25 @@ fn choose_c(feats: &[Vec<String>], targets: &[usize], classes: usize, options: T
         let train_targets: Vec<usize> = train.iter().map(|&i| targets[i]).collect();
         let held_docs: Vec<SparseVec> = held.iter().map(|&i| vocabulary.transform(&feats[i])).collect();
         let truth: Vec<usize> = held.iter().map(|&i| targets[i]).collect();
-        for (slot, &c) in scores.iter_mut().zip(&C_GRID) {
+        for ((slot, loss), &c) in scores.iter_mut().zip(log_loss.iter_mut()).zip(&C_GRID) {
             let (weights, bias) = fit_logistic(&docs, &train_targets, classes, vocabulary.len(), c, options.max_iterations, &mut |_| {});
-            let predicted: Vec<usize> = held_docs.iter().map(|d| argmax(&class_scores(d, &weights, &bias))).collect();
+            let mut predicted = Vec::with_capacity(held_docs.len());
+            for (d, &y) in held_docs.iter().zip(&truth) {
+                let mut p = class_scores(d, &weights, &bias);
+                predicted.push(argmax(&p));
+                softmax(&mut p);
+                *loss -= f64::from(p[y].max(1e-12)).ln() / held_docs.len().max(1) as f64;
+            }
             *slot += super::quality::macro_f1(&truth, &predicted) / folds as f64;
         }
         progress(&format!("cross-validation fold {}/{folds} done", fold + 1));
     }
-    let best = scores.iter().enumerate().fold(0, |best, (i, &s)| if s > scores[best] + 1e-12 { i } else { best });
+    // Ties in macro-F1 (small or easy data) go to the better-calibrated C, the lower held-out
+    // log-loss: the router acts on the top probability, not only on the top label.
+    let best = (1..C_GRID.len()).fold(0, |best, i| {
+        let (s, b) = (scores[i], scores[best]);
+        if s > b + 1e-9 || ((s - b).abs() <= 1e-9 && log_loss[i] < log_loss[best]) { i } else { best }
+    });
     let summary: Vec<String> = C_GRID.iter().zip(&scores).map(|(c, s)| format!("C = {c}: {s:.4}")).collect();
     progress(&format!("cross-validated macro-F1 {}; choosing C = {}", summary.join(", "), C_GRID[best]));
     C_GRID[best]

@@ -220,6 +220,9 @@ pub struct RegenerateRequest {
     /// Why the report is generated again (after late appeals, say), for the audit chain.
     #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
+    /// Store a new version even when its figures equal the latest one's (default false: 409 `unchanged`).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/reports/monthly/{month}/regenerate", params(("month" = String, Path, pattern = r"^(197[1-9]|19[89][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
@@ -229,12 +232,13 @@ pub struct RegenerateRequest {
     security(("bearer" = [])))]
 pub async fn regenerate_monthly_report(state: web::Data<AppState>, caller: Caller, month: web::Path<String>, body: web::Json<RegenerateRequest>) -> AppResult<HttpResponse> {
     caller.0.require(&[Role::Supervisor, Role::Admin])?;
-    let (month, reason, actor) = (month.into_inner(), body.into_inner().reason, caller.0.actor_label());
+    let RegenerateRequest { reason, force } = body.into_inner();
+    let (month, actor) = (month.into_inner(), caller.0.actor_label());
     frozen_reports::check_reason(&reason)?;
     let freeze_days = state.config.report_freeze_days;
     let stored = state.db(move |conn, state| {
         let rules = state.rules(conn)?;
-        frozen_reports::regenerate(conn, &month, &actor, &reason, clock::now(), &rules, freeze_days)
+        frozen_reports::regenerate(conn, &month, &actor, &reason, force, clock::now(), &rules, freeze_days)
     }).await?;
     Ok(HttpResponse::Created().json(stored))
 }

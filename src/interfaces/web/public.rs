@@ -267,10 +267,11 @@ pub async fn regenerate_report(state: web::Data<AppState>, req: HttpRequest, mon
         return refused;
     }
     let reason = form.get("reason").cloned().unwrap_or_default();
+    let force = form.get("force").is_some_and(|v| v == "1");
     let (month, actor, freeze_days) = (month.into_inner(), principal.actor_label(), state.config.report_freeze_days);
     let done = state.db(move |conn, state| {
         let rules = state.rules(conn)?;
-        frozen_reports::regenerate(conn, &month, &actor, &reason, clock::now(), &rules, freeze_days)
+        frozen_reports::regenerate(conn, &month, &actor, &reason, force, clock::now(), &rules, freeze_days)
     }).await;
     match done {
         Ok(done) => see_other(&format!("/reports/months/{}", done.version.month)),
