@@ -115,8 +115,6 @@ fn board_page(b: &Board, emerging: &Markup, search: &Markup, principal: &Princip
         }
         (search)
         div.dashboard {
-        // 新出现的问题: emerging-issue alerts on the topics (`web::topics`).
-        (emerging)
         section #overdue {
             h2 { "超期案件（" (b.overdue.total) "）" }
             p.muted { "按超期时间排序，最久的在前；超期3个工作日以上为督办。" }
@@ -124,6 +122,8 @@ fn board_page(b: &Board, emerging: &Markup, search: &Markup, principal: &Princip
             @for c in &b.overdue.items { (case_row(c, c.overdue_days > ESCALATION_WORKING_DAYS)) }
             (see_all(&b.overdue, "/cases?alert=overdue"))
         }
+        // 新出现的问题: emerging-issue alerts on the topics (`web::topics`).
+        (emerging)
         section #appeals {
             h2 { "申诉待裁决（" (b.appeals.total) "）" }
             @if b.appeals.items.is_empty() { p.card { "没有待裁决的申诉。" } }

@@ -148,7 +148,9 @@ fn hits(action: &str, panel: &Panel, keep: &[(&str, &str)], found: &SearchPage) 
     };
     html! {
         p role="status" {
-            @if found.total_is_lower_bound { "找到超过 " (COUNT_CAP) " 条，请缩小范围；" } @else { "找到 " (found.total) " 条；" }
+            @if found.total_is_estimate { "找到约 " (COUNT_CAP) " 条以上，请缩小范围；" }
+            @else if found.total_is_lower_bound { "找到超过 " (COUNT_CAP) " 条，请缩小范围；" }
+            @else { "找到 " (found.total) " 条；" }
             "检索词：" @for (i, t) in found.terms.iter().enumerate() { @if i > 0 { "、" } mark { (t) } }
         }
         @if found.hits.is_empty() { p { "没有找到包含这些词语的评价、投诉或答复。" } }

@@ -448,7 +448,8 @@ fn fire(addr: SocketAddr, token: &str, shapes: &Arc<Vec<Shape>>, count: usize, c
                     }
                     let page: serde_json::Value = serde_json::from_slice(&body)?;
                     let more = if page["total_is_lower_bound"] == true { "+" } else { "" };
-                    totals[shape] = Some(format!("{}{more}", page["total"]));
+                    let about = if page["total_is_estimate"] == true { "~" } else { "" };
+                    totals[shape] = Some(format!("{about}{}{more}", page["total"]));
                     timed.push((shape, us));
                 }
                 anyhow::Ok((totals, timed))
