@@ -57,7 +57,7 @@ impl Tokenizer {
         self.jieba
             .cut(text, true)
             .into_iter()
-            .map(|t| t.trim())
+            .map(|t| t.word.trim())
             .filter(|t| !t.is_empty() && t.chars().any(char::is_alphabetic))
             .filter(|t| !self.stop.contains(*t))
             // Chinese has no case; only tokens with Latin letters need lowering.
@@ -76,7 +76,7 @@ impl Tokenizer {
         let mut seen = FxHashSet::default();
         words
             .into_iter()
-            .map(|t| t.trim())
+            .map(|t| t.word.trim())
             .filter(|t| !t.is_empty() && t.chars().any(char::is_alphanumeric) && !self.stop.contains(*t))
             // No whitespace inside a term: the index stores them space-separated.
             .map(|t| t.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect::<String>())
