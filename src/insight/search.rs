@@ -68,8 +68,9 @@ pub struct SearchPage {
     pub total: i64,
     /// More than `total` hits: narrow the search to see them all.
     pub total_is_lower_bound: bool,
-    /// `total_is_lower_bound` was estimated, not counted: on PostgreSQL, when one in a hundred
-    /// of the newest 10 000 texts matches and its statistics put the matches well past 1 000.
+    /// `total_is_lower_bound` was estimated, not counted: on PostgreSQL, when both the share of
+    /// the newest 10 000 texts that match and the database's statistics put the matches past
+    /// 3 000.
     pub total_is_estimate: bool,
     pub page: i64,
     pub limit: i64,

@@ -396,10 +396,6 @@ fn sqlite_search(conn: &mut Conn, s: &Search) -> QueryResult<(Vec<Hit>, i64)> {
     Ok((hits, total))
 }
 
-/// Matches in the newest [`RECENT_ROWS`] from which a total past the cap is estimated rather
-/// than counted: one in a hundred.
-const ESTIMATE_FROM: i64 = RECENT_ROWS / 100;
-
 /// PostgreSQL's planner, left to itself, orders by walking the primary key backwards and
 /// filtering, and estimates the filters as if independent and spread evenly: a word in June
 /// 2025's texts had it read 700 000 rows (1.4 s). So the order of work is fixed here: the
@@ -408,26 +404,34 @@ const ESTIMATE_FROM: i64 = RECENT_ROWS / 100;
 /// period that ended over a month ago starts there.
 ///
 /// The total: counted among the newest rows up to one past the cap; when they hold fewer, the
-/// index counts — except that a query matching one in a hundred of the newest documents, and
-/// which the planner's statistics (over the whole table) also put past three times the cap,
-/// is reported as more than the cap without counting (`estimated`): counting the 50 000
-/// matches of a common word and a common filter in the index takes 40–70 ms, the page itself
-/// 1 ms. A word new this week is not in the statistics and is counted.
+/// index counts — except when both the share of the newest rows that match, over the whole
+/// table, and the planner's statistics put the matches past three times the cap: then it is
+/// reported as more than the cap without counting (`estimated`). Counting the 50 000 matches
+/// of a common word and a common filter in the index takes 40–70 ms, the page itself 1 ms. A
+/// word new this week is not yet in the statistics, and is counted.
 fn postgres_search(conn: &mut Conn, s: &Search) -> QueryResult<(Vec<Hit>, i64, bool)> {
     execute(conn, &{
         let mut sql = Sql::new(Backend::Postgres);
         sql.push("SET LOCAL enable_seqscan = off");
         sql
     })?;
+    // The matches are listed (ids only) up to one past the cap, or to the page's end: the
+    // page and the count in one pass, the page's rows read afterwards.
+    let (start, end) = (s.offset as usize, (s.offset + s.limit) as usize);
+    let wanted = (COUNT_CAP + 1).max(s.offset + s.limit);
     let recent_period = s.until.is_none_or(|until| until > clock::to_db(clock::now() - chrono::Duration::days(31)));
     if s.topic_id.is_none() && recent_period {
-        let hits = page_of(conn, s, Rows::Recent, " ORDER BY d.id DESC")?;
-        if hits.len() as i64 == s.limit {
-            let recent = count_of(conn, s, Rows::Recent)?;
+        let ids = ids_of(conn, s, Rows::Recent, " ORDER BY d.id DESC", wanted)?;
+        if ids.len() >= end {
+            let hits = hits_by_id(conn, &ids[start..end])?;
+            let recent = ids.len() as i64;
             if recent > COUNT_CAP {
                 return Ok((hits, recent, false));
             }
-            if recent >= ESTIMATE_FROM && planned_rows(conn, s)? > 3.0 * COUNT_CAP as f64 {
+            let (planned, documents) = planned_rows(conn, s)?;
+            let extrapolated = recent as f64 * documents / RECENT_ROWS as f64;
+            let well_past = 3.0 * COUNT_CAP as f64;
+            if extrapolated > well_past && planned > well_past {
                 return Ok((hits, COUNT_CAP + 1, true));
             }
             let total = count_of(conn, s, Rows::All)?;
@@ -435,12 +439,44 @@ fn postgres_search(conn: &mut Conn, s: &Search) -> QueryResult<(Vec<Hit>, i64, b
         }
     }
     // `id + 0`: not along the primary key.
-    let hits = page_of(conn, s, Rows::All, " ORDER BY d.id + 0 DESC")?;
-    let total = match counted_by_page(s, &hits) {
-        Some(n) => n,
-        None => count_of(conn, s, Rows::All)?,
-    };
-    Ok((hits, total, false))
+    let ids = ids_of(conn, s, Rows::All, " ORDER BY d.id + 0 DESC", wanted)?;
+    let hits = hits_by_id(conn, ids.get(start..end.min(ids.len())).unwrap_or_default())?;
+    Ok((hits, ids.len() as i64, false))
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The ids of the first `limit` matches in `order`.
+fn ids_of(conn: &mut Conn, s: &Search, rows: Rows, order: &str, limit: i64) -> QueryResult<Vec<i64>> {
+    let mut sql = Sql::new(conn.backend());
+    sql.push("SELECT d.id");
+    from_where(&mut sql, s, rows);
+    sql.push(order).push(" LIMIT ").arg(Arg::Int(limit));
+    let ids: Vec<Id> = on_backend!(conn, sql, |q, c| q.load(c))?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
+}
+
+/// The hits of `ids`, in that order.
+fn hits_by_id(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<Hit>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(conn.backend());
+    sql.push("SELECT ").push(HIT_COLUMNS).push(" FROM search_documents d LEFT JOIN departments dep ON dep.id = d.department_id WHERE d.id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.arg(Arg::Int(*id));
+    }
+    sql.push(")");
+    let mut hits: Vec<Hit> = on_backend!(conn, sql, |q, c| q.load(c))?;
+    hits.sort_by_key(|h| ids.iter().position(|id| *id == h.id));
+    Ok(hits)
 }
 
 #[derive(QueryableByName)]
@@ -450,17 +486,23 @@ struct Plan {
     plan: String,
 }
 
-/// The rows PostgreSQL's planner expects a search to match, from its statistics.
-fn planned_rows(conn: &mut Conn, s: &Search) -> QueryResult<f64> {
-    let mut sql = Sql::new(Backend::Postgres);
-    sql.push("EXPLAIN (FORMAT JSON) SELECT 1");
-    from_where(&mut sql, s, Rows::All);
-    let plans: Vec<Plan> = on_backend!(conn, sql, |q, c| q.load(c))?;
-    let rows = plans
-        .first()
-        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p.plan).ok())
-        .and_then(|v| v[0]["Plan"]["Plan Rows"].as_f64());
-    Ok(rows.unwrap_or(0.0))
+/// The rows PostgreSQL's planner expects a search to match, and the documents it counts in
+/// all, from its statistics.
+fn planned_rows(conn: &mut Conn, s: &Search) -> QueryResult<(f64, f64)> {
+    let mut plan_rows = |sql: &Sql| -> QueryResult<f64> {
+        let plans: Vec<Plan> = on_backend!(conn, sql, |q, c| q.load(c))?;
+        Ok(plans
+            .first()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p.plan).ok())
+            .and_then(|v| v[0]["Plan"]["Plan Rows"].as_f64())
+            .unwrap_or(0.0))
+    };
+    let mut matching = Sql::new(Backend::Postgres);
+    matching.push("EXPLAIN (FORMAT JSON) SELECT 1");
+    from_where(&mut matching, s, Rows::All);
+    let mut all = Sql::new(Backend::Postgres);
+    all.push("EXPLAIN (FORMAT JSON) SELECT 1 FROM search_documents");
+    Ok((plan_rows(&matching)?, plan_rows(&all)?))
 }
 
 /// A stored text not yet in the index (or, for [`stored_documents`], one that is).
