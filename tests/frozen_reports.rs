@@ -387,3 +387,44 @@ async fn a_stored_version_changed_afterwards_is_refused(app: TestApp) {
     let ended = Utc::now().with_timezone(&Shanghai).date_naive().signed_duration_since(first_of(2)).num_days();
     assert!(versions["status_text"].as_str().is_some_and(|t| t.contains(&format!("该月已结束 {ended} 天"))), "{versions}");
 }
+
+on_both_backends!(the_report_command_writes_the_frozen_version_not_a_new_count);
+async fn the_report_command_writes_the_frozen_version_not_a_new_count(app: TestApp) {
+    let d = app.seed().await;
+    let month = month_of(2);
+    rated(&app, &d, "C1", 2, 10, 5).await;
+    rated(&app, &d, "C2", 2, 11, 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv_path = dir.path().join("report.csv");
+    let csv_file = csv_path.to_str().expect("path");
+
+    // The command freezes the closed month itself and writes what the API serves.
+    let out = app.cli(&["report", "--month", &month, "--format", "csv", "--out", csv_file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("封存于"), "says it wrote a frozen version: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(snapshots(&app, &month), 1);
+    let written = std::fs::read(&csv_path).expect("csv written");
+    let served = report(&app, &d.supervisor, &format!("month={month}&format=csv")).await;
+    assert_eq!((served.status, served.header("x-report-version")), (200, "1".to_owned()));
+    assert_eq!(written, served.body, "the file is the stored version");
+
+    // A late rating: the command still writes the frozen figures, not today's count.
+    rated(&app, &d, "C3", 2, 20, 1).await;
+    std::fs::remove_file(&csv_path).expect("remove");
+    let out = app.cli(&["report", "--month", &month, "--format", "csv", "--out", csv_file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&csv_path).expect("csv"), served.body);
+    assert!(String::from_utf8_lossy(&served.body).contains("评价数,2,"));
+
+    // The HTML file carries its stylesheet and says it is frozen; another minimum is refused.
+    let html_path = dir.path().join("report.html");
+    let out = app.cli(&["report", "--month", &month, "--out", html_path.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&html_path).expect("html");
+    assert!(html.contains("<style>") && !html.contains("/static/app.css"), "a file opened from disk has its stylesheet inside");
+    assert!(html.contains("封存于") && html.contains("第 1 版"), "says frozen and which version");
+    let out = app.cli(&["report", "--month", &month, "--min-ratings", "3", "--out", html_path.to_str().expect("path")]);
+    assert!(!out.status.success(), "another ranking minimum is refused for a frozen month");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("min_ratings 30"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(snapshots(&app, &month), 1);
+}

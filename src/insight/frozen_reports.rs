@@ -369,7 +369,7 @@ fn live(conn: &mut Conn, request: &ReportRead, now: DateTime<Utc>, rules: &Rules
     let current_month = local_date(now).format("%Y-%m").to_string() == request.month;
     let status = Status::Live { freezes_at: freezes, current_month };
     let bytes = match request.format {
-        ServedFormat::Html => monthly::html_with(&report, false, status_banner(&status)).into_bytes(),
+        ServedFormat::Html => monthly::html_with(&report, status_banner(&status)).into_bytes(),
         ServedFormat::Csv => monthly::csv(&report)?,
         ServedFormat::Xlsx => monthly::xlsx(&report)?,
         ServedFormat::Json => serde_json::to_vec(&ReportDocument {
@@ -433,7 +433,7 @@ fn build_version(conn: &mut Conn, month: &str, now: DateTime<Utc>, rules: &Rules
         (PreEscaped(STATUS_MARKER))
         @if let (Some((version, _)), Some(changes)) = (previous, &changes) { (changes_table(version, changes)) }
     };
-    let html = monthly::html_with(&report, false, preface);
+    let html = monthly::html_with(&report, preface);
     let csv = String::from_utf8(monthly::csv(&report)?).map_err(AppError::internal)?;
     let xlsx = monthly::xlsx(&report)?;
     let figures = figures.to_string();

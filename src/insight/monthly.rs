@@ -38,50 +38,6 @@ impl ReportFormat {
     }
 }
 
-/// What a reader asked for: a month, a format and the ranking threshold.
-pub struct ReportRequest {
-    pub month: String,
-    pub format: ReportFormat,
-    pub min_ratings: i64,
-}
-
-impl ReportRequest {
-    pub fn parse(month: String, format: Option<&str>, min_ratings: Option<i64>) -> AppResult<ReportRequest> {
-        let format = match format {
-            None | Some("") => ReportFormat::Html,
-            Some(f) => ReportFormat::parse(f).ok_or_else(|| AppError::invalid("format", "html, csv or xlsx"))?,
-        };
-        let min_ratings = min_ratings.unwrap_or(stats::DEFAULT_MIN_RATINGS);
-        if !(1..=1_000_000).contains(&min_ratings) {
-            return Err(AppError::invalid("min_ratings", "1 or more"));
-        }
-        Period::month(&month)?;
-        Ok(ReportRequest { month, format, min_ratings })
-    }
-}
-
-/// A rendered report, as the API and the report page hand it out.
-pub struct ReportFile {
-    pub month: String,
-    pub format: ReportFormat,
-    pub bytes: Vec<u8>,
-}
-
-impl ReportFile {
-    /// HTML is read in place; CSV and XLSX are downloads with a file name.
-    pub fn content_disposition(&self) -> Option<String> {
-        (self.format != ReportFormat::Html)
-            .then(|| format!("attachment; filename=\"haochaping-report-{}.{}\"", self.month, self.format.as_str()))
-    }
-}
-
-/// Builds the month's report and renders it for the page (linked stylesheet).
-pub fn report_file(conn: &mut Conn, request: &ReportRequest, now: DateTime<Utc>, rules: &Rules) -> AppResult<ReportFile> {
-    let report = build(conn, &request.month, request.min_ratings, now, rules)?;
-    let bytes = render(&report, request.format, false)?;
-    Ok(ReportFile { month: request.month.clone(), format: request.format, bytes })
-}
-
 const TREND_MONTHS: u32 = 6;
 const TOP_CLUSTERS: usize = 5;
 const MAX_OVERDUE_LISTED: i64 = 500;
@@ -185,15 +141,13 @@ impl Metric {
     }
 }
 
-/// The report as a page: `standalone` inlines the stylesheet (a file opened from disk), else it
-/// links the server's (whose Content-Security-Policy forbids inline styles).
-pub fn html(r: &MonthlyReport, standalone: bool) -> String {
-    html_with(r, standalone, html! {})
-}
+/// How the report links the service's stylesheet: the server's Content-Security-Policy forbids
+/// inline styles; `haochaping report` puts the sheet in its place when it writes a file.
+pub const STYLESHEET_LINK: &str = r#"<link rel="stylesheet" href="/static/app.css">"#;
 
 /// The report as a page with `preface` under its title (a frozen report's status and what
 /// changed since the version before, as the frozen reports carry).
-pub fn html_with(r: &MonthlyReport, standalone: bool, preface: Markup) -> String {
+pub fn html_with(r: &MonthlyReport, preface: Markup) -> String {
     let title = format!("{} 政务服务“好差评”运营报告", r.month);
     let months: Vec<String> = r.trend.iter().map(|g| g.key.clone()).collect();
     let rated: Vec<&Figures> = r.departments.iter().filter(|g| g.ratings > 0).collect();
@@ -263,7 +217,7 @@ pub fn html_with(r: &MonthlyReport, standalone: bool, preface: Markup) -> String
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                @if standalone { style { (PreEscaped(crate::adapters::render::APP_CSS)) } } @else { link rel="stylesheet" href="/static/app.css"; }
+                (PreEscaped(STYLESHEET_LINK))
             }
             body { main.report { (body) } }
         }
@@ -497,15 +451,6 @@ pub fn xlsx(r: &MonthlyReport) -> AppResult<Vec<u8>> {
         book.save_to_buffer()
     };
     build().map_err(xlsx_error)
-}
-
-/// The report in the asked format, as bytes.
-pub fn render(r: &MonthlyReport, format: ReportFormat, standalone: bool) -> AppResult<Vec<u8>> {
-    match format {
-        ReportFormat::Html => Ok(html(r, standalone).into_bytes()),
-        ReportFormat::Csv => csv(r),
-        ReportFormat::Xlsx => xlsx(r),
-    }
 }
 
 #[cfg(test)]

@@ -41,9 +41,10 @@ pub enum Command {
         month: String,
         #[arg(long, default_value = "html", value_parser = ["html", "csv", "xlsx"])]
         format: String,
-        /// Ratings a department or window needs in the month to be ranked (at least 1).
-        #[arg(long, default_value_t = crate::insight::stats::DEFAULT_MIN_RATINGS, value_parser = clap::value_parser!(i64).range(1..))]
-        min_ratings: i64,
+        /// Ratings a department or window needs in the month to be ranked (at least 1; default
+        /// 30). A frozen month keeps the minimum it was frozen with; another is refused.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        min_ratings: Option<i64>,
         /// Where to write the report.
         #[arg(long)]
         out: std::path::PathBuf,
@@ -252,8 +253,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report { month, format, min_ratings, out } => {
             // Every argument is checked before any work: a typo fails at once, not after the figures.
-            let format = crate::insight::monthly::ReportFormat::parse(&format).ok_or_else(|| anyhow::anyhow!("--format must be html, csv or xlsx"))?;
             crate::insight::stats::Period::month(&month).map_err(|e| anyhow::anyhow!("--month {month:?}: {e} (e.g. 2026-11)"))?;
+            let request = crate::insight::frozen_reports::ReportRead::parse(&month, Some(&format), min_ratings, None).map_err(|e| anyhow::anyhow!("{e}"))?;
             let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             if !folder.is_dir() {
                 anyhow::bail!("--out {}: the folder {} does not exist", out.display(), folder.display());
@@ -264,18 +265,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let state = AppState::bootstrap(existing_database()?)?;
             let mut conn = state.conn()?;
             let rules = state.rules(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("report {month}: gathering figures, rankings, clusters and overdue cases…");
-            let report = crate::insight::monthly::build(&mut conn, &month, min_ratings, crate::clock::now(), &rules).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let bytes = crate::insight::monthly::render(&report, format, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The same report the API serves: a closed month's stored version (frozen first if it
+            // was not yet), the current month live; never a second, different figure.
+            eprintln!("report {month}: reading the stored version, or gathering figures, rankings, clusters and overdue cases…");
+            let served = crate::insight::frozen_reports::monthly_report(&mut conn, &request, crate::clock::now(), &rules, state.config.report_freeze_days)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bytes = match request.format {
+                // A file opened from disk has no /static/: the stylesheet goes inside.
+                crate::insight::frozen_reports::ServedFormat::Html => String::from_utf8_lossy(&served.bytes)
+                    .replacen(crate::insight::monthly::STYLESHEET_LINK, &format!("<style>{}</style>", crate::adapters::render::APP_CSS), 1)
+                    .into_bytes(),
+                _ => served.bytes,
+            };
             std::fs::write(&out, &bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-            eprintln!(
-                "report {month}: {} ratings, 好评率 {}, {} overdue cases → {} ({} bytes)",
-                report.total.ratings,
-                crate::adapters::render::percent(report.total.good_rate),
-                report.overdue_total,
-                out.display(),
-                bytes.len()
-            );
+            eprintln!("report {month}: {} → {} ({} bytes)", served.status.text(), out.display(), bytes.len());
             Ok(())
         }
         Command::Import { kind, input, dry_run, links_out, qr_dir } => import(&kind, &input, dry_run, links_out.as_deref(), qr_dir.as_deref()),
