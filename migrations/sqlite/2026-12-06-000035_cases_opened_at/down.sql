@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS cases_opened_at;
