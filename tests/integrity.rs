@@ -403,5 +403,6 @@ async fn a_month_without_a_bad_rating_or_with_almost_only_active_ratings_is_flag
     // The board's tile counts them; the ratings are all there.
     let (_, board) = StaffSession::sign_in(&app, "sup").await.get("/board").await;
     assert!(board.contains("大量评价中没有差评") && board.contains("主动评价占比异常偏高"), "the board lacks the monthly flags");
+    assert!(board.contains("现已不满足提示条件"), "the flag whose figures moved says so");
     assert_eq!(app.count("reviews"), 407);
 }

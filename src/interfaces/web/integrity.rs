@@ -31,7 +31,10 @@ pub(super) fn summary(f: &FlagView) -> String {
         let label = d["month"].as_str().unwrap_or(&f.period).to_owned();
         if d["month_closed"].as_bool() == Some(false) { format!("{label}（本月截至 {}）", text("as_of")) } else { label }
     };
-    match f.kind.as_str() {
+    // A monthly flag whose figures have since moved (a bad rating came in) stays for the
+    // supervisor, and says so.
+    let since = if d["no_longer_holds"].as_bool() == Some(true) { "；此后数字已变化，现已不满足提示条件（保留供核查）" } else { "" };
+    let line = match f.kind.as_str() {
         "burst_address" | "burst_device" => format!(
             "{} 至 {}：共 {} 条评价，{} 分钟内最多 {} 条（超过 {} 条即提示）",
             text("first"),
@@ -54,7 +57,8 @@ pub(super) fn summary(f: &FlagView) -> String {
             n("min_volume")
         ),
         _ => String::new(),
-    }
+    };
+    format!("{line}{since}")
 }
 
 /// A flag as a card: what, whom, the figures, the links, and the decision form.
