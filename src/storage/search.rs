@@ -62,6 +62,18 @@ impl Sql {
         self
     }
 
+    /// Appends `(?, ?, …)`: a placeholder for each of `ids`.
+    fn id_list(&mut self, ids: &[i64]) -> &mut Sql {
+        self.push("(");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.arg(Arg::Int(*id));
+        }
+        self.push(")")
+    }
+
     /// Appends a placeholder for `arg`.
     fn arg(&mut self, arg: Arg) -> &mut Sql {
         self.args.push(arg);
@@ -138,14 +150,7 @@ pub fn insert(conn: &mut Conn, docs: &[NewDocument]) -> QueryResult<()> {
     let replies: Vec<i64> = docs.iter().filter(|d| d.source == DocSource::Reply).map(|d| d.record_id).collect();
     for chunk in replies.chunks(INSERT_ROWS) {
         let mut sql = Sql::new(backend);
-        sql.push("DELETE FROM search_documents WHERE source = 'reply' AND record_id IN (");
-        for (i, id) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.arg(Arg::Int(*id));
-        }
-        sql.push(")");
+        sql.push("DELETE FROM search_documents WHERE source = 'reply' AND record_id IN ").id_list(chunk);
         execute(conn, &sql)?;
     }
     for chunk in docs.chunks(INSERT_ROWS) {
@@ -466,14 +471,7 @@ fn hits_by_id(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<Hit>> {
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(conn.backend());
-    sql.push("SELECT ").push(HIT_COLUMNS).push(" FROM search_documents d LEFT JOIN departments dep ON dep.id = d.department_id WHERE d.id IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.arg(Arg::Int(*id));
-    }
-    sql.push(")");
+    sql.push("SELECT ").push(HIT_COLUMNS).push(" FROM search_documents d LEFT JOIN departments dep ON dep.id = d.department_id WHERE d.id IN ").id_list(ids);
     let mut hits: Vec<Hit> = on_backend!(conn, sql, |q, c| q.load(c))?;
     hits.sort_by_key(|h| ids.iter().position(|id| *id == h.id));
     Ok(hits)
