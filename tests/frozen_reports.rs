@@ -388,6 +388,14 @@ async fn a_stored_version_changed_afterwards_is_refused(app: TestApp) {
     assert!(versions["status_text"].as_str().is_some_and(|t| t.contains(&format!("该月已结束 {ended} 天"))), "{versions}");
 }
 
+/// Runs `haochaping report ARGS`, which must succeed; returns what it said on stderr.
+fn write_report(app: &TestApp, args: &[&str]) -> String {
+    let out = app.cli(&[&["report"], args].concat());
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    said
+}
+
 on_both_backends!(the_report_command_writes_the_frozen_version_not_a_new_count);
 async fn the_report_command_writes_the_frozen_version_not_a_new_count(app: TestApp) {
     let d = app.seed().await;
@@ -399,9 +407,8 @@ async fn the_report_command_writes_the_frozen_version_not_a_new_count(app: TestA
     let csv_file = csv_path.to_str().expect("path");
 
     // The command freezes the closed month itself and writes what the API serves.
-    let out = app.cli(&["report", "--month", &month, "--format", "csv", "--out", csv_file]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("封存于"), "says it wrote a frozen version: {}", String::from_utf8_lossy(&out.stderr));
+    let said = write_report(&app, &["--month", &month, "--format", "csv", "--out", csv_file]);
+    assert!(said.contains("封存于"), "says it wrote a frozen version: {said}");
     assert_eq!(snapshots(&app, &month), 1);
     let written = std::fs::read(&csv_path).expect("csv written");
     let served = report(&app, &d.supervisor, &format!("month={month}&format=csv")).await;
@@ -411,15 +418,13 @@ async fn the_report_command_writes_the_frozen_version_not_a_new_count(app: TestA
     // A late rating: the command still writes the frozen figures, not today's count.
     rated(&app, &d, "C3", 2, 20, 1).await;
     std::fs::remove_file(&csv_path).expect("remove");
-    let out = app.cli(&["report", "--month", &month, "--format", "csv", "--out", csv_file]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    write_report(&app, &["--month", &month, "--format", "csv", "--out", csv_file]);
     assert_eq!(std::fs::read(&csv_path).expect("csv"), served.body);
     assert!(String::from_utf8_lossy(&served.body).contains("评价数,2,"));
 
     // The HTML file carries its stylesheet and says it is frozen; another minimum is refused.
     let html_path = dir.path().join("report.html");
-    let out = app.cli(&["report", "--month", &month, "--out", html_path.to_str().expect("path")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    write_report(&app, &["--month", &month, "--out", html_path.to_str().expect("path")]);
     let html = std::fs::read_to_string(&html_path).expect("html");
     assert!(html.contains("<style>") && !html.contains("/static/app.css"), "a file opened from disk has its stylesheet inside");
     assert!(html.contains("封存于") && html.contains("第 1 版"), "says frozen and which version");
