@@ -7,6 +7,7 @@ use super::lsa;
 use super::quality::silhouette;
 use super::tfidf::{SparseVec, TfidfOptions, Vocabulary};
 use super::tokenize::Tokenizer;
+use super::par_map;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KChoice {
@@ -91,28 +92,29 @@ const LSA_MIN_TERMS_PER_TEXT: f64 = 8.0;
 const SILHOUETTE_SAMPLE: usize = 1000;
 const REPORTED_SILHOUETTE_SAMPLE: usize = 500;
 
-/// Applies `f` to every item in parallel chunks, one per core, keeping the order.
-fn par_map<T: Sync, U: Send + Default + Clone>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-    let chunk = items.len().div_ceil(threads).max(1);
-    let mut out: Vec<U> = vec![U::default(); items.len()];
-    let f = &f;
-    std::thread::scope(|scope| {
-        for (in_chunk, out_chunk) in items.chunks(chunk).zip(out.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                for (item, slot) in in_chunk.iter().zip(out_chunk.iter_mut()) {
-                    *slot = f(item);
-                }
-            });
-        }
-    });
-    out
-}
-
 /// Tokenises in parallel (jieba is the slowest step).
 pub fn tokenize_all(texts: &[String]) -> Vec<Vec<String>> {
     let tokenizer = Tokenizer::shared();
     par_map(texts, |t| tokenizer.tokens(t))
+}
+
+/// A document compared by its terms and the bit patterns of their weights (which makes it
+/// hashable: weights are never NaN).
+struct SameTerms<'a>(&'a SparseVec);
+
+impl PartialEq for SameTerms<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.idx == other.0.idx && self.0.val.iter().map(|v| v.to_bits()).eq(other.0.val.iter().map(|v| v.to_bits()))
+    }
+}
+
+impl Eq for SameTerms<'_> {}
+
+impl std::hash::Hash for SameTerms<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.idx.hash(state);
+        self.0.val.iter().for_each(|v| v.to_bits().hash(state));
+    }
 }
 
 pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut dyn FnMut(&str)) -> Result<ClusterResult, ClusterError> {
@@ -120,7 +122,8 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         return Err(ClusterError::NoTexts);
     }
     progress(&format!("tokenising {} texts with jieba", texts.len()));
-    let tokens = tokenize_all(texts);
+    let tokenizer = Tokenizer::shared();
+    let tokens = par_map(texts, |t| tokenizer.tokens_of(t));
     // The 10 000 most frequent terms: a term in two or three of tens of thousands of comments
     // cannot define a cluster, and a smaller centroid table stays in the CPU cache.
     let vocab = Vocabulary::fit(
@@ -132,11 +135,11 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
     }
     progress(&format!("vectorising: {} terms", vocab.len()));
     let docs: Vec<SparseVec> = par_map(&tokens, |t| vocab.transform(t));
+    drop(tokens);
     // Texts that say the same thing (the same terms) count once: k-means cannot split them.
     let distinct = {
-        let mut seen = std::collections::HashSet::new();
-        // Same terms with the same weights: the bit patterns of the weights make it hashable.
-        docs.iter().filter(|d| !d.is_empty()).filter(|d| seen.insert((d.idx.clone(), d.val.iter().map(|v| v.to_bits()).collect::<Vec<_>>()))).count()
+        let mut seen = rustc_hash::FxHashSet::default();
+        docs.iter().filter(|d| !d.is_empty()).filter(|d| seen.insert(SameTerms(d))).count()
     };
     // LSA needs co-occurrence to learn from: below a few hundred texts, or with a handful of
     // terms per text (clauses of 5–6 words), its components describe single texts and k-means on

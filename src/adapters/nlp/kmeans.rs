@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::tfidf::SparseVec;
+use super::threads;
 
 #[derive(Debug, Clone, Copy)]
 pub struct KMeansParams {
@@ -27,10 +28,6 @@ pub struct KMeansResult {
     /// Sum over documents of the cosine similarity to their centroid (higher is tighter).
     pub objective: f64,
     pub iterations: usize,
-}
-
-fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8)
 }
 
 /// Centroids stored term-major: the `k` weights of term `i` sit together, so scoring a document

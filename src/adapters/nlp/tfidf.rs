@@ -4,6 +4,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::threads;
+
 /// A sparse vector: sorted term indices and their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SparseVec {
@@ -63,14 +65,37 @@ impl Default for TfidfOptions {
 
 impl Vocabulary {
     /// Learns the vocabulary and idf from tokenised documents.
-    pub fn fit(docs: &[Vec<String>], options: TfidfOptions) -> Vocabulary {
-        let mut df: HashMap<&str, usize> = HashMap::default();
-        for doc in docs {
-            let mut seen: Vec<&str> = doc.iter().map(String::as_str).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            for t in seen {
-                *df.entry(t).or_insert(0) += 1;
+    pub fn fit<T: AsRef<str> + Sync>(docs: &[Vec<T>], options: TfidfOptions) -> Vocabulary {
+        // Document frequencies, counted per core over a share of the documents and then added
+        // up. Each count remembers the last document it was raised for, so a term repeated in
+        // one document counts once without sorting the document's terms.
+        let chunk = docs.len().div_ceil(threads()).max(1);
+        let shares: Vec<HashMap<&str, (usize, usize)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = docs
+                .chunks(chunk)
+                .map(|share| {
+                    scope.spawn(move || {
+                        let mut df: HashMap<&str, (usize, usize)> = HashMap::default();
+                        for (n, doc) in share.iter().enumerate() {
+                            for t in doc {
+                                let (count, last) = df.entry(t.as_ref()).or_insert((0, usize::MAX));
+                                if *last != n {
+                                    *count += 1;
+                                    *last = n;
+                                }
+                            }
+                        }
+                        df
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        let mut shares = shares.into_iter();
+        let mut df: HashMap<&str, usize> = shares.next().map(|first| first.into_iter().map(|(t, (d, _))| (t, d)).collect()).unwrap_or_default();
+        for share in shares {
+            for (t, (d, _)) in share {
+                *df.entry(t).or_insert(0) += d;
             }
         }
         let n = docs.len().max(1);
@@ -106,23 +131,17 @@ impl Vocabulary {
     }
 
     /// The L2-normalised TF-IDF vector of one document (sublinear tf: 1 + ln tf).
-    pub fn transform(&self, doc: &[String]) -> SparseVec {
-        let mut counts: HashMap<u32, f32> = HashMap::default();
-        for t in doc {
-            if let Some(&i) = self.index.get(t.as_str()) {
-                *counts.entry(i).or_insert(0.0) += 1.0;
-            }
-        }
-        let mut entries: Vec<(u32, f32)> =
-            counts.into_iter().map(|(i, tf)| (i, (1.0 + tf.ln()) * self.idf[i as usize])).collect();
-        entries.sort_unstable_by_key(|e| e.0);
-        let norm = entries.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt();
+    pub fn transform<T: AsRef<str>>(&self, doc: &[T]) -> SparseVec {
+        let mut ids: Vec<u32> = doc.iter().filter_map(|t| self.index.get(t.as_ref()).copied()).collect();
+        ids.sort_unstable();
+        // A term's occurrences are now one run: its length is the term's count.
+        let (idx, mut val): (Vec<u32>, Vec<f32>) =
+            ids.chunk_by(|a, b| a == b).map(|run| (run[0], (1.0 + (run.len() as f32).ln()) * self.idf[run[0] as usize])).unzip();
+        let norm = val.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
-            for e in &mut entries {
-                e.1 /= norm;
-            }
+            val.iter_mut().for_each(|v| *v /= norm);
         }
-        SparseVec { idx: entries.iter().map(|e| e.0).collect(), val: entries.iter().map(|e| e.1).collect() }
+        SparseVec { idx, val }
     }
 }
 
