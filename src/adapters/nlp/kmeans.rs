@@ -212,12 +212,13 @@ fn lloyd(docs: &[SparseVec], dim: usize, mut centroids: Vec<Vec<f32>>, max_iter:
 const START_ITERATIONS: usize = 20;
 
 /// Above this many documents the starts compete on a sample (see [`fit`]).
-const SAMPLE_SIZE: usize = 12_000;
+const SAMPLE_SIZE: usize = 6_000;
 
 /// Runs `n_init` seeded starts and keeps the tightest. On large inputs the starts compete on a
 /// random sample and only the winner is refined on all documents: the choice between starts is
-/// made just as well on 12 k comments, and a good start converges in a few full passes, so
-/// three starts cost about one full run.
+/// made about as well on 6 k comments as on 12 k (NMI medians of five seeds, 12 k → 6 k: 0.067 →
+/// 0.074 on the 60 k corpus, 0.463 → 0.448 on 62 k unseen shop reviews, both within the seeds'
+/// spread), at half the cost, and a good start converges in a few full passes.
 pub fn fit(docs: &[SparseVec], dim: usize, params: KMeansParams) -> KMeansResult {
     let k = params.k.max(1);
     let starts = params.n_init.max(1);
