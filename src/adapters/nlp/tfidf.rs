@@ -177,6 +177,23 @@ mod tests {
     }
 
     #[test]
+    fn a_term_repeated_in_a_document_counts_once_for_idf_and_as_log_tf_for_its_weight() {
+        // Enough documents for every core to count a share: "x" is in all 9, three times in each.
+        let mut d = docs(&["x x x", "x x x y", "x x x", "x x x", "x x x", "x x x", "x x x", "x x x", "x x x y"]);
+        d.push(vec!["y".to_owned(), "y".to_owned(), "z".to_owned()]);
+        let vocab = Vocabulary::fit(&d, TfidfOptions { min_df: 1, max_df: 1.0, max_features: None });
+        let idf = |term: &str| vocab.idf[vocab.terms.iter().position(|t| t == term).unwrap()];
+        let expected = |df: f32| ((1.0 + 10.0) / (1.0 + df)).ln() + 1.0;
+        assert!((idf("x") - expected(9.0)).abs() < 1e-6, "x is in 9 documents");
+        assert!((idf("y") - expected(3.0)).abs() < 1e-6, "y is in 3 documents");
+        let v = vocab.transform(&d[9]);
+        let (y, z) = ((1.0 + 2f32.ln()) * expected(3.0), expected(1.0));
+        let norm = (y * y + z * z).sqrt();
+        let weight = |term: &str| v.val[v.idx.iter().position(|&i| vocab.terms[i as usize] == term).unwrap()];
+        assert!((weight("y") - y / norm).abs() < 1e-6 && (weight("z") - z / norm).abs() < 1e-6, "{v:?}");
+    }
+
+    #[test]
     fn document_frequency_bounds_apply() {
         let d = docs(&["a b", "a c", "a d", "b e"]);
         let vocab = Vocabulary::fit(&d, TfidfOptions { min_df: 2, max_df: 0.5, max_features: None });
