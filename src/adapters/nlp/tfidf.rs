@@ -4,7 +4,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::threads;
+use super::{par_map, threads};
 
 /// A sparse vector: sorted term indices and their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,30 +69,21 @@ impl Vocabulary {
         // Document frequencies, counted per core over a share of the documents and then added
         // up. Each count remembers the last document it was raised for, so a term repeated in
         // one document counts once without sorting the document's terms.
-        let chunk = docs.len().div_ceil(threads()).max(1);
-        let shares: Vec<HashMap<&str, (usize, usize)>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = docs
-                .chunks(chunk)
-                .map(|share| {
-                    scope.spawn(move || {
-                        let mut df: HashMap<&str, (usize, usize)> = HashMap::default();
-                        for (n, doc) in share.iter().enumerate() {
-                            for t in doc {
-                                let (count, last) = df.entry(t.as_ref()).or_insert((0, usize::MAX));
-                                if *last != n {
-                                    *count += 1;
-                                    *last = n;
-                                }
-                            }
-                        }
-                        df
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        let shares: Vec<&[Vec<T>]> = docs.chunks(docs.len().div_ceil(threads()).max(1)).collect();
+        let shares = par_map(&shares, |share| {
+            let mut df: HashMap<&str, (usize, usize)> = HashMap::default();
+            for (n, doc) in share.iter().enumerate() {
+                for t in doc {
+                    let (count, last) = df.entry(t.as_ref()).or_insert((0, usize::MAX));
+                    if *last != n {
+                        *count += 1;
+                        *last = n;
+                    }
+                }
+            }
+            df
         });
-        let mut shares = shares.into_iter();
-        let mut df: HashMap<&str, usize> = shares.next().map(|first| first.into_iter().map(|(t, (d, _))| (t, d)).collect()).unwrap_or_default();
+        let mut df: HashMap<&str, usize> = HashMap::default();
         for share in shares {
             for (t, (d, _)) in share {
                 *df.entry(t).or_insert(0) += d;
