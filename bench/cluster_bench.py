@@ -37,7 +37,7 @@ def run(cmd):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, err
 
 
-STEPS = {"read": "jieba dictionary (rest of its load after the read)", "tokenising": "tokenising + vocabulary",
+STEPS = {"read": "jieba dictionary (the words these texts contain)", "tokenising": "tokenising + vocabulary",
          "vectorising:": "TF-IDF vectors (+ LSA basis)", "LSA:": "LSA projection", "k-means:": "k-means",
          "converged": "labels, samples, silhouette, output"}
 

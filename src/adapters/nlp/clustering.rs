@@ -121,8 +121,17 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
     if texts.is_empty() {
         return Err(ClusterError::NoTexts);
     }
+    // A process that has not loaded the whole dictionary (the `cluster` command) loads the part
+    // these texts can use, in a sixth of the time, and cuts them the same.
+    let own_tokenizer;
+    let tokenizer = match Tokenizer::loaded() {
+        Some(shared) => shared,
+        None => {
+            own_tokenizer = Tokenizer::for_texts(texts);
+            &own_tokenizer
+        }
+    };
     progress(&format!("tokenising {} texts with jieba", texts.len()));
-    let tokenizer = Tokenizer::shared();
     let tokens = par_map(texts, |t| tokenizer.tokens_of(t));
     // The 10 000 most frequent terms: a term in two or three of tens of thousands of comments
     // cannot define a cluster, and a smaller centroid table stays in the CPU cache.

@@ -6,13 +6,20 @@ use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
 
+use super::par_map;
+
 const STOP_WORDS: &str = include_str!("../../../nlp-models/stopwords.txt");
 const USER_DICT: &str = include_str!("../../../nlp-models/user_dict.txt");
+/// jieba's own dictionary (jieba-rs's `dict.txt`), carried here rather than taken from the crate
+/// so that [`Tokenizer::for_texts`] can load only the part of it a corpus can use.
+const JIEBA_DICT: &str = include_str!("../../../nlp-models/jieba_dict.txt");
 
 pub struct Tokenizer {
     jieba: Jieba,
     stop: FxHashSet<String>,
 }
+
+static SHARED: OnceLock<Tokenizer> = OnceLock::new();
 
 /// Stop words and user dictionary read from `HCP_NLP_DIR`, set once before first use.
 static OVERRIDE: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
@@ -28,12 +35,69 @@ impl Tokenizer {
         taken
     }
 
-    fn load() -> Tokenizer {
-        let (stop_words, user_dict) = match OVERRIDE.get() {
+    fn user_dict_and_stop_words() -> (&'static str, &'static str) {
+        match OVERRIDE.get() {
             Some((stop, dict)) => (stop.as_deref().unwrap_or(STOP_WORDS), dict.as_deref().unwrap_or(USER_DICT)),
             None => (STOP_WORDS, USER_DICT),
-        };
-        let mut jieba = Jieba::new();
+        }
+    }
+
+    fn load() -> Tokenizer {
+        Tokenizer::with_base_dictionary(JIEBA_DICT)
+    }
+
+    /// A tokenizer that cuts `texts` exactly as [`Tokenizer::shared`] does, built in a fraction
+    /// of its time (0.015 s instead of 0.09 s for 60 000 comments), for a command that tokenises
+    /// one corpus and exits. It must not be given other texts.
+    ///
+    /// jieba cuts a text by the dictionary words found inside it, each weighed by its frequency
+    /// over the dictionary's total; a word that is not part of any of the texts plays no part.
+    /// So only the words whose every pair of neighbouring characters occurs in the texts are
+    /// loaded (about one in six for 60 000 comments), and the frequencies of the others go to
+    /// one placeholder word no text contains, which keeps the total, and so every weight, as it
+    /// was. The user dictionary's words count among the texts: jieba cuts them to weigh them.
+    pub fn for_texts<T: AsRef<str> + Sync>(texts: &[T]) -> Tokenizer {
+        let (_, user_dict) = Tokenizer::user_dict_and_stop_words();
+        let user_words: Vec<&str> = user_dict.lines().filter_map(|l| l.split_whitespace().next()).collect();
+        let text_shares: Vec<&[T]> = texts.chunks(texts.len().div_ceil(super::threads()).max(1)).collect();
+        let mut seen = par_map(&text_shares, |share| character_pairs(share.iter().map(AsRef::as_ref)));
+        seen.push(character_pairs(user_words.iter().copied()));
+        let seen = &seen;
+        let occurs = |key: u64| seen.iter().any(|pairs| pairs.contains(&key));
+        let kept = par_map(&line_shares(JIEBA_DICT, super::threads()), |share| {
+            let (mut lines, mut dropped_frequency) = (Vec::new(), 0usize);
+            for line in share.lines() {
+                let mut fields = line.split_ascii_whitespace();
+                let Some(word) = fields.next() else { continue };
+                if pair_keys(word).all(occurs) {
+                    lines.push(line);
+                } else {
+                    dropped_frequency += fields.next().and_then(|f| f.parse::<usize>().ok()).unwrap_or(0);
+                }
+            }
+            (lines, dropped_frequency)
+        });
+        let mut dictionary = String::new();
+        let mut dropped_frequency = 0;
+        for (lines, dropped) in kept {
+            for line in lines {
+                dictionary.push_str(line);
+                dictionary.push('\n');
+            }
+            dropped_frequency += dropped;
+        }
+        // A private-use character none of the texts has: the placeholder can never be cut out.
+        if let Some(placeholder) = ('\u{e000}'..='\u{f8ff}').find(|&c| !occurs(pair_key(c, None))) {
+            dictionary.push_str(&format!("{placeholder} {dropped_frequency}\n"));
+        }
+        Tokenizer::with_base_dictionary(&dictionary)
+    }
+
+    /// jieba over `dictionary` (jieba's `word freq tag` lines), then the user dictionary.
+    fn with_base_dictionary(dictionary: &str) -> Tokenizer {
+        let (stop_words, user_dict) = Tokenizer::user_dict_and_stop_words();
+        // The dictionary is compiled in (or built from it above): it always parses.
+        let mut jieba = Jieba::with_dict(&mut dictionary.as_bytes()).unwrap_or_else(|e| panic!("jieba dictionary: {e}"));
         for line in user_dict.lines() {
             let mut parts = line.split_whitespace();
             if let Some(word) = parts.next() {
@@ -47,10 +111,14 @@ impl Tokenizer {
         Tokenizer { jieba, stop }
     }
 
-    /// The process-wide tokenizer, built on first use (the dictionary takes ~0.3 s to load).
+    /// The process-wide tokenizer, built on first use (the dictionary takes ~0.1 s to load).
     pub fn shared() -> &'static Tokenizer {
-        static SHARED: OnceLock<Tokenizer> = OnceLock::new();
         SHARED.get_or_init(Tokenizer::load)
+    }
+
+    /// The process-wide tokenizer if it has been built already.
+    pub fn loaded() -> Option<&'static Tokenizer> {
+        SHARED.get()
     }
 
     /// Content words of `text`: lower-cased, no stop words, no punctuation, no bare numbers.
@@ -65,7 +133,7 @@ impl Tokenizer {
             .cut(text, true)
             .into_iter()
             .map(|t| t.word.trim())
-            .filter(|t| !t.is_empty() && t.chars().any(char::is_alphabetic))
+            .filter(|t| !t.is_empty() && t.chars().any(is_letter))
             .filter(|t| !self.stop.contains(*t))
             // Chinese has no case; only tokens with Latin letters need lowering.
             .map(|t| if t.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(t.to_lowercase()) } else { Cow::Borrowed(t) })
@@ -92,6 +160,55 @@ impl Tokenizer {
     }
 }
 
+/// `char::is_alphabetic`, answering for the common CJK ideographs without its table search.
+fn is_letter(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || c.is_alphabetic()
+}
+
+/// A pair of neighbouring characters, or with `None` a character on its own.
+fn pair_key(first: char, second: Option<char>) -> u64 {
+    (u64::from(u32::from(first)) << 32) | second.map_or(u64::from(u32::MAX), |c| u64::from(u32::from(c)))
+}
+
+/// The keys a word needs to be found in a text: its character pairs, or its one character.
+fn pair_keys(word: &str) -> impl Iterator<Item = u64> + '_ {
+    let mut chars = word.chars();
+    let first = chars.next();
+    let single = first.filter(|_| chars.next().is_none()).map(|c| pair_key(c, None));
+    word.chars().zip(word.chars().skip(1)).map(|(a, b)| pair_key(a, Some(b))).chain(single)
+}
+
+/// Every character and pair of neighbouring characters of `texts`.
+fn character_pairs<'a>(texts: impl Iterator<Item = &'a str>) -> FxHashSet<u64> {
+    let mut pairs = FxHashSet::default();
+    for text in texts {
+        let mut previous: Option<char> = None;
+        for c in text.chars() {
+            pairs.insert(pair_key(c, None));
+            if let Some(p) = previous {
+                pairs.insert(pair_key(p, Some(c)));
+            }
+            previous = Some(c);
+        }
+    }
+    pairs
+}
+
+/// `text` cut into about `n` pieces of whole lines.
+fn line_shares(text: &str, n: usize) -> Vec<&str> {
+    let mut shares = Vec::with_capacity(n);
+    let mut rest = text;
+    for pieces_left in (2..=n.max(1)).rev() {
+        let cut = rest.len() / pieces_left;
+        let Some(newline) = rest.as_bytes()[cut..].iter().position(|&b| b == b'\n') else { break };
+        let (share, tail) = rest.split_at(cut + newline + 1);
+        shares.push(share);
+        rest = tail;
+    }
+    shares.push(rest);
+    shares
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +223,56 @@ mod tests {
         for gone in ["我们", "的", "了", "，", "！", "很"] {
             assert!(!tokens.contains(&gone.to_owned()), "{gone} kept: {tokens:?}");
         }
+    }
+
+    /// Every way the tokenizer cuts a text: with and without the HMM, and jieba's search mode.
+    fn cuts<'a>(t: &Tokenizer, text: &'a str) -> [Vec<&'a str>; 3] {
+        let words = |tokens: Vec<jieba_rs::Token<'a>>| tokens.into_iter().map(|t| t.word).collect();
+        [words(t.jieba.cut(text, true)), words(t.jieba.cut(text, false)), words(t.jieba.cut_for_search(text, true))]
+    }
+
+    #[test]
+    fn a_tokenizer_for_some_texts_cuts_them_as_the_whole_dictionary_does() {
+        use rand::seq::SliceRandom;
+        use rand::{Rng, SeedableRng};
+        let mut texts: Vec<String> = [
+            "我们的社保卡申领在窗口排队了两个小时，不动产登记也很慢！",
+            "一网通办APP上传材料总是失败，客服电话12345打不通",
+            "王小明在市民中心3号窗口办理营业执照，工作人员态度很好",
+            "公积金提取审核太慢，等了一个月还没到账，要求尽快处理",
+            "小区门口的共享单车乱停乱放，占用盲道，希望城管部门整治",
+            "长江大桥 南京市长 研究生命起源 结婚的和尚未结婚的",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // Random strings over the characters of those texts: unknown words for the HMM,
+        // dictionary words across odd boundaries, runs of Latin letters and digits.
+        let alphabet: Vec<char> = texts.concat().chars().collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        for _ in 0..2000 {
+            let len = rng.gen_range(1..30);
+            texts.push((0..len).map(|_| *alphabet.choose(&mut rng).unwrap_or(&'的')).collect());
+        }
+        let whole = Tokenizer::shared();
+        let part = Tokenizer::for_texts(&texts);
+        for text in &texts {
+            assert_eq!(cuts(&part, text), cuts(whole, text), "{text}");
+            assert_eq!(part.tokens_of(text), whole.tokens_of(text), "{text}");
+        }
+        // The part is small: most dictionary words cannot occur in these texts.
+        assert!(part.jieba.has_word("不动产登记") && part.jieba.has_word("社保卡") && part.jieba.has_word("排队"));
+        assert!(whole.jieba.has_word("葡萄酒") && !part.jieba.has_word("葡萄酒"));
+    }
+
+    #[test]
+    fn dictionary_shares_are_whole_lines_and_cover_it() {
+        let text = "一 1 n\n二 2 n\n三 3 n\n四 4 n\n五 5 n\n";
+        for n in 1..=4 {
+            let shares = line_shares(text, n);
+            assert_eq!(shares.concat(), text, "{n}");
+            assert!(shares.iter().all(|s| s.is_empty() || s.ends_with('\n')), "{shares:?}");
+        }
+        assert_eq!(line_shares(text, 2), vec!["一 1 n\n二 2 n\n三 3 n\n", "四 4 n\n五 5 n\n"]);
     }
 
     #[test]
