@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::tfidf::SparseVec;
-use super::threads;
+use super::par_chunks;
 
 #[derive(Debug, Clone, Copy)]
 pub struct KMeansParams {
@@ -48,36 +48,31 @@ fn assign(docs: &[SparseVec], centroids: &[Vec<f32>], dim: usize) -> Vec<(usize,
     let k = centroids.len();
     let by_term = term_major(centroids, dim);
     let by_term = &by_term;
-    let chunk = docs.len().div_ceil(threads()).max(1);
     let mut out = vec![(0usize, 0f32); docs.len()];
-    std::thread::scope(|scope| {
-        for (doc_chunk, out_chunk) in docs.chunks(chunk).zip(out.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                let mut scores = vec![0.0f32; k];
-                for (doc, slot) in doc_chunk.iter().zip(out_chunk.iter_mut()) {
-                    if doc.idx.len() == dim {
-                        // A dense point (LSA components): contiguous dot products vectorise.
-                        for (s, centroid) in scores.iter_mut().zip(centroids) {
-                            *s = dense_dot(&doc.val, centroid);
-                        }
-                    } else {
-                        scores.iter_mut().for_each(|s| *s = 0.0);
-                        for (&i, &v) in doc.idx.iter().zip(&doc.val) {
-                            let row = &by_term[i as usize * k..i as usize * k + k];
-                            for (s, w) in scores.iter_mut().zip(row) {
-                                *s += v * w;
-                            }
-                        }
-                    }
-                    let mut best = (0usize, f32::NEG_INFINITY);
-                    for (c, &s) in scores.iter().enumerate() {
-                        if s > best.1 {
-                            best = (c, s);
-                        }
-                    }
-                    *slot = best;
+    par_chunks(docs, &mut out, |doc_chunk, out_chunk| {
+        let mut scores = vec![0.0f32; k];
+        for (doc, slot) in doc_chunk.iter().zip(out_chunk.iter_mut()) {
+            if doc.idx.len() == dim {
+                // A dense point (LSA components): contiguous dot products vectorise.
+                for (s, centroid) in scores.iter_mut().zip(centroids) {
+                    *s = dense_dot(&doc.val, centroid);
                 }
-            });
+            } else {
+                scores.iter_mut().for_each(|s| *s = 0.0);
+                for (&i, &v) in doc.idx.iter().zip(&doc.val) {
+                    let row = &by_term[i as usize * k..i as usize * k + k];
+                    for (s, w) in scores.iter_mut().zip(row) {
+                        *s += v * w;
+                    }
+                }
+            }
+            let mut best = (0usize, f32::NEG_INFINITY);
+            for (c, &s) in scores.iter().enumerate() {
+                if s > best.1 {
+                    best = (c, s);
+                }
+            }
+            *slot = best;
         }
     });
     out

@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::par_map;
 use super::tfidf::SparseVec;
 
 /// Normalised mutual information with the arithmetic mean of the entropies (sklearn's default).
@@ -71,12 +72,13 @@ pub fn silhouette(docs: &[SparseVec], assignment: &[usize], k: usize, sample: us
     if k < 2 || indices.len() < 3 {
         return 0.0;
     }
-    let mut total = 0.0;
-    let mut counted = 0usize;
-    for &i in &indices {
+    // Each sampled document's silhouette on its own core; summed in sample order, so the figure
+    // does not depend on the number of cores.
+    let indices = &indices;
+    let scores = par_map(indices, |&i| {
         let mut sum = vec![0.0f64; k];
         let mut count = vec![0usize; k];
-        for &j in &indices {
+        for &j in indices {
             if i == j {
                 continue;
             }
@@ -86,15 +88,14 @@ pub fn silhouette(docs: &[SparseVec], assignment: &[usize], k: usize, sample: us
         }
         let own = assignment[i];
         if count[own] == 0 {
-            continue; // A singleton's silhouette is 0 by convention.
+            return None; // A singleton's silhouette is 0 by convention.
         }
         let a = sum[own] / count[own] as f64;
         let b = (0..k).filter(|&c| c != own && count[c] > 0).map(|c| sum[c] / count[c] as f64).fold(f64::INFINITY, f64::min);
-        if b.is_finite() {
-            total += (b - a) / a.max(b).max(f64::EPSILON);
-        }
-        counted += 1;
-    }
+        Some(if b.is_finite() { (b - a) / a.max(b).max(f64::EPSILON) } else { 0.0 })
+    });
+    let counted = scores.iter().flatten().count();
+    let total: f64 = scores.iter().flatten().sum();
     if counted == 0 { 0.0 } else { total / counted as f64 }
 }
 

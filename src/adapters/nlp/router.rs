@@ -68,12 +68,7 @@ const FEATURE_OPTIONS: TfidfOptions = TfidfOptions { min_df: 2, max_df: 1.0, max
 
 /// Features of every text, one chunk per core (jieba dominates).
 fn par_features(texts: &[String]) -> Vec<Vec<String>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-    let chunk = texts.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = texts.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(|t| features(t)).collect::<Vec<_>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    })
+    super::par_map(texts, |t| features(t))
 }
 
 /// Picks `C` from [`C_GRID`] by k-fold cross-validation (folds dealt from a shuffle) on
@@ -136,7 +131,7 @@ fn class_scores(doc: &SparseVec, weights: &[Vec<f32>], bias: &[f32]) -> Vec<f32>
 /// L-BFGS. Weights are laid out class-major in one vector: `classes × dim` then the biases.
 fn fit_logistic(docs: &[SparseVec], targets: &[usize], classes: usize, dim: usize, c: f64, max_iterations: usize, progress: &mut dyn FnMut(&str)) -> (Vec<Vec<f32>>, Vec<f32>) {
     let n_params = classes * dim + classes;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let threads = super::threads();
     let chunk = docs.len().div_ceil(threads).max(1);
     // Cross-entropy and its gradient over a slice of documents, into `grad` (zeroed here).
     let partial = |x: &[f64], grad: &mut [f64], docs: &[SparseVec], targets: &[usize]| -> f64 {
