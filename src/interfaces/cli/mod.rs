@@ -227,6 +227,21 @@ fn announce(database: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// glibc's malloc keeps freed memory per arena, and gives each busy thread an arena (up to 8 per
+/// core), and after one free of a large block it stops mapping blocks of that size: each
+/// argon2 hash (19 MiB) then stays resident on whichever blocking thread ran it. Two arenas and
+/// a fixed mmap threshold return large blocks to the system when freed (issue 18: peak RSS).
+/// Only for the service: a command that runs once and exits (`cluster`) is faster with glibc's
+/// own choices, which map and fault in its large working buffers once instead of every pass.
+fn bound_malloc_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before the service starts its threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Migrate | Command::Backup { .. } | Command::RotateSecret => announce(true)?,
@@ -241,7 +256,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("migrations applied: {applied}");
             Ok(())
         }
-        Command::Serve { demo, bind } => serve(Config::from_env(bind)?, demo),
+        Command::Serve { demo, bind } => {
+            bound_malloc_memory();
+            serve(Config::from_env(bind)?, demo)
+        }
         Command::Cluster { input, encoding, text_column, label_column, k, seed, n_init, out } => {
             crate::interfaces::cli::text::cluster(&crate::interfaces::cli::text::ClusterArgs { input, encoding, text_column, label_column, k, seed, n_init, out })
         }
