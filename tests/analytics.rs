@@ -215,7 +215,8 @@ fn train_router_and_route_commands_round_trip() {
 
 /// Issue 17 item 8: `cluster --k auto` on 12 texts tries only k the data supports and says why;
 /// a `--k` above the distinct texts is an error, not a silent cut; a GBK file (as Chinese Excel
-/// saves it) reads with `--encoding gbk`, and without it the error says so.
+/// saves it) reads with `--encoding gbk`, and without it the error says so; a UTF-8 file with a
+/// byte-order mark reads.
 #[test]
 fn cluster_bounds_k_by_the_data_and_reads_gbk() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -240,6 +241,13 @@ fn cluster_bounds_k_by_the_data_and_reads_gbk() {
     let run = haochaping(&["cluster", "--input", &utf8, "--k", "50", "--out", &out_path]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("k = 50 is more than the 12 distinct texts"), "{stderr}");
+
+    // Excel's "CSV UTF-8" starts with a byte-order mark: the column is still found by its name.
+    let bom = dir.path().join("bom.csv");
+    std::fs::write(&bom, format!("\u{feff}{text}")).expect("csv with BOM");
+    let run = haochaping(&["cluster", "--input", &bom.to_string_lossy(), "--k", "3", "--out", &out_path]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("公积金"), "the text read");
 
     let (gbk_bytes, _, lossy) = encoding_rs::GBK.encode(&text);
     assert!(!lossy);

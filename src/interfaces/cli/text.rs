@@ -21,21 +21,20 @@ pub enum TextEncoding {
 
 /// Reads one text column (and optionally a label column) from a CSV with a header row.
 pub fn read_columns(path: &Path, encoding: TextEncoding, text_column: &str, label_column: Option<&str>) -> anyhow::Result<(Vec<String>, Option<Vec<String>>)> {
-    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let decoder = match encoding {
-        TextEncoding::Utf8 => encoding_rs::UTF_8,
-        TextEncoding::Gbk | TextEncoding::Gb18030 => encoding_rs::GB18030,
-    };
+    let source = path.display().to_string();
     // Strict for UTF-8: bytes that are not UTF-8 are an error naming --encoding, not silently
-    // replaced (a GBK file read as UTF-8 would cluster mojibake).
+    // replaced (a GBK file read as UTF-8 would cluster mojibake). A byte-order mark goes with
+    // the first column's name (`read_columns_from`).
     if encoding == TextEncoding::Utf8 {
-        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
         if let Err(e) = std::str::from_utf8(&bytes) {
-            anyhow::bail!("{} is not UTF-8 (byte {}): a CSV saved by Chinese Excel needs --encoding gbk", path.display(), e.valid_up_to());
+            anyhow::bail!("{source} is not UTF-8 (byte {}): a CSV saved by Chinese Excel needs --encoding gbk", e.valid_up_to());
         }
+        return read_columns_from(bytes.as_slice(), &source, text_column, label_column);
     }
-    let input = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(decoder)).bom_override(true).build(file);
-    read_columns_from(input, &path.display().to_string(), text_column, label_column)
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {source}: {e}"))?;
+    let input = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding_rs::GB18030)).bom_override(true).build(file);
+    read_columns_from(input, &source, text_column, label_column)
 }
 
 /// [`read_columns`] over any reader; `source` names it in errors. Fuzzed (`fuzz/`).
@@ -75,13 +74,8 @@ pub struct ClusterArgs {
 
 pub fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    // The dictionary takes a tenth of a second to load: do it while the file is read.
-    let loading = std::thread::spawn(|| {
-        crate::adapters::nlp::tokenize::Tokenizer::shared();
-    });
     let (texts, labels) = read_columns(&args.input, args.encoding, &args.text_column, args.label_column.as_deref())?;
     eprintln!("[{:6.2}s] read {} rows from {}", started.elapsed().as_secs_f64(), texts.len(), args.input.display());
-    let _ = loading.join();
     let mut progress = |m: &str| eprintln!("[{:6.2}s] {m}", started.elapsed().as_secs_f64());
     let result = cluster_texts(&texts, ClusterOptions { k: args.k, seed: args.seed, n_init: args.n_init }, &mut progress)
         .map_err(|e| anyhow::anyhow!(e))?;
