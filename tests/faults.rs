@@ -266,10 +266,12 @@ on_both_backends!(a_writer_that_panics_answers_503_stores_nothing_and_carries_on
 /// the next ones.
 async fn a_writer_that_panics_answers_503_stores_nothing_and_carries_on(app: TestApp) {
     let d = app.seed().await;
-    app.transaction(&d, "FAULT-1", "I1", json!({})).await;
+    // The switch is process-wide and the two backends' tests run at once: each arms its own number.
+    let armed = format!("FAULT-1-{:?}", app.backend);
+    app.transaction(&d, &armed, "I1", json!({})).await;
     let (reviews, cases, events) = (app.count("reviews"), app.count("cases"), app.count("audit_events"));
-    haochaping::intake::faults::panic_on_review_of("FAULT-1");
-    let body = json!({"transaction_no": "FAULT-1", "stars": 1, "channel": "kiosk", "comment": "窗口无人"});
+    haochaping::intake::faults::panic_on_review_of(&armed);
+    let body = json!({"transaction_no": armed, "stars": 1, "channel": "kiosk", "comment": "窗口无人"});
     let r = app.post("/api/v1/reviews", Some(&d.key), &body).await;
     assert_eq!((r.0, error_code(&r.1).as_str()), (503, "unavailable"), "{}", r.1);
     assert_eq!((app.count("reviews"), app.count("cases"), app.count("audit_events")), (reviews, cases, events), "nothing half stored");
