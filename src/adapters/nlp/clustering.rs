@@ -122,7 +122,7 @@ pub fn cluster_texts(texts: &[String], options: ClusterOptions, progress: &mut d
         return Err(ClusterError::NoTexts);
     }
     // A process that has not loaded the whole dictionary (the `cluster` command) loads the part
-    // these texts can use, in a sixth of the time, and cuts them the same.
+    // these texts can use, in less than half the time, and cuts them the same.
     let own_tokenizer;
     let tokenizer = match Tokenizer::loaded() {
         Some(shared) => shared,

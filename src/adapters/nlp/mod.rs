@@ -29,8 +29,8 @@ pub(crate) fn par_map<'a, T: Sync, U: Send + Default + Clone>(items: &'a [T], f:
 
 /// Splits `items` and `out` alike into one chunk per core and calls `f` on each pair, the last
 /// on the calling thread. That thread keeps its own malloc arena; with one more thread than
-/// cores, two workers could share the second of the two arenas `main` allows and queue on its
-/// lock (measured: thousands of context switches and a third slower tokenising, in some runs).
+/// cores, two workers could share the second of the two arenas `serve` allows and queue on its
+/// lock (measured: thousands of context switches and tokenising twice as slow, in some runs).
 pub(crate) fn par_chunks<'a, T: Sync, U: Send>(items: &'a [T], out: &mut [U], f: impl Fn(&'a [T], &mut [U]) + Sync) {
     let chunk = items.len().div_ceil(threads()).max(1);
     let f = &f;
