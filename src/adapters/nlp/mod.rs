@@ -16,6 +16,16 @@ pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8)
 }
 
+/// Items in a share of `len` items when they are spread over the cores, one share each.
+pub(crate) fn share_len(len: usize) -> usize {
+    len.div_ceil(threads()).max(1)
+}
+
+/// `items` in one share per core, in order (fewer shares when there are fewer items).
+pub(crate) fn core_shares<T>(items: &[T]) -> Vec<&[T]> {
+    items.chunks(share_len(items.len())).collect()
+}
+
 /// Applies `f` to every item in parallel chunks, one per core, keeping the order.
 pub(crate) fn par_map<'a, T: Sync, U: Send + Default + Clone>(items: &'a [T], f: impl Fn(&'a T) -> U + Sync) -> Vec<U> {
     let mut out: Vec<U> = vec![U::default(); items.len()];
@@ -32,7 +42,7 @@ pub(crate) fn par_map<'a, T: Sync, U: Send + Default + Clone>(items: &'a [T], f:
 /// cores, two workers could share the second of the two arenas `serve` allows and queue on its
 /// lock (measured: thousands of context switches and tokenising twice as slow, in some runs).
 pub(crate) fn par_chunks<'a, T: Sync, U: Send>(items: &'a [T], out: &mut [U], f: impl Fn(&'a [T], &mut [U]) + Sync) {
-    let chunk = items.len().div_ceil(threads()).max(1);
+    let chunk = share_len(items.len());
     let f = &f;
     std::thread::scope(|scope| {
         let mut pairs = items.chunks(chunk).zip(out.chunks_mut(chunk));

@@ -132,7 +132,7 @@ fn class_scores(doc: &SparseVec, weights: &[Vec<f32>], bias: &[f32]) -> Vec<f32>
 fn fit_logistic(docs: &[SparseVec], targets: &[usize], classes: usize, dim: usize, c: f64, max_iterations: usize, progress: &mut dyn FnMut(&str)) -> (Vec<Vec<f32>>, Vec<f32>) {
     let n_params = classes * dim + classes;
     let threads = super::threads();
-    let chunk = docs.len().div_ceil(threads).max(1);
+    let chunk = super::share_len(docs.len());
     // Cross-entropy and its gradient over a slice of documents, into `grad` (zeroed here).
     let partial = |x: &[f64], grad: &mut [f64], docs: &[SparseVec], targets: &[usize]| -> f64 {
         grad.iter_mut().for_each(|g| *g = 0.0);

@@ -4,7 +4,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{par_map, threads};
+use super::{core_shares, par_map};
 
 /// A sparse vector: sorted term indices and their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,8 +69,7 @@ impl Vocabulary {
         // Document frequencies, counted per core over a share of the documents and then added
         // up. Each count remembers the last document it was raised for, so a term repeated in
         // one document counts once without sorting the document's terms.
-        let shares: Vec<&[Vec<T>]> = docs.chunks(docs.len().div_ceil(threads()).max(1)).collect();
-        let shares = par_map(&shares, |share| {
+        let shares = par_map(&core_shares(docs), |share| {
             let mut df: HashMap<&str, (usize, usize)> = HashMap::default();
             for (n, doc) in share.iter().enumerate() {
                 for t in doc {

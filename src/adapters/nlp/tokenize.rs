@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
 
-use super::par_map;
+use super::{core_shares, par_map};
 
 const STOP_WORDS: &str = include_str!("../../../nlp-models/stopwords.txt");
 const USER_DICT: &str = include_str!("../../../nlp-models/user_dict.txt");
@@ -59,8 +59,7 @@ impl Tokenizer {
     pub fn for_texts<T: AsRef<str> + Sync>(texts: &[T]) -> Tokenizer {
         let (_, user_dict) = Tokenizer::user_dict_and_stop_words();
         let user_words: Vec<&str> = user_dict.lines().filter_map(|l| l.split_whitespace().next()).collect();
-        let text_shares: Vec<&[T]> = texts.chunks(texts.len().div_ceil(super::threads()).max(1)).collect();
-        let mut seen = par_map(&text_shares, |share| character_pairs(share.iter().map(AsRef::as_ref)));
+        let mut seen = par_map(&core_shares(texts), |share| character_pairs(share.iter().map(AsRef::as_ref)));
         seen.push(character_pairs(user_words.iter().copied()));
         let seen = &seen;
         let occurs = |key: u64| seen.iter().any(|pairs| pairs.contains(&key));
